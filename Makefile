@@ -1,0 +1,153 @@
+# spanring build.
+#
+#   make                 build everything into $(B) (default build/gcc)
+#   make CC=clang        same with clang (into build/clang)
+#   make SAN=asan        AddressSanitizer + UBSan build (build/<cc>-asan)
+#   make SAN=tsan        ThreadSanitizer build (build/<cc>-tsan)
+#   make test            set up dependencies, then the whole test suite
+#                        (gcc, clang, ASan+UBSan, TSan): tests/run-all.sh
+#   make check           unit + integration tests of this one build
+#   make demo            the end-to-end example (README's first command)
+#   make bench           benchmarks; writes docs/BENCHMARKS.md
+#   make install         PREFIX=/usr/local DESTDIR=
+#
+# Sources are found by wildcard: lib/*.c form libspanring, agent/*.c the
+# agent (agent/main.c holds main), tools/<name>.c one program each,
+# tests/unit/test_*.c one cmocka program each.
+# CFLAGS given on the command line are appended (override CFLAGS +=).
+
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+CCNAME := $(notdir $(firstword $(CC)))
+SAN ?=
+B ?= build/$(CCNAME)$(if $(SAN),-$(SAN))
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+PROTOC_C ?= protoc-c
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-unused-parameter -Wformat=2 -Wvla
+BASE := -std=gnu11 -g -O2 -fPIC -fvisibility=hidden -D_GNU_SOURCE -DSPANRING_BUILD \
+	-Iinclude -Ilib -I$(B)/gen -MMD -MP
+ifeq ($(SAN),asan)
+BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDSAN := -fsanitize=address,undefined
+else ifeq ($(SAN),tsan)
+BASE += -O1 -fsanitize=thread -fno-omit-frame-pointer
+LDSAN := -fsanitize=thread
+endif
+override CFLAGS := $(BASE) $(WARN) $(CFLAGS)
+LIBS := -lck -lprotobuf-c -lpthread
+override LDFLAGS := $(LDSAN) $(LDFLAGS)
+
+PROTOS := $(wildcard proto/*.proto)
+GEN_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
+GEN_H := $(GEN_C:.c=.h)
+GEN_O := $(GEN_C:.c=.o)
+
+LIB_SRC := $(wildcard lib/*.c)
+LIB_O := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(GEN_O)
+AGENT_SRC := $(wildcard agent/*.c)
+AGENT_LIB_O := $(patsubst %.c,$(B)/%.o,$(filter-out agent/main.c,$(AGENT_SRC)))
+TOOL_SRC := $(wildcard tools/*.c)
+TOOLS := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNITS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+TESTHELP_SRC := $(wildcard tests/common/*.c)
+TESTHELP_O := $(patsubst %.c,$(B)/%.o,$(TESTHELP_SRC))
+BENCH_SRC := $(wildcard tests/bench/*.c)
+BENCHES := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+
+STATIC := $(B)/libspanring.a
+SHARED := $(B)/libspanring.so
+AGENTLIB := $(B)/libspanring-agent.a
+AGENT := $(if $(wildcard agent/main.c),$(B)/bin/spanring-agent)
+
+.PHONY: all lib check test demo bench install clean setup units
+.SECONDARY:
+all: $(STATIC) $(SHARED) $(AGENT) $(TOOLS) $(UNITS) $(BENCHES)
+lib: $(STATIC) $(SHARED)
+units: $(UNITS)
+
+# protoc-c output goes to $(B)/gen; generated code is never committed.
+$(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto $(PROTOS)
+	@mkdir -p $(B)/gen
+	$(PROTOC_C) --c_out=$(B)/gen -Iproto $<
+
+# Generated code is compiled without our extra warnings.
+$(B)/gen/%.pb-c.o: $(B)/gen/%.pb-c.c $(GEN_H)
+	$(CC) $(BASE) -c $< -o $@
+
+$(B)/%.o: %.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_O)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_O) lib/libspanring.map
+	$(CC) -shared -Wl,-z,defs -Wl,--version-script=lib/libspanring.map \
+		-Wl,-soname,libspanring.so.0 $(LDFLAGS) -o $@ $(LIB_O) $(LIBS)
+
+$(AGENTLIB): $(AGENT_LIB_O)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/bin/spanring-agent: $(B)/agent/main.o $(AGENTLIB) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/bin/%: $(B)/tools/%.o $(AGENTLIB) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(AGENTLIB) $(STATIC) -Wl,--end-group $(LIBS) -lm
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(TESTHELP_O) $(AGENTLIB) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTHELP_O) -Wl,--start-group $(AGENTLIB) $(STATIC) \
+		-Wl,--end-group -lcmocka $(LIBS) -lm
+
+$(B)/bench/%: $(B)/tests/bench/%.o $(AGENTLIB) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(AGENTLIB) $(STATIC) -Wl,--end-group $(LIBS) -lm
+
+# Unit and integration tests of this build ($(B)).
+check: all
+	B=$(B) tests/run-checks.sh
+
+# The README's test command: dependencies, then every build and test run.
+test:
+	tests/run-all.sh
+
+setup:
+	tools/setup-deps.sh
+
+demo:
+	tools/setup-deps.sh
+	$(MAKE) all
+	B=$(B) tools/demo.sh
+
+bench:
+	tools/setup-deps.sh
+	$(MAKE) all
+	B=$(B) tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/spanring $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/spanring/*.h $(DESTDIR)$(INCDIR)/spanring/
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libspanring.so.0
+	ln -sf libspanring.so.0 $(DESTDIR)$(LIBDIR)/libspanring.so
+	$(if $(AGENT)$(TOOLS),install -m 755 $(AGENT) $(TOOLS) $(DESTDIR)$(BINDIR)/)
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|' \
+		-e 's|@VERSION@|0.1.0|' lib/spanring.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/spanring.pc
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Protobuf wire-format primitives: sizes and writers for the producer's
+ * single-pass encoder, and a bounds-checked reader for the agent and tools,
+ * which treat every byte as hostile.
+ */
+#ifndef SPANRING_LIB_PBWIRE_H
+#define SPANRING_LIB_PBWIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Bytes of the minimal varint encoding of v (1..10). */
+static inline size_t pb_varint_size(uint64_t v)
+{
+	/* 64 - clz gives the bit count; 7 bits per byte. v|1 avoids clz(0). */
+	unsigned bits = 64u - (unsigned)__builtin_clzll(v | 1);
+	return (bits + 6) / 7;
+}
+
+static inline uint8_t *pb_put_varint(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+/* Tag of (field, wire type) as a varint value. */
+#define PB_TAG(field, wt) (((uint32_t)(field) << 3) | (uint32_t)(wt))
+
+/* Single-byte tags (field numbers 1..15). */
+static inline uint8_t *pb_put_tag1(uint8_t *p, uint32_t field, uint32_t wt)
+{
+	*p++ = (uint8_t)PB_TAG(field, wt);
+	return p;
+}
+
+static inline uint8_t *pb_put_fixed64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8); /* little-endian host; the library is x86-64/aarch64 LE */
+	return p + 8;
+}
+
+static inline uint8_t *pb_put_fixed32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+	return p + 4;
+}
+
+static inline uint8_t *pb_put_bytes(uint8_t *p, const void *src, size_t n)
+{
+	p = pb_put_varint(p, n);
+	memcpy(p, src, n);
+	return p + n;
+}
+
+/* Size of a length-delimited field with a 1-byte tag and n payload bytes. */
+static inline size_t pb_len_field_size(size_t n)
+{
+	return 1 + pb_varint_size(n) + n;
+}
+
+/* ---- reader ------------------------------------------------------------ */
+
+/*
+ * Read a varint from [*pp, end). Returns 0 and advances *pp, or -1 when it
+ * is truncated or longer than 10 bytes.
+ */
+static inline int pb_get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+	const uint8_t *p = *pp;
+	uint64_t v = 0;
+	for (unsigned shift = 0; shift < 70; shift += 7) {
+		if (p >= end)
+			return -1;
+		uint8_t b = *p++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*pp = p;
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * Read one field header and find where its payload ends.
+ * On success: *field, *wt set; *payload points at the payload (for LEN, after
+ * the length), *next at the first byte after the field. Returns 0, or -1 on
+ * truncation, a bad wire type, a zero field number or a length past end.
+ */
+static inline int pb_next_field(const uint8_t *p, const uint8_t *end, uint32_t *field,
+				uint32_t *wt, const uint8_t **payload, const uint8_t **next,
+				uint64_t *value)
+{
+	uint64_t tag, v;
+	if (pb_get_varint(&p, end, &tag) || tag > 0xffffffffu)
+		return -1;
+	*field = (uint32_t)(tag >> 3);
+	*wt = (uint32_t)(tag & 7);
+	if (*field == 0)
+		return -1;
+	switch (*wt) {
+	case 0: /* varint */
+		if (pb_get_varint(&p, end, &v))
+			return -1;
+		*payload = p;
+		*next = p;
+		*value = v;
+		return 0;
+	case 1: /* i64 */
+		if (end - p < 8)
+			return -1;
+		*payload = p;
+		*next = p + 8;
+		*value = 8;
+		return 0;
+	case 2: /* len */
+		if (pb_get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+			return -1;
+		*payload = p;
+		*next = p + v;
+		*value = v;
+		return 0;
+	case 5: /* i32 */
+		if (end - p < 4)
+			return -1;
+		*payload = p;
+		*next = p + 4;
+		*value = 4;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+#endif

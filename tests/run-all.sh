@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite (the README's test command runs this through
+# `make test`): install dependencies, then build and test with gcc and
+# clang at -Werror, again under ASan+UBSan, and the unit tests (which hold
+# the multithreaded ring tests) under TSan.
+set -u
+cd "$(dirname "$0")/.."
+tools/setup-deps.sh || { echo "setup failed"; exit 1; }
+jobs=$(nproc)
+total_pass=0 total_fail=0 status=0
+runcfg() { # make-args... ; then run checks
+	local B=$1; shift
+	local mode=$1; shift
+	echo "=== build $B ($*)"
+	if ! make -s -j"$jobs" B="$B" "$@" all; then
+		echo "BUILD FAILED: $B"; total_fail=$((total_fail+1)); status=1; return
+	fi
+	local out
+	out=$(B="$B" tests/run-checks.sh $mode 2>&1 | tee /dev/stderr | tail -n 1)
+	local p f
+	p=$(sed -n 's/.*: \([0-9]*\) passed.*/\1/p' <<<"$out")
+	f=$(sed -n 's/.* \([0-9]*\) failed.*/\1/p' <<<"$out")
+	total_pass=$((total_pass + ${p:-0})); total_fail=$((total_fail + ${f:-1}))
+	[ "${f:-1}" = 0 ] || status=1
+}
+runcfg build/gcc "" CC=gcc
+runcfg build/clang "" CC=clang
+runcfg build/gcc-asan "" CC=gcc SAN=asan
+runcfg build/clang-tsan --unit-only CC=clang SAN=tsan
+echo
+echo "all builds: ${total_pass} passed, ${total_fail} failed"
+exit $status
