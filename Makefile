@@ -32,7 +32,7 @@ PROTOC_C ?= protoc-c
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter -Wformat=2 -Wvla
 BASE := -std=gnu11 -g -O2 -fPIC -fvisibility=hidden -D_GNU_SOURCE -DSPANRING_BUILD \
-	-Iinclude -Ilib -I$(B)/gen -MMD -MP
+	-Iinclude -Ilib -Itests/common -I$(B)/gen -MMD -MP
 ifeq ($(SAN),asan)
 BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDSAN := -fsanitize=address,undefined

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: MIT */
+/* Attribute storage: validation, limits, copying into the span's arena. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+size_t sr_utf8_valid_prefix(const char *str, size_t n)
+{
+	const uint8_t *s = (const uint8_t *)str;
+	size_t i = 0;
+	while (i < n) {
+		/* ASCII fast path, eight bytes at a time. */
+		if (n - i >= 8) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			if (!(w & 0x8080808080808080ull)) {
+				i += 8;
+				continue;
+			}
+		}
+		uint8_t c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t len;
+		uint32_t cp;
+		if (c >= 0xc2 && c <= 0xdf) {
+			len = 2;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			len = 3;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			len = 4;
+			cp = c & 0x07;
+		} else {
+			return i;
+		}
+		if (n - i < len)
+			return i;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return i;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		/* Overlong forms, surrogates, beyond U+10FFFF. */
+		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return i;
+		i += len;
+	}
+	return n;
+}
+
+size_t sr_utf8_truncate(const char *s, size_t n, size_t limit)
+{
+	if (n <= limit)
+		return n;
+	/* Back up over continuation bytes so no sequence is split. */
+	size_t cut = limit;
+	while (cut > 0 && ((uint8_t)s[cut] & 0xc0) == 0x80)
+		cut--;
+	return cut;
+}
+
+void *sr_arena_alloc(struct spanring_span *s, size_t n, size_t align)
+{
+	uintptr_t cur = ((uintptr_t)s->a_cur + (align - 1)) & ~(uintptr_t)(align - 1);
+	if (SR_LIKELY(cur + n <= (uintptr_t)s->a_end)) {
+		s->a_cur = (uint8_t *)(cur + n);
+		return (void *)cur;
+	}
+	/* Next chunk kept from an earlier use of this span object, if big enough. */
+	struct sr_chunk *c = s->chunk_cur ? s->chunk_cur->next : s->chunks;
+	if (!c || c->cap < n + align) {
+		size_t cap = n + align > 4096 ? n + align : 4096;
+		struct sr_chunk *nc = malloc(sizeof(*nc) + cap);
+		if (!nc)
+			return NULL;
+		nc->cap = cap;
+		/* Insert after the current position so later chunks stay reusable. */
+		if (s->chunk_cur) {
+			nc->next = s->chunk_cur->next;
+			s->chunk_cur->next = nc;
+		} else {
+			nc->next = s->chunks;
+			s->chunks = nc;
+		}
+		c = nc;
+	}
+	s->chunk_cur = c;
+	s->a_cur = c->data;
+	s->a_end = c->data + c->cap;
+	cur = ((uintptr_t)s->a_cur + (align - 1)) & ~(uintptr_t)(align - 1);
+	s->a_cur = (uint8_t *)(cur + n);
+	return (void *)cur;
+}
+
+static const char *arena_dup(struct spanring_span *s, const void *p, size_t n)
+{
+	char *d = sr_arena_alloc(s, n ? n : 1, 1);
+	if (d && n)
+		memcpy(d, p, n);
+	return d;
+}
+
+/* Grow a kv array (inline storage moves to the heap). */
+static int kv_grow(struct sr_kv **kv, uint32_t *cap, uint32_t n, struct sr_kv *inline_kv)
+{
+	uint32_t ncap = *cap ? *cap * 2 : 8;
+	struct sr_kv *nk;
+	if (*kv == inline_kv) {
+		nk = malloc(ncap * sizeof(*nk));
+		if (nk && n)
+			memcpy(nk, *kv, n * sizeof(*nk));
+	} else {
+		nk = realloc(*kv, ncap * sizeof(*nk));
+	}
+	if (!nk)
+		return -ENOMEM;
+	*kv = nk;
+	*cap = ncap;
+	return 0;
+}
+
+/* Fill kv from a (validated, truncated, copied as asked). */
+static int kv_fill(struct spanring_span *s, struct sr_kv *kv, const spanring_attr *a,
+		   size_t key_len, bool copy)
+{
+	const uint32_t limit = sr_g.cfg.attr_value_limit;
+	kv->key = copy ? arena_dup(s, a->key, key_len) : a->key;
+	if (!kv->key)
+		return -ENOMEM;
+	kv->key_len = (uint32_t)key_len;
+	kv->type = (uint8_t)a->type;
+	switch (a->type) {
+	case SPANRING_ATTR_STRING: {
+		const char *v = a->v.str.ptr;
+		if (!v && a->v.str.len)
+			return -EINVAL;
+		if (!v)
+			v = "";
+		size_t n = a->v.str.len == SIZE_MAX ? strlen(v) : a->v.str.len;
+		if (sr_utf8_valid_prefix(v, n) != n)
+			return -EILSEQ;
+		n = sr_utf8_truncate(v, n, limit);
+		kv->v.ptr = copy ? arena_dup(s, v, n) : v;
+		kv->vlen = (uint32_t)n;
+		break;
+	}
+	case SPANRING_ATTR_BYTES: {
+		size_t n = a->v.bytes.len;
+		if (n && !a->v.bytes.ptr)
+			return -EINVAL;
+		if (n > limit)
+			n = limit;
+		kv->v.ptr = copy ? arena_dup(s, a->v.bytes.ptr, n) : a->v.bytes.ptr;
+		kv->vlen = (uint32_t)n;
+		break;
+	}
+	case SPANRING_ATTR_BOOL:
+		kv->v.b = a->v.b;
+		break;
+	case SPANRING_ATTR_INT:
+		kv->v.i = a->v.i;
+		break;
+	case SPANRING_ATTR_DOUBLE:
+		kv->v.d = a->v.d;
+		break;
+	case SPANRING_ATTR_STRING_ARRAY: {
+		size_t cnt = a->v.array.count;
+		if (cnt && !a->v.array.items)
+			return -EINVAL;
+		if (cnt > UINT32_MAX / sizeof(struct sr_str))
+			return -EINVAL;
+		struct sr_str *items = sr_arena_alloc(s, cnt * sizeof(*items) + 1, 8);
+		if (!items)
+			return -ENOMEM;
+		const char *const *src = a->v.array.items;
+		for (size_t i = 0; i < cnt; i++) {
+			const char *v = src[i] ? src[i] : "";
+			size_t n = strlen(v);
+			if (sr_utf8_valid_prefix(v, n) != n)
+				return -EILSEQ;
+			n = sr_utf8_truncate(v, n, limit);
+			items[i].p = copy ? arena_dup(s, v, n) : v;
+			if (!items[i].p)
+				return -ENOMEM;
+			items[i].len = (uint32_t)n;
+		}
+		kv->v.ptr = items;
+		kv->vlen = (uint32_t)cnt;
+		break;
+	}
+	case SPANRING_ATTR_BOOL_ARRAY:
+	case SPANRING_ATTR_INT_ARRAY:
+	case SPANRING_ATTR_DOUBLE_ARRAY: {
+		size_t cnt = a->v.array.count;
+		size_t w = a->type == SPANRING_ATTR_BOOL_ARRAY ? sizeof(bool) : 8;
+		if (cnt && !a->v.array.items)
+			return -EINVAL;
+		if (cnt > UINT32_MAX / 8)
+			return -EINVAL;
+		if (copy) {
+			void *d = sr_arena_alloc(s, cnt * w + 1, 8);
+			if (!d)
+				return -ENOMEM;
+			if (cnt)
+				memcpy(d, a->v.array.items, cnt * w);
+			kv->v.ptr = d;
+		} else {
+			kv->v.ptr = a->v.array.items;
+		}
+		kv->vlen = (uint32_t)cnt;
+		break;
+	}
+	default:
+		return -EINVAL;
+	}
+	if (copy && kv->type != SPANRING_ATTR_BOOL && kv->type != SPANRING_ATTR_INT &&
+	    kv->type != SPANRING_ATTR_DOUBLE && !kv->v.ptr)
+		return -ENOMEM;
+	return 0;
+}
+
+static int key_check(const char *key, size_t *len)
+{
+	if (!key || !*key)
+		return -EINVAL;
+	size_t n = strlen(key);
+	if (sr_utf8_valid_prefix(key, n) != n)
+		return -EILSEQ;
+	*len = n;
+	return 0;
+}
+
+static struct sr_kv *kv_find(struct sr_kv *kv, uint32_t n, const char *key, size_t key_len)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (kv[i].key_len == key_len &&
+		    (kv[i].key == key || memcmp(kv[i].key, key, key_len) == 0))
+			return &kv[i];
+	return NULL;
+}
+
+int sr_attr_set(struct spanring_span *s, const spanring_attr *a, bool copy)
+{
+	size_t key_len;
+	int err = key_check(a->key, &key_len);
+	if (err)
+		goto dropped;
+	struct sr_kv *kv = kv_find(s->kv, s->nkv, a->key, key_len);
+	if (!kv) {
+		if (s->nkv >= sr_g.cfg.attr_count_limit) {
+			err = -ENOSPC;
+			goto dropped;
+		}
+		if (s->nkv == s->kv_cap && (err = kv_grow(&s->kv, &s->kv_cap, s->nkv, s->inline_kv)))
+			goto dropped;
+		kv = &s->kv[s->nkv];
+		err = kv_fill(s, kv, a, key_len, copy);
+		if (err)
+			goto dropped;
+		s->nkv++;
+		return 0;
+	}
+	/* Replace: fill a temporary so a failure leaves the old value. */
+	struct sr_kv tmp;
+	err = kv_fill(s, &tmp, a, key_len, copy);
+	if (err)
+		goto dropped;
+	*kv = tmp;
+	return 0;
+dropped:
+	s->dropped_attrs++;
+	return err;
+}
+
+int sr_attrs_append_x(struct spanring_span *s, const spanring_attr *a, size_t n, uint32_t limit,
+		      uint32_t *start, uint32_t *kept, uint32_t *dropped)
+{
+	*start = s->nxkv;
+	*kept = 0;
+	*dropped = 0;
+	if (n && !a)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		size_t key_len;
+		if (key_check(a[i].key, &key_len)) {
+			(*dropped)++;
+			continue;
+		}
+		struct sr_kv *kv = kv_find(s->xkv + *start, *kept, a[i].key, key_len);
+		struct sr_kv tmp;
+		if (!kv && *kept >= limit) {
+			(*dropped)++;
+			continue;
+		}
+		if (kv_fill(s, &tmp, &a[i], key_len, true)) {
+			(*dropped)++;
+			continue;
+		}
+		if (kv) {
+			*kv = tmp;
+			continue;
+		}
+		if (s->nxkv == s->xkv_cap && kv_grow(&s->xkv, &s->xkv_cap, s->nxkv, NULL)) {
+			(*dropped)++;
+			continue;
+		}
+		s->xkv[s->nxkv++] = tmp;
+		(*kept)++;
+	}
+	return 0;
+}

@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Producer core: the process's ring, slot ownership by threads, the scope
+ * table, fork and exit handling, and the commit of an encoded span.
+ *
+ * Hot path (sr_commit with an exclusively owned slot): no lock, no atomic
+ * read-modify-write, no system call (except one eventfd write when a slot
+ * crosses its fill watermark), no allocation.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "internal.h"
+#include "pbwire.h"
+#include "resource.h"
+
+struct sr_proc sr_g;
+struct spanring_span sr_noop_span = {.state = SR_SPAN_NONREC};
+
+/* Serialises process set-up, tracer registration and the scope table. */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t thread_key;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static __thread struct sr_thread *sr_tls __attribute__((tls_model("initial-exec")));
+
+#define SCOPE_CAP (64u << 10)
+#define RES_CAP (64u << 10)
+
+static void thread_dtor(void *arg);
+
+/* ---- fork and exit ---------------------------------------------------------- */
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&init_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&init_lock);
+}
+
+/*
+ * In the child: the ring's pages are not mapped (MADV_DONTFORK) and the
+ * parent's fds must go, so that the agent sees only the parent's
+ * connection. The next span builds a new ring for the child.
+ */
+static void atfork_child(void)
+{
+	pthread_mutex_init(&init_lock, NULL);
+	sr_client_atfork_child();
+	if (sr_g.map.fd >= 0 && sr_g.state == SR_PROC_ACTIVE)
+		close(sr_g.map.fd);
+	free(sr_g.slots);
+	int disabled = sr_g.cfg.disabled;
+	sr_g.slots = NULL;
+	memset(&sr_g.map, 0, sizeof(sr_g.map));
+	sr_g.map.fd = -1;
+	sr_g.owned = 0;
+	sr_g.gen++;
+	sr_g.fork_gen++;
+	sr_g.state = disabled ? SR_PROC_DISABLED : SR_PROC_UNINIT;
+}
+
+void sr_proc_lock(void)
+{
+	pthread_mutex_lock(&init_lock);
+}
+
+void sr_proc_unlock(void)
+{
+	pthread_mutex_unlock(&init_lock);
+}
+
+static void at_exit(void)
+{
+	const char *v = getenv("SPANRING_EXIT_TIMEOUT_MS");
+	int ms = v && *v ? atoi(v) : 500;
+	spanring_shutdown(ms < 0 ? 0 : ms);
+}
+
+static void once_init(void)
+{
+	pthread_key_create(&thread_key, thread_dtor);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	atexit(at_exit);
+}
+
+/* ---- process set-up ----------------------------------------------------------- */
+
+static int ring_setup(void)
+{
+	struct sr_layout l;
+	int err = sr_layout_compute(&l, sr_g.cfg.slot_count, sr_g.cfg.slot_size, SCOPE_CAP, RES_CAP);
+	if (err)
+		return err;
+	err = sr_ring_create(&sr_g.map, &l, "spanring");
+	if (err)
+		return err;
+	struct spanring_ring_hdr *h = sr_hdr(&sr_g.map);
+	size_t res_len = 0;
+	if (sr_resource_encode(sr_resource(&sr_g.map), l.res_cap, &res_len) == 0)
+		h->res_len = (uint32_t)res_len;
+
+	struct sr_slot_w *slots;
+	if (posix_memalign((void **)&slots, 64, l.slot_count * sizeof(*slots))) {
+		sr_ring_unmap(&sr_g.map, true);
+		return -ENOMEM;
+	}
+	memset(slots, 0, l.slot_count * sizeof(*slots));
+	uint32_t n_shared = l.slot_count == 1 ? 1 : (l.slot_count / 8 ? l.slot_count / 8 : 1);
+	sr_g.n_exclusive = l.slot_count - n_shared;
+	for (uint32_t i = 0; i < l.slot_count; i++) {
+		struct sr_slot_w *w = &slots[i];
+		sr_lock_init(&w->lock);
+		w->data = sr_slot_data(&sr_g.map, i);
+		w->prod = sr_prod(&sr_g.map, i);
+		w->cons = sr_cons(&sr_g.map, i);
+		w->mask = l.slot_size - 1;
+		w->watermark = l.slot_size / 2;
+		w->max_record = l.slot_size / 2 < SPANRING_MAX_RECORD ? l.slot_size / 2
+								      : SPANRING_MAX_RECORD;
+		w->last_scope = SPANRING_SCOPE_NONE;
+		w->shared = i >= sr_g.n_exclusive;
+	}
+	sr_g.slots = slots;
+	sr_store_release_32(&h->flags, SPANRING_HDR_F_INITIALIZED);
+	return 0;
+}
+
+int sr_proc_init(void)
+{
+	pthread_once(&once, once_init);
+	pthread_mutex_lock(&init_lock);
+	int state = sr_g.state;
+	if (state != SR_PROC_UNINIT)
+		goto out;
+	if (sr_g.gen == 0) {
+		sr_g.map.fd = -1;
+		sr_config_from_env(&sr_g.cfg);
+	}
+	if (sr_g.cfg.disabled) {
+		state = SR_PROC_DISABLED;
+	} else if (ring_setup() == 0) {
+		state = SR_PROC_ACTIVE;
+		sr_client_start(&sr_g.map);
+	} else {
+		/* No ring (memfd refused, no memory): spans become non-recording. */
+		state = SR_PROC_DISABLED;
+	}
+	sr_store_int(&sr_g.state, state);
+out:
+	pthread_mutex_unlock(&init_lock);
+	return state;
+}
+
+int spanring_init(void)
+{
+	int s = sr_proc_ready();
+	return s == SR_PROC_ACTIVE ? 0 : s == SR_PROC_DISABLED ? -ECANCELED : -ESHUTDOWN;
+}
+
+int spanring_shutdown(int timeout_ms)
+{
+	pthread_mutex_lock(&init_lock);
+	int state = sr_g.state;
+	if (state == SR_PROC_ACTIVE) {
+		sr_store_int(&sr_g.state, SR_PROC_CLOSED);
+		struct spanring_ring_hdr *h = sr_hdr(&sr_g.map);
+		sr_store_release_32(&h->flags, h->flags | SPANRING_HDR_F_CLOSED);
+	}
+	pthread_mutex_unlock(&init_lock);
+	if (state != SR_PROC_ACTIVE)
+		return state == SR_PROC_CLOSED ? 0 : -ENOTCONN;
+	int err = sr_client_flush(timeout_ms);
+	sr_client_stop();
+	return err;
+}
+
+/* ---- threads ---------------------------------------------------------------- */
+
+void sr_rng_seed(struct sr_thread *t)
+{
+	uint64_t seed[2] = {0, 0};
+	if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed)) {
+		/* Early boot without entropy: fall back to something unique. */
+		seed[0] = sr_clock_ns() ^ ((uint64_t)getpid() << 32);
+		seed[1] = (uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ull;
+	}
+	t->rng[0] = seed[0] | 1;
+	t->rng[1] = seed[1];
+	t->rng_fork_gen = sr_g.fork_gen;
+}
+
+struct sr_thread *sr_thread_get(void)
+{
+	struct sr_thread *t = sr_tls;
+	if (SR_LIKELY(t != NULL))
+		return t;
+	pthread_once(&once, once_init);
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->slot = -1;
+	sr_rng_seed(t);
+	sr_tls = t;
+	pthread_setspecific(thread_key, t);
+	return t;
+}
+
+static void slot_release(struct sr_thread *t)
+{
+	if (t->slot >= 0 && t->exclusive && t->gen == sr_g.gen) {
+		/* Release pairs with the CAS in slot_claim(): the next owner sees
+		 * our writer state (head copy, last scope). */
+		uint64_t bit = 1ull << t->slot;
+		uint64_t old;
+		do {
+			old = sr_load_relaxed_64(&sr_g.owned);
+		} while (!sr_cas_64(&sr_g.owned, old, old & ~bit));
+	}
+	t->slot = -1;
+}
+
+static void span_free_heap(struct spanring_span *s);
+
+static void thread_dtor(void *arg)
+{
+	struct sr_thread *t = arg;
+	slot_release(t);
+	while (t->pool) {
+		struct spanring_span *s = t->pool;
+		t->pool = s->next_free;
+		span_free_heap(s);
+		free(s);
+	}
+	sr_tls = NULL;
+	free(t);
+}
+
+/* Claim an exclusive slot if one is free, else join a shared one. */
+static void slot_claim(struct sr_thread *t)
+{
+	const uint32_t nx = sr_g.n_exclusive;
+	const uint64_t all = nx >= 64 ? ~0ull : ((1ull << nx) - 1);
+	t->gen = sr_g.gen;
+	for (;;) {
+		uint64_t owned = sr_load_relaxed_64(&sr_g.owned);
+		uint64_t free_ = ~owned & all;
+		if (!free_)
+			break;
+		uint32_t i = (uint32_t)__builtin_ctzll(free_);
+		if (sr_cas_64(&sr_g.owned, owned, owned | (1ull << i))) {
+			t->slot = (int32_t)i;
+			t->exclusive = true;
+			return;
+		}
+	}
+	uint32_t nshared = sr_g.map.l.slot_count - nx;
+	if (!t->counted_shared) {
+		t->counted_shared = true;
+		sr_faa_64(&sr_g.slots_shared, 1);
+	}
+	t->slot = (int32_t)(nx + sr_faa_64(&sr_g.shared_rr, 1) % nshared);
+	t->exclusive = false;
+	t->retry_claim = 1024;
+}
+
+/* ---- spans' heap parts ---------------------------------------------------------- */
+
+static void span_free_heap(struct spanring_span *s)
+{
+	if (s->kv != s->inline_kv)
+		free(s->kv);
+	free(s->ev);
+	free(s->ln);
+	free(s->xkv);
+	while (s->chunks) {
+		struct sr_chunk *c = s->chunks;
+		s->chunks = c->next;
+		free(c);
+	}
+}
+
+/* ---- scope table ------------------------------------------------------------- */
+
+int sr_scope_publish(struct sr_tracer *tr)
+{
+	int err = 0;
+	pthread_mutex_lock(&init_lock);
+	if (tr->scope_gen == sr_g.gen + 1)
+		goto out; /* another thread did it */
+	if (sr_g.state != SR_PROC_ACTIVE) {
+		err = -ESHUTDOWN;
+		goto out;
+	}
+	struct spanring_ring_hdr *h = sr_hdr(&sr_g.map);
+	uint64_t len = h->scope_len;
+	uint64_t need = (sizeof(struct spanring_scope_entry) + tr->entry_len + 7) & ~7ull;
+	if (len + need > sr_g.map.l.scope_cap) {
+		err = -ENOSPC;
+		goto out;
+	}
+	uint8_t *base = sr_scope_table(&sr_g.map) + len;
+	struct spanring_scope_entry e = {.len = tr->entry_len};
+	memcpy(base, &e, sizeof(e));
+	memcpy(base + sizeof(e), tr->entry_body, tr->entry_len);
+	/* Pairs with the agent's load-acquire of scope_len before it reads entries. */
+	sr_store_release_64(&h->scope_len, len + need);
+	tr->scope_off = len;
+	/* scope_gen is gen+1 so that a zeroed tracer never matches. */
+	sr_store_release_32(&tr->scope_gen, sr_g.gen + 1);
+out:
+	pthread_mutex_unlock(&init_lock);
+	return err;
+}
+
+/* ---- commit --------------------------------------------------------------------- */
+
+static void ring_doorbell(struct sr_slot_w *w)
+{
+	int fd = sr_load_int(&sr_doorbell_fd);
+	if (fd < 0)
+		return;
+	uint64_t one = 1;
+	/* Non-blocking eventfd: EAGAIN only when the counter would overflow. */
+	ssize_t r = write(fd, &one, sizeof(one));
+	(void)r;
+	w->doorbells++;
+	sr_store_relaxed_64(&w->prod->doorbells, w->doorbells);
+}
+
+/* Bytes of a varint control record (2-byte tag). */
+static inline size_t ctrl_size(uint64_t v)
+{
+	return 2 + pb_varint_size(v);
+}
+
+static inline uint8_t *put_ctrl(uint8_t *p, uint32_t field, uint64_t v)
+{
+	p = pb_put_varint(p, PB_TAG(field, SPANRING_WT_VARINT));
+	return pb_put_varint(p, v);
+}
+
+static int slot_commit(struct sr_slot_w *w, struct spanring_span *s, uint64_t end_ns,
+		       uint64_t scope)
+{
+	const uint64_t size = (uint64_t)w->mask + 1;
+	size_t n = sr_span_size(s, end_ns);
+	size_t rec = 1 + pb_varint_size(n) + n;
+	if (SR_UNLIKELY(rec > w->max_record)) {
+		w->drop_oversize++;
+		w->pending_lost++;
+		sr_store_relaxed_64(&w->prod->drop_oversize, w->drop_oversize);
+		return -E2BIG;
+	}
+	size_t total = rec;
+	if (SR_UNLIKELY(scope != w->last_scope))
+		total += ctrl_size(scope);
+	if (SR_UNLIKELY(w->pending_lost))
+		total += ctrl_size(w->pending_lost);
+
+	const uint64_t head = w->head;
+	uint64_t used = head - w->tail_cache;
+	if (SR_UNLIKELY(used + total > size)) {
+		/* A: pairs with the agent's store-release of tail (D). */
+		uint64_t tail = sr_load_acquire_64(&w->cons->tail);
+		if (tail <= head && head - tail <= size)
+			w->tail_cache = tail;
+		used = head - w->tail_cache;
+		if (used + total > size) {
+			w->drop_full++;
+			w->pending_lost++;
+			sr_store_relaxed_64(&w->prod->drop_full, w->drop_full);
+			return -ENOSPC;
+		}
+	}
+
+	uint8_t *p = w->data + (head & w->mask);
+	if (SR_UNLIKELY(w->pending_lost)) {
+		p = put_ctrl(p, SPANRING_CTRL_LOST, w->pending_lost);
+		w->pending_lost = 0;
+	}
+	if (SR_UNLIKELY(scope != w->last_scope)) {
+		p = put_ctrl(p, SPANRING_CTRL_SCOPE, scope);
+		w->last_scope = scope;
+	}
+	*p++ = (uint8_t)PB_TAG(SPANRING_SPAN_FIELD, SPANRING_WT_LEN);
+	p = pb_put_varint(p, n);
+	p = sr_encode_span(p, s, end_ns);
+
+	w->head = head + total;
+	/* B: pairs with the agent's load-acquire of head (C). */
+	sr_store_release_64(&w->prod->head, w->head);
+	w->spans++;
+	sr_store_relaxed_64(&w->prod->spans, w->spans);
+	if (SR_UNLIKELY(used < w->watermark && used + total >= w->watermark))
+		ring_doorbell(w);
+	return 0;
+}
+
+int sr_commit(struct sr_thread *t, struct spanring_span *s, uint64_t end_ns)
+{
+	if (SR_UNLIKELY(sr_proc_ready() != SR_PROC_ACTIVE))
+		return 0;
+	struct sr_tracer *tr = s->tracer;
+	if (SR_UNLIKELY(sr_load_acquire_32(&tr->scope_gen) != sr_g.gen + 1)) {
+		int err = sr_scope_publish(tr);
+		if (err)
+			return err;
+	}
+	if (SR_UNLIKELY(t->gen != sr_g.gen || t->slot < 0))
+		slot_claim(t);
+	struct sr_slot_w *w = &sr_g.slots[t->slot];
+	if (SR_LIKELY(t->exclusive))
+		return slot_commit(w, s, end_ns, tr->scope_off);
+
+	/* Shared slot: now and then try to become exclusive again. */
+	if (--t->retry_claim == 0 && (~sr_load_relaxed_64(&sr_g.owned) &
+				       ((1ull << sr_g.n_exclusive) - 1))) {
+		slot_claim(t);
+		w = &sr_g.slots[t->slot];
+		if (t->exclusive)
+			return slot_commit(w, s, end_ns, tr->scope_off);
+	}
+	sr_lock(&w->lock);
+	int r = slot_commit(w, s, end_ns, tr->scope_off);
+	sr_unlock(&w->lock);
+	return r;
+}
+
+int spanring_get_stats(spanring_stats *out)
+{
+	if (!out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (sr_load_int(&sr_g.state) == SR_PROC_UNINIT || !sr_g.slots)
+		return 0;
+	for (uint32_t i = 0; i < sr_g.map.l.slot_count; i++) {
+		struct spanring_slot_prod *p = sr_prod(&sr_g.map, i);
+		out->spans += sr_load_relaxed_64(&p->spans);
+		out->drop_full += sr_load_relaxed_64(&p->drop_full);
+		out->drop_oversize += sr_load_relaxed_64(&p->drop_oversize);
+		out->drop_encode += sr_load_relaxed_64(&p->drop_encode);
+	}
+	out->unsampled = sr_load_relaxed_64(&sr_g.unsampled);
+	out->dropped_attrs = sr_load_relaxed_64(&sr_g.dropped_attrs);
+	out->slots_shared = sr_load_relaxed_64(&sr_g.slots_shared);
+	out->registered = sr_client_registered();
+	return 0;
+}
