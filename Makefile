@@ -111,9 +111,9 @@ $(B)/tests/%: $(B)/tests/unit/%.o $(TESTHELP_O) $(AGENTLIB) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(TESTHELP_O) -Wl,--start-group $(AGENTLIB) $(STATIC) \
 		-Wl,--end-group -lcmocka $(LIBS) -lm
 
-$(B)/bench/%: $(B)/tests/bench/%.o $(AGENTLIB) $(STATIC)
+$(B)/bench/%: $(B)/tests/bench/%.o $(TESTHELP_O) $(AGENTLIB) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(AGENTLIB) $(STATIC) -Wl,--end-group $(LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTHELP_O) -Wl,--start-group $(AGENTLIB) $(STATIC) -Wl,--end-group $(LIBS) -lm
 
 # Unit and integration tests of this build ($(B)).
 check: all

@@ -66,13 +66,9 @@ size_t sr_utf8_truncate(const char *s, size_t n, size_t limit)
 	return cut;
 }
 
-void *sr_arena_alloc(struct spanring_span *s, size_t n, size_t align)
+void *sr_arena_alloc_slow(struct spanring_span *s, size_t n, size_t align)
 {
-	uintptr_t cur = ((uintptr_t)s->a_cur + (align - 1)) & ~(uintptr_t)(align - 1);
-	if (SR_LIKELY(cur + n <= (uintptr_t)s->a_end)) {
-		s->a_cur = (uint8_t *)(cur + n);
-		return (void *)cur;
-	}
+	uintptr_t cur;
 	/* Next chunk kept from an earlier use of this span object, if big enough. */
 	struct sr_chunk *c = s->chunk_cur ? s->chunk_cur->next : s->chunks;
 	if (!c || c->cap < n + align) {
@@ -230,11 +226,9 @@ static int key_check(const char *key, size_t *len)
 {
 	if (!key || !*key)
 		return -EINVAL;
-	size_t n = strlen(key);
-	if (sr_utf8_valid_prefix(key, n) != n)
-		return -EILSEQ;
-	*len = n;
-	return 0;
+	bool valid;
+	*len = sr_str_check(key, &valid);
+	return valid ? 0 : -EILSEQ;
 }
 
 static struct sr_kv *kv_find(struct sr_kv *kv, uint32_t n, const char *key, size_t key_len)
@@ -273,6 +267,55 @@ int sr_attr_set(struct spanring_span *s, const spanring_attr *a, bool copy)
 	if (err)
 		goto dropped;
 	*kv = tmp;
+	return 0;
+dropped:
+	s->dropped_attrs++;
+	return err;
+}
+
+int sr_attr_set_scalar(struct spanring_span *s, const char *key, uint8_t type, int64_t i,
+		       double d, bool copy)
+{
+	int err = -EINVAL;
+	if (SR_UNLIKELY(!key || !*key))
+		goto dropped;
+	bool valid;
+	size_t key_len = sr_str_check(key, &valid);
+	if (SR_UNLIKELY(!valid)) {
+		err = -EILSEQ;
+		goto dropped;
+	}
+	struct sr_kv *kv = kv_find(s->kv, s->nkv, key, key_len);
+	if (!kv) {
+		if (SR_UNLIKELY(s->nkv >= sr_g.cfg.attr_count_limit)) {
+			err = -ENOSPC;
+			goto dropped;
+		}
+		if (SR_UNLIKELY(s->nkv == s->kv_cap) &&
+		    (err = kv_grow(&s->kv, &s->kv_cap, s->nkv, s->inline_kv)))
+			goto dropped;
+		kv = &s->kv[s->nkv];
+		const char *k = key;
+		if (copy) {
+			char *c = sr_arena_alloc(s, key_len, 1);
+			if (SR_UNLIKELY(!c)) {
+				err = -ENOMEM;
+				goto dropped;
+			}
+			memcpy(c, key, key_len);
+			k = c;
+		}
+		kv->key = k;
+		kv->key_len = (uint32_t)key_len;
+		s->nkv++;
+	}
+	kv->type = type;
+	if (type == SPANRING_ATTR_DOUBLE)
+		kv->v.d = d;
+	else if (type == SPANRING_ATTR_BOOL)
+		kv->v.b = i != 0;
+	else
+		kv->v.i = i;
 	return 0;
 dropped:
 	s->dropped_attrs++;

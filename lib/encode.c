@@ -58,10 +58,7 @@ static size_t any_size(const struct sr_kv *kv)
 
 static inline size_t kv_msg_size(const struct sr_kv *kv)
 {
-	size_t n = pb_len_field_size(kv->any_len);
-	if (kv->key_len)
-		n += pb_len_field_size(kv->key_len);
-	return n;
+	return pb_len_field_size(kv->any_len) + pb_len_field_size(kv->key_len);
 }
 
 size_t sr_kvs_size(struct sr_kv *kv, uint32_t n, uint32_t field)
@@ -70,7 +67,8 @@ size_t sr_kvs_size(struct sr_kv *kv, uint32_t n, uint32_t field)
 	(void)field; /* all KeyValue fields used here have one-byte tags */
 	for (uint32_t i = 0; i < n; i++) {
 		kv[i].any_len = (uint32_t)any_size(&kv[i]);
-		total += pb_len_field_size(kv_msg_size(&kv[i]));
+		kv[i].msg_len = (uint32_t)kv_msg_size(&kv[i]);
+		total += pb_len_field_size(kv[i].msg_len);
 	}
 	return total;
 }
@@ -138,11 +136,10 @@ uint8_t *sr_encode_kvs(uint8_t *p, const struct sr_kv *kv, uint32_t n, uint32_t 
 	const uint8_t tag = (uint8_t)PB_TAG(field, SPANRING_WT_LEN);
 	for (uint32_t i = 0; i < n; i++) {
 		*p++ = tag;
-		p = pb_put_varint(p, kv_msg_size(&kv[i]));
-		if (kv[i].key_len) {
-			*p++ = 0x0a;
-			p = pb_put_bytes(p, kv[i].key, kv[i].key_len);
-		}
+		p = pb_put_varint(p, kv[i].msg_len);
+		/* Keys are never empty (rejected when set). */
+		*p++ = 0x0a;
+		p = pb_put_bytes(p, kv[i].key, kv[i].key_len);
 		*p++ = 0x12;
 		p = pb_put_varint(p, kv[i].any_len);
 		p = put_any(p, &kv[i]);

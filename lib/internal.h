@@ -70,9 +70,11 @@ struct sr_kv {
 	uint32_t key_len;
 	uint32_t vlen;            /* string/bytes length, or array item count */
 	uint32_t any_len;         /* cached size of the AnyValue message (encoder) */
+	uint32_t msg_len;         /* cached size of the KeyValue message (encoder) */
 	uint8_t type;             /* spanring_attr_type */
-	uint8_t pad[3];
+	uint8_t pad[7];
 };
+_Static_assert(sizeof(struct sr_kv) == 40, "sr_kv size");
 
 struct sr_event {
 	const char *name;
@@ -285,14 +287,34 @@ static inline uint64_t sr_clock_ns(void)
 SR_HIDDEN size_t sr_utf8_valid_prefix(const char *s, size_t n);
 /* Truncate n to at most limit bytes without splitting a UTF-8 sequence. */
 SR_HIDDEN size_t sr_utf8_truncate(const char *s, size_t n, size_t limit);
-/* Copy n bytes into the span's arena; NULL on ENOMEM. */
-SR_HIDDEN void *sr_arena_alloc(struct spanring_span *s, size_t n, size_t align);
+/* Slow path of sr_arena_alloc: a new chunk. */
+SR_HIDDEN void *sr_arena_alloc_slow(struct spanring_span *s, size_t n, size_t align);
+/* n bytes from the span's arena (stable until the span is recycled); NULL on ENOMEM. */
+static inline void *sr_arena_alloc(struct spanring_span *s, size_t n, size_t align)
+{
+	uintptr_t cur = ((uintptr_t)s->a_cur + (align - 1)) & ~(uintptr_t)(align - 1);
+	if (SR_LIKELY(cur + n <= (uintptr_t)s->a_end)) {
+		s->a_cur = (uint8_t *)(cur + n);
+		return (void *)cur;
+	}
+	return sr_arena_alloc_slow(s, n, align);
+}
+/* Length of the NUL-terminated s, and whether it is valid UTF-8 (ASCII fast path). */
+static inline size_t sr_str_check(const char *s, bool *valid)
+{
+	size_t n = __builtin_strlen(s);
+	*valid = sr_utf8_valid_prefix(s, n) == n;
+	return n;
+}
 /*
  * Append or replace an attribute in kv[0..*n) (capacity grown as needed,
  * limit enforced). copy: duplicate key/value into the arena.
  * Returns 0, -ENOSPC (limit: dropped), -EILSEQ, -EINVAL, -ENOMEM.
  */
 SR_HIDDEN int sr_attr_set(struct spanring_span *s, const spanring_attr *a, bool copy);
+/* Fast path for scalar attributes (INT, BOOL, DOUBLE): same contract. */
+SR_HIDDEN int sr_attr_set_scalar(struct spanring_span *s, const char *key, uint8_t type,
+				 int64_t i, double d, bool copy);
 /* Append n attributes for an event/link into s->xkv; returns kept count via
  * *kept and dropped via *dropped. */
 SR_HIDDEN int sr_attrs_append_x(struct spanring_span *s, const spanring_attr *a, size_t n,

@@ -14,8 +14,13 @@
 /* Bytes of the minimal varint encoding of v (1..10). */
 static inline size_t pb_varint_size(uint64_t v)
 {
-	/* 64 - clz gives the bit count; 7 bits per byte. v|1 avoids clz(0). */
-	unsigned bits = 64u - (unsigned)__builtin_clzll(v | 1);
+	/* Lengths and small integers dominate: branch for them first. */
+	if (v < (1u << 7))
+		return 1;
+	if (v < (1u << 14))
+		return 2;
+	/* 64 - clz gives the bit count; 7 bits per byte. */
+	unsigned bits = 64u - (unsigned)__builtin_clzll(v);
 	return (bits + 6) / 7;
 }
 

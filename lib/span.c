@@ -502,6 +502,18 @@ static inline int set_attr(spanring_span *s, const spanring_attr *a, bool copy)
 	return r;
 }
 
+static inline int set_scalar(spanring_span *s, const char *key, uint8_t type, int64_t i, double d,
+			     bool copy)
+{
+	int c = span_check(s);
+	if (c <= 0)
+		return c;
+	int r = sr_attr_set_scalar(s, key, type, i, d, copy);
+	if (SR_UNLIKELY(r))
+		sr_store_relaxed_64(&sr_g.dropped_attrs, sr_load_relaxed_64(&sr_g.dropped_attrs) + 1);
+	return r;
+}
+
 int spanring_span_set_attr(spanring_span *s, const spanring_attr *a)
 {
 	return a ? set_attr(s, a, true) : -EINVAL;
@@ -526,20 +538,17 @@ int spanring_span_set_strn(spanring_span *s, const char *key, const char *value,
 
 int spanring_span_set_int(spanring_span *s, const char *key, int64_t value)
 {
-	spanring_attr a = SPANRING_ATTR_INT(key, value);
-	return set_attr(s, &a, true);
+	return set_scalar(s, key, SPANRING_ATTR_INT, value, 0, true);
 }
 
 int spanring_span_set_bool(spanring_span *s, const char *key, bool value)
 {
-	spanring_attr a = SPANRING_ATTR_BOOL(key, value);
-	return set_attr(s, &a, true);
+	return set_scalar(s, key, SPANRING_ATTR_BOOL, value, 0, true);
 }
 
 int spanring_span_set_double(spanring_span *s, const char *key, double value)
 {
-	spanring_attr a = SPANRING_ATTR_DOUBLE(key, value);
-	return set_attr(s, &a, true);
+	return set_scalar(s, key, SPANRING_ATTR_DOUBLE, 0, value, true);
 }
 
 int spanring_span_set_bytes(spanring_span *s, const char *key, const void *value, size_t len)
@@ -556,20 +565,17 @@ int spanring_span_set_str_ref(spanring_span *s, const char *key, const char *val
 
 int spanring_span_set_int_ref(spanring_span *s, const char *key, int64_t value)
 {
-	spanring_attr a = SPANRING_ATTR_INT(key, value);
-	return set_attr(s, &a, false);
+	return set_scalar(s, key, SPANRING_ATTR_INT, value, 0, false);
 }
 
 int spanring_span_set_bool_ref(spanring_span *s, const char *key, bool value)
 {
-	spanring_attr a = SPANRING_ATTR_BOOL(key, value);
-	return set_attr(s, &a, false);
+	return set_scalar(s, key, SPANRING_ATTR_BOOL, value, 0, false);
 }
 
 int spanring_span_set_double_ref(spanring_span *s, const char *key, double value)
 {
-	spanring_attr a = SPANRING_ATTR_DOUBLE(key, value);
-	return set_attr(s, &a, false);
+	return set_scalar(s, key, SPANRING_ATTR_DOUBLE, 0, value, false);
 }
 
 /* ---- events and links ------------------------------------------------------------- */
