@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The process's OpenTelemetry Resource, encoded once at start-up into the
+ * ring's resource area. Start-up code, not hot path.
+ */
+#ifndef SPANRING_LIB_RESOURCE_H
+#define SPANRING_LIB_RESOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring.h" /* SR_HIDDEN */
+
+/*
+ * Encode this process's Resource message (OTLP
+ * opentelemetry.proto.resource.v1.Resource) into buf (cap bytes).
+ * Returns 0 and sets *len; -ENOSPC if it does not fit (then *len is set to
+ * the size needed, so buf may be NULL with cap 0 to ask for it); -ENOMEM;
+ * -EINVAL if len is NULL.
+ *
+ * The environment (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) and the
+ * process facts are read afresh at every call: nothing is cached but the
+ * service name below, so a test can vary the environment between calls.
+ */
+SR_HIDDEN int sr_resource_encode(uint8_t *buf, size_t cap, size_t *len);
+
+/*
+ * The service.name that the resource carries (for logs/tools); valid after
+ * any call. Before the first sr_resource_encode() it is worked out from
+ * the environment on demand. The string lives in a static buffer that each
+ * sr_resource_encode() call rewrites (the library calls it once, at
+ * start-up); names longer than 255 bytes are cut at a UTF-8 boundary here,
+ * never in the encoded resource.
+ */
+SR_HIDDEN const char *sr_resource_service_name(void);
+
+#endif /* SPANRING_LIB_RESOURCE_H */

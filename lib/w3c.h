@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Lowercase hexadecimal helpers shared inside the library (W3C trace
+ * context, ids in logs and tools). The public W3C functions are declared in
+ * spanring/spanring.h; this header only adds what the library itself needs.
+ */
+#ifndef SPANRING_LIB_W3C_H
+#define SPANRING_LIB_W3C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring.h" /* SR_HIDDEN */
+
+/*
+ * Write the 2*n lowercase hex digits of in[0..n) to out. No NUL is
+ * written, so a caller can encode into the middle of a larger buffer.
+ */
+SR_HIDDEN void sr_hex_encode(const uint8_t *in, size_t n, char *out);
+
+/*
+ * Decode 2*n_bytes hex digits from in into out[0..n_bytes). Only lowercase
+ * digits are accepted (W3C HEXDIGLC). Returns 0, or -EINVAL when any
+ * character is not a lowercase hex digit; out is then partly written and
+ * must not be used.
+ */
+SR_HIDDEN int sr_hex_decode(const char *in, size_t n_bytes, uint8_t *out);
+
+#endif /* SPANRING_LIB_W3C_H */
