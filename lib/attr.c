@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "pbwire.h"
 
 size_t sr_utf8_valid_prefix(const char *str, size_t n)
 {
@@ -95,11 +96,11 @@ void *sr_arena_alloc_slow(struct spanring_span *s, size_t n, size_t align)
 	return (void *)cur;
 }
 
-static const char *arena_dup(struct spanring_span *s, const void *p, size_t n)
+static inline const char *arena_dup(struct spanring_span *s, const void *p, size_t n)
 {
 	char *d = sr_arena_alloc(s, n ? n : 1, 1);
-	if (d && n)
-		memcpy(d, p, n);
+	if (SR_LIKELY(d != NULL))
+		pb_copy(d, p, n);
 	return d;
 }
 
@@ -140,7 +141,7 @@ static int kv_fill(struct spanring_span *s, struct sr_kv *kv, const spanring_att
 		if (!v)
 			v = "";
 		size_t n = a->v.str.len == SIZE_MAX ? strlen(v) : a->v.str.len;
-		if (sr_utf8_valid_prefix(v, n) != n)
+		if (!sr_utf8_valid(v, n))
 			return -EILSEQ;
 		n = sr_utf8_truncate(v, n, limit);
 		kv->v.ptr = copy ? arena_dup(s, v, n) : v;
@@ -179,7 +180,7 @@ static int kv_fill(struct spanring_span *s, struct sr_kv *kv, const spanring_att
 		for (size_t i = 0; i < cnt; i++) {
 			const char *v = src[i] ? src[i] : "";
 			size_t n = strlen(v);
-			if (sr_utf8_valid_prefix(v, n) != n)
+			if (!sr_utf8_valid(v, n))
 				return -EILSEQ;
 			n = sr_utf8_truncate(v, n, limit);
 			items[i].p = copy ? arena_dup(s, v, n) : v;
@@ -242,6 +243,18 @@ static struct sr_kv *kv_find(struct sr_kv *kv, uint32_t n, const char *key, size
 
 int sr_attr_set(struct spanring_span *s, const spanring_attr *a, bool copy)
 {
+	switch (a->type) {
+	case SPANRING_ATTR_STRING:
+		return sr_attr_set_str(s, a->key, a->v.str.ptr, a->v.str.len, copy);
+	case SPANRING_ATTR_INT:
+		return sr_attr_set_scalar(s, a->key, SPANRING_ATTR_INT, a->v.i, 0, copy);
+	case SPANRING_ATTR_BOOL:
+		return sr_attr_set_scalar(s, a->key, SPANRING_ATTR_BOOL, a->v.b, 0, copy);
+	case SPANRING_ATTR_DOUBLE:
+		return sr_attr_set_scalar(s, a->key, SPANRING_ATTR_DOUBLE, 0, a->v.d, copy);
+	default:
+		break;
+	}
 	size_t key_len;
 	int err = key_check(a->key, &key_len);
 	if (err)
@@ -259,6 +272,7 @@ int sr_attr_set(struct spanring_span *s, const spanring_attr *a, bool copy)
 		if (err)
 			goto dropped;
 		s->nkv++;
+		s->kv_bytes += sr_kv_sizes(kv);
 		return 0;
 	}
 	/* Replace: fill a temporary so a failure leaves the old value. */
@@ -266,7 +280,80 @@ int sr_attr_set(struct spanring_span *s, const spanring_attr *a, bool copy)
 	err = kv_fill(s, &tmp, a, key_len, copy);
 	if (err)
 		goto dropped;
+	s->kv_bytes -= (uint32_t)pb_len_field_size(kv->msg_len);
 	*kv = tmp;
+	s->kv_bytes += sr_kv_sizes(kv);
+	return 0;
+dropped:
+	s->dropped_attrs++;
+	return err;
+}
+
+/* Find or append the attribute `key`; NULL with *err set when dropped. */
+static inline struct sr_kv *kv_slot(struct spanring_span *s, const char *key, bool copy, int *err)
+{
+	if (SR_UNLIKELY(!key || !*key)) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	bool valid;
+	size_t key_len = sr_str_check(key, &valid);
+	if (SR_UNLIKELY(!valid)) {
+		*err = -EILSEQ;
+		return NULL;
+	}
+	struct sr_kv *kv = kv_find(s->kv, s->nkv, key, key_len);
+	if (kv)
+		return kv;
+	if (SR_UNLIKELY(s->nkv >= sr_g.cfg.attr_count_limit)) {
+		*err = -ENOSPC;
+		return NULL;
+	}
+	if (SR_UNLIKELY(s->nkv == s->kv_cap) &&
+	    (*err = kv_grow(&s->kv, &s->kv_cap, s->nkv, s->inline_kv)))
+		return NULL;
+	kv = &s->kv[s->nkv];
+	kv->key = copy ? arena_dup(s, key, key_len) : key;
+	if (SR_UNLIKELY(!kv->key)) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	kv->key_len = (uint32_t)key_len;
+	kv->type = 0; /* not yet valid: s->nkv is bumped by the caller */
+	return kv;
+}
+
+int sr_attr_set_str(struct spanring_span *s, const char *key, const char *val, size_t len,
+		    bool copy)
+{
+	int err = -EINVAL;
+	if (SR_UNLIKELY(!val)) {
+		if (len)
+			goto dropped;
+		val = "";
+	}
+	size_t n = len == SIZE_MAX ? strlen(val) : len;
+	if (SR_UNLIKELY(!sr_utf8_valid(val, n))) {
+		err = -EILSEQ;
+		goto dropped;
+	}
+	n = sr_utf8_truncate(val, n, sr_g.cfg.attr_value_limit);
+	struct sr_kv *kv = kv_slot(s, key, copy, &err);
+	if (SR_UNLIKELY(!kv))
+		goto dropped;
+	const char *v = copy ? arena_dup(s, val, n) : val;
+	if (SR_UNLIKELY(!v)) {
+		err = -ENOMEM;
+		goto dropped;
+	}
+	if (kv == &s->kv[s->nkv])
+		s->nkv++;
+	else
+		s->kv_bytes -= (uint32_t)pb_len_field_size(kv->msg_len);
+	kv->type = SPANRING_ATTR_STRING;
+	kv->v.ptr = v;
+	kv->vlen = (uint32_t)n;
+	s->kv_bytes += sr_kv_sizes(kv);
 	return 0;
 dropped:
 	s->dropped_attrs++;
@@ -276,39 +363,16 @@ dropped:
 int sr_attr_set_scalar(struct spanring_span *s, const char *key, uint8_t type, int64_t i,
 		       double d, bool copy)
 {
-	int err = -EINVAL;
-	if (SR_UNLIKELY(!key || !*key))
-		goto dropped;
-	bool valid;
-	size_t key_len = sr_str_check(key, &valid);
-	if (SR_UNLIKELY(!valid)) {
-		err = -EILSEQ;
-		goto dropped;
+	int err;
+	struct sr_kv *kv = kv_slot(s, key, copy, &err);
+	if (SR_UNLIKELY(!kv)) {
+		s->dropped_attrs++;
+		return err;
 	}
-	struct sr_kv *kv = kv_find(s->kv, s->nkv, key, key_len);
-	if (!kv) {
-		if (SR_UNLIKELY(s->nkv >= sr_g.cfg.attr_count_limit)) {
-			err = -ENOSPC;
-			goto dropped;
-		}
-		if (SR_UNLIKELY(s->nkv == s->kv_cap) &&
-		    (err = kv_grow(&s->kv, &s->kv_cap, s->nkv, s->inline_kv)))
-			goto dropped;
-		kv = &s->kv[s->nkv];
-		const char *k = key;
-		if (copy) {
-			char *c = sr_arena_alloc(s, key_len, 1);
-			if (SR_UNLIKELY(!c)) {
-				err = -ENOMEM;
-				goto dropped;
-			}
-			memcpy(c, key, key_len);
-			k = c;
-		}
-		kv->key = k;
-		kv->key_len = (uint32_t)key_len;
+	if (kv == &s->kv[s->nkv])
 		s->nkv++;
-	}
+	else
+		s->kv_bytes -= (uint32_t)pb_len_field_size(kv->msg_len);
 	kv->type = type;
 	if (type == SPANRING_ATTR_DOUBLE)
 		kv->v.d = d;
@@ -316,10 +380,8 @@ int sr_attr_set_scalar(struct spanring_span *s, const char *key, uint8_t type, i
 		kv->v.b = i != 0;
 	else
 		kv->v.i = i;
+	s->kv_bytes += sr_kv_sizes(kv);
 	return 0;
-dropped:
-	s->dropped_attrs++;
-	return err;
 }
 
 int sr_attrs_append_x(struct spanring_span *s, const spanring_attr *a, size_t n, uint32_t limit,

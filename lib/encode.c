@@ -61,6 +61,13 @@ static inline size_t kv_msg_size(const struct sr_kv *kv)
 	return pb_len_field_size(kv->any_len) + pb_len_field_size(kv->key_len);
 }
 
+uint32_t sr_kv_sizes(struct sr_kv *kv)
+{
+	kv->any_len = (uint32_t)any_size(kv);
+	kv->msg_len = (uint32_t)kv_msg_size(kv);
+	return (uint32_t)pb_len_field_size(kv->msg_len);
+}
+
 size_t sr_kvs_size(struct sr_kv *kv, uint32_t n, uint32_t field)
 {
 	size_t total = 0;
@@ -184,7 +191,7 @@ size_t sr_span_size(struct spanring_span *s, uint64_t end_ns)
 		n += 9;
 	if (end_ns)
 		n += 9;
-	n += sr_kvs_size(s->kv, s->nkv, 9);
+	n += s->kv_bytes; /* kept up to date as attributes are set */
 	n += varint_field_size(s->dropped_attrs);
 	for (uint32_t i = 0; i < s->nev; i++) {
 		struct sr_event *e = &s->ev[i];

@@ -144,6 +144,7 @@ struct spanring_span {
 
 	struct sr_kv *kv;            /* span attributes: inline_kv or heap */
 	uint32_t nkv, kv_cap;
+	uint32_t kv_bytes;           /* encoded size of all span attribute fields */
 	struct sr_event *ev;
 	uint32_t nev, ev_cap, dropped_events;
 	struct sr_link *ln;
@@ -255,6 +256,8 @@ SR_HIDDEN int sr_scope_publish(struct sr_tracer *tr);
 SR_HIDDEN size_t sr_span_size(struct spanring_span *s, uint64_t end_ns);
 /* Write the Span message (exactly `size` bytes, from sr_span_size). */
 SR_HIDDEN uint8_t *sr_encode_span(uint8_t *p, const struct spanring_span *s, uint64_t end_ns);
+/* Compute kv's cached sizes; returns the bytes of its KeyValue field (1-byte tag). */
+SR_HIDDEN uint32_t sr_kv_sizes(struct sr_kv *kv);
 /* Size / write of an attribute list as repeated KeyValue under `field`. */
 SR_HIDDEN size_t sr_kvs_size(struct sr_kv *kv, uint32_t n, uint32_t field);
 SR_HIDDEN uint8_t *sr_encode_kvs(uint8_t *p, const struct sr_kv *kv, uint32_t n, uint32_t field);
@@ -274,12 +277,48 @@ static inline uint64_t sr_rng_next(struct sr_thread *t)
 	return r;
 }
 
+/* Span clock (lib/clock.c): CLOCK_REALTIME, extrapolated from the TSC when safe. */
+enum { SR_CLK_OFF = 0, SR_CLK_CALIBRATING = 1, SR_CLK_TSC = 2 };
+struct sr_clock {
+	uint32_t seq;          /* seqlock: odd while the base is being replaced */
+	int state;             /* SR_CLK_* */
+	uint64_t base_tsc, base_ns, mult, next_tsc;
+	uint64_t cal_tsc, cal_ns; /* start of the calibration interval (under lock) */
+	int lock;
+};
+SR_HIDDEN extern struct sr_clock sr_clk;
+SR_HIDDEN void sr_clock_init(void);
+SR_HIDDEN uint64_t sr_clock_slow(void);
+SR_HIDDEN void sr_clock_atfork_child(void);
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
 static inline uint64_t sr_clock_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (SR_LIKELY(__atomic_load_n(&sr_clk.state, __ATOMIC_RELAXED) == SR_CLK_TSC)) {
+		for (;;) {
+			uint32_t seq = __atomic_load_n(&sr_clk.seq, __ATOMIC_ACQUIRE);
+			uint64_t tsc = __rdtsc();
+			uint64_t bt = __atomic_load_n(&sr_clk.base_tsc, __ATOMIC_RELAXED);
+			uint64_t bn = __atomic_load_n(&sr_clk.base_ns, __ATOMIC_RELAXED);
+			uint64_t m = __atomic_load_n(&sr_clk.mult, __ATOMIC_RELAXED);
+			uint64_t nt = __atomic_load_n(&sr_clk.next_tsc, __ATOMIC_RELAXED);
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (SR_UNLIKELY((seq & 1) || seq != __atomic_load_n(&sr_clk.seq, __ATOMIC_RELAXED)))
+				continue;
+			if (SR_UNLIKELY(tsc >= nt || tsc < bt))
+				break;
+			return bn + (uint64_t)(((unsigned __int128)(tsc - bt) * m) >> 32);
+		}
+	}
+	return sr_clock_slow();
 }
+#else
+static inline uint64_t sr_clock_ns(void)
+{
+	return sr_clock_slow();
+}
+#endif
 
 /* ---- attribute helpers (lib/attr.c) --------------------------------------- */
 
@@ -299,12 +338,49 @@ static inline void *sr_arena_alloc(struct spanring_span *s, size_t n, size_t ali
 	}
 	return sr_arena_alloc_slow(s, n, align);
 }
-/* Length of the NUL-terminated s, and whether it is valid UTF-8 (ASCII fast path). */
+/* True when s[0..n) is all ASCII: overlapping word loads, no per-byte loop. */
+static inline bool sr_is_ascii(const char *s, size_t n)
+{
+	uint64_t acc = 0, w;
+	if (n >= 8) {
+		size_t i = 0;
+		for (; i + 8 <= n; i += 8) {
+			__builtin_memcpy(&w, s + i, 8);
+			acc |= w;
+		}
+		__builtin_memcpy(&w, s + n - 8, 8);
+		return !((acc | w) & 0x8080808080808080ull);
+	}
+	if (n >= 4) {
+		uint32_t a, b;
+		__builtin_memcpy(&a, s, 4);
+		__builtin_memcpy(&b, s + n - 4, 4);
+		return !((a | b) & 0x80808080u);
+	}
+	for (size_t i = 0; i < n; i++)
+		acc |= (uint8_t)s[i];
+	return !(acc & 0x80);
+}
+/* Is s[0..n) valid UTF-8? */
+static inline bool sr_utf8_valid(const char *s, size_t n)
+{
+	return SR_LIKELY(sr_is_ascii(s, n)) || sr_utf8_valid_prefix(s, n) == n;
+}
+/* Length of the NUL-terminated s, and whether it is valid UTF-8. */
 static inline size_t sr_str_check(const char *s, bool *valid)
 {
 	size_t n = __builtin_strlen(s);
-	*valid = sr_utf8_valid_prefix(s, n) == n;
+	*valid = sr_utf8_valid(s, n);
 	return n;
+}
+/* Inline validity of a span context (ids not all zero). */
+static inline bool sr_ctx_valid(const spanring_span_context *c)
+{
+	uint64_t a, b, d;
+	__builtin_memcpy(&a, c->trace_id, 8);
+	__builtin_memcpy(&b, c->trace_id + 8, 8);
+	__builtin_memcpy(&d, c->span_id, 8);
+	return (a | b) && d;
 }
 /*
  * Append or replace an attribute in kv[0..*n) (capacity grown as needed,
@@ -313,6 +389,9 @@ static inline size_t sr_str_check(const char *s, bool *valid)
  */
 SR_HIDDEN int sr_attr_set(struct spanring_span *s, const spanring_attr *a, bool copy);
 /* Fast path for scalar attributes (INT, BOOL, DOUBLE): same contract. */
+/* Fast path for string attributes (len SIZE_MAX: NUL-terminated). */
+SR_HIDDEN int sr_attr_set_str(struct spanring_span *s, const char *key, const char *val,
+			      size_t len, bool copy);
 SR_HIDDEN int sr_attr_set_scalar(struct spanring_span *s, const char *key, uint8_t type,
 				 int64_t i, double d, bool copy);
 /* Append n attributes for an event/link into s->xkv; returns kept count via

@@ -24,8 +24,53 @@ static inline size_t pb_varint_size(uint64_t v)
 	return (bits + 6) / 7;
 }
 
+/*
+ * Copy n bytes where n is usually small (keys, names, short values):
+ * overlapping fixed-size moves instead of a call to memcpy.
+ */
+static inline void pb_copy(void *dst, const void *src, size_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+	if (n <= 16) {
+		if (n >= 8) {
+			uint64_t a, b;
+			memcpy(&a, s, 8);
+			memcpy(&b, s + n - 8, 8);
+			memcpy(d, &a, 8);
+			memcpy(d + n - 8, &b, 8);
+		} else if (n >= 4) {
+			uint32_t a, b;
+			memcpy(&a, s, 4);
+			memcpy(&b, s + n - 4, 4);
+			memcpy(d, &a, 4);
+			memcpy(d + n - 4, &b, 4);
+		} else if (n) {
+			d[0] = s[0];
+			d[n / 2] = s[n / 2];
+			d[n - 1] = s[n - 1];
+		}
+	} else if (n <= 32) {
+		uint64_t a, b, c, e;
+		memcpy(&a, s, 8);
+		memcpy(&b, s + 8, 8);
+		memcpy(&c, s + n - 16, 8);
+		memcpy(&e, s + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + 8, &b, 8);
+		memcpy(d + n - 16, &c, 8);
+		memcpy(d + n - 8, &e, 8);
+	} else {
+		memcpy(d, s, n);
+	}
+}
+
 static inline uint8_t *pb_put_varint(uint8_t *p, uint64_t v)
 {
+	if (v < 0x80) {
+		*p = (uint8_t)v;
+		return p + 1;
+	}
 	while (v >= 0x80) {
 		*p++ = (uint8_t)(v | 0x80);
 		v >>= 7;
@@ -59,7 +104,7 @@ static inline uint8_t *pb_put_fixed32(uint8_t *p, uint32_t v)
 static inline uint8_t *pb_put_bytes(uint8_t *p, const void *src, size_t n)
 {
 	p = pb_put_varint(p, n);
-	memcpy(p, src, n);
+	pb_copy(p, src, n);
 	return p + n;
 }
 

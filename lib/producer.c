@@ -54,6 +54,7 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	pthread_mutex_init(&init_lock, NULL);
+	sr_clock_atfork_child();
 	sr_client_atfork_child();
 	if (sr_g.map.fd >= 0 && sr_g.state == SR_PROC_ACTIVE)
 		close(sr_g.map.fd);
@@ -144,6 +145,7 @@ int sr_proc_init(void)
 	if (sr_g.gen == 0) {
 		sr_g.map.fd = -1;
 		sr_config_from_env(&sr_g.cfg);
+		sr_clock_init();
 	}
 	if (sr_g.cfg.disabled) {
 		state = SR_PROC_DISABLED;

@@ -160,6 +160,7 @@ static struct spanring_span *span_alloc(struct sr_thread *t)
 		s->chunks = NULL;
 	}
 	s->nkv = s->nev = s->nln = s->nxkv = 0;
+	s->kv_bytes = 0;
 	s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
 	s->status = 0;
 	s->status_msg_len = 0;
@@ -218,7 +219,7 @@ static const char *name_store(struct spanring_span *s, const char *name, bool co
 		name = "";
 	size_t n = strlen(name);
 	/* Invalid UTF-8: keep the valid prefix (the name is never dropped). */
-	size_t ok = sr_utf8_valid_prefix(name, n);
+	size_t ok = sr_utf8_valid(name, n) ? n : sr_utf8_valid_prefix(name, n);
 	*len = (uint32_t)ok;
 	if (!copy || !ok)
 		return name;
@@ -227,7 +228,7 @@ static const char *name_store(struct spanring_span *s, const char *name, bool co
 		*len = 0;
 		return "";
 	}
-	memcpy(d, name, ok);
+	pb_copy(d, name, ok);
 	return d;
 }
 
@@ -251,7 +252,7 @@ static spanring_span *span_begin(spanring_tracer *tracer, const char *name, bool
 	const spanring_span_context *pc = NULL;
 	if (!o->root) {
 		if (o->parent) {
-			if (spanring_context_is_valid(o->parent))
+			if (sr_ctx_valid(o->parent))
 				pc = o->parent;
 		} else {
 			ps_ = t->current;
@@ -373,8 +374,12 @@ int spanring_span_end_at(spanring_span *s, uint64_t end_ns)
 	struct sr_thread *t = sr_thread_get();
 	int r = 0;
 	if (st == SR_SPAN_LIVE) {
-		if (!end_ns)
+		if (!end_ns) {
 			end_ns = sr_clock_ns();
+			/* A recalibration of the clock may step it back by microseconds. */
+			if (SR_UNLIKELY(end_ns < s->start_ns))
+				end_ns = s->start_ns;
+		}
 		if (t)
 			r = sr_commit(t, s, end_ns);
 	}
@@ -524,16 +529,26 @@ int spanring_span_set_attr_ref(spanring_span *s, const spanring_attr *a)
 	return a ? set_attr(s, a, false) : -EINVAL;
 }
 
+static inline int set_str(spanring_span *s, const char *key, const char *value, size_t len,
+			  bool copy)
+{
+	int c = span_check(s);
+	if (c <= 0)
+		return c;
+	int r = sr_attr_set_str(s, key, value, len, copy);
+	if (SR_UNLIKELY(r))
+		sr_store_relaxed_64(&sr_g.dropped_attrs, sr_load_relaxed_64(&sr_g.dropped_attrs) + 1);
+	return r;
+}
+
 int spanring_span_set_str(spanring_span *s, const char *key, const char *value)
 {
-	spanring_attr a = {.key = key, .type = SPANRING_ATTR_STRING, .v.str = {value, value ? SIZE_MAX : 1}};
-	return set_attr(s, &a, true);
+	return set_str(s, key, value, value ? SIZE_MAX : 1, true);
 }
 
 int spanring_span_set_strn(spanring_span *s, const char *key, const char *value, size_t len)
 {
-	spanring_attr a = {.key = key, .type = SPANRING_ATTR_STRING, .v.str = {value, len}};
-	return set_attr(s, &a, true);
+	return set_str(s, key, value, len, true);
 }
 
 int spanring_span_set_int(spanring_span *s, const char *key, int64_t value)
@@ -559,8 +574,7 @@ int spanring_span_set_bytes(spanring_span *s, const char *key, const void *value
 
 int spanring_span_set_str_ref(spanring_span *s, const char *key, const char *value)
 {
-	spanring_attr a = {.key = key, .type = SPANRING_ATTR_STRING, .v.str = {value, value ? SIZE_MAX : 1}};
-	return set_attr(s, &a, false);
+	return set_str(s, key, value, value ? SIZE_MAX : 1, false);
 }
 
 int spanring_span_set_int_ref(spanring_span *s, const char *key, int64_t value)

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Span timestamps: CLOCK_REALTIME, read through the TSC when that is safe.
+ *
+ * clock_gettime(CLOCK_REALTIME) costs about 24 ns here (vDSO, TSC-backed
+ * in a VM) and a span needs two; rdtsc costs about 10 ns. When the kernel
+ * itself uses the TSC as its clocksource (it then has checked that the TSC
+ * is invariant and synchronised across CPUs), we extrapolate realtime
+ * from a (tsc, realtime) base with a calibrated multiplier:
+ *
+ *   ns = base_ns + ((tsc - base_tsc) * mult) >> 32
+ *
+ * Calibration starts after the first 20 ms of the process (until then
+ * clock_gettime is used) and is redone every second against
+ * clock_gettime, so NTP slewing and steps are followed within a second.
+ * Readers use a seqlock; one thread recalibrates (trylock), others keep
+ * reading the old parameters meanwhile. SPANRING_CLOCK=realtime disables
+ * the TSC path. Only x86-64 has it; other machines use clock_gettime.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct sr_clock sr_clk;
+
+#define CAL_FIRST_NS 20000000ull /* first calibration after 20 ms */
+#define CAL_PERIOD_NS 1000000000ull
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+
+static bool kernel_uses_tsc(void)
+{
+	char buf[32] = {0};
+	int fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+		      O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n >= 3 && strncmp(buf, "tsc", 3) == 0 && (buf[3] == '\n' || buf[3] == 0);
+}
+
+void sr_clock_init(void)
+{
+	const char *v = getenv("SPANRING_CLOCK");
+	memset(&sr_clk, 0, sizeof(sr_clk));
+	if ((v && strcmp(v, "realtime") == 0) || !kernel_uses_tsc())
+		return;
+	sr_clk.cal_tsc = __rdtsc();
+	sr_clk.cal_ns = realtime_ns();
+	sr_clk.state = SR_CLK_CALIBRATING;
+}
+
+/* Take a new (tsc, ns) base; derive mult from the interval since the last. */
+static void recalibrate(uint64_t tsc_now)
+{
+	if (__atomic_exchange_n(&sr_clk.lock, 1, __ATOMIC_ACQUIRE))
+		return; /* someone else is at it */
+	uint64_t ns = realtime_ns();
+	uint64_t tsc = __rdtsc();
+	(void)tsc_now;
+	uint64_t dt = tsc - sr_clk.cal_tsc, dn = ns - sr_clk.cal_ns;
+	if (ns > sr_clk.cal_ns && dt > 0 && dn > CAL_FIRST_NS / 2) {
+		uint64_t mult = (uint64_t)(((unsigned __int128)dn << 32) / dt);
+		uint32_t seq = sr_clk.seq;
+		__atomic_store_n(&sr_clk.seq, seq + 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		__atomic_store_n(&sr_clk.base_tsc, tsc, __ATOMIC_RELAXED);
+		__atomic_store_n(&sr_clk.base_ns, ns, __ATOMIC_RELAXED);
+		__atomic_store_n(&sr_clk.mult, mult, __ATOMIC_RELAXED);
+		__atomic_store_n(&sr_clk.next_tsc, tsc + (uint64_t)(((unsigned __int128)CAL_PERIOD_NS << 32) / mult),
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&sr_clk.seq, seq + 2, __ATOMIC_RELEASE);
+		sr_clk.cal_tsc = tsc;
+		sr_clk.cal_ns = ns;
+		__atomic_store_n(&sr_clk.state, SR_CLK_TSC, __ATOMIC_RELEASE);
+	} else if (ns < sr_clk.cal_ns) {
+		/* Realtime stepped back: start the interval again. */
+		sr_clk.cal_tsc = tsc;
+		sr_clk.cal_ns = ns;
+	}
+	__atomic_store_n(&sr_clk.lock, 0, __ATOMIC_RELEASE);
+}
+
+uint64_t sr_clock_slow(void)
+{
+	uint64_t tsc = __rdtsc();
+	int st = __atomic_load_n(&sr_clk.state, __ATOMIC_ACQUIRE);
+	if (st == SR_CLK_CALIBRATING) {
+		uint64_t ns = realtime_ns();
+		if (ns - sr_clk.cal_ns >= CAL_FIRST_NS)
+			recalibrate(tsc);
+		return ns;
+	}
+	if (st == SR_CLK_TSC && tsc >= __atomic_load_n(&sr_clk.next_tsc, __ATOMIC_RELAXED))
+		recalibrate(tsc);
+	return realtime_ns();
+}
+
+void sr_clock_atfork_child(void)
+{
+	sr_clk.lock = 0;
+}
+#else
+void sr_clock_init(void)
+{
+	memset(&sr_clk, 0, sizeof(sr_clk));
+}
+uint64_t sr_clock_slow(void)
+{
+	return realtime_ns();
+}
+void sr_clock_atfork_child(void)
+{
+}
+#endif
