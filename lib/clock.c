@@ -70,8 +70,10 @@ static void recalibrate(uint64_t tsc_now)
 	uint64_t ns = realtime_ns();
 	uint64_t tsc = __rdtsc();
 	(void)tsc_now;
-	uint64_t dt = tsc - sr_clk.cal_tsc, dn = ns - sr_clk.cal_ns;
-	if (ns > sr_clk.cal_ns && dt > 0 && dn > CAL_FIRST_NS / 2) {
+	uint64_t cal_tsc = __atomic_load_n(&sr_clk.cal_tsc, __ATOMIC_RELAXED);
+	uint64_t cal_ns = __atomic_load_n(&sr_clk.cal_ns, __ATOMIC_RELAXED);
+	uint64_t dt = tsc - cal_tsc, dn = ns - cal_ns;
+	if (ns > cal_ns && dt > 0 && dn > CAL_FIRST_NS / 2) {
 		uint64_t mult = (uint64_t)(((unsigned __int128)dn << 32) / dt);
 		uint32_t seq = sr_clk.seq;
 		__atomic_store_n(&sr_clk.seq, seq + 1, __ATOMIC_RELAXED);
@@ -82,13 +84,13 @@ static void recalibrate(uint64_t tsc_now)
 		__atomic_store_n(&sr_clk.next_tsc, tsc + (uint64_t)(((unsigned __int128)CAL_PERIOD_NS << 32) / mult),
 				 __ATOMIC_RELAXED);
 		__atomic_store_n(&sr_clk.seq, seq + 2, __ATOMIC_RELEASE);
-		sr_clk.cal_tsc = tsc;
-		sr_clk.cal_ns = ns;
+		__atomic_store_n(&sr_clk.cal_tsc, tsc, __ATOMIC_RELAXED);
+		__atomic_store_n(&sr_clk.cal_ns, ns, __ATOMIC_RELAXED);
 		__atomic_store_n(&sr_clk.state, SR_CLK_TSC, __ATOMIC_RELEASE);
-	} else if (ns < sr_clk.cal_ns) {
+	} else if (ns < cal_ns) {
 		/* Realtime stepped back: start the interval again. */
-		sr_clk.cal_tsc = tsc;
-		sr_clk.cal_ns = ns;
+		__atomic_store_n(&sr_clk.cal_tsc, tsc, __ATOMIC_RELAXED);
+		__atomic_store_n(&sr_clk.cal_ns, ns, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&sr_clk.lock, 0, __ATOMIC_RELEASE);
 }
@@ -99,7 +101,7 @@ uint64_t sr_clock_slow(void)
 	int st = __atomic_load_n(&sr_clk.state, __ATOMIC_ACQUIRE);
 	if (st == SR_CLK_CALIBRATING) {
 		uint64_t ns = realtime_ns();
-		if (ns - sr_clk.cal_ns >= CAL_FIRST_NS)
+		if (ns - __atomic_load_n(&sr_clk.cal_ns, __ATOMIC_RELAXED) >= CAL_FIRST_NS)
 			recalibrate(tsc);
 		return ns;
 	}

@@ -667,6 +667,26 @@ static void test_ring_header_and_resource(void **state)
 	opentelemetry__proto__resource__v1__resource__free_unpacked(r, NULL);
 }
 
+static void test_clock_tracks_realtime(void **state)
+{
+	(void)state;
+	usleep(30000); /* past the first calibration interval */
+	uint64_t prev = 0;
+	for (int i = 0; i < 2000; i++) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t a = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		uint64_t b = spanring_now_ns();
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t c = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		/* Within 1 ms of the kernel's realtime, and never far backwards. */
+		assert_true(b + 1000000 >= a);
+		assert_true(b <= c + 1000000);
+		assert_true(b + 1000000 >= prev);
+		prev = b;
+	}
+}
+
 int main(void)
 {
 	/* No agent for this test: the ring just fills up locally. */
@@ -695,6 +715,7 @@ int main(void)
 		cmocka_unit_test_setup(test_unsampled_span, setup),
 		cmocka_unit_test(test_sampler_ratio),
 		cmocka_unit_test(test_config_env),
+		cmocka_unit_test(test_clock_tracks_realtime),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
