@@ -1,0 +1,851 @@
+/* SPDX-License-Identifier: MIT */
+/* Agent configuration (see config.h). */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "log.h"
+
+enum cfg_type {
+	CT_STR,      /* non-empty string */
+	CT_MODE,     /* octal permission bits */
+	CT_U32,      /* decimal in [min, max] */
+	CT_SIZE,     /* bytes with optional K/M/G suffix, in [min, max] */
+	CT_DURATION, /* with unit ns/us/ms/s/m/h, stored in us, in [min, max] us */
+	CT_BOOL,
+	CT_LOGLEVEL,
+	CT_IDLIST,   /* comma-separated numeric uids/gids */
+	CT_EXPORTERS,
+};
+
+struct cfg_key {
+	const char *name;
+	enum cfg_type type;
+	size_t off;     /* of the value in struct agent_config */
+	size_t off_n;   /* CT_IDLIST: of the count */
+	uint64_t min, max;
+	const char *def; /* default, as shown by --help */
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct agent_config, f)
+#define KB 1024ull
+#define MB (1024ull * 1024ull)
+#define GB (1024ull * MB)
+#define MS 1000ull
+#define SEC 1000000ull
+
+static const struct cfg_key cfg_keys[] = {
+	{"socket", CT_STR, OFF(socket_path), 0, 0, 0,
+	 "$SPANRING_SOCKET, /run/spanring/agent.sock (root), $XDG_RUNTIME_DIR/spanring.sock, "
+	 "/tmp/spanring-<uid>.sock",
+	 "unix socket producers register on"},
+	{"socket_mode", CT_MODE, OFF(socket_mode), 0, 0, 0777, "0666",
+	 "permission bits of the socket (octal)"},
+	{"control_socket", CT_STR, OFF(ctl_path), 0, 0, 0, "<socket>.ctl",
+	 "control socket (stats, rings, ring fds for spanring-dump)"},
+	{"control_socket_mode", CT_MODE, OFF(ctl_mode), 0, 0, 0777, "0666",
+	 "permission bits of the control socket (octal)"},
+	{"allow_uids", CT_IDLIST, OFF(allow_uids), OFF(n_allow_uids), 0, 0, "(any)",
+	 "comma-separated uids allowed to register (SO_PEERCRED)"},
+	{"allow_gids", CT_IDLIST, OFF(allow_gids), OFF(n_allow_gids), 0, 0, "(any)",
+	 "comma-separated gids allowed to register (the peer's primary gid)"},
+	{"max_producers", CT_U32, OFF(max_producers), 0, 1, 1000000, "4096",
+	 "rings served at once"},
+	{"max_producers_per_uid", CT_U32, OFF(max_producers_per_uid), 0, 1, 1000000, "1024",
+	 "rings one uid may have registered at once"},
+	{"max_mapped_per_uid", CT_SIZE, OFF(max_mapped_per_uid), 0, 64 * KB, 1024 * GB, "4G",
+	 "bytes of rings one uid may have mapped in the agent"},
+	{"registration_timeout", CT_DURATION, OFF(reg_timeout_us), 0, 1 * MS, 3600 * SEC, "5s",
+	 "a connection that has not sent its request by then is closed"},
+	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, 0, "info", "error, warn, info or debug"},
+	{"poll_interval_min", CT_DURATION, OFF(poll_min_us), 0, 50, 10 * SEC, "1ms",
+	 "ring polling interval while spans are flowing"},
+	{"poll_interval_max", CT_DURATION, OFF(poll_max_us), 0, 50, 10 * SEC, "5ms",
+	 "polling interval an idle agent backs off to (doorbells wake it earlier)"},
+	{"batch_max_bytes", CT_SIZE, OFF(batch_max_bytes), 0, 4 * KB, 64 * MB, "1M",
+	 "an export batch is sent once it holds this many span bytes"},
+	{"batch_max_age", CT_DURATION, OFF(batch_max_age_us), 0, 0, 60 * SEC, "2ms",
+	 "... or once its oldest span has waited this long"},
+	{"max_inflight_batches", CT_U32, OFF(max_inflight_batches), 0, 1, 1000000, "1024",
+	 "batches not yet released by every exporter before draining pauses"},
+	{"watermark_pct", CT_U32, OFF(watermark_pct), 0, 1, 100, "50",
+	 "slot fill (percent) at which producers ring the doorbell"},
+	{"metrics_port", CT_U32, OFF(metrics_port), 0, 0, 65535, "0 (off)",
+	 "serve Prometheus text on 127.0.0.1:<port>"},
+	{"exporters", CT_EXPORTERS, OFF(exporters), 0, 0, 0, "console",
+	 "comma-separated: file, json, console, null"},
+	{"file.path", CT_STR, OFF(file_path), 0, 0, 0, "spans.pb",
+	 "file exporter: output (varint-length-delimited ExportTraceServiceRequest)"},
+	{"file.rotate_bytes", CT_SIZE, OFF(file_rotate_bytes), 0, 0, 1024 * GB, "64M",
+	 "file exporter: rotate to <path>.1 ... at this size (0: never)"},
+	{"file.rotate_keep", CT_U32, OFF(file_rotate_keep), 0, 0, 1000, "5",
+	 "file exporter: rotated files kept"},
+	{"json.path", CT_STR, OFF(json_path), 0, 0, 0, "spans.jsonl",
+	 "OTLP/JSON exporter: output, one request per line ('-': stdout)"},
+	{"json.rotate_bytes", CT_SIZE, OFF(json_rotate_bytes), 0, 0, 1024 * GB, "64M",
+	 "OTLP/JSON exporter: rotation size (0: never)"},
+	{"json.rotate_keep", CT_U32, OFF(json_rotate_keep), 0, 0, 1000, "5",
+	 "OTLP/JSON exporter: rotated files kept"},
+	{"console.path", CT_STR, OFF(console_path), 0, 0, 0, "-",
+	 "console exporter: output ('-': stdout)"},
+	{"export_retry_max", CT_DURATION, OFF(export_retry_max_us), 0, 0, 24 * 3600 * SEC, "30s",
+	 "how long an exporter retries a batch before letting it go (counted)"},
+	{"shutdown_timeout", CT_DURATION, OFF(shutdown_timeout_us), 0, 0, 3600 * SEC, "10s",
+	 "on SIGTERM, how long exporters get to finish"},
+	{"host_name", CT_STR, OFF(host_name), 0, 0, 0, "gethostname()",
+	 "host.name set on every producer's resource"},
+	{"debug_zero_copy_check", CT_BOOL, OFF(zc_check), 0, 0, 0, "false",
+	 "check that every span iovec handed to writev lies in a ring mapping "
+	 "(also SPANRING_AGENT_ZC_CHECK=1)"},
+};
+#define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+
+static const struct {
+	const char *name;
+	uint32_t bit;
+} exporter_names[] = {
+	{"file", AGENT_EXP_FILE},
+	{"json", AGENT_EXP_JSON},
+	{"console", AGENT_EXP_CONSOLE},
+	{"null", AGENT_EXP_NULL},
+};
+
+void agent_config_defaults(struct agent_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->socket_mode = 0666;
+	c->ctl_mode = 0666;
+	c->max_producers = 4096;
+	c->max_producers_per_uid = 1024;
+	c->max_mapped_per_uid = 4 * GB;
+	c->reg_timeout_us = 5 * SEC;
+	c->log_level = AGENT_LOG_INFO;
+	c->poll_min_us = 1 * MS;
+	c->poll_max_us = 5 * MS;
+	c->batch_max_bytes = 1 * MB;
+	c->batch_max_age_us = 2 * MS;
+	c->max_inflight_batches = 1024;
+	c->watermark_pct = 50;
+	c->file_rotate_bytes = 64 * MB;
+	c->file_rotate_keep = 5;
+	c->json_rotate_bytes = 64 * MB;
+	c->json_rotate_keep = 5;
+	c->export_retry_max_us = 30 * SEC;
+	c->shutdown_timeout_us = 10 * SEC;
+}
+
+void agent_config_free(struct agent_config *c)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+		if (k->type == CT_STR || k->type == CT_IDLIST) {
+			void **p = (void **)((char *)c + k->off);
+			free(*p);
+			*p = NULL;
+		}
+	}
+}
+
+static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || !errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Decimal unsigned integer; the whole of [s, e) must be digits. */
+static int parse_u64(const char *s, const char *e, uint64_t *out)
+{
+	if (s == e)
+		return -1;
+	uint64_t v = 0;
+	for (; s < e; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	const char *e = s;
+	while (*e >= '0' && *e <= '9')
+		e++;
+	uint64_t v, mul = 1;
+	if (parse_u64(s, e, &v))
+		return -1;
+	if (*e) {
+		static const struct {
+			const char *suf;
+			uint64_t mul;
+		} sufs[] = {{"b", 1},	    {"k", KB},	     {"kb", KB},     {"kib", KB},
+			    {"m", MB},	    {"mb", MB},	     {"mib", MB},    {"g", GB},
+			    {"gb", GB},	    {"gib", GB},     {"t", 1024 * GB}, {"tib", 1024 * GB}};
+		size_t i;
+		for (i = 0; i < sizeof(sufs) / sizeof(sufs[0]); i++)
+			if (strcasecmp(e, sufs[i].suf) == 0)
+				break;
+		if (i == sizeof(sufs) / sizeof(sufs[0]))
+			return -1;
+		mul = sufs[i].mul;
+	}
+	if (v > UINT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+/* Duration with a unit, in microseconds (sub-microsecond values round up). */
+static int parse_duration_us(const char *s, uint64_t *out)
+{
+	const char *e = s;
+	while (*e >= '0' && *e <= '9')
+		e++;
+	uint64_t v;
+	if (parse_u64(s, e, &v))
+		return -1;
+	if (!*e) {
+		if (v != 0) /* a bare number is ambiguous, except 0 */
+			return -1;
+		*out = 0;
+		return 0;
+	}
+	if (strcmp(e, "ns") == 0) {
+		*out = v / 1000 + (v % 1000 != 0);
+		return 0;
+	}
+	static const struct {
+		const char *unit;
+		uint64_t mul;
+	} units[] = {{"us", 1}, {"ms", MS}, {"s", SEC}, {"m", 60 * SEC}, {"h", 3600 * SEC}};
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(e, units[i].unit) == 0) {
+			if (v > UINT64_MAX / units[i].mul)
+				return -1;
+			*out = v * units[i].mul;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Comma-separated numeric ids; an empty value clears the list. */
+static int parse_idlist(const char *s, uint32_t **out, size_t *n_out, const char **bad)
+{
+	uint32_t *ids = NULL;
+	size_t n = 0;
+	const char *p = s;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!*p) {
+		*out = NULL;
+		*n_out = 0;
+		return 0;
+	}
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		const char *b = p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		const char *e = p;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		uint64_t v;
+		if (parse_u64(b, e, &v) || v >= UINT32_MAX || (*p && *p != ',')) {
+			*bad = b;
+			free(ids);
+			return -1;
+		}
+		uint32_t *nids = realloc(ids, (n + 1) * sizeof(*ids));
+		if (!nids) {
+			free(ids);
+			return -2;
+		}
+		ids = nids;
+		ids[n++] = (uint32_t)v;
+		if (!*p)
+			break;
+		p++; /* ',' */
+	}
+	*out = ids;
+	*n_out = n;
+	return 0;
+}
+
+static int parse_exporters(const char *s, uint32_t *out, const char **bad, size_t *badlen)
+{
+	uint32_t mask = 0;
+	const char *p = s;
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		const char *b = p;
+		while (*p && *p != ',' && *p != ' ' && *p != '\t')
+			p++;
+		size_t len = (size_t)(p - b);
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (len == 0 && !*p && mask == 0 && b == s + strspn(s, " \t"))
+			break; /* empty value: no exporter (the default applies) */
+		size_t i;
+		for (i = 0; i < sizeof(exporter_names) / sizeof(exporter_names[0]); i++)
+			if (strlen(exporter_names[i].name) == len &&
+			    strncmp(exporter_names[i].name, b, len) == 0)
+				break;
+		if (i == sizeof(exporter_names) / sizeof(exporter_names[0]) ||
+		    (*p && *p != ',')) {
+			*bad = b;
+			*badlen = len;
+			return -1;
+		}
+		mask |= exporter_names[i].bit;
+		if (!*p)
+			break;
+		p++;
+	}
+	*out = mask;
+	return 0;
+}
+
+static const struct cfg_key *cfg_find(const char *key)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (strcmp(cfg_keys[i].name, key) == 0)
+			return &cfg_keys[i];
+	return NULL;
+}
+
+int agent_config_set(struct agent_config *c, const char *key, const char *value, char *err,
+		     size_t errlen)
+{
+	const struct cfg_key *k = cfg_find(key);
+	if (!k) {
+		errf(err, errlen, "unknown key '%s' (see --help)", key);
+		return -ENOENT;
+	}
+	void *dst = (char *)c + k->off;
+	uint64_t v = 0;
+	switch (k->type) {
+	case CT_STR: {
+		if (!*value) {
+			errf(err, errlen, "key '%s': empty value", key);
+			return -EINVAL;
+		}
+		if (strlen(value) >= PATH_MAX) {
+			errf(err, errlen, "key '%s': value too long (%zu bytes)", key, strlen(value));
+			return -EINVAL;
+		}
+		char *s = strdup(value);
+		if (!s) {
+			errf(err, errlen, "key '%s': out of memory", key);
+			return -ENOMEM;
+		}
+		free(*(char **)dst);
+		*(char **)dst = s;
+		return 0;
+	}
+	case CT_MODE: {
+		const char *p = value;
+		if (!*p)
+			goto bad_mode;
+		for (; *p; p++) {
+			if (*p < '0' || *p > '7')
+				goto bad_mode;
+			v = v * 8 + (uint64_t)(*p - '0');
+			if (v > k->max)
+				goto bad_mode;
+		}
+		*(uint32_t *)dst = (uint32_t)v;
+		return 0;
+	bad_mode:
+		errf(err, errlen, "key '%s': invalid value '%s': expected octal permission bits like 0660",
+		     key, value);
+		return -EINVAL;
+	}
+	case CT_U32:
+		if (parse_u64(value, value + strlen(value), &v) || v < k->min || v > k->max) {
+			errf(err, errlen,
+			     "key '%s': invalid value '%s': expected an integer from %llu to %llu", key,
+			     value, (unsigned long long)k->min, (unsigned long long)k->max);
+			return -EINVAL;
+		}
+		*(uint32_t *)dst = (uint32_t)v;
+		return 0;
+	case CT_SIZE:
+		if (parse_size(value, &v) || v < k->min || v > k->max) {
+			errf(err, errlen,
+			     "key '%s': invalid value '%s': expected a size from %llu to %llu bytes "
+			     "(suffix K, M or G allowed)",
+			     key, value, (unsigned long long)k->min, (unsigned long long)k->max);
+			return -EINVAL;
+		}
+		*(uint64_t *)dst = v;
+		return 0;
+	case CT_DURATION:
+		if (parse_duration_us(value, &v) || v < k->min || v > k->max) {
+			errf(err, errlen,
+			     "key '%s': invalid value '%s': expected a duration with a unit (ns, us, ms, "
+			     "s, m, h) from %lluus to %lluus",
+			     key, value, (unsigned long long)k->min, (unsigned long long)k->max);
+			return -EINVAL;
+		}
+		*(uint64_t *)dst = v;
+		return 0;
+	case CT_BOOL:
+		if (parse_bool(value, (bool *)dst)) {
+			errf(err, errlen, "key '%s': invalid value '%s': expected true or false", key,
+			     value);
+			return -EINVAL;
+		}
+		return 0;
+	case CT_LOGLEVEL: {
+		int lvl = agent_log_level_parse(value);
+		if (lvl < 0) {
+			errf(err, errlen,
+			     "key '%s': invalid value '%s': expected error, warn, info or debug", key,
+			     value);
+			return -EINVAL;
+		}
+		*(int *)dst = lvl;
+		return 0;
+	}
+	case CT_IDLIST: {
+		uint32_t *ids;
+		size_t n;
+		const char *bad = value;
+		int r = parse_idlist(value, &ids, &n, &bad);
+		if (r == -2) {
+			errf(err, errlen, "key '%s': out of memory", key);
+			return -ENOMEM;
+		}
+		if (r) {
+			errf(err, errlen,
+			     "key '%s': invalid value '%s': expected comma-separated numeric ids "
+			     "(bad entry at '%.32s')",
+			     key, value, bad);
+			return -EINVAL;
+		}
+		free(*(uint32_t **)dst);
+		*(uint32_t **)dst = ids;
+		*(size_t *)((char *)c + k->off_n) = n;
+		return 0;
+	}
+	case CT_EXPORTERS: {
+		uint32_t mask;
+		const char *bad = value;
+		size_t badlen = 0;
+		if (parse_exporters(value, &mask, &bad, &badlen)) {
+			errf(err, errlen,
+			     "key '%s': invalid value '%s': unknown exporter '%.*s' (known: file, json, "
+			     "console, null)",
+			     key, value, (int)(badlen > 64 ? 64 : badlen), bad);
+			return -EINVAL;
+		}
+		*(uint32_t *)dst = mask;
+		return 0;
+	}
+	}
+	errf(err, errlen, "key '%s': internal error", key);
+	return -EINVAL;
+}
+
+static bool is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+int agent_config_parse_file(struct agent_config *c, const char *buf, size_t len,
+			    const char *name, char *err, size_t errlen)
+{
+	char msg[512];
+	size_t lineno = 0;
+	size_t pos = 0;
+	if (!name)
+		name = "config";
+	while (pos < len) {
+		lineno++;
+		const char *line = buf + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t llen = nl ? (size_t)(nl - line) : len - pos;
+		pos += llen + (nl ? 1 : 0);
+		if (memchr(line, '\0', llen)) {
+			errf(err, errlen, "%s:%zu: NUL byte in line", name, lineno);
+			return -EINVAL;
+		}
+		const char *b = line, *e = line + llen;
+		while (b < e && is_blank(*b))
+			b++;
+		while (e > b && is_blank(e[-1]))
+			e--;
+		if (b == e || *b == '#' || *b == ';')
+			continue;
+		if ((size_t)(e - b) > 8192) {
+			errf(err, errlen, "%s:%zu: line too long", name, lineno);
+			return -EINVAL;
+		}
+		const char *eq = memchr(b, '=', (size_t)(e - b));
+		if (!eq) {
+			errf(err, errlen, "%s:%zu: expected 'key = value', got '%.*s'", name, lineno,
+			     (int)(e - b > 80 ? 80 : e - b), b);
+			return -EINVAL;
+		}
+		const char *ke = eq;
+		while (ke > b && is_blank(ke[-1]))
+			ke--;
+		const char *vb = eq + 1;
+		while (vb < e && is_blank(*vb))
+			vb++;
+		if (ke == b) {
+			errf(err, errlen, "%s:%zu: missing key before '='", name, lineno);
+			return -EINVAL;
+		}
+		char key[128];
+		if ((size_t)(ke - b) >= sizeof(key)) {
+			errf(err, errlen, "%s:%zu: unknown key '%.64s...'", name, lineno, b);
+			return -EINVAL;
+		}
+		memcpy(key, b, (size_t)(ke - b));
+		key[ke - b] = 0;
+		size_t vlen = (size_t)(e - vb);
+		/* "quoted value": the quotes are dropped, nothing is unescaped. */
+		if (vlen >= 1 && *vb == '"') {
+			if (vlen < 2 || vb[vlen - 1] != '"') {
+				errf(err, errlen, "%s:%zu: key '%s': unterminated quote in value", name,
+				     lineno, key);
+				return -EINVAL;
+			}
+			vb++;
+			vlen -= 2;
+		}
+		char *value = malloc(vlen + 1);
+		if (!value) {
+			errf(err, errlen, "%s:%zu: out of memory", name, lineno);
+			return -ENOMEM;
+		}
+		memcpy(value, vb, vlen);
+		value[vlen] = 0;
+		int r = agent_config_set(c, key, value, msg, sizeof(msg));
+		free(value);
+		if (r) {
+			errf(err, errlen, "%s:%zu: %s", name, lineno, msg);
+			return r == -ENOMEM ? -ENOMEM : -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int agent_config_load(struct agent_config *c, const char *path, char *err, size_t errlen)
+{
+	int err_no;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err_no = errno;
+		errf(err, errlen, "config file '%s': %s", path, strerror(err_no));
+		return -err_no;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
+		errf(err, errlen, "config file '%s': not a regular file of at most 1 MiB", path);
+		close(fd);
+		return -EINVAL;
+	}
+	size_t len = (size_t)st.st_size;
+	char *buf = malloc(len + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	size_t got = 0;
+	while (got < len) {
+		ssize_t r = read(fd, buf + got, len - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	int r = agent_config_parse_file(c, buf, got, path, err, errlen);
+	free(buf);
+	return r;
+}
+
+/* Flag name (without leading dashes) -> config key: dashes become '_'. */
+static void flag_to_key(const char *flag, size_t n, char *key, size_t keylen)
+{
+	size_t i;
+	for (i = 0; i < n && i + 1 < keylen; i++)
+		key[i] = flag[i] == '-' ? '_' : flag[i];
+	key[i] = 0;
+}
+
+static int add_exporter(struct agent_config *c, uint32_t bit, const char *pathkey,
+			const char *path, char *err, size_t errlen)
+{
+	c->exporters |= bit;
+	if (pathkey && path)
+		return agent_config_set(c, pathkey, path, err, errlen);
+	return 0;
+}
+
+int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *action,
+			    char *err, size_t errlen)
+{
+	char msg[512];
+	*action = AGENT_CFG_RUN;
+	/* The config file first, so that every flag overrides it. */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *path = NULL;
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			if (i + 1 >= argc) {
+				errf(err, errlen, "%s: missing file name", a);
+				return -EINVAL;
+			}
+			path = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			path = a + 9;
+		}
+		if (path) {
+			int r = agent_config_load(c, path, err, errlen);
+			if (r)
+				return r;
+		}
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			i++;
+			continue;
+		}
+		if (strncmp(a, "--config=", 9) == 0)
+			continue;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			*action = AGENT_CFG_HELP;
+			return 0;
+		}
+		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			*action = AGENT_CFG_VERSION;
+			return 0;
+		}
+		if (strcmp(a, "--check-config") == 0) {
+			*action = AGENT_CFG_CHECK;
+			continue;
+		}
+		int r = 0;
+		if (strcmp(a, "--console") == 0) {
+			r = add_exporter(c, AGENT_EXP_CONSOLE, NULL, NULL, msg, sizeof(msg));
+			goto next;
+		}
+		if (strcmp(a, "--null") == 0) {
+			r = add_exporter(c, AGENT_EXP_NULL, NULL, NULL, msg, sizeof(msg));
+			goto next;
+		}
+		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			c->log_level = AGENT_LOG_DEBUG;
+			continue;
+		}
+		if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			c->log_level = AGENT_LOG_WARN;
+			continue;
+		}
+		/* Flags with a value: -s X, --name X, --name=X. */
+		const char *name, *value = NULL;
+		size_t nlen;
+		if (strcmp(a, "-s") == 0) {
+			name = "socket";
+			nlen = 6;
+		} else if (strcmp(a, "-l") == 0) {
+			name = "log-level";
+			nlen = 9;
+		} else if (strncmp(a, "--", 2) == 0 && a[2]) {
+			name = a + 2;
+			const char *eq = strchr(name, '=');
+			nlen = eq ? (size_t)(eq - name) : strlen(name);
+			if (eq)
+				value = eq + 1;
+		} else {
+			errf(err, errlen, "unexpected argument '%s' (see --help)", a);
+			return -EINVAL;
+		}
+		char key[128];
+		flag_to_key(name, nlen, key, sizeof(key));
+		bool shortcut = strcmp(key, "file") == 0 || strcmp(key, "json") == 0 ||
+				strcmp(key, "exporter") == 0;
+		if (!shortcut && !cfg_find(key)) {
+			errf(err, errlen, "unknown option '%s' (see --help)", a);
+			return -EINVAL;
+		}
+		if (!value) {
+			if (i + 1 >= argc) {
+				errf(err, errlen, "option '%s' needs a value", a);
+				return -EINVAL;
+			}
+			value = argv[++i];
+		}
+		if (strcmp(key, "file") == 0) {
+			r = add_exporter(c, AGENT_EXP_FILE, "file.path", value, msg, sizeof(msg));
+		} else if (strcmp(key, "json") == 0) {
+			r = add_exporter(c, AGENT_EXP_JSON, "json.path", value, msg, sizeof(msg));
+		} else if (strcmp(key, "exporter") == 0) {
+			/* --exporter adds to the list, while the key replaces it. */
+			uint32_t before = c->exporters;
+			r = agent_config_set(c, "exporters", value, msg, sizeof(msg));
+			c->exporters |= before;
+		} else {
+			r = agent_config_set(c, key, value, msg, sizeof(msg));
+		}
+	next:
+		if (r) {
+			errf(err, errlen, "option '%s': %s", a, msg);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
+{
+	char buf[PATH_MAX];
+	if (!c->socket_path) {
+		if (!sr_socket_path(buf, sizeof(buf))) {
+			errf(err, errlen, "socket: default path does not fit");
+			return -EINVAL;
+		}
+		c->socket_path = strdup(buf);
+		if (!c->socket_path)
+			return -ENOMEM;
+	}
+	if (strlen(c->socket_path) >= 108) {
+		errf(err, errlen, "socket: path '%s' is longer than a unix socket address allows",
+		     c->socket_path);
+		return -EINVAL;
+	}
+	if (!c->ctl_path) {
+		int n = snprintf(buf, sizeof(buf), "%s.ctl", c->socket_path);
+		if (n < 0 || (size_t)n >= sizeof(buf))
+			return -EINVAL;
+		c->ctl_path = strdup(buf);
+		if (!c->ctl_path)
+			return -ENOMEM;
+	}
+	if (strlen(c->ctl_path) >= 108) {
+		errf(err, errlen,
+		     "control_socket: path '%s' is longer than a unix socket address allows",
+		     c->ctl_path);
+		return -EINVAL;
+	}
+	if (strcmp(c->ctl_path, c->socket_path) == 0) {
+		errf(err, errlen, "control_socket: must differ from socket ('%s')", c->socket_path);
+		return -EINVAL;
+	}
+	if (c->poll_min_us > c->poll_max_us) {
+		errf(err, errlen,
+		     "poll_interval_min (%lluus) is larger than poll_interval_max (%lluus)",
+		     (unsigned long long)c->poll_min_us, (unsigned long long)c->poll_max_us);
+		return -EINVAL;
+	}
+	if (!c->exporters)
+		c->exporters = AGENT_EXP_CONSOLE;
+	static const struct {
+		char **path;
+		const char *def;
+	} defs[] = {{NULL, "spans.pb"}, {NULL, "spans.jsonl"}, {NULL, "-"}};
+	char **paths[] = {&c->file_path, &c->json_path, &c->console_path};
+	for (size_t i = 0; i < 3; i++) {
+		if (!*paths[i]) {
+			*paths[i] = strdup(defs[i].def);
+			if (!*paths[i])
+				return -ENOMEM;
+		}
+	}
+	if ((c->exporters & AGENT_EXP_FILE) && strcmp(c->file_path, "-") == 0) {
+		errf(err, errlen, "file.path: the file exporter needs a file, not '-'");
+		return -EINVAL;
+	}
+	if ((c->exporters & AGENT_EXP_FILE) && (c->exporters & AGENT_EXP_JSON) &&
+	    strcmp(c->file_path, c->json_path) == 0) {
+		errf(err, errlen, "file.path and json.path are the same file ('%s')", c->file_path);
+		return -EINVAL;
+	}
+	const char *zc = getenv("SPANRING_AGENT_ZC_CHECK");
+	if (zc && *zc && strcmp(zc, "0") != 0)
+		c->zc_check = true;
+	return 0;
+}
+
+void agent_config_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: spanring-agent [options]\n"
+		"\n"
+		"The spanring host agent: accepts producer rings on a unix socket, drains their\n"
+		"spans and hands them to exporters without copying span bytes.\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE     read settings from FILE (key = value lines, # comments);\n"
+		"                        flags given on the command line override it\n"
+		"  -s, --socket PATH     same as --socket=PATH (key 'socket')\n"
+		"  -l, --log-level LVL   same as --log-level=LVL (key 'log_level')\n"
+		"  -v, --verbose         log_level = debug;  -q, --quiet: log_level = warn\n"
+		"      --file PATH       enable the file exporter writing PATH\n"
+		"      --json PATH       enable the OTLP/JSON lines exporter writing PATH ('-': stdout)\n"
+		"      --console         enable the console exporter (one line per span)\n"
+		"      --null            enable the null exporter (discards; for benchmarks)\n"
+		"      --exporter NAME   enable exporter NAME (file, json, console, null)\n"
+		"      --check-config    validate the configuration and exit\n"
+		"  -h, --help            this text;  -V, --version: the version\n"
+		"\n"
+		"Every configuration key below is also a flag: --KEY=VALUE or --KEY VALUE, with\n"
+		"'-' or '_' alike (--batch-max-age=5ms). Durations need a unit (ns, us, ms, s, m, h);\n"
+		"sizes take K, M, G suffixes (powers of 1024).\n"
+		"\n"
+		"Keys (default in brackets):\n");
+	for (size_t i = 0; i < N_KEYS; i++)
+		fprintf(f, "  %-22s %s [%s]\n", cfg_keys[i].name, cfg_keys[i].help, cfg_keys[i].def);
+	fprintf(f,
+		"\n"
+		"Signals: SIGTERM/SIGINT drain every ring, flush the exporters and exit 0;\n"
+		"SIGHUP reopens the output files. Environment: SPANRING_SOCKET (socket path),\n"
+		"SPANRING_AGENT_ZC_CHECK=1 (debug_zero_copy_check). See docs/AGENT.md.\n");
+}

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Draining a producer's ring: read each slot's head once, validate it,
+ * walk the record framing (headers only, never span payloads) and hand the
+ * span records to the current batch as slices of ring memory.
+ *
+ * The ring is hostile input. Every value read from it is loaded once into
+ * a local and checked before it is used as a length, an offset or an
+ * index; the walk never leaves [pos, head) of the slot's mirror mapping.
+ * A producer that breaks the framing is quarantined: what was valid before
+ * the fault is still exported, nothing after it is read again.
+ *
+ * A record is never partially visible: the producer publishes head only
+ * after a whole record is written (B in ring_abi.h), so a record that does
+ * not end by head is a framing violation, not a race.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "atomics.h"
+#include "log.h"
+#include "otlp_common.pb-c.h"
+#include "pbwire.h"
+
+/* Largest span payload the ABI allows in a slot of this size. */
+static uint32_t drain_max_record(const struct agent_producer *p)
+{
+	uint32_t half = p->map.l.slot_size / 2;
+	return half < SPANRING_MAX_RECORD ? half : SPANRING_MAX_RECORD;
+}
+
+uint64_t drain_producer_drops(const struct agent_producer *p)
+{
+	uint64_t sum = 0;
+	if (!p->mapped)
+		return 0;
+	for (uint32_t i = 0; i < p->map.l.slot_count; i++) {
+		const struct spanring_slot_prod *sp = sr_prod(&p->map, i);
+		/* Statistics only: relaxed loads, values not trusted for anything. */
+		sum += sr_load_relaxed_64(&sp->drop_full);
+		sum += sr_load_relaxed_64(&sp->drop_oversize);
+		sum += sr_load_relaxed_64(&sp->drop_encode);
+	}
+	return sum;
+}
+
+/*
+ * Check a scope entry body (a private copy): only ScopeSpans fields 1
+ * (InstrumentationScope, which must decode) and 3 (schema_url) may occur,
+ * so that forwarding it verbatim cannot inject spans or break the request.
+ */
+static int scope_body_check(const uint8_t *b, size_t len, const char **why)
+{
+	const uint8_t *p = b, *end = b + len;
+	while (p < end) {
+		uint32_t field, wt;
+		const uint8_t *payload, *next;
+		uint64_t v;
+		if (pb_next_field(p, end, &field, &wt, &payload, &next, &v)) {
+			*why = "scope entry body is not valid protobuf";
+			return -1;
+		}
+		if (wt != SPANRING_WT_LEN || (field != 1 && field != 3)) {
+			*why = "scope entry body has a field other than scope and schema_url";
+			return -1;
+		}
+		if (field == 1) {
+			Opentelemetry__Proto__Common__V1__InstrumentationScope *s =
+				opentelemetry__proto__common__v1__instrumentation_scope__unpack(
+					NULL, (size_t)v, payload);
+			if (!s) {
+				*why = "scope entry's InstrumentationScope does not decode";
+				return -1;
+			}
+			opentelemetry__proto__common__v1__instrumentation_scope__free_unpacked(s, NULL);
+		}
+		p = next;
+	}
+	return 0;
+}
+
+/* Binary search of the sorted cache; returns the insertion index. */
+static size_t scope_find(const struct agent_producer *p, uint64_t off, bool *found)
+{
+	size_t lo = 0, hi = p->n_scopes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->scopes[mid]->off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < p->n_scopes && p->scopes[lo]->off == off;
+	return lo;
+}
+
+const struct scope_ent *drain_scope_lookup(struct agent_producer *p, uint64_t off,
+					   const char **why)
+{
+	bool found;
+	size_t idx = scope_find(p, off, &found);
+	if (found)
+		return p->scopes[idx];
+	if (off % 8) {
+		*why = "scope offset not 8-byte aligned";
+		return NULL;
+	}
+	/* Pairs with the producer's store-release of scope_len after it
+	 * appended an entry: the entry's bytes below scope_len are complete. */
+	uint64_t slen = sr_load_acquire_64(&sr_hdr(&p->map)->scope_len);
+	if (slen > p->map.l.scope_cap) {
+		*why = "scope_len beyond the scope table's capacity";
+		return NULL;
+	}
+	if (off >= slen || slen - off < sizeof(struct spanring_scope_entry)) {
+		*why = "scope offset beyond scope_len";
+		return NULL;
+	}
+	const uint8_t *table = sr_scope_table(&p->map);
+	struct spanring_scope_entry e;
+	memcpy(&e, table + off, sizeof(e)); /* the length, read once */
+	if (e.len > slen - off - sizeof(e)) {
+		*why = "scope entry extends past scope_len";
+		return NULL;
+	}
+	struct scope_ent *ent = calloc(1, sizeof(*ent));
+	uint8_t *body = malloc(e.len ? e.len : 1);
+	if (!ent || !body)
+		goto nomem;
+	/* Validate the private copy: the producer may change the table. */
+	memcpy(body, table + off + sizeof(e), e.len);
+	if (scope_body_check(body, e.len, why)) {
+		free(body);
+		free(ent);
+		return NULL;
+	}
+	if (p->n_scopes == p->cap_scopes) {
+		size_t cap = p->cap_scopes ? p->cap_scopes * 2 : 8;
+		struct scope_ent **n = realloc(p->scopes, cap * sizeof(*n));
+		if (!n)
+			goto nomem;
+		p->scopes = n;
+		p->cap_scopes = cap;
+	}
+	ent->off = off;
+	ent->len = e.len;
+	ent->body = body;
+	memmove(p->scopes + idx + 1, p->scopes + idx, (p->n_scopes - idx) * sizeof(*p->scopes));
+	p->scopes[idx] = ent;
+	p->n_scopes++;
+	return ent;
+nomem:
+	free(body);
+	free(ent);
+	*why = "out of memory caching a scope";
+	return NULL;
+}
+
+/* The current batch's room for more span bytes. */
+static bool drain_batch_full(struct agent *ag, uint64_t pending, uint32_t more)
+{
+	struct batch *b = ag->cur;
+	uint64_t have = (b ? b->span_bytes : 0) + pending;
+	return have > 0 && have + more > ag->cfg->batch_max_bytes;
+}
+
+struct drain_walk {
+	struct agent *ag;
+	struct agent_producer *p;
+	uint32_t slot;
+	const uint8_t *run;  /* start of the pending run of span records */
+	uint32_t run_len, run_n;
+	const struct scope_ent *run_scope;
+	bool nomem;
+};
+
+/* Hand the pending run of span records to the current batch. */
+static void drain_close_run(struct drain_walk *w)
+{
+	if (!w->run_len)
+		return;
+	struct batch *b = agent_batch(w->ag);
+	if (!b || batch_add_spans(b, w->p, w->slot, w->run_scope, w->run, w->run_len, w->run_n))
+		w->nomem = true;
+	struct drain_slot *s = &w->p->slots[w->slot];
+	s->spans += w->run_n;
+	s->bytes += w->run_len;
+	w->p->spans += w->run_n;
+	w->p->bytes += w->run_len;
+	w->run = NULL;
+	w->run_len = w->run_n = 0;
+}
+
+/* Bytes up to stream position `end` now belong to the current batch. */
+static void drain_cut(struct drain_walk *w, uint64_t end, uint64_t scope,
+		      const struct scope_ent *ent)
+{
+	struct drain_slot *s = &w->p->slots[w->slot];
+	drain_close_run(w);
+	if (end == s->pos)
+		return;
+	struct batch *b = agent_batch(w->ag);
+	if (!b || batch_add_chunk(b, w->p, w->slot, end, scope))
+		w->nomem = true;
+	s->pos = end;
+	s->scope = scope;
+	s->scope_ent = ent;
+}
+
+/*
+ * Drain slot i of p. Returns the bytes walked, or -EPROTO when the slot
+ * broke the ABI (p is then quarantined), or -ENOMEM.
+ */
+static int64_t drain_slot(struct agent *ag, struct agent_producer *p, uint32_t i)
+{
+	struct drain_slot *s = &p->slots[i];
+	const uint32_t size = p->map.l.slot_size;
+	/* C: pairs with the producer's store-release of head (B): every byte
+	 * of every record below head is visible. Read once. */
+	const uint64_t head = sr_load_acquire_64(&sr_prod(&p->map, i)->head);
+	if (head < s->last_head) {
+		producer_quarantine(p, "slot %u: head moved backwards (%llu after %llu)", i,
+				    (unsigned long long)head, (unsigned long long)s->last_head);
+		return -EPROTO;
+	}
+	if (head - s->tail > size) {
+		producer_quarantine(p, "slot %u: head %llu beyond tail %llu + slot size %u", i,
+				    (unsigned long long)head, (unsigned long long)s->tail, size);
+		return -EPROTO;
+	}
+	s->last_head = head;
+	if (head == s->pos)
+		return 0;
+
+	/* pos <= head <= tail + size and tail <= pos, so the bytes fit in the
+	 * mirror mapping: offset < size, length <= size. */
+	const uint8_t *start = sr_slot_data(&p->map, i) + (s->pos & (size - 1));
+	const uint8_t *end = start + (head - s->pos);
+	const uint64_t pos0 = s->pos;
+	const uint32_t maxrec = drain_max_record(p);
+	uint64_t scope = s->scope;
+	const struct scope_ent *ent = s->scope_ent;
+	struct drain_walk w = {.ag = ag, .p = p, .slot = i};
+	const char *why = NULL;
+	char detail[96] = "";
+	const uint8_t *q = start;
+
+	while (q < end) {
+		uint32_t field, wt;
+		const uint8_t *payload, *next;
+		uint64_t v;
+		if (pb_next_field(q, end, &field, &wt, &payload, &next, &v)) {
+			why = "truncated or malformed record header";
+			break;
+		}
+		if (field == SPANRING_SPAN_FIELD) {
+			if (wt != SPANRING_WT_LEN) {
+				why = "span field with a wire type other than LEN";
+				break;
+			}
+			if (v > maxrec) {
+				why = "span record larger than the record limit";
+				snprintf(detail, sizeof(detail), " (%llu > %u bytes)",
+					 (unsigned long long)v, maxrec);
+				break;
+			}
+			if (!ent) {
+				why = "span record before any scope record";
+				break;
+			}
+			uint32_t rec = (uint32_t)(next - q);
+			if (drain_batch_full(ag, w.run_len, rec)) {
+				drain_cut(&w, pos0 + (uint64_t)(q - start), scope, ent);
+				agent_flush(ag);
+			}
+			if (w.run_len && (w.run + w.run_len != q || w.run_scope != ent))
+				drain_close_run(&w);
+			if (!w.run_len) {
+				w.run = q;
+				w.run_scope = ent;
+			}
+			w.run_len += rec;
+			w.run_n++;
+		} else if (field == SPANRING_CTRL_SCOPE) {
+			if (wt != SPANRING_WT_VARINT) {
+				why = "scope record with a wire type other than VARINT";
+				break;
+			}
+			if (v != scope) {
+				const struct scope_ent *ne = drain_scope_lookup(p, v, &why);
+				if (!ne) {
+					snprintf(detail, sizeof(detail), " (offset %llu)",
+						 (unsigned long long)v);
+					break;
+				}
+				drain_close_run(&w);
+				scope = v;
+				ent = ne;
+			}
+		} else if (field == SPANRING_CTRL_LOST) {
+			if (wt != SPANRING_WT_VARINT) {
+				why = "lost record with a wire type other than VARINT";
+				break;
+			}
+			s->lost += v;
+			p->lost += v;
+		} else if (field < SPANRING_CTRL_FIELD_MIN || field > SPANRING_CTRL_FIELD_MAX) {
+			why = "unexpected field";
+			snprintf(detail, sizeof(detail), " (field %u, wire type %u)", field, wt);
+			break;
+		}
+		/* PAD and unknown control fields: skipped by their wire type. */
+		q = next;
+	}
+	/* Everything before q was valid and goes out, even after a fault. */
+	drain_cut(&w, pos0 + (uint64_t)(q - start), scope, ent);
+	int64_t walked = (int64_t)(q - start);
+	if (why) {
+		producer_quarantine(p, "slot %u at byte %llu: %s%s", i,
+				    (unsigned long long)(pos0 + (uint64_t)(q - start)), why, detail);
+		return -EPROTO;
+	}
+	if (w.nomem)
+		return -ENOMEM;
+	return walked;
+}
+
+int64_t drain_producer(struct agent *ag, struct agent_producer *p)
+{
+	if (p->state != PROD_ACTIVE || !p->mapped)
+		return 0;
+	int64_t total = 0;
+	ag->st.drain_passes++;
+	for (uint32_t i = 0; i < p->map.l.slot_count; i++) {
+		int64_t r = drain_slot(ag, p, i);
+		if (r == -EPROTO)
+			return r;
+		if (r > 0)
+			total += r;
+	}
+	return total;
+}
+
+void drain_chunk_release(struct agent_producer *p, uint32_t i, uint64_t seq)
+{
+	struct drain_slot *s = &p->slots[i];
+	uint64_t idx = seq - s->q_first_seq;
+	if (idx >= s->q_len) {
+		log_error("drain: producer %llu slot %u: release of unknown chunk %llu",
+			  (unsigned long long)p->id, i, (unsigned long long)seq);
+		return;
+	}
+	s->q[(s->q_first + idx) % s->q_cap].released = true;
+	bool moved = false;
+	uint64_t tail = s->tail, scope = SPANRING_SCOPE_NONE;
+	while (s->q_len && s->q[s->q_first].released) {
+		tail = s->q[s->q_first].end;
+		scope = s->q[s->q_first].scope_at_end;
+		s->q_first = (s->q_first + 1) % s->q_cap;
+		s->q_len--;
+		s->q_first_seq++;
+		moved = true;
+	}
+	if (!moved)
+		return;
+	struct spanring_slot_cons *c = sr_cons(&p->map, i);
+	/* scope_at_tail before tail, so that an agent that adopts the ring
+	 * later finds the scope of the bytes at tail. */
+	sr_store_relaxed_64(&c->scope_at_tail, scope);
+	/* D: pairs with the producer's load-acquire of tail (A). Every read of
+	 * the released bytes (the exporters' writev, done) is ordered before,
+	 * so the producer may overwrite them from now on. */
+	sr_store_release_64(&c->tail, tail);
+	s->tail = tail;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Agent logging: one line per event on stderr, with a level, and rate
+ * limiting of conditions that can repeat (a hostile producer reconnecting
+ * in a loop must not flood the journal).
+ */
+#ifndef SPANRING_AGENT_LOG_H
+#define SPANRING_AGENT_LOG_H
+
+#include <stdint.h>
+
+enum agent_log_level {
+	AGENT_LOG_ERROR = 0,
+	AGENT_LOG_WARN = 1,
+	AGENT_LOG_INFO = 2,
+	AGENT_LOG_DEBUG = 3,
+};
+
+/* Lines above this level are not written. Default AGENT_LOG_INFO. */
+void agent_log_set_level(int level);
+int agent_log_get_level(void);
+/* "error", "warn", "info", "debug" -> level, or -1. */
+int agent_log_level_parse(const char *s);
+const char *agent_log_level_name(int level);
+
+void agent_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Rate limiter state of one call site: at most AGENT_LOG_RL_BURST lines per
+ * AGENT_LOG_RL_WINDOW_NS; the lines held back are counted and the count is
+ * appended to the next line that gets through.
+ */
+struct agent_log_rl {
+	uint64_t window_start_ns;
+	uint32_t in_window;
+	uint64_t suppressed;
+};
+#define AGENT_LOG_RL_BURST 5u
+#define AGENT_LOG_RL_WINDOW_NS (10ull * 1000000000ull)
+
+void agent_log_rl(struct agent_log_rl *rl, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Rate-limited log with a limiter private to the call site. */
+#define AGENT_LOG_RL(level, ...)                                   \
+	do {                                                       \
+		static struct agent_log_rl agent_log_rl_site_;     \
+		agent_log_rl(&agent_log_rl_site_, level, __VA_ARGS__); \
+	} while (0)
+
+#define log_error(...) agent_log(AGENT_LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) agent_log(AGENT_LOG_WARN, __VA_ARGS__)
+#define log_info(...) agent_log(AGENT_LOG_INFO, __VA_ARGS__)
+#define log_debug(...) agent_log(AGENT_LOG_DEBUG, __VA_ARGS__)
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t agent_now_ns(void);
+
+#endif

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent's single-threaded event loop: epoll for fds, one timerfd for
+ * every timer (armed to the earliest deadline). Exporters that work
+ * asynchronously (OTLP/HTTP, gRPC) register their sockets and timers here
+ * like the core does.
+ */
+#ifndef SPANRING_AGENT_LOOP_H
+#define SPANRING_AGENT_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct loop_watch;
+typedef void (*loop_watch_fn)(struct loop_watch *w, uint32_t events);
+
+/* Embed in the owner; find the owner with container_of. */
+struct loop_watch {
+	int fd;
+	loop_watch_fn fn;
+};
+
+struct loop_timer;
+typedef void (*loop_timer_fn)(struct loop_timer *t);
+
+struct loop_timer {
+	uint64_t when_ns; /* CLOCK_MONOTONIC deadline */
+	loop_timer_fn fn;
+	struct loop_timer *next, *prev;
+	bool armed;
+};
+
+#define LOOP_MAX_EVENTS 64
+
+struct loop {
+	int epfd;
+	int timerfd;
+	struct loop_watch timer_w;
+	struct loop_timer *timers;  /* armed timers, unsorted */
+	uint64_t timerfd_when;      /* what timerfd is armed to, 0 = disarmed */
+	/* Events of the current epoll_wait, so that loop_del can cancel them. */
+	struct epoll_event ev[LOOP_MAX_EVENTS];
+	int nev, iev;
+};
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Create the epoll and timer fds. 0 or -errno. */
+int loop_init(struct loop *l);
+void loop_fini(struct loop *l);
+
+/* Watch w->fd for events (EPOLLIN, EPOLLOUT, ...); w->fn is called. */
+int loop_add(struct loop *l, struct loop_watch *w, uint32_t events);
+int loop_mod(struct loop *l, struct loop_watch *w, uint32_t events);
+/* Stop watching; pending events of this iteration for w are dropped, so
+ * the owner may free w right after. Does not close the fd. */
+void loop_del(struct loop *l, struct loop_watch *w);
+
+/* Arm (or re-arm) t for the absolute CLOCK_MONOTONIC time when_ns. */
+void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t when_ns);
+void loop_timer_cancel(struct loop *l, struct loop_timer *t);
+
+/*
+ * Wait up to max_wait_ms (-1: no limit) for events and timers, dispatch
+ * them. Returns the number of callbacks run, or -errno.
+ */
+int loop_run_once(struct loop *l, int max_wait_ms);
+
+#endif

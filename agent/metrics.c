@@ -1,0 +1,459 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Self-metrics: the agent's, each producer's and each exporter's counters
+ * as JSON (control socket: `stats`, `rings`) and as Prometheus text (an
+ * HTTP listener on 127.0.0.1:<metrics_port>, when configured).
+ *
+ * Numbers read from shared memory here (producer drop counters) are
+ * statistics and only printed; ring fill comes from the agent's own
+ * validated head and tail.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "atomics.h"
+#include "log.h"
+#include "sbuf.h"
+
+static const char *producer_state_name(const struct agent_producer *p)
+{
+	switch (p->state) {
+	case PROD_PENDING:
+		return "pending";
+	case PROD_ACTIVE:
+		return p->conn_closed ? "closing" : "active";
+	case PROD_QUARANTINED:
+		return "quarantined";
+	}
+	return "?";
+}
+
+struct drops {
+	uint64_t full, oversize, encode, committed;
+};
+
+static struct drops producer_drops(const struct agent_producer *p)
+{
+	struct drops d = {0};
+	for (uint32_t i = 0; p->mapped && i < p->map.l.slot_count; i++) {
+		const struct spanring_slot_prod *sp = sr_prod(&p->map, i);
+		d.full += sr_load_relaxed_64(&sp->drop_full);
+		d.oversize += sr_load_relaxed_64(&sp->drop_oversize);
+		d.encode += sr_load_relaxed_64(&sp->drop_encode);
+		d.committed += sr_load_relaxed_64(&sp->spans);
+	}
+	return d;
+}
+
+static void producer_json(struct sbuf *o, const struct agent_producer *p)
+{
+	struct drops d = producer_drops(p);
+	sbuf_printf(o, "{\"id\":%llu,\"pid\":%d,\"uid\":%u,\"gid\":%u,\"service\":",
+		    (unsigned long long)p->id, (int)p->pid, (unsigned)p->uid, (unsigned)p->gid);
+	sbuf_json_str(o, p->service, strlen(p->service));
+	sbuf_printf(o, ",\"state\":\"%s\",\"quarantined\":%s,\"reason\":",
+		    producer_state_name(p), p->state == PROD_QUARANTINED ? "true" : "false");
+	sbuf_json_str(o, p->reason, strlen(p->reason));
+	sbuf_printf(o,
+		    ",\"reconnect\":%s,\"abi_minor\":%u,\"slots\":%u,\"slot_size\":%u,"
+		    "\"ring_bytes\":%llu,\"registered_unix_ns\":%llu,\"spans\":%llu,\"bytes\":%llu,"
+		    "\"lost_marks\":%llu,\"doorbells\":%llu,\"inflight_chunks\":%llu,"
+		    "\"producer_committed\":%llu,"
+		    "\"drops\":{\"full\":%llu,\"oversize\":%llu,\"encode\":%llu,\"total\":%llu},"
+		    "\"slot_state\":[",
+		    p->reconnect ? "true" : "false", p->abi_minor, p->map.l.slot_count,
+		    p->map.l.slot_size, (unsigned long long)p->map.l.total_size,
+		    (unsigned long long)p->reg_wall_ns, (unsigned long long)p->spans,
+		    (unsigned long long)p->bytes, (unsigned long long)p->lost,
+		    (unsigned long long)p->doorbells, (unsigned long long)p->inflight_chunks,
+		    (unsigned long long)d.committed, (unsigned long long)d.full,
+		    (unsigned long long)d.oversize, (unsigned long long)d.encode,
+		    (unsigned long long)(d.full + d.oversize + d.encode));
+	for (uint32_t i = 0; p->slots && i < p->map.l.slot_count; i++) {
+		const struct drain_slot *s = &p->slots[i];
+		uint64_t fill = s->last_head - s->tail;
+		sbuf_printf(o,
+			    "%s{\"head\":%llu,\"tail\":%llu,\"fill_bytes\":%llu,\"fill_pct\":%.1f,"
+			    "\"spans\":%llu}",
+			    i ? "," : "", (unsigned long long)s->last_head, (unsigned long long)s->tail,
+			    (unsigned long long)fill, 100.0 * (double)fill / p->map.l.slot_size,
+			    (unsigned long long)s->spans);
+	}
+	sbuf_puts(o, "]}");
+}
+
+void stats_rings_json(struct agent *ag, struct sbuf *o)
+{
+	bool first = true;
+	sbuf_putc(o, '[');
+	for (struct agent_producer *p = ag->producers; p; p = p->next) {
+		if (p->state == PROD_PENDING || p->zombie)
+			continue;
+		if (!first)
+			sbuf_putc(o, ',');
+		first = false;
+		producer_json(o, p);
+	}
+	sbuf_putc(o, ']');
+}
+
+void stats_json(struct agent *ag, struct sbuf *o)
+{
+	const struct agent_stats *s = &ag->st;
+	sbuf_printf(o, "{\"agent\":{\"version\":\"%s\",\"pid\":%d,\"uptime_s\":%.3f,\"socket\":",
+		    AGENT_VERSION, (int)getpid(), (double)(agent_now_ns() - ag->start_ns) / 1e9);
+	sbuf_json_str(o, ag->cfg->socket_path ? ag->cfg->socket_path : "",
+		      ag->cfg->socket_path ? strlen(ag->cfg->socket_path) : 0);
+	sbuf_printf(o,
+		    ",\"stopping\":%s,\"producers\":%u,\"pending\":%u,\"accepted\":%llu,"
+		    "\"registered\":%llu,\"rejected\":%llu,\"rejected_by_reason\":{",
+		    ag->stopping ? "true" : "false", ag->n_producers, ag->n_pending,
+		    (unsigned long long)s->accepted, (unsigned long long)s->registered,
+		    (unsigned long long)s->rejected);
+	bool first = true;
+	for (int r = 1; r < 16; r++) {
+		if (!s->rejected_by_reason[r])
+			continue;
+		sbuf_printf(o, "%s\"%s\":%llu", first ? "" : ",", registry_reason_name(r),
+			    (unsigned long long)s->rejected_by_reason[r]);
+		first = false;
+	}
+	sbuf_printf(o,
+		    "},\"quarantined\":%llu,\"closed\":%llu,\"polls\":%llu,\"doorbells\":%llu,"
+		    "\"drain_passes\":%llu,\"batches\":%llu,\"spans\":%llu,\"bytes\":%llu,"
+		    "\"empty_batches\":%llu,\"inflight_batches\":%u,\"paused_inflight\":%llu,"
+		    "\"poll_interval_us\":%llu,\"zc_check\":%s,\"zc_iov_checked\":%llu,"
+		    "\"zc_violations\":%llu},\"producers\":",
+		    (unsigned long long)s->quarantined, (unsigned long long)s->closed,
+		    (unsigned long long)s->polls, (unsigned long long)s->doorbells,
+		    (unsigned long long)s->drain_passes, (unsigned long long)s->batches,
+		    (unsigned long long)s->spans, (unsigned long long)s->bytes,
+		    (unsigned long long)s->empty_batches, ag->inflight_batches,
+		    (unsigned long long)s->paused_inflight, (unsigned long long)ag->poll_us,
+		    ag->cfg->zc_check ? "true" : "false", (unsigned long long)s->zc_iov_checked,
+		    (unsigned long long)s->zc_violations);
+	stats_rings_json(ag, o);
+	sbuf_puts(o, ",\"exporters\":[");
+	for (size_t i = 0; i < ag->n_exp; i++) {
+		struct exporter *e = ag->exp[i];
+		const struct exp_stats *x = &e->st;
+		sbuf_printf(o,
+			    "%s{\"name\":\"%s\",\"kind\":\"%s\",\"batches\":%llu,\"spans\":%llu,"
+			    "\"bytes\":%llu,\"failures\":%llu,\"retries\":%llu,"
+			    "\"let_go_batches\":%llu,\"let_go_spans\":%llu,\"held\":%llu",
+			    i ? "," : "", e->name, e->ops->kind, (unsigned long long)x->batches,
+			    (unsigned long long)x->spans, (unsigned long long)x->bytes,
+			    (unsigned long long)x->failures, (unsigned long long)x->retries,
+			    (unsigned long long)x->let_go_batches, (unsigned long long)x->let_go_spans,
+			    (unsigned long long)x->held);
+		if (e->ops->stats_json)
+			e->ops->stats_json(e, o);
+		sbuf_putc(o, '}');
+	}
+	sbuf_puts(o, "]}");
+}
+
+/* ---- Prometheus text ------------------------------------------------------- */
+
+static void prom_label(struct sbuf *o, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			sbuf_putc(o, '\\');
+		if (*v == '\n') {
+			sbuf_puts(o, "\\n");
+			continue;
+		}
+		sbuf_putc(o, *v);
+	}
+}
+
+static void prom_head(struct sbuf *o, const char *name, const char *type, const char *help)
+{
+	sbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void prom_plabels(struct sbuf *o, const struct agent_producer *p)
+{
+	sbuf_printf(o, "id=\"%llu\",pid=\"%d\",service=\"", (unsigned long long)p->id, (int)p->pid);
+	prom_label(o, p->service);
+	sbuf_putc(o, '"');
+}
+
+void stats_prometheus(struct agent *ag, struct sbuf *o)
+{
+	const struct agent_stats *s = &ag->st;
+	struct {
+		const char *name, *type, *help;
+		uint64_t v;
+	} ag_m[] = {
+		{"spanring_agent_producers", "gauge", "Registered producers.", ag->n_producers},
+		{"spanring_agent_registrations_total", "counter", "Rings registered.", s->registered},
+		{"spanring_agent_quarantined_total", "counter", "Producers quarantined.",
+		 s->quarantined},
+		{"spanring_agent_batches_total", "counter", "Batches handed to exporters.",
+		 s->batches},
+		{"spanring_agent_spans_total", "counter", "Spans drained and exported.", s->spans},
+		{"spanring_agent_bytes_total", "counter", "Request bytes built.", s->bytes},
+		{"spanring_agent_doorbells_total", "counter", "Doorbell wake-ups.", s->doorbells},
+		{"spanring_agent_polls_total", "counter", "Poll rounds.", s->polls},
+		{"spanring_agent_inflight_batches", "gauge", "Batches not yet released.",
+		 ag->inflight_batches},
+		{"spanring_agent_zero_copy_violations_total", "counter",
+		 "Span iovecs found outside ring memory (debug check).", s->zc_violations},
+	};
+	for (size_t i = 0; i < sizeof(ag_m) / sizeof(ag_m[0]); i++) {
+		prom_head(o, ag_m[i].name, ag_m[i].type, ag_m[i].help);
+		sbuf_printf(o, "%s %llu\n", ag_m[i].name, (unsigned long long)ag_m[i].v);
+	}
+	prom_head(o, "spanring_agent_rejections_total", "counter",
+		  "Registrations rejected, by reason.");
+	for (int r = 1; r < 16; r++)
+		if (s->rejected_by_reason[r])
+			sbuf_printf(o, "spanring_agent_rejections_total{reason=\"%s\"} %llu\n",
+				    registry_reason_name(r),
+				    (unsigned long long)s->rejected_by_reason[r]);
+
+	struct {
+		const char *name, *type, *help;
+	} pm[] = {
+		{"spanring_producer_spans_total", "counter", "Spans drained from the producer."},
+		{"spanring_producer_bytes_total", "counter", "Span bytes drained from the producer."},
+		{"spanring_producer_drops_total", "counter", "Spans the producer dropped, by cause."},
+		{"spanring_producer_lost_marks_total", "counter", "Spans reported lost in the stream."},
+		{"spanring_producer_quarantined", "gauge", "1 when the producer is quarantined."},
+		{"spanring_producer_slot_fill_ratio", "gauge", "Committed, unreleased bytes per slot."},
+	};
+	for (size_t m = 0; m < sizeof(pm) / sizeof(pm[0]); m++) {
+		prom_head(o, pm[m].name, pm[m].type, pm[m].help);
+		for (struct agent_producer *p = ag->producers; p; p = p->next) {
+			if (p->state == PROD_PENDING || p->zombie)
+				continue;
+			if (m == 2) {
+				struct drops d = producer_drops(p);
+				const char *causes[] = {"full", "oversize", "encode"};
+				uint64_t vals[] = {d.full, d.oversize, d.encode};
+				for (int c = 0; c < 3; c++) {
+					sbuf_printf(o, "%s{", pm[m].name);
+					prom_plabels(o, p);
+					sbuf_printf(o, ",cause=\"%s\"} %llu\n", causes[c],
+						    (unsigned long long)vals[c]);
+				}
+				continue;
+			}
+			if (m == 5) {
+				for (uint32_t i = 0; i < p->map.l.slot_count; i++) {
+					const struct drain_slot *sl = &p->slots[i];
+					sbuf_printf(o, "%s{", pm[m].name);
+					prom_plabels(o, p);
+					sbuf_printf(o, ",slot=\"%u\"} %.4f\n", i,
+						    (double)(sl->last_head - sl->tail) /
+							    p->map.l.slot_size);
+				}
+				continue;
+			}
+			uint64_t v = m == 0 ? p->spans : m == 1 ? p->bytes : m == 3 ? p->lost
+								 : p->state == PROD_QUARANTINED;
+			sbuf_printf(o, "%s{", pm[m].name);
+			prom_plabels(o, p);
+			sbuf_printf(o, "} %llu\n", (unsigned long long)v);
+		}
+	}
+	struct {
+		const char *name, *help;
+		size_t off;
+	} em[] = {
+		{"spanring_exporter_batches_total", "Batches delivered.",
+		 offsetof(struct exp_stats, batches)},
+		{"spanring_exporter_spans_total", "Spans delivered.", offsetof(struct exp_stats, spans)},
+		{"spanring_exporter_bytes_total", "Bytes delivered.", offsetof(struct exp_stats, bytes)},
+		{"spanring_exporter_failures_total", "Failed attempts.",
+		 offsetof(struct exp_stats, failures)},
+		{"spanring_exporter_retries_total", "Retried attempts.",
+		 offsetof(struct exp_stats, retries)},
+		{"spanring_exporter_let_go_spans_total", "Spans given up after retries.",
+		 offsetof(struct exp_stats, let_go_spans)},
+		{"spanring_exporter_held_batches", "Batches held for retry.",
+		 offsetof(struct exp_stats, held)},
+	};
+	for (size_t m = 0; m < sizeof(em) / sizeof(em[0]); m++) {
+		prom_head(o, em[m].name, m == 6 ? "gauge" : "counter", em[m].help);
+		for (size_t i = 0; i < ag->n_exp; i++) {
+			uint64_t v = *(const uint64_t *)((const char *)&ag->exp[i]->st + em[m].off);
+			sbuf_printf(o, "%s{exporter=\"%s\"} %llu\n", em[m].name, ag->exp[i]->name,
+				    (unsigned long long)v);
+		}
+	}
+}
+
+/* ---- HTTP listener for Prometheus ---------------------------------------- */
+
+struct http_conn {
+	struct agent *ag;
+	struct http_conn *next;
+	int fd;
+	struct loop_watch w;
+	char in[4096];
+	size_t in_len;
+	struct sbuf out;
+	size_t out_off;
+	uint64_t start_ns;
+};
+
+static void http_free(struct http_conn *c)
+{
+	struct agent *ag = c->ag;
+	for (struct http_conn **pp = &ag->http_conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	loop_del(&ag->loop, &c->w);
+	close(c->fd);
+	sbuf_free(&c->out);
+	free(c);
+}
+
+static void http_respond(struct http_conn *c)
+{
+	struct sbuf body = {0};
+	const char *status = "200 OK";
+	bool get = strncmp(c->in, "GET ", 4) == 0;
+	bool metrics = get && (strncmp(c->in + 4, "/metrics ", 9) == 0 ||
+			       strncmp(c->in + 4, "/ ", 2) == 0);
+	if (metrics) {
+		stats_prometheus(c->ag, &body);
+	} else {
+		status = get ? "404 Not Found" : "405 Method Not Allowed";
+		sbuf_puts(&body, "spanring-agent: GET /metrics\n");
+	}
+	sbuf_printf(&c->out,
+		    "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+		    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		    status, body.len);
+	sbuf_put(&c->out, body.p ? body.p : "", body.len);
+	sbuf_free(&body);
+}
+
+static void http_on_event(struct loop_watch *w, uint32_t events)
+{
+	struct http_conn *c = container_of(w, struct http_conn, w);
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		http_free(c);
+		return;
+	}
+	if (!c->out.len && (events & EPOLLIN)) {
+		ssize_t r = recv(c->fd, c->in + c->in_len, sizeof(c->in) - 1 - c->in_len, 0);
+		if (r <= 0) {
+			if (r < 0 && (errno == EAGAIN || errno == EINTR))
+				return;
+			http_free(c);
+			return;
+		}
+		c->in_len += (size_t)r;
+		c->in[c->in_len] = 0;
+		if (!strstr(c->in, "\r\n\r\n") && !strstr(c->in, "\n\n")) {
+			if (c->in_len >= sizeof(c->in) - 1)
+				http_free(c);
+			return;
+		}
+		http_respond(c);
+		if (c->out.oom) {
+			http_free(c);
+			return;
+		}
+		loop_mod(&c->ag->loop, &c->w, EPOLLOUT);
+	}
+	if (c->out.len && (events & EPOLLOUT)) {
+		ssize_t r = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (r <= 0) {
+			http_free(c);
+			return;
+		}
+		c->out_off += (size_t)r;
+		if (c->out_off == c->out.len)
+			http_free(c);
+	}
+}
+
+static void http_on_accept(struct loop_watch *w, uint32_t events)
+{
+	struct agent *ag = container_of(w, struct agent, metrics_w);
+	(void)events;
+	for (int i = 0; i < 16; i++) {
+		int fd = accept4(ag->metrics_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		size_t n = 0;
+		for (struct http_conn *c = ag->http_conns; c; c = c->next)
+			n++;
+		struct http_conn *c = n < 32 ? calloc(1, sizeof(*c)) : NULL;
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->ag = ag;
+		c->fd = fd;
+		c->w.fd = fd;
+		c->w.fn = http_on_event;
+		c->start_ns = agent_now_ns();
+		if (loop_add(&ag->loop, &c->w, EPOLLIN)) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = ag->http_conns;
+		ag->http_conns = c;
+	}
+}
+
+int metrics_listen(struct agent *ag)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)ag->cfg->metrics_port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+		int err = -errno;
+		log_error("metrics: cannot listen on 127.0.0.1:%u: %s", ag->cfg->metrics_port,
+			  strerror(-err));
+		close(fd);
+		return err;
+	}
+	ag->metrics_fd = fd;
+	ag->metrics_w.fd = fd;
+	ag->metrics_w.fn = http_on_accept;
+	int err = loop_add(&ag->loop, &ag->metrics_w, EPOLLIN);
+	if (err) {
+		close(fd);
+		ag->metrics_fd = -1;
+		return err;
+	}
+	log_info("metrics: Prometheus text on http://127.0.0.1:%u/metrics", ag->cfg->metrics_port);
+	return 0;
+}
+
+void metrics_close(struct agent *ag)
+{
+	while (ag->http_conns)
+		http_free(ag->http_conns);
+	if (ag->metrics_fd >= 0) {
+		loop_del(&ag->loop, &ag->metrics_w);
+		close(ag->metrics_fd);
+		ag->metrics_fd = -1;
+	}
+}

@@ -1,0 +1,743 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Producer registration: the listening socket, the handshake of
+ * ring_abi.h (one request with one memfd, one reply with the doorbell
+ * eventfd), every check before a ring is mapped, the adoption of a ring
+ * (fresh or after an agent restart) and the end of a producer.
+ *
+ * Order of checks: peer credentials (kernel-provided) and allow-lists,
+ * the request's shape, the fd (memfd, seals, size), a private copy of the
+ * header, limits, and only then mmap. Each rejection is answered with a
+ * SPANRING_REG_E* code and a message, and logged (rate-limited: a client
+ * that retries in a loop does not flood the log).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "atomics.h"
+#include "log.h"
+
+#define REG_MAX_PENDING 1024
+#define REG_MAX_FDS 8
+
+static const char *const reason_names[] = {
+	[SPANRING_REG_OK] = "OK",
+	[SPANRING_REG_EPROTO] = "EPROTO",
+	[SPANRING_REG_EABI] = "EABI",
+	[SPANRING_REG_ENOTMEMFD] = "ENOTMEMFD",
+	[SPANRING_REG_ESEALS] = "ESEALS",
+	[SPANRING_REG_ESIZE] = "ESIZE",
+	[SPANRING_REG_EHEADER] = "EHEADER",
+	[SPANRING_REG_EPERM] = "EPERM",
+	[SPANRING_REG_ELIMIT] = "ELIMIT",
+	[SPANRING_REG_EINTERNAL] = "EINTERNAL",
+};
+
+const char *registry_reason_name(int status)
+{
+	if (status < 0 || (size_t)status >= sizeof(reason_names) / sizeof(reason_names[0]) ||
+	    !reason_names[status])
+		return "E?";
+	return reason_names[status];
+}
+
+static void registry_on_conn(struct loop_watch *w, uint32_t events);
+static void registry_on_bell(struct loop_watch *w, uint32_t events);
+
+/* ---- listening socket -------------------------------------------------- */
+
+/*
+ * Bind a unix socket at path with the given mode. A stale socket file
+ * (nobody accepting) is replaced; a live one means another agent runs.
+ */
+int agent_unix_listen(const char *path, int type, unsigned mode, int *out_fd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+
+	/* The parent directory, e.g. /run/spanring, is created if missing. */
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *d = dirname(dir);
+	if (mkdir(d, 0755) < 0 && errno != EEXIST)
+		log_warn("registry: mkdir %s: %s", d, strerror(errno));
+
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_error("registry: %s exists and is not a socket; not replacing it", path);
+			return -EEXIST;
+		}
+		int probe = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+		if (probe >= 0) {
+			int r = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
+			int e = errno;
+			close(probe);
+			if (r == 0) {
+				log_error("registry: another agent is listening on %s", path);
+				return -EADDRINUSE;
+			}
+			if (e != ECONNREFUSED && e != ENOENT && e != EPROTOTYPE)
+				log_warn("registry: probing %s: %s", path, strerror(e));
+		}
+		if (unlink(path) < 0 && errno != ENOENT) {
+			int e = errno;
+			log_error("registry: unlink stale %s: %s", path, strerror(e));
+			return -e;
+		}
+	}
+	int fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Bind under a strict umask, then widen to the configured mode: the
+	 * socket is never more open than configured, not even briefly. */
+	mode_t old = umask(0177);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	int e = errno;
+	umask(old);
+	if (r < 0) {
+		close(fd);
+		log_error("registry: bind %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (chmod(path, mode) < 0)
+		log_warn("registry: chmod %s %o: %s", path, mode, strerror(errno));
+	if (listen(fd, 512) < 0) {
+		e = errno;
+		close(fd);
+		unlink(path);
+		return -e;
+	}
+	*out_fd = fd;
+	return 0;
+}
+
+static void registry_on_accept(struct loop_watch *w, uint32_t events);
+
+int registry_listen(struct agent *ag)
+{
+	int err = agent_unix_listen(ag->cfg->socket_path, SOCK_SEQPACKET, ag->cfg->socket_mode,
+				    &ag->listen_fd);
+	if (err)
+		return err;
+	ag->listen_w.fd = ag->listen_fd;
+	ag->listen_w.fn = registry_on_accept;
+	err = loop_add(&ag->loop, &ag->listen_w, EPOLLIN);
+	if (err) {
+		registry_close_listener(ag);
+		return err;
+	}
+	log_info("registry: listening on %s (mode %04o)", ag->cfg->socket_path,
+		 ag->cfg->socket_mode);
+	return 0;
+}
+
+void registry_close_listener(struct agent *ag)
+{
+	if (ag->listen_fd < 0)
+		return;
+	loop_del(&ag->loop, &ag->listen_w);
+	close(ag->listen_fd);
+	ag->listen_fd = -1;
+	unlink(ag->cfg->socket_path);
+}
+
+/* ---- producers ---------------------------------------------------------- */
+
+static struct agent_producer *producer_alloc(struct agent *ag)
+{
+	struct agent_producer *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->ag = ag;
+	p->conn_fd = -1;
+	p->bell_fd = -1;
+	p->map.fd = -1;
+	p->conn_w.fd = -1;
+	p->bell_w.fd = -1;
+	return p;
+}
+
+static void producer_link(struct agent *ag, struct agent_producer *p)
+{
+	p->prev = NULL;
+	p->next = ag->producers;
+	if (ag->producers)
+		ag->producers->prev = p;
+	ag->producers = p;
+}
+
+static void producer_unlink(struct agent *ag, struct agent_producer *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else if (ag->producers == p)
+		ag->producers = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->next = p->prev = NULL;
+}
+
+/* Undo what registry_adopt() set up in p (mapping, slots, caches). */
+static void producer_release_ring(struct agent_producer *p, bool close_fd)
+{
+	if (p->slots) {
+		for (uint32_t i = 0; i < p->map.l.slot_count; i++)
+			free(p->slots[i].q);
+		free(p->slots);
+		p->slots = NULL;
+	}
+	for (size_t i = 0; i < p->n_scopes; i++) {
+		free(p->scopes[i]->body);
+		free(p->scopes[i]);
+	}
+	free(p->scopes);
+	p->scopes = NULL;
+	p->n_scopes = p->cap_scopes = 0;
+	free(p->resource);
+	p->resource = NULL;
+	p->resource_len = 0;
+	if (p->mapped)
+		sr_ring_unmap(&p->map, close_fd);
+	p->mapped = false;
+}
+
+void registry_free(struct agent_producer *p)
+{
+	struct agent *ag = p->ag;
+	if (p->conn_fd >= 0) {
+		loop_del(&ag->loop, &p->conn_w);
+		close(p->conn_fd);
+		p->conn_fd = -1;
+	}
+	if (p->bell_fd >= 0) {
+		loop_del(&ag->loop, &p->bell_w);
+		close(p->bell_fd);
+		p->bell_fd = -1;
+	}
+	if (p->state == PROD_PENDING) {
+		ag->n_pending--;
+	} else {
+		ag->n_producers--;
+		ag->st.closed++;
+		log_info("producer %llu (pid %d, service '%s') released: %llu spans, %llu bytes "
+			 "exported; %llu lost marks",
+			 (unsigned long long)p->id, (int)p->pid, p->service,
+			 (unsigned long long)p->spans, (unsigned long long)p->bytes,
+			 (unsigned long long)p->lost);
+	}
+	producer_release_ring(p, true);
+	producer_unlink(ag, p);
+	free(p);
+}
+
+void registry_maybe_free(struct agent_producer *p)
+{
+	if (p->zombie || !p->conn_closed || p->inflight_chunks)
+		return;
+	if (p->state == PROD_ACTIVE && !p->final_drained)
+		return;
+	p->zombie = true;
+}
+
+void registry_reap(struct agent *ag)
+{
+	struct agent_producer *next;
+	for (struct agent_producer *p = ag->producers; p; p = next) {
+		next = p->next;
+		if (p->zombie)
+			registry_free(p);
+	}
+}
+
+void producer_quarantine(struct agent_producer *p, const char *fmt, ...)
+{
+	if (p->state != PROD_ACTIVE)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->reason, sizeof(p->reason), fmt, ap);
+	va_end(ap);
+	p->state = PROD_QUARANTINED;
+	p->ag->st.quarantined++;
+	if (p->bell_fd >= 0) {
+		loop_del(&p->ag->loop, &p->bell_w);
+		close(p->bell_fd);
+		p->bell_fd = -1;
+	}
+	/* Once per producer: the state change happens once. */
+	log_warn("producer %llu (pid %d, uid %u, service '%s') quarantined: %s; its ring is no "
+		 "longer read, other producers are not affected",
+		 (unsigned long long)p->id, (int)p->pid, (unsigned)p->uid, p->service, p->reason);
+}
+
+static bool id_in(const uint32_t *ids, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* Allow-lists: a peer passes if no list is set, or its uid or gid is listed. */
+static bool registry_peer_allowed(const struct agent_config *c, uid_t uid, gid_t gid)
+{
+	if (!c->n_allow_uids && !c->n_allow_gids)
+		return true;
+	return id_in(c->allow_uids, c->n_allow_uids, (uint32_t)uid) ||
+	       id_in(c->allow_gids, c->n_allow_gids, (uint32_t)gid);
+}
+
+int registry_adopt(struct agent *ag, int fd, uint64_t req_size, pid_t pid, uid_t uid,
+		   gid_t gid, bool reconnect, struct agent_producer **out, const char **why)
+{
+	struct sr_fd_info info;
+	int rc = sr_fd_check(fd, &info, why);
+	if (rc)
+		return rc;
+	if (req_size != info.size) {
+		*why = "request ring_size differs from the memfd size";
+		return SPANRING_REG_ESIZE;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		*why = "fstat failed";
+		return SPANRING_REG_EINTERNAL;
+	}
+	for (struct agent_producer *q = ag->producers; q; q = q->next) {
+		if (q->mapped && q->dev == st.st_dev && q->ino == st.st_ino) {
+			*why = "ring already registered";
+			return SPANRING_REG_EPROTO;
+		}
+	}
+	/* A private copy of the header: validated once, never re-read. */
+	struct spanring_ring_hdr hdr;
+	ssize_t n = pread(fd, &hdr, sizeof(hdr), 0);
+	if (n != (ssize_t)sizeof(hdr)) {
+		*why = "cannot read the ring header";
+		return SPANRING_REG_EHEADER;
+	}
+	struct sr_layout l;
+	rc = sr_hdr_validate(&hdr, info.size, &l, why);
+	if (rc)
+		return rc;
+	if (!(hdr.flags & SPANRING_HDR_F_INITIALIZED)) {
+		*why = "ring header not initialized";
+		return SPANRING_REG_EHEADER;
+	}
+	if (ag->n_producers >= ag->cfg->max_producers) {
+		*why = "too many producers";
+		return SPANRING_REG_ELIMIT;
+	}
+	uint32_t uid_count = 0;
+	uint64_t uid_bytes = 0;
+	for (struct agent_producer *q = ag->producers; q; q = q->next) {
+		if (q->mapped && q->uid == uid) {
+			uid_count++;
+			uid_bytes += q->map.l.total_size;
+		}
+	}
+	if (uid_count >= ag->cfg->max_producers_per_uid) {
+		*why = "too many producers for this uid";
+		return SPANRING_REG_ELIMIT;
+	}
+	if (uid_bytes + l.total_size > ag->cfg->max_mapped_per_uid) {
+		*why = "too many ring bytes mapped for this uid";
+		return SPANRING_REG_ELIMIT;
+	}
+
+	struct agent_producer *p = *out ? *out : producer_alloc(ag);
+	bool own = !*out;
+	if (!p) {
+		*why = "out of memory";
+		return SPANRING_REG_EINTERNAL;
+	}
+	p->slots = calloc(l.slot_count, sizeof(*p->slots));
+	if (!p->slots) {
+		*why = "out of memory";
+		rc = SPANRING_REG_EINTERNAL;
+		goto fail;
+	}
+	int err = sr_ring_map_consumer(&p->map, fd, &l, true);
+	if (err) {
+		p->map.fd = -1;
+		*why = "cannot map the ring";
+		rc = SPANRING_REG_EINTERNAL;
+		goto fail;
+	}
+	p->mapped = true;
+	p->dev = st.st_dev;
+	p->ino = st.st_ino;
+
+	/* Resource: copy out of shared memory, then decode only the copy. */
+	uint8_t *res = malloc(hdr.res_len ? hdr.res_len : 1);
+	if (!res) {
+		*why = "out of memory";
+		rc = SPANRING_REG_EINTERNAL;
+		goto fail;
+	}
+	memcpy(res, sr_resource(&p->map), hdr.res_len);
+	err = agent_resource_rewrite(res, hdr.res_len, pid, uid, ag->host_name, &p->resource,
+				     &p->resource_len, p->service, sizeof(p->service));
+	free(res);
+	if (err) {
+		*why = err == -EBADMSG ? "resource does not decode" : "out of memory";
+		rc = err == -EBADMSG ? SPANRING_REG_EHEADER : SPANRING_REG_EINTERNAL;
+		goto fail;
+	}
+
+	/*
+	 * Adopt each slot where the previous agent (or nobody) left it. The
+	 * stored tail and scope_at_tail are in memory the producer can write:
+	 * validated like everything else.
+	 */
+	for (uint32_t i = 0; i < l.slot_count; i++) {
+		struct drain_slot *s = &p->slots[i];
+		uint64_t head = sr_load_acquire_64(&sr_prod(&p->map, i)->head);
+		uint64_t tail = sr_load_relaxed_64(&sr_cons(&p->map, i)->tail);
+		uint64_t sat = sr_load_relaxed_64(&sr_cons(&p->map, i)->scope_at_tail);
+		if (tail > head || head - tail > l.slot_size) {
+			*why = "a slot's stored tail is inconsistent with its head";
+			rc = SPANRING_REG_EHEADER;
+			goto fail;
+		}
+		const struct scope_ent *ent = NULL;
+		if (sat != SPANRING_SCOPE_NONE) {
+			const char *sw;
+			ent = drain_scope_lookup(p, sat, &sw);
+			if (!ent) {
+				*why = "a slot's stored scope_at_tail is invalid";
+				rc = SPANRING_REG_EHEADER;
+				goto fail;
+			}
+		}
+		s->tail = s->pos = tail;
+		s->last_head = head;
+		s->scope = sat;
+		s->scope_ent = ent;
+	}
+	struct spanring_cons_hdr *ch = sr_cons_hdr(&p->map);
+	uint64_t epoch = sr_load_relaxed_64(&ch->agent_epoch);
+	ch->agent_abi_major = SPANRING_ABI_MAJOR;
+	ch->watermark_pct = ag->cfg->watermark_pct;
+	sr_store_release_64(&ch->agent_epoch, epoch + 1);
+
+	p->id = ++ag->next_producer_id;
+	p->pid = pid;
+	p->uid = uid;
+	p->gid = gid;
+	p->reconnect = reconnect;
+	p->abi_minor = hdr.abi_minor;
+	p->creator_pid = hdr.creator_pid;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	p->reg_wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (p->state == PROD_PENDING && !own)
+		ag->n_pending--;
+	p->state = PROD_ACTIVE;
+	ag->n_producers++;
+	ag->st.registered++;
+	if (own)
+		producer_link(ag, p);
+	*out = p;
+	return SPANRING_REG_OK;
+fail:
+	producer_release_ring(p, false);
+	p->map.fd = -1;
+	if (own)
+		free(p);
+	return rc;
+}
+
+/* ---- the handshake --------------------------------------------------------- */
+
+/* Send the reply, with the doorbell fd when bell >= 0. 0 or -errno. */
+static int registry_reply(int conn, int status, uint64_t id, const char *msg, int bell)
+{
+	struct spanring_reg_resp resp;
+	memset(&resp, 0, sizeof(resp));
+	resp.magic = SPANRING_REG_MAGIC;
+	resp.status = status;
+	resp.abi_major = SPANRING_ABI_MAJOR;
+	resp.abi_minor = SPANRING_ABI_MINOR;
+	resp.producer_id = id;
+	snprintf(resp.message, sizeof(resp.message), "%s", msg ? msg : "");
+	struct iovec iov = {.iov_base = &resp, .iov_len = sizeof(resp)};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (bell >= 0) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &bell, sizeof(int));
+	}
+	ssize_t r;
+	do
+		r = sendmsg(conn, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r == (ssize_t)sizeof(resp) ? 0 : -EIO;
+}
+
+static void registry_reject(struct agent_producer *p, int status, const char *why)
+{
+	struct agent *ag = p->ag;
+	ag->st.rejected++;
+	if (status >= 0 && status < 16)
+		ag->st.rejected_by_reason[status]++;
+	AGENT_LOG_RL(AGENT_LOG_WARN, "registry: rejected pid %d uid %u: %s (%d): %s", (int)p->pid,
+		     (unsigned)p->uid, registry_reason_name(status), status, why);
+	(void)registry_reply(p->conn_fd, status, 0, why, -1);
+	registry_free(p);
+}
+
+/* Read the request of a pending connection and register or reject it. */
+static void registry_on_request(struct agent_producer *p)
+{
+	struct agent *ag = p->ag;
+	struct spanring_reg_req req;
+	uint8_t extra[sizeof(req) + 1];
+	struct iovec iov = {.iov_base = extra, .iov_len = sizeof(extra)};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(REG_MAX_FDS * sizeof(int))];
+	} cm;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+			    .msg_controllen = sizeof(cm.buf)};
+	ssize_t n;
+	do
+		n = recvmsg(p->conn_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		registry_free(p);
+		return;
+	}
+	/* Collect every fd the peer sent, whatever else is wrong, so that
+	 * none leaks. */
+	int fds[REG_MAX_FDS];
+	size_t nfds = 0;
+	bool bad_cmsg = false;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+			bad_cmsg = true;
+			continue;
+		}
+		if (c->cmsg_len < CMSG_LEN(0)) {
+			bad_cmsg = true;
+			continue;
+		}
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t j = 0; j < k; j++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + j * sizeof(int), sizeof(int));
+			if (nfds < REG_MAX_FDS)
+				fds[nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	const char *why = NULL;
+	int status = SPANRING_REG_OK;
+	if (mh.msg_flags & MSG_CTRUNC) {
+		status = SPANRING_REG_EPROTO;
+		why = "control message truncated (too many fds)";
+	} else if (bad_cmsg) {
+		status = SPANRING_REG_EPROTO;
+		why = "unexpected control message";
+	} else if (n != (ssize_t)sizeof(req) || (mh.msg_flags & MSG_TRUNC)) {
+		status = SPANRING_REG_EPROTO;
+		why = "request has the wrong size";
+	} else {
+		memcpy(&req, extra, sizeof(req));
+		if (req.magic != SPANRING_REG_MAGIC) {
+			status = SPANRING_REG_EPROTO;
+			why = "bad request magic";
+		} else if (nfds != 1) {
+			status = SPANRING_REG_EPROTO;
+			why = nfds ? "more than one fd attached" : "no fd attached";
+		} else if (!registry_peer_allowed(ag->cfg, p->uid, p->gid)) {
+			status = SPANRING_REG_EPERM;
+			why = "uid/gid not in the allow-list";
+		} else if (req.abi_major != SPANRING_ABI_MAJOR) {
+			status = SPANRING_REG_EABI;
+			why = "unsupported ABI major version";
+		}
+	}
+	if (status == SPANRING_REG_OK) {
+		struct agent_producer *pp = p;
+		status = registry_adopt(ag, fds[0], req.ring_size, p->pid, p->uid, p->gid,
+					(req.flags & SPANRING_REG_F_RECONNECT) != 0, &pp, &why);
+		if (status == SPANRING_REG_OK)
+			nfds = 0; /* the fd belongs to the mapping now */
+	}
+	for (size_t j = 0; j < nfds; j++)
+		close(fds[j]);
+	if (status != SPANRING_REG_OK) {
+		registry_reject(p, status, why);
+		return;
+	}
+
+	p->bell_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (p->bell_fd < 0) {
+		log_error("registry: eventfd: %s", strerror(errno));
+	} else {
+		p->bell_w.fd = p->bell_fd;
+		p->bell_w.fn = registry_on_bell;
+		if (loop_add(&ag->loop, &p->bell_w, EPOLLIN)) {
+			close(p->bell_fd);
+			p->bell_fd = -1;
+		}
+	}
+	int err = registry_reply(p->conn_fd, SPANRING_REG_OK, p->id, "registered", p->bell_fd);
+	if (err) {
+		log_warn("registry: reply to pid %d failed: %s", (int)p->pid, strerror(-err));
+		/* The ring is adopted; treat it as a producer whose connection ended. */
+		p->conn_closed = true;
+		loop_del(&ag->loop, &p->conn_w);
+		close(p->conn_fd);
+		p->conn_fd = -1;
+	}
+	log_info("producer %llu registered: pid %d uid %u service '%s', %u slots x %u bytes%s",
+		 (unsigned long long)p->id, (int)p->pid, (unsigned)p->uid, p->service,
+		 p->map.l.slot_count, p->map.l.slot_size, p->reconnect ? " (reconnect)" : "");
+	/* Spans written before registration are waiting. */
+	if (!p->conn_closed)
+		agent_poll_soon(ag, 0);
+	else
+		agent_producer_closed(p);
+}
+
+static void registry_on_bell(struct loop_watch *w, uint32_t events)
+{
+	struct agent_producer *p = container_of(w, struct agent_producer, bell_w);
+	uint64_t v;
+	ssize_t r = read(p->bell_fd, &v, sizeof(v));
+	(void)events;
+	if (r != sizeof(v))
+		return;
+	p->doorbells++;
+	p->ag->st.doorbells++;
+	agent_on_doorbell(p->ag, p);
+}
+
+static void registry_on_conn(struct loop_watch *w, uint32_t events)
+{
+	struct agent_producer *p = container_of(w, struct agent_producer, conn_w);
+	if (p->state == PROD_PENDING) {
+		if (events & EPOLLIN)
+			registry_on_request(p);
+		else if (events & (EPOLLHUP | EPOLLERR))
+			registry_free(p);
+		return;
+	}
+	/* Registered: the producer sends nothing more; read and drop whatever
+	 * comes (bounded), and notice the end of the connection. */
+	bool closed = (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) != 0;
+	if (!closed && (events & EPOLLIN)) {
+		char buf[256];
+		for (int i = 0; i < 16; i++) {
+			ssize_t r = recv(p->conn_fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+				closed = true;
+				break;
+			}
+			if (r < 0)
+				break;
+		}
+	}
+	if (closed)
+		agent_producer_closed(p);
+}
+
+static void registry_on_accept(struct loop_watch *w, uint32_t events)
+{
+	struct agent *ag = container_of(w, struct agent, listen_w);
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(ag->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				AGENT_LOG_RL(AGENT_LOG_WARN, "registry: accept: %s", strerror(errno));
+			return;
+		}
+		ag->st.accepted++;
+		if (ag->n_pending >= REG_MAX_PENDING) {
+			AGENT_LOG_RL(AGENT_LOG_WARN,
+				     "registry: %u connections have not registered yet; closing new "
+				     "ones",
+				     ag->n_pending);
+			close(fd);
+			continue;
+		}
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    len != sizeof(cred)) {
+			AGENT_LOG_RL(AGENT_LOG_WARN, "registry: SO_PEERCRED: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		struct agent_producer *p = producer_alloc(ag);
+		if (!p) {
+			close(fd);
+			continue;
+		}
+		p->state = PROD_PENDING;
+		p->conn_fd = fd;
+		p->pid = cred.pid;
+		p->uid = cred.uid;
+		p->gid = cred.gid;
+		p->accept_ns = agent_now_ns();
+		p->conn_w.fd = fd;
+		p->conn_w.fn = registry_on_conn;
+		if (loop_add(&ag->loop, &p->conn_w, EPOLLIN | EPOLLRDHUP)) {
+			close(fd);
+			free(p);
+			continue;
+		}
+		producer_link(ag, p);
+		ag->n_pending++;
+	}
+}
+
+void registry_housekeeping(struct agent *ag)
+{
+	uint64_t now = agent_now_ns();
+	uint64_t limit = ag->cfg->reg_timeout_us * 1000;
+	struct agent_producer *next;
+	for (struct agent_producer *p = ag->producers; p; p = next) {
+		next = p->next;
+		if (p->state == PROD_PENDING && now - p->accept_ns > limit) {
+			AGENT_LOG_RL(AGENT_LOG_WARN,
+				     "registry: pid %d uid %u sent no request within %llums; closed",
+				     (int)p->pid, (unsigned)p->uid,
+				     (unsigned long long)(limit / 1000000));
+			registry_free(p);
+		}
+	}
+}
