@@ -16,7 +16,8 @@ runcfg() { # make-args... ; then run checks
 		echo "BUILD FAILED: $B"; total_fail=$((total_fail+1)); status=1; return
 	fi
 	local out
-	out=$(B="$B" tests/run-checks.sh $mode 2>&1 | tee /dev/stderr | tail -n 1)
+	B="$B" tests/run-checks.sh $mode 2>&1 | tee "$B/checks.out"
+	out=$(tail -n 1 "$B/checks.out")
 	local p f
 	p=$(sed -n 's/.*: \([0-9]*\) passed.*/\1/p' <<<"$out")
 	f=$(sed -n 's/.* \([0-9]*\) failed.*/\1/p' <<<"$out")
@@ -28,5 +29,5 @@ runcfg build/clang "" CC=clang
 runcfg build/gcc-asan "" CC=gcc SAN=asan
 runcfg build/clang-tsan --unit-only CC=clang SAN=tsan
 echo
-echo "all builds: ${total_pass} passed, ${total_fail} failed"
+echo "total: ${total_pass} passed, ${total_fail} failed"
 exit $status
