@@ -28,7 +28,10 @@
  *   - Attributes beyond the count limit are dropped and counted
  *     (-ENOSPC); setting an existing key replaces its value.
  *   - Thread safety: any thread may create and end spans. A given span
- *     must not be used by two threads at the same time.
+ *     must not be used by two threads at the same time. A span may be
+ *     ended out of order or on another thread; if it was the current span
+ *     of a thread that exits before the span ends, its memory is not
+ *     reclaimed (start such spans `detached`).
  */
 #ifndef SPANRING_H
 #define SPANRING_H
@@ -98,15 +101,18 @@ SPANRING_API int spanring_traceparent_parse(const char *value, size_t len,
 					    spanring_span_context *out);
 
 /* Format ctx as version 00 traceparent into out (at least 56 bytes, NUL
- * written). Returns 55, or -EINVAL if ctx is NULL or invalid. */
+ * written). Returns 55, -EINVAL if ctx is NULL or invalid, -ENOSPC if
+ * outlen < 56. */
 SPANRING_API int spanring_traceparent_format(const spanring_span_context *ctx, char *out,
 					     size_t outlen);
 
 /*
- * Parse a W3C tracestate header value into ctx->trace_state. Invalid
- * list members are dropped, as are members past the 32nd; duplicate keys
- * keep the first. Returns the number of members kept, or -EINVAL if the
- * value as a whole cannot be used (then ctx->trace_state is emptied).
+ * Parse a W3C tracestate header value into ctx->trace_state (normalised
+ * "k=v,k2=v2"). Invalid list members (including empty values) are dropped,
+ * as are members past the 32nd; duplicate keys keep the first; if the
+ * result exceeds 512 characters, members longer than 128 characters go
+ * first, then members from the end. Returns the number of members kept, or
+ * -EINVAL only for NULL arguments.
  */
 SPANRING_API int spanring_tracestate_parse(const char *value, size_t len,
 					   spanring_span_context *ctx);
@@ -115,13 +121,17 @@ SPANRING_API int spanring_tracestate_parse(const char *value, size_t len,
 typedef const char *(*spanring_getter_fn)(void *carrier, const char *key);
 typedef int (*spanring_setter_fn)(void *carrier, const char *key, const char *value);
 
-/* Read "traceparent" and "tracestate" through get. 0 or -EINVAL/-ENOENT. */
+/* Read "traceparent" and "tracestate" through get (the getter handles
+ * case-insensitive names and joins repeated tracestate headers). 0,
+ * -ENOENT without traceparent, -EINVAL if it is invalid; on failure *out
+ * is left untouched. */
 SPANRING_API int spanring_context_extract(spanring_span_context *out, spanring_getter_fn get,
 					  void *carrier);
 /* Write "traceparent" (and "tracestate" when non-empty) through set. */
 SPANRING_API int spanring_context_inject(const spanring_span_context *ctx,
 					 spanring_setter_fn set, void *carrier);
-/* Extract from the TRACEPARENT / TRACESTATE environment variables. */
+/* Extract from the TRACEPARENT / TRACESTATE environment variables; an
+ * empty TRACEPARENT counts as unset (-ENOENT). */
 SPANRING_API int spanring_context_from_env(spanring_span_context *out);
 /* Set TRACEPARENT / TRACESTATE in the environment (setenv) for children. */
 SPANRING_API int spanring_context_to_env(const spanring_span_context *ctx);
@@ -179,10 +189,12 @@ typedef struct spanring_span spanring_span;
 
 /*
  * Get the tracer of an instrumentation scope. The same (name, version,
- * schema_url) returns the same tracer. Strings are copied. Tracers live
- * until the process exits. Returns NULL only on invalid arguments or when
- * the scope table is full (errno set); a NULL tracer is accepted by
- * spanring_span_start*() and gives non-recording spans.
+ * schema_url) returns the same tracer. Strings are copied; scope attributes
+ * are encoded once. Tracers live until the process exits. Returns NULL with
+ * errno set on invalid arguments or ENOMEM. A NULL tracer is accepted by
+ * spanring_span_start*() and means the library's default tracer (scope
+ * "spanring"). If the ring's scope table is full, spans of tracers not yet
+ * in it are dropped at end (-ENOSPC).
  */
 SPANRING_API spanring_tracer *spanring_tracer_get(const char *name, const char *version,
 						  const char *schema_url);
