@@ -1,32 +1,596 @@
 /* SPDX-License-Identifier: MIT */
-/* PLACEHOLDER so the producer core links: the agent engineer replaces this
- * file with the real background registration client (see client.h). */
+/*
+ * Producer-side registration with the agent (see client.h).
+ *
+ * A background thread ("spanring", every signal blocked) owns the
+ * connection: connect, send the request with the memfd (SCM_RIGHTS),
+ * receive the reply and the doorbell eventfd, then wait for the connection
+ * to end and register again (with SPANRING_REG_F_RECONNECT). With no agent
+ * it retries with exponential backoff and jitter (100 ms doubling to 5 s);
+ * a rejected ring is retried every 30 s in case the agent's policy changes.
+ * Nothing here blocks the program: sr_client_start() only starts the thread.
+ *
+ * The doorbell fd and the hot path. The hot path loads sr_doorbell_fd and
+ * writes to it without any lock, so the number it loaded must never be
+ * closed and reused for another file while the process may still use it.
+ * The first doorbell received keeps its fd number for the life of the
+ * process (per fork); a later one replaces the file behind that number
+ * atomically with dup3(). When the connection ends sr_doorbell_fd becomes
+ * -1, but the number stays open (on the old eventfd, which nobody reads):
+ * a write that raced with the disconnect lands there, harmlessly.
+ *
+ * Fork. Our pthread_atfork prepare handler takes the client lock, so a fork
+ * never happens while the thread is between creating or receiving an fd and
+ * recording it; sr_client_atfork_child() (called by the producer core's
+ * child handler) then closes exactly the inherited fds, without sending
+ * anything, so the parent's registration in the agent is untouched.
+ */
 #include "client.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "atomics.h"
+
 int sr_doorbell_fd = -1;
+
+#define CL_BACKOFF_MIN_MS 100
+#define CL_BACKOFF_MAX_MS 5000
+#define CL_REJECT_RETRY_MS 30000
+#define CL_REPLY_TIMEOUT_MS 5000
+#define CL_JOIN_TIMEOUT_MS 2000
+
+enum cl_state {
+	CL_IDLE = 0,     /* no attempt finished yet */
+	CL_REGISTERED,   /* the agent has the ring */
+	CL_NOAGENT,      /* last attempt: no agent (or it did not answer) */
+	CL_REJECTED,     /* last attempt: the agent refused the ring */
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* CLOCK_MONOTONIC */
+	struct sr_map *m;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	bool path_ok;
+	bool started;
+	bool stop;
+	bool kick;           /* retry now (sr_client_flush) */
+	bool thread_alive;
+	pthread_t thr;
+	int wake_fd;         /* eventfd: stop / kick the thread */
+	int sock;            /* the connection, owned by the thread */
+	int bell_fd;         /* the doorbell's stable fd number, or -1 */
+	int state;
+	uint64_t attempts;   /* finished registration attempts */
+	bool ever_registered;
+	int last_status;     /* last rejection reason */
+	bool logged_reject;
+	bool cv_ready;
+} cl = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.wake_fd = -1,
+	.sock = -1,
+	.bell_fd = -1,
+};
+
+static pthread_once_t cl_once = PTHREAD_ONCE_INIT;
 
 const char *sr_socket_path(char *buf, size_t n)
 {
 	const char *env = getenv("SPANRING_SOCKET");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	int len;
 	if (env && *env)
 		len = snprintf(buf, n, "%s", env);
 	else if (getuid() == 0)
 		len = snprintf(buf, n, "/run/spanring/agent.sock");
-	else if (getenv("XDG_RUNTIME_DIR"))
-		len = snprintf(buf, n, "%s/spanring.sock", getenv("XDG_RUNTIME_DIR"));
+	else if (xdg && *xdg)
+		len = snprintf(buf, n, "%s/spanring.sock", xdg);
 	else
 		len = snprintf(buf, n, "/tmp/spanring-%u.sock", (unsigned)getuid());
 	return (len > 0 && (size_t)len < n) ? buf : NULL;
 }
 
-void sr_client_start(struct sr_map *m) { (void)m; }
-int sr_client_flush(int timeout_ms) { (void)timeout_ms; return -ENOTCONN; }
-bool sr_client_registered(void) { return false; }
-void sr_client_atfork_child(void) {}
-void sr_client_stop(void) {}
+static void cl_atfork_prepare(void)
+{
+	pthread_mutex_lock(&cl.mu);
+}
+
+static void cl_atfork_parent(void)
+{
+	pthread_mutex_unlock(&cl.mu);
+}
+
+static void cl_atfork_child(void)
+{
+	/* Taken by cl_atfork_prepare in this very thread. The producer core's
+	 * child handler, registered earlier, has already run
+	 * sr_client_atfork_child() (child handlers run in registration
+	 * order), which does not touch the lock. */
+	pthread_mutex_unlock(&cl.mu);
+}
+
+static void cl_init_cv(void)
+{
+	pthread_condattr_t a;
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&cl.cv, &a);
+	pthread_condattr_destroy(&a);
+}
+
+static void cl_once_init(void)
+{
+	cl_init_cv();
+	cl.cv_ready = true;
+	pthread_atfork(cl_atfork_prepare, cl_atfork_parent, cl_atfork_child);
+}
+
+static uint64_t cl_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Random factor in [0.5, 1.0) for the backoff, so that many producers do
+ * not reconnect in lockstep after an agent restart. */
+static unsigned cl_jitter(unsigned ms)
+{
+	static __thread uint64_t x;
+	if (!x)
+		x = ((uint64_t)getpid() << 32) ^ cl_now_ms() ^ (uint64_t)(uintptr_t)&x;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return ms / 2 + (unsigned)(x % (ms / 2 + 1));
+}
+
+/*
+ * Sleep up to ms, or until stopped or kicked. Returns true to go on,
+ * false to stop.
+ */
+static bool cl_sleep(unsigned ms)
+{
+	uint64_t end = cl_now_ms() + ms;
+	for (;;) {
+		pthread_mutex_lock(&cl.mu);
+		bool stop = cl.stop, kick = cl.kick;
+		cl.kick = false;
+		pthread_mutex_unlock(&cl.mu);
+		if (stop)
+			return false;
+		if (kick)
+			return true;
+		uint64_t now = cl_now_ms();
+		if (now >= end)
+			return true;
+		struct pollfd pf = {.fd = cl.wake_fd, .events = POLLIN};
+		int r = poll(&pf, 1, (int)(end - now));
+		if (r > 0) {
+			uint64_t v;
+			ssize_t n = read(cl.wake_fd, &v, sizeof(v));
+			(void)n;
+		}
+	}
+}
+
+static void cl_set_state(int state)
+{
+	pthread_mutex_lock(&cl.mu);
+	cl.state = state;
+	if (state != CL_REGISTERED)
+		sr_store_int(&sr_doorbell_fd, -1);
+	cl.attempts++;
+	pthread_cond_broadcast(&cl.cv);
+	pthread_mutex_unlock(&cl.mu);
+}
+
+/* Close the connection; under the lock so that a fork sees it either open
+ * and recorded, or closed. */
+static void cl_close_sock(void)
+{
+	pthread_mutex_lock(&cl.mu);
+	if (cl.sock >= 0)
+		close(cl.sock);
+	cl.sock = -1;
+	pthread_mutex_unlock(&cl.mu);
+}
+
+/* Is fd an eventfd? (A reply could carry any fd; the hot path writes it.) */
+static bool cl_is_eventfd(int fd)
+{
+	char path[64], link[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return errno == ENOENT; /* no /proc: trust the agent */
+	link[n] = 0;
+	return strcmp(link, "anon_inode:[eventfd]") == 0;
+}
+
+/* Make efd the doorbell, at the stable fd number. */
+static void cl_install_doorbell(int efd)
+{
+	/* A doorbell write must never block the hot path. */
+	int fl = fcntl(efd, F_GETFL);
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		(void)fcntl(efd, F_SETFL, fl | O_NONBLOCK);
+	pthread_mutex_lock(&cl.mu);
+	if (cl.bell_fd < 0) {
+		cl.bell_fd = efd;
+	} else if (efd != cl.bell_fd) {
+		/* Atomic swap of the file behind the number the hot path uses. */
+		if (dup3(efd, cl.bell_fd, O_CLOEXEC) < 0) {
+			close(efd);
+			pthread_mutex_unlock(&cl.mu);
+			return;
+		}
+		close(efd);
+	}
+	sr_store_int(&sr_doorbell_fd, cl.bell_fd);
+	pthread_mutex_unlock(&cl.mu);
+}
+
+enum { ATT_OK, ATT_NOAGENT, ATT_REJECTED, ATT_STOP };
+
+/* Wait for the socket to become readable; false on timeout or stop. */
+static bool cl_wait_readable(int s, int timeout_ms)
+{
+	uint64_t end = cl_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		struct pollfd pf[2] = {{.fd = s, .events = POLLIN}, {.fd = cl.wake_fd, .events = POLLIN}};
+		uint64_t now = cl_now_ms();
+		if (now >= end)
+			return false;
+		int r = poll(pf, 2, (int)(end - now));
+		if (r < 0 && errno != EINTR)
+			return false;
+		if (pf[1].revents & POLLIN) {
+			uint64_t v;
+			ssize_t n = read(cl.wake_fd, &v, sizeof(v));
+			(void)n;
+			pthread_mutex_lock(&cl.mu);
+			bool stop = cl.stop;
+			pthread_mutex_unlock(&cl.mu);
+			if (stop)
+				return false;
+		}
+		if (pf[0].revents)
+			return true;
+	}
+}
+
+/* One registration attempt. On ATT_OK the connection stays in cl.sock. */
+static int cl_attempt(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, cl.path, sizeof(sa.sun_path));
+	pthread_mutex_lock(&cl.mu);
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	cl.sock = s;
+	pthread_mutex_unlock(&cl.mu);
+	if (s < 0)
+		return ATT_NOAGENT;
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		cl_close_sock();
+		return ATT_NOAGENT;
+	}
+
+	struct spanring_reg_req req;
+	memset(&req, 0, sizeof(req));
+	req.magic = SPANRING_REG_MAGIC;
+	req.abi_major = SPANRING_ABI_MAJOR;
+	req.abi_minor = SPANRING_ABI_MINOR;
+	req.flags = cl.ever_registered ? SPANRING_REG_F_RECONNECT : 0;
+	req.ring_size = cl.m->l.total_size;
+	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	memset(&cm, 0, sizeof(cm));
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+			    .msg_controllen = sizeof(cm.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	int mfd = cl.m->fd;
+	memcpy(CMSG_DATA(c), &mfd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(s, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(req)) {
+		cl_close_sock();
+		return ATT_NOAGENT;
+	}
+
+	if (!cl_wait_readable(s, CL_REPLY_TIMEOUT_MS)) {
+		cl_close_sock();
+		pthread_mutex_lock(&cl.mu);
+		bool stop = cl.stop;
+		pthread_mutex_unlock(&cl.mu);
+		return stop ? ATT_STOP : ATT_NOAGENT;
+	}
+	struct spanring_reg_resp resp;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} rcm;
+	struct iovec riov = {.iov_base = &resp, .iov_len = sizeof(resp)};
+	struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = rcm.buf,
+			     .msg_controllen = sizeof(rcm.buf)};
+	int fds[4], nfds = 0;
+	bool ctrunc;
+	/* Under the lock: a fork must not see a received fd we have not
+	 * recorded (the child would keep it open). */
+	pthread_mutex_lock(&cl.mu);
+	do
+		n = recvmsg(s, &rmh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	ctrunc = n >= 0 && (rmh.msg_flags & MSG_CTRUNC);
+	for (struct cmsghdr *h = n >= 0 ? CMSG_FIRSTHDR(&rmh) : NULL; h; h = CMSG_NXTHDR(&rmh, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
+		    h->cmsg_len < CMSG_LEN(0))
+			continue;
+		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t j = 0; j < k && nfds < 4; j++)
+			memcpy(&fds[nfds++], CMSG_DATA(h) + j * sizeof(int), sizeof(int));
+	}
+	pthread_mutex_unlock(&cl.mu);
+
+	int result = ATT_NOAGENT;
+	if (n != (ssize_t)sizeof(resp) || ctrunc || resp.magic != SPANRING_REG_MAGIC) {
+		result = ATT_NOAGENT; /* not an agent we understand */
+	} else if (resp.status != SPANRING_REG_OK) {
+		resp.message[sizeof(resp.message) - 1] = 0;
+		pthread_mutex_lock(&cl.mu);
+		bool log = !cl.logged_reject || cl.last_status != resp.status;
+		cl.logged_reject = true;
+		cl.last_status = resp.status;
+		pthread_mutex_unlock(&cl.mu);
+		if (log && getenv("SPANRING_DEBUG"))
+			fprintf(stderr, "spanring: the agent at %s rejected the ring: %s (reason %d)\n",
+				cl.path, resp.message, resp.status);
+		result = ATT_REJECTED;
+	} else if (nfds == 1 && cl_is_eventfd(fds[0])) {
+		cl_install_doorbell(fds[0]);
+		nfds = 0;
+		result = ATT_OK;
+	}
+	for (int j = 0; j < nfds; j++)
+		close(fds[j]);
+	if (result != ATT_OK)
+		cl_close_sock();
+	return result;
+}
+
+/* Registered: wait until the agent's end of the connection goes away. */
+static bool cl_wait_disconnect(void)
+{
+	int s = cl.sock;
+	for (;;) {
+		struct pollfd pf[2] = {{.fd = s, .events = POLLIN | POLLRDHUP},
+				       {.fd = cl.wake_fd, .events = POLLIN}};
+		int r = poll(pf, 2, -1);
+		if (r < 0 && errno != EINTR)
+			return true;
+		if (pf[1].revents & POLLIN) {
+			uint64_t v;
+			ssize_t n = read(cl.wake_fd, &v, sizeof(v));
+			(void)n;
+			pthread_mutex_lock(&cl.mu);
+			bool stop = cl.stop;
+			cl.kick = false;
+			pthread_mutex_unlock(&cl.mu);
+			if (stop)
+				return false;
+		}
+		if (pf[0].revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))
+			return true;
+		if (pf[0].revents & POLLIN) {
+			char buf[64];
+			ssize_t n = recv(s, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				return true;
+		}
+	}
+}
+
+static void *cl_main(void *arg)
+{
+	(void)arg;
+	pthread_setname_np(pthread_self(), "spanring");
+	unsigned backoff = CL_BACKOFF_MIN_MS;
+	for (;;) {
+		pthread_mutex_lock(&cl.mu);
+		bool stop = cl.stop;
+		cl.kick = false;
+		pthread_mutex_unlock(&cl.mu);
+		if (stop || !cl.path_ok)
+			break;
+		int r = cl_attempt();
+		if (r == ATT_STOP)
+			break;
+		if (r == ATT_OK) {
+			pthread_mutex_lock(&cl.mu);
+			cl.ever_registered = true;
+			cl.logged_reject = false;
+			pthread_mutex_unlock(&cl.mu);
+			cl_set_state(CL_REGISTERED);
+			backoff = CL_BACKOFF_MIN_MS;
+			bool go_on = cl_wait_disconnect();
+			cl_close_sock();
+			pthread_mutex_lock(&cl.mu);
+			cl.state = CL_NOAGENT;
+			sr_store_int(&sr_doorbell_fd, -1);
+			pthread_mutex_unlock(&cl.mu);
+			if (!go_on)
+				break;
+			/* The agent went away (restart): try again at once, then
+			 * back off. */
+			continue;
+		}
+		if (r == ATT_REJECTED) {
+			cl_set_state(CL_REJECTED);
+			if (!cl_sleep(CL_REJECT_RETRY_MS))
+				break;
+			continue;
+		}
+		cl_set_state(CL_NOAGENT);
+		if (!cl_sleep(cl_jitter(backoff)))
+			break;
+		backoff = backoff * 2 > CL_BACKOFF_MAX_MS ? CL_BACKOFF_MAX_MS : backoff * 2;
+	}
+	cl_close_sock();
+	pthread_mutex_lock(&cl.mu);
+	if (cl.state == CL_REGISTERED)
+		cl.state = CL_NOAGENT;
+	sr_store_int(&sr_doorbell_fd, -1);
+	cl.thread_alive = false;
+	pthread_cond_broadcast(&cl.cv);
+	pthread_mutex_unlock(&cl.mu);
+	return NULL;
+}
+
+void sr_client_start(struct sr_map *m)
+{
+	pthread_once(&cl_once, cl_once_init);
+	pthread_mutex_lock(&cl.mu);
+	if (cl.started || !m || m->fd < 0) {
+		pthread_mutex_unlock(&cl.mu);
+		return;
+	}
+	/* The path is read here, in the caller's thread: getenv() in our
+	 * thread could race with the program's setenv(). */
+	cl.path_ok = sr_socket_path(cl.path, sizeof(cl.path)) != NULL;
+	cl.m = m;
+	cl.stop = false;
+	cl.kick = false;
+	cl.state = CL_IDLE;
+	cl.attempts = 0;
+	if (cl.wake_fd < 0)
+		cl.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (cl.wake_fd < 0) {
+		pthread_mutex_unlock(&cl.mu);
+		return;
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	/* The thread inherits this mask: signals are for the program's threads. */
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int err = pthread_create(&cl.thr, NULL, cl_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err == 0) {
+		cl.started = true;
+		cl.thread_alive = true;
+	}
+	pthread_mutex_unlock(&cl.mu);
+}
+
+int sr_client_flush(int timeout_ms)
+{
+	pthread_once(&cl_once, cl_once_init);
+	pthread_mutex_lock(&cl.mu);
+	if (!cl.started || !cl.thread_alive) {
+		int r = cl.state == CL_REGISTERED ? 0 : -ENOTCONN;
+		pthread_mutex_unlock(&cl.mu);
+		return r;
+	}
+	if (cl.state == CL_REGISTERED) {
+		pthread_mutex_unlock(&cl.mu);
+		return 0;
+	}
+	/* Wait for the attempt under way, or ask for one now when the thread
+	 * is backing off: a short-lived program gets one more chance. */
+	uint64_t target = cl.attempts + 1;
+	if (cl.state != CL_IDLE) {
+		cl.kick = true;
+		uint64_t one = 1;
+		ssize_t n = write(cl.wake_fd, &one, sizeof(one));
+		(void)n;
+	}
+	struct timespec dl;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
+	dl.tv_sec += (time_t)(ns / 1000000000u);
+	dl.tv_nsec = (long)(ns % 1000000000u);
+	int r = 0;
+	while (cl.state != CL_REGISTERED && cl.attempts < target && cl.thread_alive && r == 0)
+		r = pthread_cond_timedwait(&cl.cv, &cl.mu, &dl);
+	int ret = cl.state == CL_REGISTERED ? 0 : r == ETIMEDOUT ? -ETIMEDOUT : -ENOTCONN;
+	pthread_mutex_unlock(&cl.mu);
+	return ret;
+}
+
+bool sr_client_registered(void)
+{
+	pthread_mutex_lock(&cl.mu);
+	bool r = cl.state == CL_REGISTERED;
+	pthread_mutex_unlock(&cl.mu);
+	return r;
+}
+
+void sr_client_atfork_child(void)
+{
+	/*
+	 * Only this thread exists. cl.mu is held by our own prepare handler
+	 * (or by nobody): do not lock it. Close what the parent's connection
+	 * left us; send nothing, so the agent keeps the parent registered.
+	 */
+	sr_store_int(&sr_doorbell_fd, -1);
+	if (cl.sock >= 0)
+		close(cl.sock);
+	if (cl.bell_fd >= 0)
+		close(cl.bell_fd);
+	if (cl.wake_fd >= 0)
+		close(cl.wake_fd);
+	cl.sock = cl.bell_fd = cl.wake_fd = -1;
+	cl.started = cl.thread_alive = cl.stop = cl.kick = false;
+	cl.ever_registered = cl.logged_reject = false;
+	cl.state = CL_IDLE;
+	cl.attempts = 0;
+	cl.m = NULL;
+	/* A waiter of the parent may have been inside the condvar. */
+	if (cl.cv_ready)
+		cl_init_cv();
+}
+
+void sr_client_stop(void)
+{
+	pthread_mutex_lock(&cl.mu);
+	if (!cl.started) {
+		pthread_mutex_unlock(&cl.mu);
+		return;
+	}
+	cl.stop = true;
+	cl.started = false;
+	uint64_t one = 1;
+	ssize_t n = write(cl.wake_fd, &one, sizeof(one));
+	(void)n;
+	pthread_t thr = cl.thr;
+	pthread_mutex_unlock(&cl.mu);
+	/* Bounded: every wait of the thread also watches wake_fd, so it
+	 * ends promptly; if not, leave it rather than hang the exit. */
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += CL_JOIN_TIMEOUT_MS / 1000;
+	if (pthread_timedjoin_np(thr, NULL, &dl) != 0)
+		pthread_detach(thr);
+	/* The doorbell number stays open (see the top of this file). */
+}
