@@ -417,6 +417,10 @@ int registry_adopt(struct agent *ag, int fd, uint64_t req_size, pid_t pid, uid_t
 			goto fail;
 		}
 		const struct scope_ent *ent = NULL;
+		/* At tail 0 nothing was released: the stream starts with a
+		 * scope record, whatever the (maybe zeroed) field says. */
+		if (tail == 0)
+			sat = SPANRING_SCOPE_NONE;
 		if (sat != SPANRING_SCOPE_NONE) {
 			const char *sw;
 			ent = drain_scope_lookup(p, sat, &sw);
