@@ -151,3 +151,12 @@ clean:
 	rm -rf build
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# Helper programs of the agent's integration tests (tests/progs/*.c, one
+# program each, linked like the tools).
+PROG_SRC := $(wildcard tests/progs/*.c)
+PROGS := $(patsubst tests/progs/%.c,$(B)/tests/progs/%,$(PROG_SRC))
+all: $(PROGS)
+$(B)/tests/progs/%: $(B)/tests/progs/%.o $(AGENTLIB) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(AGENTLIB) $(STATIC) -Wl,--end-group $(LIBS) -lm

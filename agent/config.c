@@ -728,10 +728,28 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
 		} else if (strcmp(key, "json") == 0) {
 			r = add_exporter(c, AGENT_EXP_JSON, "json.path", value, msg, sizeof(msg));
 		} else if (strcmp(key, "exporter") == 0) {
-			/* --exporter adds to the list, while the key replaces it. */
+			/* --exporter NAME[:PATH] adds to the list (the key replaces it). */
+			static const char *const pathkeys[][2] = {
+				{"file", "file.path"}, {"json", "json.path"}, {"console", "console.path"}};
 			uint32_t before = c->exporters;
-			r = agent_config_set(c, "exporters", value, msg, sizeof(msg));
+			const char *colon = strchr(value, ':');
+			char ename[32];
+			size_t nl = colon ? (size_t)(colon - value) : strlen(value);
+			snprintf(ename, sizeof(ename), "%.*s", (int)(nl < 31 ? nl : 31), value);
+			r = agent_config_set(c, "exporters", ename, msg, sizeof(msg));
 			c->exporters |= before;
+			if (!r && colon) {
+				size_t k;
+				for (k = 0; k < 3; k++)
+					if (strcmp(ename, pathkeys[k][0]) == 0)
+						break;
+				if (k == 3) {
+					snprintf(msg, sizeof(msg), "exporter '%s' takes no path", ename);
+					r = -EINVAL;
+				} else {
+					r = agent_config_set(c, pathkeys[k][1], colon + 1, msg, sizeof(msg));
+				}
+			}
 		} else {
 			r = agent_config_set(c, key, value, msg, sizeof(msg));
 		}
@@ -832,7 +850,8 @@ void agent_config_usage(FILE *f)
 		"      --json PATH       enable the OTLP/JSON lines exporter writing PATH ('-': stdout)\n"
 		"      --console         enable the console exporter (one line per span)\n"
 		"      --null            enable the null exporter (discards; for benchmarks)\n"
-		"      --exporter NAME   enable exporter NAME (file, json, console, null)\n"
+		"      --exporter NAME[:PATH]  enable exporter NAME (file, json, console, null),\n"
+		"                        writing PATH for file, json and console\n"
 		"      --check-config    validate the configuration and exit\n"
 		"  -h, --help            this text;  -V, --version: the version\n"
 		"\n"

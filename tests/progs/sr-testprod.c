@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An honest raw producer for the agent's integration tests: a ring made
+ * with sr_ring_create(), spans written by hand (tests/progs/testring.h),
+ * registration through the library's client (lib/client.c). Each span
+ * carries test.thread and test.seq so that the output can be checked span
+ * by span.
+ *
+ *   sr-testprod [-t threads] [-n spans/thread] [-s slots] [-z slot_size]
+ *               [-S service] [-r spans/s per thread] [-W] [-L]
+ *               [-w ms to wait for registration] [-d ms to wait for release]
+ *               [-H] [-q scope change period]
+ *   -W  wait (retry) when the ring is full instead of dropping
+ *   -L  put false process.pid/host.name/process.owner in the resource
+ *   -H  hold: after writing, keep the connection until SIGTERM/SIGINT
+ * Prints "committed=N drops=D registered=R" at the end.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "testring.h"
+
+static struct tr t;
+static pthread_mutex_t slot_lock[SPANRING_MAX_SLOTS];
+static int n_threads = 1, n_slots = 1, rate, wait_full, scope_period = 0;
+static long n_spans = 100;
+static uint64_t scopes[4];
+static uint64_t committed, dropped;
+static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile sig_atomic_t stop;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
+	nanosleep(&ts, NULL);
+}
+
+/* Watermark doorbell like the library: one write when a slot fills past half. */
+static void doorbell(uint32_t slot, uint64_t before)
+{
+	uint64_t size = t.m.l.slot_size;
+	uint64_t tail = sr_load_acquire_64(&sr_cons(&t.m, slot)->tail);
+	uint64_t used = t.head[slot] - tail;
+	if (before - tail < size / 2 && used >= size / 2) {
+		int fd = sr_load_int(&sr_doorbell_fd);
+		if (fd >= 0) {
+			uint64_t one = 1;
+			ssize_t w = write(fd, &one, sizeof(one));
+			(void)w;
+		}
+	}
+}
+
+static void *worker(void *arg)
+{
+	long id = (long)arg;
+	uint32_t slot = (uint32_t)(id % n_slots);
+	uint64_t period = rate ? 1000000000ull / (uint64_t)rate : 0;
+	uint64_t next = now_ns();
+	uint64_t c = 0, d = 0;
+	for (long k = 0; k < n_spans && !stop; k++) {
+		struct tr_span s;
+		memset(&s, 0, sizeof(s));
+		uint64_t r = ((uint64_t)getpid() << 32) ^ ((uint64_t)id << 24) ^ (uint64_t)k;
+		memcpy(s.trace_id, &r, 8);
+		memcpy(s.trace_id + 8, &id, 8);
+		memcpy(s.span_id, &r, 8);
+		char name[64];
+		snprintf(name, sizeof(name), "t%ld-s%ld", id, k);
+		s.name = name;
+		s.kind = 1 + (uint32_t)(k % 5);
+		s.start_ns = now_ns();
+		s.end_ns = s.start_ns + 1000;
+		s.seq = k;
+		s.thread = id;
+		s.str = (k % 4 == 0) ? "a longer string value so that record sizes vary" : NULL;
+		uint64_t scope = scopes[scope_period ? (k / scope_period) % 2 : 0];
+		for (;;) {
+			pthread_mutex_lock(&slot_lock[slot]);
+			uint64_t before = t.head[slot];
+			int err = tr_write_span(&t, slot, scope, &s);
+			if (!err)
+				doorbell(slot, before);
+			pthread_mutex_unlock(&slot_lock[slot]);
+			if (!err) {
+				c++;
+				break;
+			}
+			if (!wait_full || stop) {
+				d++;
+				break;
+			}
+			sleep_ns(200000);
+		}
+		if (period) {
+			next += period;
+			uint64_t now = now_ns();
+			if (next > now)
+				sleep_ns(next - now);
+		}
+	}
+	pthread_mutex_lock(&count_lock);
+	committed += c;
+	dropped += d;
+	pthread_mutex_unlock(&count_lock);
+	return NULL;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+	uint32_t slot_size = 65536;
+	const char *service = "testprod";
+	int lie = 0, hold = 0, wait_reg = 5000, wait_drain = 10000, opt;
+	while ((opt = getopt(argc, argv, "t:n:s:z:S:r:WLHw:d:q:")) != -1) {
+		switch (opt) {
+		case 't': n_threads = atoi(optarg); break;
+		case 'n': n_spans = atol(optarg); break;
+		case 's': n_slots = atoi(optarg); break;
+		case 'z': slot_size = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'S': service = optarg; break;
+		case 'r': rate = atoi(optarg); break;
+		case 'W': wait_full = 1; break;
+		case 'L': lie = 1; break;
+		case 'H': hold = 1; break;
+		case 'w': wait_reg = atoi(optarg); break;
+		case 'd': wait_drain = atoi(optarg); break;
+		case 'q': scope_period = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: see the comment at the top of sr-testprod.c\n");
+			return 2;
+		}
+	}
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	uint8_t res[1024];
+	size_t rl = tr_encode_resource(res, service, lie);
+	int err = tr_create(&t, (uint32_t)n_slots, slot_size, res, rl);
+	if (err) {
+		fprintf(stderr, "sr-testprod: ring: %s\n", strerror(-err));
+		return 1;
+	}
+	scopes[0] = tr_add_scope(&t, "sr-testprod", "1.0", NULL);
+	scopes[1] = tr_add_scope(&t, "sr-testprod-other", "2.0", "https://opentelemetry.io/schemas/1.21.0");
+	for (unsigned i = 0; i < SPANRING_MAX_SLOTS; i++)
+		pthread_mutex_init(&slot_lock[i], NULL);
+	sr_client_start(&t.m);
+	int reg = wait_reg > 0 ? sr_client_flush(wait_reg) : -1;
+	pthread_t th[256];
+	if (n_threads > 256)
+		n_threads = 256;
+	for (long i = 0; i < n_threads; i++)
+		pthread_create(&th[i], NULL, worker, (void *)i);
+	for (int i = 0; i < n_threads; i++)
+		pthread_join(th[i], NULL);
+	printf("committed=%llu drops=%llu registered=%d\n", (unsigned long long)committed,
+	       (unsigned long long)dropped, reg == 0 || sr_client_registered());
+	fflush(stdout);
+	/* Wait until the agent released everything (it has exported it). */
+	uint64_t end = now_ns() + (uint64_t)wait_drain * 1000000ull;
+	while (!stop && now_ns() < end) {
+		bool all = true;
+		for (int i = 0; i < n_slots; i++)
+			if (tr_unreleased(&t, (uint32_t)i))
+				all = false;
+		if (all)
+			break;
+		sleep_ns(2000000);
+	}
+	while (hold && !stop)
+		sleep_ns(10000000);
+	uint64_t left = 0;
+	for (int i = 0; i < n_slots; i++)
+		left += tr_unreleased(&t, (uint32_t)i);
+	printf("unreleased=%llu\n", (unsigned long long)left);
+	struct spanring_ring_hdr *h = sr_hdr(&t.m);
+	sr_store_release_32(&h->flags, h->flags | SPANRING_HDR_F_CLOSED);
+	sr_client_stop();
+	return 0;
+}
