@@ -512,8 +512,11 @@ static void registry_reject(struct agent_producer *p, int status, const char *wh
 	ag->st.rejected++;
 	if (status >= 0 && status < 16)
 		ag->st.rejected_by_reason[status]++;
-	AGENT_LOG_RL(AGENT_LOG_WARN, "registry: rejected pid %d uid %u: %s (%d): %s", (int)p->pid,
-		     (unsigned)p->uid, registry_reason_name(status), status, why);
+	/* One limiter per reason: a flood of one kind does not hide others. */
+	static struct agent_log_rl rl[16];
+	agent_log_rl(&rl[status >= 0 && status < 16 ? status : 0], AGENT_LOG_WARN,
+		     "registry: rejected pid %d uid %u: %s (%d): %s", (int)p->pid, (unsigned)p->uid,
+		     registry_reason_name(status), status, why);
 	(void)registry_reply(p->conn_fd, status, 0, why, -1);
 	registry_free(p);
 }
