@@ -235,11 +235,19 @@ void registry_free(struct agent_producer *p)
 	} else {
 		ag->n_producers--;
 		ag->st.closed++;
+		/* The ring's own count is the producer's claim: printed, never used. */
+		uint64_t claimed = 0;
+		for (uint32_t i = 0; p->mapped && i < p->map.l.slot_count; i++)
+			claimed += sr_load_relaxed_64(&sr_prod(&p->map, i)->spans);
 		log_info("producer %llu (pid %d, service '%s') released: %llu spans, %llu bytes "
-			 "exported; %llu lost marks",
+			 "exported (ring says %llu committed); %llu lost marks, %llu dropped by the "
+			 "producer%s%s",
 			 (unsigned long long)p->id, (int)p->pid, p->service,
 			 (unsigned long long)p->spans, (unsigned long long)p->bytes,
-			 (unsigned long long)p->lost);
+			 (unsigned long long)claimed, (unsigned long long)p->lost,
+			 (unsigned long long)drain_producer_drops(p),
+			 p->state == PROD_QUARANTINED ? "; was quarantined: " : "",
+			 p->state == PROD_QUARANTINED ? p->reason : "");
 	}
 	producer_release_ring(p, true);
 	producer_unlink(ag, p);
