@@ -188,6 +188,7 @@ struct sr_slot_w {
 	struct spanring_slot_cons *cons;
 	uint32_t mask;
 	uint32_t watermark;          /* bytes */
+	uint64_t bell_tail;          /* tail when we last rang the doorbell */
 	uint32_t max_record;
 	bool shared;
 } __attribute__((aligned(64)));

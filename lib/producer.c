@@ -56,7 +56,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&init_lock, NULL);
 	sr_clock_atfork_child();
 	sr_client_atfork_child();
-	if (sr_g.map.fd >= 0 && sr_g.state == SR_PROC_ACTIVE)
+	if (sr_g.map.fd >= 0 && (sr_g.state == SR_PROC_ACTIVE || sr_g.state == SR_PROC_CLOSED))
 		close(sr_g.map.fd);
 	free(sr_g.slots);
 	int disabled = sr_g.cfg.disabled;
@@ -128,6 +128,7 @@ static int ring_setup(void)
 		w->max_record = l.slot_size / 2 < SPANRING_MAX_RECORD ? l.slot_size / 2
 								      : SPANRING_MAX_RECORD;
 		w->last_scope = SPANRING_SCOPE_NONE;
+		w->bell_tail = UINT64_MAX;
 		w->shared = i >= sr_g.n_exclusive;
 	}
 	sr_g.slots = slots;
@@ -325,11 +326,29 @@ out:
 
 /* ---- commit --------------------------------------------------------------------- */
 
-static void ring_doorbell(struct sr_slot_w *w)
+/*
+ * The slot looks at least watermark-full by the cached tail. Load the real
+ * tail (A) and ring the doorbell when the slot really is above the
+ * watermark and the agent has not moved the tail since we last rang: one
+ * system call per crossing, not one per span while the slot stays full.
+ * The watermark comes from the agent (cons_hdr.watermark_pct) when set.
+ */
+static void doorbell_check(struct sr_slot_w *w, uint64_t head)
 {
+	const uint64_t size = (uint64_t)w->mask + 1;
+	uint64_t tail = sr_load_acquire_64(&w->cons->tail);
+	if (tail > head || head - tail > size)
+		return; /* not a tail we can use (no agent yet, or a broken one) */
+	w->tail_cache = tail;
+	uint32_t pct = sr_load_acquire_32(&sr_cons_hdr(&sr_g.map)->watermark_pct);
+	if (pct >= 1 && pct <= 100)
+		w->watermark = (uint32_t)(size * pct / 100);
+	if (head - tail < w->watermark || tail == w->bell_tail)
+		return;
 	int fd = sr_load_int(&sr_doorbell_fd);
 	if (fd < 0)
 		return;
+	w->bell_tail = tail;
 	uint64_t one = 1;
 	/* Non-blocking eventfd: EAGAIN only when the counter would overflow. */
 	ssize_t r = write(fd, &one, sizeof(one));
@@ -402,9 +421,26 @@ static int slot_commit(struct sr_slot_w *w, struct spanring_span *s, uint64_t en
 	sr_store_release_64(&w->prod->head, w->head);
 	w->spans++;
 	sr_store_relaxed_64(&w->prod->spans, w->spans);
-	if (SR_UNLIKELY(used < w->watermark && used + total >= w->watermark))
-		ring_doorbell(w);
+	if (SR_UNLIKELY(used + total >= w->watermark))
+		doorbell_check(w, w->head);
 	return 0;
+}
+
+/* A span that cannot be committed for a reason other than space: counted. */
+static int slot_drop_other(struct sr_slot_w *w, int err)
+{
+	w->drop_encode++;
+	w->pending_lost++;
+	sr_store_relaxed_64(&w->prod->drop_encode, w->drop_encode);
+	return err;
+}
+
+static inline int commit_locked(struct sr_slot_w *w, struct spanring_span *s, uint64_t end_ns,
+				struct sr_tracer *tr, int scope_err)
+{
+	if (SR_UNLIKELY(scope_err))
+		return slot_drop_other(w, scope_err);
+	return slot_commit(w, s, end_ns, tr->scope_off);
 }
 
 int sr_commit(struct sr_thread *t, struct spanring_span *s, uint64_t end_ns)
@@ -412,27 +448,28 @@ int sr_commit(struct sr_thread *t, struct spanring_span *s, uint64_t end_ns)
 	if (SR_UNLIKELY(sr_proc_ready() != SR_PROC_ACTIVE))
 		return 0;
 	struct sr_tracer *tr = s->tracer;
-	if (SR_UNLIKELY(sr_load_acquire_32(&tr->scope_gen) != sr_g.gen + 1)) {
-		int err = sr_scope_publish(tr);
-		if (err)
-			return err;
-	}
+	int scope_err = 0;
+	if (SR_UNLIKELY(sr_load_acquire_32(&tr->scope_gen) != sr_g.gen + 1))
+		scope_err = sr_scope_publish(tr);
 	if (SR_UNLIKELY(t->gen != sr_g.gen || t->slot < 0))
 		slot_claim(t);
 	struct sr_slot_w *w = &sr_g.slots[t->slot];
 	if (SR_LIKELY(t->exclusive))
-		return slot_commit(w, s, end_ns, tr->scope_off);
+		return commit_locked(w, s, end_ns, tr, scope_err);
 
-	/* Shared slot: now and then try to become exclusive again. */
-	if (--t->retry_claim == 0 && (~sr_load_relaxed_64(&sr_g.owned) &
-				       ((1ull << sr_g.n_exclusive) - 1))) {
-		slot_claim(t);
-		w = &sr_g.slots[t->slot];
-		if (t->exclusive)
-			return slot_commit(w, s, end_ns, tr->scope_off);
+	/* Shared slot: every 1024 spans, try to become exclusive again. */
+	if (SR_UNLIKELY(--t->retry_claim == 0)) {
+		t->retry_claim = 1024;
+		uint64_t nx_mask = sr_g.n_exclusive >= 64 ? ~0ull : (1ull << sr_g.n_exclusive) - 1;
+		if (~sr_load_relaxed_64(&sr_g.owned) & nx_mask) {
+			slot_claim(t);
+			w = &sr_g.slots[t->slot];
+			if (t->exclusive)
+				return commit_locked(w, s, end_ns, tr, scope_err);
+		}
 	}
 	sr_lock(&w->lock);
-	int r = slot_commit(w, s, end_ns, tr->scope_off);
+	int r = commit_locked(w, s, end_ns, tr, scope_err);
 	sr_unlock(&w->lock);
 	return r;
 }

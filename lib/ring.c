@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #define REQUIRED_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+/* The largest ring any valid layout describes (control region at most a few MiB). */
+#define MAX_RING_SIZE ((uint64_t)SPANRING_MAX_SLOTS * SPANRING_MAX_SLOT_SIZE + (16ull << 20))
 
 static uint64_t round_page(uint64_t x)
 {
@@ -139,7 +141,7 @@ int sr_fd_check(int fd, struct sr_fd_info *info, const char **why)
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		*why = "fstat failed";
-		return SPANRING_REG_EPROTO;
+		return SPANRING_REG_EINTERNAL;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		*why = "fd is not a memfd (not a regular file)";
@@ -151,11 +153,17 @@ int sr_fd_check(int fd, struct sr_fd_info *info, const char **why)
 		*why = "fd is not a memfd (no seals)";
 		return SPANRING_REG_ENOTMEMFD;
 	}
-	if ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
-		*why = "memfd not sealed against shrink and grow";
+	if ((seals & REQUIRED_SEALS) != REQUIRED_SEALS) {
+		/* Without F_SEAL_SEAL the producer could add seals after we checked. */
+		*why = "memfd not sealed against shrink, grow and further sealing";
 		return SPANRING_REG_ESEALS;
 	}
-	if (st.st_size < (off_t)SPANRING_PAGE || (uint64_t)st.st_size > (1ull << 32)) {
+	if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) {
+		/* The consumer lines must be writable for the agent. */
+		*why = "memfd sealed against writing";
+		return SPANRING_REG_ESEALS;
+	}
+	if (st.st_size < (off_t)SPANRING_PAGE || (uint64_t)st.st_size > MAX_RING_SIZE) {
 		*why = "memfd size out of bounds";
 		return SPANRING_REG_ESIZE;
 	}

@@ -31,7 +31,7 @@
  *   data_off     slot 0 data, slot 1 data, ...  producer-written, slot_size each
  *
  * The layout is a pure function of (slot_count, slot_size, scope_cap,
- * res_cap): see spanring_layout_compute() in lib/ring.h. The header stores
+ * res_cap): see sr_layout_compute() in lib/ring.h. The header stores
  * the offsets too so that a tool can read a ring without this header, but
  * the agent recomputes them and rejects a ring whose stored offsets differ.
  *
@@ -63,7 +63,8 @@
  *                   [SPANRING_CTRL_FIELD_MIN, SPANRING_CTRL_FIELD_MAX];
  *                   consumed by the agent, never forwarded.
  * A record never crosses head. Varints in tags and lengths are at most 5
- * bytes; a span record is at most min(slot_size / 2, SPANRING_MAX_RECORD).
+ * bytes; a whole span record (tag, length and Span bytes) is at most
+ * min(slot_size / 2, SPANRING_MAX_RECORD) bytes.
  */
 #ifndef SPANRING_RING_ABI_H
 #define SPANRING_RING_ABI_H
@@ -71,11 +72,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPANRING_RING_MAGIC 0x474e495252415053ull /* "SPARRING" little-endian */
+#define SPANRING_RING_MAGIC 0x474e49524e415053ull /* "SPANRING" in memory (little-endian) */
 #define SPANRING_ABI_MAJOR 1u
 #define SPANRING_ABI_MINOR 0u
 
-#define SPANRING_PAGE 4096u      /* unit of the layout, independent of the MMU page */
+#define SPANRING_PAGE 4096u      /* unit of the layout; mapping needs an MMU page of 4 KiB */
 #define SPANRING_CACHELINE 64u
 #define SPANRING_MAX_SLOTS 64u
 #define SPANRING_MIN_SLOT_SIZE (16u * 1024u)     /* power of two, multiple of SPANRING_PAGE */
@@ -86,7 +87,8 @@
 
 /* ---- header flags (spanring_ring_hdr.flags), producer-written ---------- */
 #define SPANRING_HDR_F_INITIALIZED (1u << 0) /* header, resource complete */
-#define SPANRING_HDR_F_CLOSED (1u << 1)      /* producer will write no more */
+#define SPANRING_HDR_F_CLOSED (1u << 1)      /* advisory: producer is shutting down; commits
+                                                already in progress may still land */
 
 /* ---- feature bits (spanring_ring_hdr.features) -------------------------- */
 /* None defined in 1.0. Bits in the required mask make an unknowing agent refuse. */
@@ -96,7 +98,7 @@
  * struct spanring_ring_hdr: offset 0, one page. Written by the producer
  * before registration and not changed afterwards, except `flags` (CLOSED)
  * and `scope_len`. The agent reads each field once into its own copy and
- * validates it (spanring_hdr_validate()).
+ * validates it (sr_hdr_validate() in lib/ring.h).
  */
 struct spanring_ring_hdr {
 	uint64_t magic;          /* SPANRING_RING_MAGIC; also the endianness check */
@@ -163,7 +165,7 @@ struct spanring_slot_prod {
 	uint64_t spans;            /* span records committed */
 	uint64_t drop_full;        /* spans dropped: not enough free space */
 	uint64_t drop_oversize;    /* spans dropped: record > max record size */
-	uint64_t drop_encode;      /* spans dropped: could not be encoded (limits) */
+	uint64_t drop_encode;      /* spans dropped otherwise (scope table full, no memory) */
 	uint64_t doorbells;        /* doorbell rings (watermark crossings) */
 	uint64_t reserved[2];
 };
@@ -181,11 +183,13 @@ _Static_assert(offsetof(struct spanring_slot_prod, doorbells) == 40, "abi");
  */
 struct spanring_cons_hdr {
 	uint32_t agent_abi_major;  /* the agent's ABI major, 0 before any agent */
-	uint32_t watermark_pct;    /* doorbell watermark in percent of slot_size; 0 = default */
+	uint32_t watermark_pct;    /* doorbell watermark in percent of slot_size, 1..100;
+				      anything else: the producer's default (50) */
 	uint64_t agent_epoch;      /* incremented by each agent that adopts the ring */
 	uint64_t reserved[6];
 };
 _Static_assert(sizeof(struct spanring_cons_hdr) == 64, "abi");
+_Static_assert(offsetof(struct spanring_cons_hdr, agent_abi_major) == 0, "abi");
 _Static_assert(offsetof(struct spanring_cons_hdr, watermark_pct) == 4, "abi");
 _Static_assert(offsetof(struct spanring_cons_hdr, agent_epoch) == 8, "abi");
 
@@ -256,7 +260,8 @@ _Static_assert(sizeof(struct spanring_scope_entry) == 8, "abi");
  * 1. The producer connects and sends one struct spanring_reg_req with the
  *    ring's memfd attached (SCM_RIGHTS, exactly one fd).
  * 2. The agent checks the peer (SO_PEERCRED, allow-lists), the fd (a memfd
- *    with F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL, size), the header, and
+ *    with F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL and without F_SEAL_WRITE or
+ *    F_SEAL_FUTURE_WRITE, size), the header, and
  *    answers one struct spanring_reg_resp. On success it attaches one
  *    eventfd, the doorbell, which the producer writes (8 bytes, value 1)
  *    when a slot crosses the watermark.
@@ -274,6 +279,12 @@ struct spanring_reg_req {
 	uint64_t reserved[5];
 };
 _Static_assert(sizeof(struct spanring_reg_req) == 64, "abi");
+_Static_assert(offsetof(struct spanring_reg_req, magic) == 0, "abi");
+_Static_assert(offsetof(struct spanring_reg_req, abi_major) == 4, "abi");
+_Static_assert(offsetof(struct spanring_reg_req, abi_minor) == 8, "abi");
+_Static_assert(offsetof(struct spanring_reg_req, flags) == 12, "abi");
+_Static_assert(offsetof(struct spanring_reg_req, ring_size) == 16, "abi");
+_Static_assert(offsetof(struct spanring_reg_req, reserved) == 24, "abi");
 
 #define SPANRING_REG_F_RECONNECT (1u << 0) /* the ring was registered before */
 
@@ -286,6 +297,12 @@ struct spanring_reg_resp {
 	char message[40];        /* NUL-terminated human-readable reason */
 };
 _Static_assert(sizeof(struct spanring_reg_resp) == 64, "abi");
+_Static_assert(offsetof(struct spanring_reg_resp, magic) == 0, "abi");
+_Static_assert(offsetof(struct spanring_reg_resp, status) == 4, "abi");
+_Static_assert(offsetof(struct spanring_reg_resp, abi_major) == 8, "abi");
+_Static_assert(offsetof(struct spanring_reg_resp, abi_minor) == 12, "abi");
+_Static_assert(offsetof(struct spanring_reg_resp, producer_id) == 16, "abi");
+_Static_assert(offsetof(struct spanring_reg_resp, message) == 24, "abi");
 
 /* Reason codes answered to a producer (spanring_reg_resp.status). */
 #define SPANRING_REG_OK 0

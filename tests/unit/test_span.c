@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "internal.h"
 #include "pbwire.h"
 #include "otlp_trace.pb-c.h"
@@ -667,6 +669,73 @@ static void test_ring_header_and_resource(void **state)
 	opentelemetry__proto__resource__v1__resource__free_unpacked(r, NULL);
 }
 
+/* The doorbell rings once per watermark crossing, honouring the agent's
+ * watermark_pct, and again only after the agent moved the tail. */
+static void test_doorbell_once_per_crossing(void **state)
+{
+	(void)state;
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(efd >= 0);
+	int saved = sr_doorbell_fd;
+	sr_doorbell_fd = efd;
+	struct spanring_cons_hdr *ch = sr_cons_hdr(&cmap); /* writable, like the agent's */
+	ch->watermark_pct = 25;
+	const uint64_t size = sr_g.map.l.slot_size;
+	char v[400];
+	memset(v, 'd', sizeof(v) - 1);
+	v[sizeof(v) - 1] = 0;
+	uint64_t count = 0;
+	for (int round = 0; round < 2; round++) {
+		/* Fill to ~60%: one crossing of 25%. */
+		while (sr_g.slots[0].head - sr_load_relaxed_64(&sr_cons(&cmap, 0)->tail) < size * 6 / 10) {
+			spanring_span *s = spanring_span_start(NULL, "bell", SPANRING_KIND_INTERNAL);
+			spanring_span_set_str(s, "v", v);
+			assert_int_equal(spanring_span_end(s), 0);
+		}
+		ssize_t r = read(efd, &count, sizeof(count));
+		assert_int_equal(r, 8);
+		assert_int_equal(count, 1);
+		assert_int_equal(read(efd, &count, sizeof(count)), -1); /* nothing more */
+		drain_all();
+	}
+	ch->watermark_pct = 0;
+	sr_doorbell_fd = saved;
+	close(efd);
+}
+
+/* A span whose tracer cannot get into a full scope table is counted. */
+static void test_scope_table_full_counted(void **state)
+{
+	(void)state;
+	char name[4000];
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	spanring_stats before, after;
+	spanring_get_stats(&before);
+	int refused = 0;
+	for (int i = 0; i < 40 && !refused; i++) {
+		char ver[16];
+		snprintf(ver, sizeof(ver), "%d", i);
+		spanring_tracer *tr = spanring_tracer_get(name, ver, NULL);
+		assert_non_null(tr);
+		int r = spanring_span_end(spanring_span_start(tr, "x", SPANRING_KIND_INTERNAL));
+		if (r == -ENOSPC)
+			refused = 1;
+		else
+			assert_int_equal(r, 0);
+		drain_all();
+	}
+	assert_true(refused);
+	spanring_get_stats(&after);
+	assert_int_equal(after.drop_encode - before.drop_encode, 1);
+	/* The next committed span carries the lost mark. */
+	spanring_span_end(spanring_span_start(NULL, "after", SPANRING_KIND_INTERNAL));
+	struct collected c;
+	collect(&c);
+	assert_int_equal(c.lost_total, 1);
+	drain_all();
+}
+
 static void test_clock_tracks_realtime(void **state)
 {
 	(void)state;
@@ -716,6 +785,9 @@ int main(void)
 		cmocka_unit_test(test_sampler_ratio),
 		cmocka_unit_test(test_config_env),
 		cmocka_unit_test(test_clock_tracks_realtime),
+		cmocka_unit_test_setup(test_doorbell_once_per_crossing, setup),
+		/* Last: it fills the scope table. */
+		cmocka_unit_test_setup(test_scope_table_full_counted, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
