@@ -26,7 +26,7 @@ shipped=$(sed -n "s/.*(pid $victim, service 'victim') released: \([0-9]*\) spans
 got=$(sed -n 's/^service=victim .* spans=\([0-9]*\) .*/\1/p' "$T/verify.txt")
 [ -n "$got" ] && [ "$got" -gt 0 ] || fail "no victim spans"
 [ "$got" = "$shipped" ] || fail "agent drained $shipped victim spans, file has $got"
-committed=$(sed -n "s/.*(pid $victim, service 'victim') released: .* ring says \([0-9]*\) committed.*/\1/p" "$T/agent.log")
+committed=$(sed -n "s/.*(pid $victim, service 'victim') released: .*ring says \([0-9]*\) committed.*/\1/p" "$T/agent.log")
 [ "$got" = "$committed" ] || fail "victim's ring says $committed committed, file has $got"
 echo "victim: $got spans shipped, all it committed"
 echo PASS
