@@ -153,9 +153,13 @@ int sr_fd_check(int fd, struct sr_fd_info *info, const char **why)
 		*why = "fd is not a memfd (no seals)";
 		return SPANRING_REG_ENOTMEMFD;
 	}
-	if ((seals & REQUIRED_SEALS) != REQUIRED_SEALS) {
-		/* Without F_SEAL_SEAL the producer could add seals after we checked. */
-		*why = "memfd not sealed against shrink, grow and further sealing";
+	if ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
+		*why = "memfd not sealed against shrink and grow";
+		return SPANRING_REG_ESEALS;
+	}
+	if (!(seals & F_SEAL_SEAL)) {
+		/* Without it the producer could add seals after we checked. */
+		*why = "memfd not sealed against further sealing (F_SEAL_SEAL)";
 		return SPANRING_REG_ESEALS;
 	}
 	if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) {

@@ -119,8 +119,13 @@ static void test_seals(void **state)
 	m = ring_memfd(F_SEAL_GROW, &size, NULL);
 	expect(&r, m, size, SPANRING_REG_ESEALS, "not sealed"); /* shrinkable */
 	m = ring_memfd(F_SEAL_SHRINK | F_SEAL_GROW, &size, NULL);
+	/* Without F_SEAL_SEAL the producer could add a write seal later. */
+	expect(&r, m, size, SPANRING_REG_ESEALS, "further sealing");
+	m = ring_memfd(F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL | F_SEAL_FUTURE_WRITE, &size, NULL);
+	expect(&r, m, size, SPANRING_REG_ESEALS, "sealed against writing");
+	m = ring_memfd(F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, &size, NULL);
 	const char *why;
-	assert_int_equal(adopt(&r, m, size, &why), 0); /* F_SEAL_SEAL is not required */
+	assert_int_equal(adopt(&r, m, size, &why), 0);
 	rfx_fini(&r);
 }
 
