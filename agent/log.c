@@ -53,6 +53,8 @@ uint64_t agent_now_ns(void)
  * line is never interleaved with another process writing the same stderr.
  */
 static void log_vline(int level, const char *suffix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void log_vline(int level, const char *suffix, const char *fmt, va_list ap)
 {
 	char line[1024];
 	struct timespec ts;

@@ -4,7 +4,7 @@
 # (everything decodes), and another producer running at the same time is
 # unaffected.
 . "$(dirname "$0")/agent-lib.sh"
-start_agent --file "$T/out.pb"
+start_agent --file "$T/out.pb" --file.rotate_bytes 0
 "$PROGS/sr-testprod" -S honest -t 2 -s 2 -n 20000 -r 10000 >"$T/honest.txt" 2>&1 &
 honest=$!; STARTED+=($honest)
 "$PROGS/sr-testprod" -S victim -t 4 -s 4 -n 100000000 -W >"$T/victim.txt" 2>&1 &
