@@ -42,6 +42,7 @@ LDSAN := -fsanitize=thread
 endif
 override CFLAGS := $(BASE) $(WARN) $(CFLAGS)
 LIBS := -lck -lprotobuf-c -lpthread
+LIBS += -lnghttp2 -lhttp_parser -lz
 override LDFLAGS := $(LDSAN) $(LDFLAGS)
 
 PROTOS := $(wildcard proto/*.proto)

@@ -84,7 +84,7 @@ static const struct cfg_key cfg_keys[] = {
 	{"metrics_port", CT_U32, OFF(metrics_port), 0, 0, 65535, "0 (off)",
 	 "serve Prometheus text on 127.0.0.1:<port>"},
 	{"exporters", CT_EXPORTERS, OFF(exporters), 0, 0, 0, "console",
-	 "comma-separated: file, json, console, null"},
+	 "comma-separated: file, json, console, null, otlp, otlp_http, otlp_grpc"},
 	{"file.path", CT_STR, OFF(file_path), 0, 0, 0, "spans.pb",
 	 "file exporter: output (varint-length-delimited ExportTraceServiceRequest)"},
 	{"file.rotate_bytes", CT_SIZE, OFF(file_rotate_bytes), 0, 0, 1024 * GB, "64M",
@@ -108,6 +108,34 @@ static const struct cfg_key cfg_keys[] = {
 	{"debug_zero_copy_check", CT_BOOL, OFF(zc_check), 0, 0, 0, "false",
 	 "check that every span iovec handed to writev lies in a ring mapping "
 	 "(also SPANRING_AGENT_ZC_CHECK=1)"},
+	/* OTLP exporters: docs/EXPORTERS.md */
+	{"otlp.endpoint", CT_STR, OFF(otlp_endpoint), 0, 0, 0,
+	 "$OTEL_EXPORTER_OTLP_ENDPOINT, http://localhost:4318 (grpc: 4317)",
+	 "OTLP base URL; HTTP appends v1/traces"},
+	{"otlp.traces_endpoint", CT_STR, OFF(otlp_traces_endpoint), 0, 0, 0,
+	 "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTLP traces URL, used as is (wins over otlp.endpoint)"},
+	{"otlp.protocol", CT_STR, OFF(otlp_protocol), 0, 0, 0,
+	 "$OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, http/protobuf",
+	 "exporter 'otlp': http/protobuf, http/json (copies) or grpc"},
+	{"otlp.headers", CT_STR, OFF(otlp_headers), 0, 0, 0, "$OTEL_EXPORTER_OTLP_[TRACES_]HEADERS",
+	 "request headers k1=v1,k2=v2 (values percent-decoded)"},
+	{"otlp.timeout", CT_DURATION, OFF(otlp_timeout_us), 0, 0, 3600 * SEC,
+	 "$OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT (ms), 10s", "OTLP: time limit of one export request"},
+	{"otlp.compression", CT_STR, OFF(otlp_compression), 0, 0, 0,
+	 "$OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, none",
+	 "OTLP: gzip or none (gzip rewrites the bytes: a copy)"},
+	{"otlp.retry_initial", CT_DURATION, OFF(otlp_retry_initial_us), 0, 1 * MS, 3600 * SEC, "1s",
+	 "OTLP: first retry backoff (doubles, with jitter; export_retry_max bounds it all)"},
+	{"otlp.retry_max_backoff", CT_DURATION, OFF(otlp_retry_max_backoff_us), 0, 1 * MS,
+	 3600 * SEC, "10s", "OTLP: largest backoff between two attempts"},
+	{"otlp.max_held", CT_U32, OFF(otlp_max_held), 0, 1, 1000000, "512",
+	 "OTLP: batches held (sending or waiting); when full the oldest waiting is let go"},
+	{"otlp.max_request_bytes", CT_SIZE, OFF(otlp_max_request_bytes), 0, 4 * KB, 256 * MB, "4M",
+	 "OTLP: waiting batches are sent together in one request up to this size"},
+	{"otlp.max_streams", CT_U32, OFF(otlp_max_streams), 0, 1, 1000, "8",
+	 "OTLP/gRPC: concurrent streams (also capped by the server's setting)"},
+	{"otlp.zerocopy_min", CT_SIZE, OFF(otlp_zerocopy_min), 0, 0, 256 * MB, "0 (off)",
+	 "OTLP: MSG_ZEROCOPY for requests of at least this size on non-loopback TCP"},
 };
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
@@ -119,6 +147,9 @@ static const struct {
 	{"json", AGENT_EXP_JSON},
 	{"console", AGENT_EXP_CONSOLE},
 	{"null", AGENT_EXP_NULL},
+	{"otlp", AGENT_EXP_OTLP},
+	{"otlp_http", AGENT_EXP_OTLP_HTTP},
+	{"otlp_grpc", AGENT_EXP_OTLP_GRPC},
 };
 
 void agent_config_defaults(struct agent_config *c)
@@ -143,6 +174,11 @@ void agent_config_defaults(struct agent_config *c)
 	c->json_rotate_keep = 5;
 	c->export_retry_max_us = 30 * SEC;
 	c->shutdown_timeout_us = 10 * SEC;
+	c->otlp_retry_initial_us = 1 * SEC;
+	c->otlp_retry_max_backoff_us = 10 * SEC;
+	c->otlp_max_held = 512;
+	c->otlp_max_request_bytes = 4 * MB;
+	c->otlp_max_streams = 8;
 }
 
 void agent_config_free(struct agent_config *c)
@@ -475,7 +511,7 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		if (parse_exporters(value, &mask, &bad, &badlen)) {
 			errf(err, errlen,
 			     "key '%s': invalid value '%s': unknown exporter '%.*s' (known: file, json, "
-			     "console, null)",
+			     "console, null, otlp, otlp_http, otlp_grpc)",
 			     key, value, (int)(badlen > 64 ? 64 : badlen), bad);
 			return -EINVAL;
 		}
@@ -730,7 +766,10 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
 		} else if (strcmp(key, "exporter") == 0) {
 			/* --exporter NAME[:PATH] adds to the list (the key replaces it). */
 			static const char *const pathkeys[][2] = {
-				{"file", "file.path"}, {"json", "json.path"}, {"console", "console.path"}};
+				{"file", "file.path"}, {"json", "json.path"}, {"console", "console.path"},
+				{"otlp", "otlp.traces_endpoint"}, {"otlp_http", "otlp.traces_endpoint"},
+				{"otlp_grpc", "otlp.traces_endpoint"}};
+			const size_t npk = sizeof(pathkeys) / sizeof(pathkeys[0]);
 			uint32_t before = c->exporters;
 			const char *colon = strchr(value, ':');
 			char ename[32];
@@ -740,10 +779,10 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
 			c->exporters |= before;
 			if (!r && colon) {
 				size_t k;
-				for (k = 0; k < 3; k++)
+				for (k = 0; k < npk; k++)
 					if (strcmp(ename, pathkeys[k][0]) == 0)
 						break;
-				if (k == 3) {
+				if (k == npk) {
 					snprintf(msg, sizeof(msg), "exporter '%s' takes no path", ename);
 					r = -EINVAL;
 				} else {
@@ -852,6 +891,9 @@ void agent_config_usage(FILE *f)
 		"      --null            enable the null exporter (discards; for benchmarks)\n"
 		"      --exporter NAME[:PATH]  enable exporter NAME (file, json, console, null),\n"
 		"                        writing PATH for file, json and console\n"
+		"      --exporter otlp_http[:URL], otlp_grpc[:URL], otlp[:URL]\n"
+		"                        OTLP/HTTP or OTLP/gRPC to URL (otlp.traces_endpoint);\n"
+		"                        OTEL_EXPORTER_OTLP_* apply, see docs/EXPORTERS.md\n"
 		"      --check-config    validate the configuration and exit\n"
 		"  -h, --help            this text;  -V, --version: the version\n"
 		"\n"

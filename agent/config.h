@@ -18,6 +18,9 @@ enum {
 	AGENT_EXP_JSON = 1u << 1,
 	AGENT_EXP_CONSOLE = 1u << 2,
 	AGENT_EXP_NULL = 1u << 3,
+	AGENT_EXP_OTLP = 1u << 4,      /* OTLP, protocol from otlp.protocol / env */
+	AGENT_EXP_OTLP_HTTP = 1u << 5, /* OTLP/HTTP (protobuf) */
+	AGENT_EXP_OTLP_GRPC = 1u << 6, /* OTLP/gRPC */
 };
 
 struct agent_config {
@@ -52,6 +55,19 @@ struct agent_config {
 	uint64_t shutdown_timeout_us;
 	char *host_name;            /* NULL: gethostname() */
 	bool zc_check;              /* debug_zero_copy_check */
+	/* OTLP exporters (agent/otlp_conf.c): unset (NULL, 0) means the
+	 * OTEL_EXPORTER_OTLP_* environment, then the defaults. */
+	char *otlp_endpoint;        /* base URL, v1/traces appended */
+	char *otlp_traces_endpoint; /* full URL, used as is */
+	char *otlp_protocol;
+	char *otlp_headers;
+	char *otlp_compression;
+	uint64_t otlp_timeout_us;
+	uint64_t otlp_retry_initial_us, otlp_retry_max_backoff_us;
+	uint32_t otlp_max_held;
+	uint64_t otlp_max_request_bytes;
+	uint32_t otlp_max_streams;
+	uint64_t otlp_zerocopy_min; /* 0: MSG_ZEROCOPY off */
 };
 
 void agent_config_defaults(struct agent_config *c);

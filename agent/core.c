@@ -19,6 +19,7 @@
 
 #include "agent.h"
 #include "exp.h"
+#include "exp_otlp.h"
 #include "log.h"
 
 static void agent_on_poll(struct loop_timer *t);
@@ -61,6 +62,10 @@ int agent_exporters_from_config(struct agent *ag)
 	}
 	if (c->exporters & AGENT_EXP_NULL) {
 		if ((err = exp_null_create(ag, &e)) || (err = agent_add_exporter(ag, e)))
+			return err;
+	}
+	if (c->exporters & (AGENT_EXP_OTLP | AGENT_EXP_OTLP_HTTP | AGENT_EXP_OTLP_GRPC)) {
+		if ((err = exp_otlp_create(ag, &e)) || (err = agent_add_exporter(ag, e)))
 			return err;
 	}
 	return 0;

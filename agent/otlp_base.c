@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared machinery of the OTLP exporters (otlp_base.h). */
+#include "otlp_base.h"
+
+#include <ck_pr.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "exp_otlp.h"
+#include "log.h"
+#include "otlp_retry.h"
+#include "sbuf.h"
+
+static uint64_t ob_rand(struct otlp_base *ob)
+{
+	uint64_t x = ob->rnd;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return ob->rnd = x;
+}
+
+static void ob_on_wake(struct loop_timer *t)
+{
+	struct otlp_base *ob = container_of(t, struct otlp_base, wake_t);
+	ob->kick(ob);
+}
+
+void otlp_base_init(struct otlp_base *ob, struct agent *ag, const struct exporter_ops *ops,
+		    const char *name)
+{
+	ob->e.ops = ops;
+	ob->e.ag = ag;
+	snprintf(ob->e.name, sizeof(ob->e.name), "%s", name);
+	ob->wake_t.fn = ob_on_wake;
+	ob->dns_w.fd = -1;
+	if (getrandom(&ob->rnd, sizeof(ob->rnd), GRND_NONBLOCK) != sizeof(ob->rnd))
+		ob->rnd = agent_now_ns() ^ ((uint64_t)getpid() << 32);
+	ob->rnd |= 1;
+}
+
+static void ob_unlink(struct otlp_base *ob, struct oq_item *it)
+{
+	if (it->prev)
+		it->prev->next = it->next;
+	else
+		ob->head = it->next;
+	if (it->next)
+		it->next->prev = it->prev;
+	else
+		ob->tail = it->prev;
+	if (it->busy)
+		ob->n_busy--;
+	ob->n_held--;
+	ob->e.st.held = ob->n_held;
+	struct batch *b = it->b;
+	free(it);
+	batch_unref(b);
+}
+
+static void ob_let_go(struct otlp_base *ob, struct oq_item *it)
+{
+	ob->e.st.let_go_batches++;
+	ob->e.st.let_go_spans += it->b->spans;
+	ob_unlink(ob, it);
+}
+
+void otlp_base_let_go_all(struct otlp_base *ob, const char *why)
+{
+	uint64_t n = 0, spans = 0;
+	while (ob->head) {
+		n++;
+		spans += ob->head->b->spans;
+		ob_let_go(ob, ob->head);
+	}
+	if (n)
+		log_warn("exporter %s: letting go of %llu held batches (%llu spans): %s", ob->e.name,
+			 (unsigned long long)n, (unsigned long long)spans, why);
+}
+
+static void dns_cancel(struct otlp_base *ob);
+
+void otlp_base_fini(struct otlp_base *ob)
+{
+	loop_timer_cancel(&ob->e.ag->loop, &ob->wake_t);
+	dns_cancel(ob);
+	if (ob->ai)
+		freeaddrinfo(ob->ai);
+	ob->ai = ob->ai_next = NULL;
+	otlp_base_let_go_all(ob, "exporter shutting down");
+	otlp_conf_free(&ob->conf);
+}
+
+int otlp_base_submit(struct otlp_base *ob, struct batch *b)
+{
+	struct oq_item *it = calloc(1, sizeof(*it));
+	if (!it) {
+		ob->e.st.let_go_batches++;
+		ob->e.st.let_go_spans += b->spans;
+		AGENT_LOG_RL(AGENT_LOG_ERROR, "exporter %s: out of memory; letting go of %llu spans",
+			     ob->e.name, (unsigned long long)b->spans);
+		return -ENOMEM;
+	}
+	batch_ref(b);
+	it->b = b;
+	it->first_ns = agent_now_ns();
+	it->prev = ob->tail;
+	if (ob->tail)
+		ob->tail->next = it;
+	else
+		ob->head = it;
+	ob->tail = it;
+	ob->n_held++;
+	ob->e.st.held = ob->n_held;
+	if (ob->n_held > ob->conf.max_held) {
+		/* Full: the oldest batch that is not on the wire goes. */
+		struct oq_item *old = ob->head;
+		while (old && old->busy)
+			old = old->next;
+		if (old) {
+			ob->c.queue_full_let_go++;
+			AGENT_LOG_RL(AGENT_LOG_WARN,
+				     "exporter %s: %zu batches held (otlp.max_held); letting go of "
+				     "the oldest waiting one (%llu spans, %u failed attempts)",
+				     ob->e.name, ob->n_held - 1, (unsigned long long)old->b->spans,
+				     old->attempts);
+			ob_let_go(ob, old);
+		}
+	}
+	ob->kick(ob);
+	return 0;
+}
+
+size_t otlp_base_take(struct otlp_base *ob, uint64_t now, struct oq_item **out, size_t max_n)
+{
+	size_t n = 0;
+	uint64_t bytes = 0;
+	for (struct oq_item *it = ob->head; it && n < max_n; it = it->next) {
+		if (it->busy || it->not_before_ns > now)
+			continue;
+		if (n && bytes + it->b->msg_len > ob->conf.max_request_bytes)
+			break;
+		bytes += it->b->msg_len;
+		it->busy = true;
+		ob->n_busy++;
+		if (it->attempts)
+			ob->e.st.retries++;
+		out[n++] = it;
+	}
+	return n;
+}
+
+static void ob_arm(struct otlp_base *ob, uint64_t when)
+{
+	struct loop *l = &ob->e.ag->loop;
+	if (!ob->wake_t.armed || ob->wake_t.when_ns > when || ob->wake_t.when_ns < agent_now_ns())
+		loop_timer_arm(l, &ob->wake_t, when);
+}
+
+bool otlp_base_ready(struct otlp_base *ob, uint64_t now)
+{
+	uint64_t min = UINT64_MAX;
+	for (struct oq_item *it = ob->head; it; it = it->next)
+		if (!it->busy && it->not_before_ns < min)
+			min = it->not_before_ns;
+	if (min == UINT64_MAX)
+		return false;
+	if (min <= now)
+		return true;
+	ob_arm(ob, min);
+	return false;
+}
+
+bool otlp_base_may_connect(struct otlp_base *ob, uint64_t now)
+{
+	if (ob->conn_not_before_ns <= now)
+		return true;
+	ob_arm(ob, ob->conn_not_before_ns);
+	return false;
+}
+
+void otlp_base_conn_failed(struct otlp_base *ob)
+{
+	ob->conn_failures++;
+	uint64_t d = otlp_backoff_ns(ob->conf.retry_initial_ns, ob->conf.retry_max_backoff_ns,
+				     ob->conn_failures, ob_rand(ob));
+	ob->conn_not_before_ns = agent_now_ns() + d;
+	ob_arm(ob, ob->conn_not_before_ns);
+}
+
+void otlp_base_conn_ok(struct otlp_base *ob)
+{
+	ob->conn_failures = 0;
+	ob->conn_not_before_ns = 0;
+}
+
+void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
+		    const struct otlp_result *r)
+{
+	uint64_t now = agent_now_ns();
+	uint64_t spans = 0;
+	for (size_t i = 0; i < n; i++)
+		spans += items[i]->b->spans;
+	switch (r->v) {
+	case OTLP_DELIVERED:
+		ob->c.responses_ok++;
+		if (r->partial) {
+			ob->c.partial_responses++;
+			if (r->rejected > 0)
+				ob->c.rejected_spans += (uint64_t)r->rejected;
+			AGENT_LOG_RL(AGENT_LOG_WARN,
+				     "exporter %s: partial success: the server rejected %lld of %llu "
+				     "spans: %s",
+				     ob->e.name, (long long)r->rejected, (unsigned long long)spans,
+				     r->detail[0] ? r->detail : "(no message)");
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct batch *b = items[i]->b;
+			ob->e.st.batches++;
+			ob->e.st.spans += b->spans;
+			ob->e.st.bytes += b->msg_len;
+			ob_unlink(ob, items[i]);
+		}
+		break;
+	case OTLP_DROP:
+		ob->c.responses_permanent++;
+		log_warn("exporter %s: %s (not retryable)%s%s; letting go of %zu batches (%llu "
+			 "spans)",
+			 ob->e.name, r->what, r->detail[0] ? ": " : "", r->detail, n,
+			 (unsigned long long)spans);
+		for (size_t i = 0; i < n; i++) {
+			ob->e.st.failures++;
+			ob->c.permanent_let_go++;
+			ob_let_go(ob, items[i]);
+		}
+		break;
+	case OTLP_RETRY_NOW:
+		for (size_t i = 0; i < n; i++) {
+			items[i]->busy = false;
+			ob->n_busy--;
+			items[i]->not_before_ns = 0;
+		}
+		ob_arm(ob, now);
+		break;
+	case OTLP_RETRY: {
+		size_t gone = 0;
+		uint64_t gone_spans = 0, next_min = UINT64_MAX;
+		for (size_t i = 0; i < n; i++) {
+			struct oq_item *it = items[i];
+			ob->e.st.failures++;
+			it->attempts++;
+			uint64_t d = r->has_delay ? r->delay_ns
+						  : otlp_backoff_ns(ob->conf.retry_initial_ns,
+								    ob->conf.retry_max_backoff_ns,
+								    it->attempts, ob_rand(ob));
+			if (!otlp_retry_in_budget(it->first_ns, now + d, ob->conf.retry_max_elapsed_ns)) {
+				gone++;
+				gone_spans += it->b->spans;
+				ob->c.retry_budget_let_go++;
+				ob_let_go(ob, it);
+				continue;
+			}
+			it->busy = false;
+			ob->n_busy--;
+			it->not_before_ns = now + d;
+			if (it->not_before_ns < next_min)
+				next_min = it->not_before_ns;
+		}
+		AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s: %s%s%s; %zu batches retry in %.3fs%s",
+			     ob->e.name, r->what, r->detail[0] ? ": " : "", r->detail, n - gone,
+			     next_min == UINT64_MAX ? 0.0 : (double)(next_min - now) / 1e9,
+			     r->has_delay ? " (as the server asked)" : "");
+		if (gone)
+			log_warn("exporter %s: letting go of %zu batches (%llu spans): retry time "
+				 "(export_retry_max %.1fs) exhausted",
+				 ob->e.name, gone, (unsigned long long)gone_spans,
+				 (double)ob->conf.retry_max_elapsed_ns / 1e9);
+		if (next_min != UINT64_MAX)
+			ob_arm(ob, next_min);
+		break;
+	}
+	}
+	if (r->v == OTLP_RETRY)
+		ob->c.responses_retryable++;
+}
+
+/* ---- resolver -------------------------------------------------------------- */
+
+/*
+ * getaddrinfo() can block for seconds, so a name that is not a numeric
+ * address is resolved on a short-lived helper thread. The job is shared by
+ * the thread and the loop (two references); whoever drops the last one
+ * frees it, so a job abandoned by the loop (timeout, shutdown) finishes on
+ * its own. The thread signals completion through the job's eventfd.
+ */
+struct dns_job {
+	unsigned refs;
+	int efd;
+	int rc;
+	struct addrinfo *res;
+	char host[256];
+	char port[8];
+};
+
+static void dns_job_put(struct dns_job *j)
+{
+	bool zero;
+	ck_pr_dec_uint_zero(&j->refs, &zero);
+	if (!zero)
+		return;
+	close(j->efd);
+	if (j->res)
+		freeaddrinfo(j->res);
+	free(j);
+}
+
+static void *dns_thread(void *arg)
+{
+	struct dns_job *j = arg;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	int rc = getaddrinfo(j->host, j->port, &hints, &res);
+	j->rc = rc;
+	j->res = rc == 0 ? res : NULL;
+	ck_pr_fence_store();
+	uint64_t one = 1;
+	ssize_t w = write(j->efd, &one, sizeof(one));
+	(void)w;
+	dns_job_put(j);
+	return NULL;
+}
+
+static void dns_cancel(struct otlp_base *ob)
+{
+	if (!ob->dns)
+		return;
+	loop_del(&ob->e.ag->loop, &ob->dns_w);
+	ob->dns_w.fd = -1;
+	dns_job_put(ob->dns);
+	ob->dns = NULL;
+}
+
+static void dns_on_done(struct loop_watch *w, uint32_t events)
+{
+	struct otlp_base *ob = container_of(w, struct otlp_base, dns_w);
+	struct dns_job *j = ob->dns;
+	uint64_t v;
+	(void)events;
+	if (read(j->efd, &v, sizeof(v)) != sizeof(v))
+		return;
+	ck_pr_fence_load();
+	int rc = j->rc;
+	struct addrinfo *res = j->res;
+	j->res = NULL;
+	char host[256];
+	snprintf(host, sizeof(host), "%s", j->host);
+	dns_cancel(ob);
+	if (ob->ai)
+		freeaddrinfo(ob->ai);
+	ob->ai = ob->ai_next = res;
+	if (rc) {
+		ob->c.dns_failures++;
+		AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s: cannot resolve '%s': %s", ob->e.name, host,
+			     gai_strerror(rc));
+	}
+	ob->on_resolved(ob, rc ? -EHOSTUNREACH : 0);
+}
+
+/* 1: resolved at once (numeric), 0: pending (on_resolved follows), <0 error. */
+static int ob_resolve(struct otlp_base *ob)
+{
+	char port[8];
+	snprintf(port, sizeof(port), "%u", ob->conf.u.port);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	if (getaddrinfo(ob->conf.u.host, port, &hints, &res) == 0) {
+		if (ob->ai)
+			freeaddrinfo(ob->ai);
+		ob->ai = ob->ai_next = res;
+		return 1;
+	}
+	if (ob->dns)
+		return 0;
+	struct dns_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->refs = 2;
+	snprintf(j->host, sizeof(j->host), "%s", ob->conf.u.host);
+	snprintf(j->port, sizeof(j->port), "%s", port);
+	j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (j->efd < 0) {
+		free(j);
+		return -errno;
+	}
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_t th;
+	int rc = pthread_create(&th, &attr, dns_thread, j);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		close(j->efd);
+		free(j);
+		return -rc;
+	}
+	ob->dns = j;
+	ob->dns_w.fd = j->efd;
+	ob->dns_w.fn = dns_on_done;
+	rc = loop_add(&ob->e.ag->loop, &ob->dns_w, EPOLLIN);
+	if (rc) {
+		ob->dns_w.fd = -1;
+		dns_job_put(j); /* the thread keeps its reference */
+		ob->dns = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+void otlp_base_cancel_resolve(struct otlp_base *ob)
+{
+	dns_cancel(ob);
+}
+
+void otlp_base_resolve(struct otlp_base *ob)
+{
+	int rc = ob_resolve(ob);
+	if (rc == 0)
+		return;
+	ob->on_resolved(ob, rc > 0 ? 0 : rc);
+}
+
+int otlp_base_connect_next(struct otlp_base *ob, bool *done)
+{
+	int err = -ENOENT;
+	*done = false;
+	while (ob->ai_next) {
+		struct addrinfo *ai = ob->ai_next;
+		ob->ai_next = ai->ai_next;
+		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			err = -errno;
+			continue;
+		}
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		ob->c.connects++;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			*done = true;
+			return fd;
+		}
+		if (errno == EINPROGRESS)
+			return fd;
+		err = -errno;
+		close(fd);
+	}
+	return err;
+}
+
+void otlp_base_stats_json(struct otlp_base *ob, struct sbuf *o)
+{
+	const struct otlp_counters *c = &ob->c;
+	sbuf_puts(o, ",\"url\":");
+	sbuf_json_str(o, ob->conf.url, strlen(ob->conf.url));
+	sbuf_printf(o,
+		    ",\"protocol\":\"%s\",\"requests\":%llu,\"responses_ok\":%llu,"
+		    "\"responses_retryable\":%llu,\"responses_permanent\":%llu,"
+		    "\"partial_responses\":%llu,\"rejected_spans\":%llu,\"transport_errors\":%llu,"
+		    "\"timeouts\":%llu,\"connects\":%llu,\"connect_failures\":%llu,"
+		    "\"dns_failures\":%llu,\"let_go_queue_full\":%llu,\"let_go_retry_budget\":%llu,"
+		    "\"let_go_permanent\":%llu,\"copies\":%llu,\"zc_sends\":%llu,"
+		    "\"zc_completions\":%llu,\"zc_copied\":%llu",
+		    otlp_protocol_name(ob->conf.protocol), (unsigned long long)c->requests,
+		    (unsigned long long)c->responses_ok, (unsigned long long)c->responses_retryable,
+		    (unsigned long long)c->responses_permanent, (unsigned long long)c->partial_responses,
+		    (unsigned long long)c->rejected_spans, (unsigned long long)c->transport_errors,
+		    (unsigned long long)c->timeouts, (unsigned long long)c->connects,
+		    (unsigned long long)c->connect_failures, (unsigned long long)c->dns_failures,
+		    (unsigned long long)c->queue_full_let_go, (unsigned long long)c->retry_budget_let_go,
+		    (unsigned long long)c->permanent_let_go, (unsigned long long)c->copies,
+		    (unsigned long long)c->zc_sends, (unsigned long long)c->zc_completions,
+		    (unsigned long long)c->zc_copied);
+}
+
+/* ---- construction ---------------------------------------------------------- */
+
+static const char *real_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+int exp_otlp_create(struct agent *ag, struct exporter **out)
+{
+	const struct agent_config *ac = ag->cfg;
+	uint32_t kinds = ac->exporters & (AGENT_EXP_OTLP | AGENT_EXP_OTLP_HTTP | AGENT_EXP_OTLP_GRPC);
+	if (kinds & (kinds - 1)) {
+		log_error("exporters: enable one of otlp, otlp_http, otlp_grpc (one OTLP exporter "
+			  "per agent)");
+		return -EINVAL;
+	}
+	enum otlp_protocol forced = kinds == AGENT_EXP_OTLP_HTTP   ? OTLP_PROTO_HTTP_PROTOBUF
+				    : kinds == AGENT_EXP_OTLP_GRPC ? OTLP_PROTO_GRPC
+								   : OTLP_PROTO_UNSET;
+	struct otlp_conf conf;
+	char err[512];
+	int rc = otlp_conf_resolve(&conf, ac, forced, real_getenv, err, sizeof(err));
+	if (rc) {
+		log_error("OTLP exporter: %s", err);
+		return rc;
+	}
+	log_info("OTLP exporter: %s to %s (endpoint from %s, protocol from %s), timeout %.3fs "
+		 "(%s), %zu headers (%s), compression %s (%s)",
+		 otlp_protocol_name(conf.protocol), conf.url, conf.src_endpoint, conf.src_protocol,
+		 (double)conf.timeout_ns / 1e9, conf.src_timeout, conf.n_headers, conf.src_headers,
+		 conf.gzip ? "gzip" : "none", conf.src_compression);
+	if (conf.protocol == OTLP_PROTO_GRPC)
+		rc = otlp_grpc_create(ag, &conf, out);
+	else
+		rc = otlp_http_create(ag, &conf, out);
+	if (rc) {
+		log_error("OTLP exporter: cannot start: %s", strerror(-rc));
+		otlp_conf_free(&conf);
+	}
+	return rc;
+}

@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT */
+/* OTLP exporter configuration: URLs, headers, environment (otlp_conf.h). */
+#include "otlp_conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "log.h"
+
+#define OTLP_DEFAULT_HTTP "http://localhost:4318"
+#define OTLP_DEFAULT_GRPC "http://localhost:4317"
+#define OTLP_DEFAULT_TIMEOUT_NS (10ull * 1000000000ull)
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || !errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+enum otlp_protocol otlp_protocol_parse(const char *s)
+{
+	if (!s)
+		return OTLP_PROTO_UNSET;
+	if (strcmp(s, "http/protobuf") == 0)
+		return OTLP_PROTO_HTTP_PROTOBUF;
+	if (strcmp(s, "http/json") == 0)
+		return OTLP_PROTO_HTTP_JSON;
+	if (strcmp(s, "grpc") == 0)
+		return OTLP_PROTO_GRPC;
+	return OTLP_PROTO_UNSET;
+}
+
+const char *otlp_protocol_name(enum otlp_protocol p)
+{
+	switch (p) {
+	case OTLP_PROTO_HTTP_PROTOBUF:
+		return "http/protobuf";
+	case OTLP_PROTO_HTTP_JSON:
+		return "http/json";
+	case OTLP_PROTO_GRPC:
+		return "grpc";
+	default:
+		return "unset";
+	}
+}
+
+void otlp_url_free(struct otlp_url *u)
+{
+	free(u->host);
+	free(u->path);
+	free(u->authority);
+	memset(u, 0, sizeof(*u));
+}
+
+static char *strndup0(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+	if (p) {
+		memcpy(p, s, n);
+		p[n] = 0;
+	}
+	return p;
+}
+
+int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size_t errlen)
+{
+	memset(u, 0, sizeof(*u));
+	const char *p = s;
+	if (strncasecmp(p, "http://", 7) == 0) {
+		p += 7;
+	} else if (strncasecmp(p, "https://", 8) == 0) {
+		errf(err, errlen,
+		     "endpoint '%s': https is not supported (TLS not supported; use http:// to a "
+		     "local collector or a TLS-terminating proxy)",
+		     s);
+		return -EINVAL;
+	} else if (strstr(p, "://") || !grpc) {
+		errf(err, errlen, "endpoint '%s': expected an http:// URL", s);
+		return -EINVAL;
+	}
+	/* authority: up to the path, query or fragment */
+	size_t alen = strcspn(p, "/?#");
+	const char *a = p, *ae = p + alen;
+	if (memchr(a, '@', alen)) {
+		errf(err, errlen, "endpoint '%s': user information in the URL is not supported", s);
+		return -EINVAL;
+	}
+	const char *h, *he, *colon = NULL;
+	if (a < ae && *a == '[') {
+		const char *rb = memchr(a, ']', alen);
+		if (!rb) {
+			errf(err, errlen, "endpoint '%s': unterminated IPv6 literal", s);
+			return -EINVAL;
+		}
+		h = a + 1;
+		he = rb;
+		if (rb + 1 < ae) {
+			if (rb[1] != ':')
+				goto bad_authority;
+			colon = rb + 1;
+		}
+	} else {
+		h = a;
+		colon = memchr(a, ':', alen);
+		he = colon ? colon : ae;
+	}
+	if (h == he)
+		goto bad_authority;
+	for (const char *q = h; q < he; q++)
+		if (!(isalnum((unsigned char)*q) || *q == '-' || *q == '.' || *q == '_' ||
+		      (*a == '[' && (*q == ':' || *q == '%'))))
+			goto bad_authority;
+	unsigned long port = 80;
+	if (colon) {
+		const char *ps = colon + 1;
+		if (ps == ae)
+			goto bad_authority;
+		port = 0;
+		for (const char *q = ps; q < ae; q++) {
+			if (*q < '0' || *q > '9')
+				goto bad_authority;
+			port = port * 10 + (unsigned long)(*q - '0');
+			if (port > 65535)
+				goto bad_authority;
+		}
+		if (port == 0)
+			goto bad_authority;
+	}
+	u->port = (uint16_t)port;
+	u->host = strndup0(h, (size_t)(he - h));
+	u->authority = strndup0(a, alen);
+	/* path and query; the fragment is dropped; no path: "/" */
+	const char *path = ae;
+	size_t plen = strcspn(path, "#");
+	if (plen == 0 || *path == '?') {
+		u->path = malloc(plen + 2);
+		if (u->path) {
+			u->path[0] = '/';
+			memcpy(u->path + 1, path, plen);
+			u->path[plen + 1] = 0;
+		}
+	} else {
+		u->path = strndup0(path, plen);
+	}
+	if (!u->host || !u->authority || !u->path) {
+		otlp_url_free(u);
+		errf(err, errlen, "endpoint: out of memory");
+		return -ENOMEM;
+	}
+	for (const char *q = u->path; *q; q++) {
+		if ((unsigned char)*q <= ' ' || *q == 0x7f) {
+			otlp_url_free(u);
+			errf(err, errlen, "endpoint '%s': space or control character in the path", s);
+			return -EINVAL;
+		}
+	}
+	return 0;
+bad_authority:
+	errf(err, errlen, "endpoint '%s': expected http://host[:port][/path]", s);
+	return -EINVAL;
+}
+
+char *otlp_url_append_traces(const char *base)
+{
+	/* The path part starts after "scheme://authority". */
+	const char *p = strstr(base, "://");
+	p = p ? p + 3 : base;
+	p += strcspn(p, "/?#");
+	/* A query or fragment of a base URL is dropped. */
+	size_t keep = (size_t)(p - base) + strcspn(p, "?#");
+	bool slash = keep > 0 && base[keep - 1] == '/';
+	size_t n = keep + (slash ? 0 : 1) + strlen("v1/traces") + 1;
+	char *out = malloc(n);
+	if (!out)
+		return NULL;
+	snprintf(out, n, "%.*s%sv1/traces", (int)keep, base, slash ? "" : "/");
+	return out;
+}
+
+/* ---- headers --------------------------------------------------------------- */
+
+static bool is_tchar(unsigned char c)
+{
+	return isalnum(c) || strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static const char *const reserved_headers[] = {
+	"host",	      "content-type", "content-length", "content-encoding", "transfer-encoding",
+	"connection", "te",	      "keep-alive",	"upgrade",	    "grpc-timeout",
+	"grpc-encoding", "expect",
+};
+
+void otlp_headers_free(struct otlp_header *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(h[i].name);
+		free(h[i].value);
+	}
+	free(h);
+}
+
+static void trim(const char **b, const char **e)
+{
+	while (*b < *e && (**b == ' ' || **b == '\t'))
+		(*b)++;
+	while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t'))
+		(*e)--;
+}
+
+/* One "key=value" entry into h (strings malloc'd). 0 or a reason. */
+static const char *header_entry(const char *b, const char *e, bool lower, struct otlp_header *h)
+{
+	const char *eq = memchr(b, '=', (size_t)(e - b));
+	if (!eq)
+		return "missing '='";
+	const char *kb = b, *ke = eq, *vb = eq + 1, *ve = e;
+	trim(&kb, &ke);
+	trim(&vb, &ve);
+	if (kb == ke)
+		return "empty name";
+	for (const char *q = kb; q < ke; q++)
+		if (!is_tchar((unsigned char)*q))
+			return "invalid character in the name";
+	char *name = strndup0(kb, (size_t)(ke - kb));
+	char *value = malloc((size_t)(ve - vb) + 1);
+	if (!name || !value) {
+		free(name);
+		free(value);
+		return "out of memory";
+	}
+	for (char *q = name; *q; q++) {
+		if (lower)
+			*q = (char)tolower((unsigned char)*q);
+	}
+	size_t n = 0;
+	for (const char *q = vb; q < ve; q++) {
+		int c = (unsigned char)*q;
+		if (c == '%') {
+			if (ve - q < 3 || hexval(q[1]) < 0 || hexval(q[2]) < 0) {
+				free(name);
+				free(value);
+				return "bad percent-encoding in the value";
+			}
+			c = hexval(q[1]) * 16 + hexval(q[2]);
+			q += 2;
+		}
+		if (c == '\r' || c == '\n' || c == 0 || c == 0x7f || (c < ' ' && c != '\t')) {
+			free(name);
+			free(value);
+			return "control character in the value";
+		}
+		value[n++] = (char)c;
+	}
+	value[n] = 0;
+	for (size_t i = 0; i < sizeof(reserved_headers) / sizeof(reserved_headers[0]); i++) {
+		if (strcasecmp(name, reserved_headers[i]) == 0) {
+			free(name);
+			free(value);
+			return "a header the exporter sets itself";
+		}
+	}
+	h->name = name;
+	h->value = value;
+	return NULL;
+}
+
+int otlp_headers_parse(const char *s, bool strict, bool lower, struct otlp_header **out,
+		       size_t *n_out, size_t *skipped, char *err, size_t errlen)
+{
+	struct otlp_header *h = NULL;
+	size_t n = 0, cap = 0, skip = 0;
+	const char *p = s;
+	*out = NULL;
+	*n_out = 0;
+	while (*p) {
+		const char *b = p, *e = p + strcspn(p, ",");
+		p = *e ? e + 1 : e;
+		const char *tb = b, *te = e;
+		trim(&tb, &te);
+		if (tb == te)
+			continue; /* empty list member */
+		struct otlp_header one;
+		const char *why = header_entry(tb, te, lower, &one);
+		if (why) {
+			if (strict || strcmp(why, "out of memory") == 0) {
+				errf(err, errlen, "header entry '%.*s': %s", (int)(te - tb > 64 ? 64 : te - tb),
+				     tb, why);
+				otlp_headers_free(h, n);
+				return strcmp(why, "out of memory") == 0 ? -ENOMEM : -EINVAL;
+			}
+			log_warn("otlp: ignoring header entry '%.*s': %s",
+				 (int)(te - tb > 64 ? 64 : te - tb), tb, why);
+			skip++;
+			continue;
+		}
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 4;
+			struct otlp_header *nh = realloc(h, nc * sizeof(*nh));
+			if (!nh) {
+				free(one.name);
+				free(one.value);
+				otlp_headers_free(h, n);
+				errf(err, errlen, "headers: out of memory");
+				return -ENOMEM;
+			}
+			h = nh;
+			cap = nc;
+		}
+		h[n++] = one;
+	}
+	*out = h;
+	*n_out = n;
+	if (skipped)
+		*skipped = skip;
+	return 0;
+}
+
+/* ---- resolution ------------------------------------------------------------ */
+
+/* The first set value among (config, env TRACES, env generic). */
+static const char *pick(const char *cfg, const char *cfg_name, otlp_getenv_fn env,
+			const char *var_traces, const char *var_generic, const char **src)
+{
+	const char *v;
+	if (cfg) {
+		*src = cfg_name;
+		return cfg;
+	}
+	if ((v = env(var_traces)) && *v) {
+		*src = var_traces;
+		return v;
+	}
+	if ((v = env(var_generic)) && *v) {
+		*src = var_generic;
+		return v;
+	}
+	*src = "default";
+	return NULL;
+}
+
+void otlp_conf_free(struct otlp_conf *c)
+{
+	free(c->url);
+	otlp_url_free(&c->u);
+	otlp_headers_free(c->headers, c->n_headers);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Strict decimal milliseconds. */
+static bool parse_ms(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > UINT64_MAX / 10 - 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
+		      enum otlp_protocol forced, otlp_getenv_fn env, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	const char *v, *src;
+	int rc;
+
+	/* protocol */
+	if (forced != OTLP_PROTO_UNSET) {
+		c->protocol = forced;
+		c->src_protocol = "exporter kind";
+	} else {
+		c->protocol = OTLP_PROTO_UNSET;
+		if (ac->otlp_protocol) {
+			c->protocol = otlp_protocol_parse(ac->otlp_protocol);
+			c->src_protocol = "otlp.protocol";
+			if (!c->protocol) {
+				errf(err, errlen,
+				     "otlp.protocol: '%s' is not one of http/protobuf, http/json, grpc",
+				     ac->otlp_protocol);
+				return -EINVAL;
+			}
+		}
+		static const char *const pvars[] = {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+						    "OTEL_EXPORTER_OTLP_PROTOCOL"};
+		for (size_t i = 0; !c->protocol && i < 2; i++) {
+			if ((v = env(pvars[i])) && *v) {
+				c->protocol = otlp_protocol_parse(v);
+				c->src_protocol = pvars[i];
+				if (!c->protocol)
+					log_warn("otlp: %s='%s' is not http/protobuf, http/json or grpc; "
+						 "ignored",
+						 pvars[i], v);
+			}
+		}
+		if (!c->protocol) {
+			c->protocol = OTLP_PROTO_HTTP_PROTOBUF;
+			c->src_protocol = "default";
+		}
+	}
+	bool grpc = c->protocol == OTLP_PROTO_GRPC;
+
+	/* endpoint: a traces endpoint (as is) wins over a base endpoint at the
+	 * same level; the agent's settings win over the environment. */
+	const char *url = NULL;
+	bool base = false;
+	if (ac->otlp_traces_endpoint) {
+		url = ac->otlp_traces_endpoint;
+		c->src_endpoint = "otlp.traces_endpoint";
+	} else if (ac->otlp_endpoint) {
+		url = ac->otlp_endpoint;
+		base = true;
+		c->src_endpoint = "otlp.endpoint";
+	} else if ((v = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) && *v) {
+		url = v;
+		c->src_endpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+	} else if ((v = env("OTEL_EXPORTER_OTLP_ENDPOINT")) && *v) {
+		url = v;
+		base = true;
+		c->src_endpoint = "OTEL_EXPORTER_OTLP_ENDPOINT";
+	} else {
+		url = grpc ? OTLP_DEFAULT_GRPC : OTLP_DEFAULT_HTTP;
+		base = true;
+		c->src_endpoint = "default";
+	}
+	if (base && !grpc)
+		c->url = otlp_url_append_traces(url);
+	else
+		c->url = strdup(url);
+	if (!c->url) {
+		errf(err, errlen, "otlp: out of memory");
+		return -ENOMEM;
+	}
+	char msg[384];
+	if ((rc = otlp_url_parse(c->url, grpc, &c->u, msg, sizeof(msg)))) {
+		errf(err, errlen, "%s: %s", c->src_endpoint, msg);
+		otlp_conf_free(c);
+		return rc;
+	}
+	if (grpc) {
+		free(c->u.path);
+		c->u.path = strdup("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+		if (!c->u.path) {
+			otlp_conf_free(c);
+			return -ENOMEM;
+		}
+	}
+
+	/* headers: the most specific source is used whole */
+	v = pick(ac->otlp_headers, "otlp.headers", env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+		 "OTEL_EXPORTER_OTLP_HEADERS", &src);
+	c->src_headers = src;
+	if (v) {
+		size_t skipped = 0;
+		rc = otlp_headers_parse(v, ac->otlp_headers != NULL, grpc, &c->headers,
+					&c->n_headers, &skipped, msg, sizeof(msg));
+		if (rc) {
+			errf(err, errlen, "%s: %s", src, msg);
+			otlp_conf_free(c);
+			return rc;
+		}
+	}
+
+	/* timeout */
+	c->timeout_ns = OTLP_DEFAULT_TIMEOUT_NS;
+	c->src_timeout = "default";
+	if (ac->otlp_timeout_us) {
+		c->timeout_ns = ac->otlp_timeout_us * 1000;
+		c->src_timeout = "otlp.timeout";
+	} else {
+		static const char *const tvars[] = {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+						    "OTEL_EXPORTER_OTLP_TIMEOUT"};
+		for (size_t i = 0; i < 2; i++) {
+			uint64_t ms;
+			if (!(v = env(tvars[i])) || !*v)
+				continue;
+			if (!parse_ms(v, &ms) || ms == 0) {
+				log_warn("otlp: %s='%s' is not a positive number of milliseconds; "
+					 "ignored",
+					 tvars[i], v);
+				continue;
+			}
+			c->timeout_ns = ms * 1000000ull;
+			c->src_timeout = tvars[i];
+			break;
+		}
+	}
+
+	/* compression */
+	v = pick(ac->otlp_compression, "otlp.compression", env,
+		 "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION", &src);
+	c->src_compression = src;
+	if (v) {
+		if (strcmp(v, "gzip") == 0) {
+			c->gzip = true;
+		} else if (strcmp(v, "none") != 0) {
+			if (ac->otlp_compression) {
+				errf(err, errlen, "otlp.compression: '%s' is not gzip or none", v);
+				otlp_conf_free(c);
+				return -EINVAL;
+			}
+			log_warn("otlp: %s='%s' is not gzip or none; no compression", src, v);
+		}
+	}
+
+	c->retry_initial_ns = ac->otlp_retry_initial_us * 1000;
+	c->retry_max_backoff_ns = ac->otlp_retry_max_backoff_us * 1000;
+	if (c->retry_max_backoff_ns < c->retry_initial_ns)
+		c->retry_max_backoff_ns = c->retry_initial_ns;
+	c->retry_max_elapsed_ns = ac->export_retry_max_us * 1000;
+	c->max_held = ac->otlp_max_held;
+	c->max_request_bytes = ac->otlp_max_request_bytes;
+	c->max_streams = ac->otlp_max_streams;
+	c->zerocopy_min = ac->otlp_zerocopy_min;
+	return 0;
+}
