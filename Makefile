@@ -161,3 +161,17 @@ all: $(PROGS)
 $(B)/tests/progs/%: $(B)/tests/progs/%.o $(AGENTLIB) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(AGENTLIB) $(STATIC) -Wl,--end-group $(LIBS) -lm
+
+# spanring-dump: tools/spanring-dump.c plus its modules in tools/dump/
+# (tools/dump/*.c are not programs of their own). Its unit tests
+# (tests/unit/test_dump_*.c) link the same modules.
+DUMP_SRC := $(wildcard tools/dump/*.c)
+DUMP_O := $(patsubst %.c,$(B)/%.o,$(DUMP_SRC))
+$(B)/bin/spanring-dump: $(B)/tools/spanring-dump.o $(DUMP_O) $(AGENTLIB) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(DUMP_O) -Wl,--start-group $(AGENTLIB) $(STATIC) -Wl,--end-group \
+		$(LIBS) -lm
+$(B)/tests/test_dump_%: $(B)/tests/unit/test_dump_%.o $(DUMP_O) $(TESTHELP_O) $(AGENTLIB) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(DUMP_O) $(TESTHELP_O) -Wl,--start-group $(AGENTLIB) $(STATIC) \
+		-Wl,--end-group -lcmocka $(LIBS) -lm
