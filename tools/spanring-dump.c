@@ -67,7 +67,9 @@ static const char usage_text[] =
 	"      --from-tail      first print what the rings hold already (default: new spans only;\n"
 	"                       producers that appear later are always read from their tail)\n"
 	"      --interval D     poll interval (default 10ms)\n"
-	"      --rescan D       look for new and exited producers this often (default 1s)\n"
+	"      --rescan D       look for new and exited producers this often (default 250ms;\n"
+	"                       a process that lives shorter may be missed: its spans are\n"
+	"                       in the agent's output files)\n"
 	"      --count N        stop after N spans were printed\n"
 	"      --for D          stop after D\n"
 	"\n"
@@ -573,7 +575,7 @@ int main(int argc, char **argv)
 	struct opts op = {
 		.fmt = DUMP_FMT_LINES,
 		.interval_ns = 10000000ull,
-		.rescan_ns = 1000000000ull,
+		.rescan_ns = 250000000ull,
 	};
 	op.ro.use_agent = true;
 	int c;

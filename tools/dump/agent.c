@@ -255,7 +255,7 @@ int dump_list(const struct dump_ring_opts *o, bool json_out, FILE *f, char *err,
 		return DUMP_EXIT_OK;
 	}
 	free(raw);
-	char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
+	char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32], b8[32];
 	const struct json *ag = json_get(&st, "agent");
 	fprintf(f, "agent %s pid %s, up %.1fs, socket ", json_str(ag, "version", "?"),
 		num(ag, "pid", b1, sizeof(b1)), json_num(ag, "uptime_s", 0));
@@ -266,7 +266,7 @@ int dump_list(const struct dump_ring_opts *o, bool json_out, FILE *f, char *err,
 		num(ag, "producers", b1, sizeof(b1)), num(ag, "registered", b2, sizeof(b2)),
 		num(ag, "rejected", b3, sizeof(b3)), num(ag, "quarantined", b4, sizeof(b4)),
 		num(ag, "closed", b5, sizeof(b5)), num(ag, "batches", b6, sizeof(b6)),
-		num(ag, "spans", b7, sizeof(b7)), num(ag, "bytes", b1, sizeof(b1)));
+		num(ag, "spans", b7, sizeof(b7)), num(ag, "bytes", b8, sizeof(b8)));
 
 	const struct json *prods = json_get(&st, "producers");
 	fprintf(f, "\n%-5s %-8s %-20s %-11s %5s %-10s %6s %7s %9s %10s %10s\n", "ID", "PID", "SERVICE",

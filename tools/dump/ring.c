@@ -104,7 +104,13 @@ static bool is_ring_link(const char *t)
 {
 	static const char pfx[] = "/memfd:spanring";
 	size_t n = sizeof(pfx) - 1;
-	return strncmp(t, pfx, n) == 0 && (t[n] == 0 || strcmp(t + n, " (deleted)") == 0);
+	/* "spanring" (the library), "spanring-<anything>" (tests, tools). */
+	if (strncmp(t, pfx, n) != 0)
+		return false;
+	t += n;
+	if (*t == '-')
+		t += strcspn(t, " ");
+	return *t == 0 || strcmp(t, " (deleted)") == 0;
 }
 
 int dump_proc_rings(pid_t pid, int *fds, dev_t *devs, ino_t *inos, int max)
@@ -671,6 +677,12 @@ static uint64_t slot_read(struct dump_ring *r, uint32_t i, uint64_t from, uint64
 	return pos;
 }
 
+static uint64_t slot_drops(const struct spanring_slot_prod *sp)
+{
+	return sr_load_relaxed_64(&sp->drop_full) + sr_load_relaxed_64(&sp->drop_oversize) +
+	       sr_load_relaxed_64(&sp->drop_encode);
+}
+
 /* ---- show ----------------------------------------------------------------------------- */
 
 static void fmt_bytes(uint64_t b, char *out, size_t n)
@@ -726,10 +738,16 @@ int dump_ring_show(struct dump_ring *r, struct dump_out *o, bool spans)
 			fprintf(f, "  warning: %s\n", r->res_err[0] ? r->res_err : "no resource");
 		fprintf(f, "  %4s %14s %14s %10s %6s %10s %9s %9s %9s %9s\n", "SLOT", "HEAD", "TAIL",
 			"FILL", "FILL%", "SPANS", "DROP_FULL", "DROP_BIG", "DROP_ENC", "DOORBELLS");
+		uint32_t unused = 0;
 		for (uint32_t i = 0; i < r->l.slot_count; i++) {
 			const struct spanring_slot_prod *sp = sr_prod(&r->m, i);
 			uint64_t tail = sr_load_acquire_64(&sr_cons(&r->m, i)->tail);
 			uint64_t head = sr_load_acquire_64(&sp->head);
+			uint64_t drops = slot_drops(sp);
+			if (!head && !tail && !drops && !o->verbose) {
+				unused++; /* never written: one summary line below */
+				continue;
+			}
 			uint64_t fill = head >= tail ? head - tail : 0;
 			fprintf(f, "  %4u %14" PRIu64 " %14" PRIu64 " %10" PRIu64 " %5.1f%% %10" PRIu64
 				   " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 "%s\n",
@@ -739,6 +757,8 @@ int dump_ring_show(struct dump_ring *r, struct dump_out *o, bool spans)
 				sr_load_relaxed_64(&sp->doorbells),
 				head < tail || head - tail > r->l.slot_size ? "  (inconsistent)" : "");
 		}
+		if (unused)
+			fprintf(f, "  (%u slot%s never written)\n", unused, unused == 1 ? "" : "s");
 		fflush(f);
 	}
 	if (!r->res && r->res_err[0] && strstr(r->res_err, "decode"))
@@ -770,12 +790,6 @@ int dump_ring_show(struct dump_ring *r, struct dump_out *o, bool spans)
 }
 
 /* ---- follow ------------------------------------------------------------------------------ */
-
-static uint64_t slot_drops(const struct spanring_slot_prod *sp)
-{
-	return sr_load_relaxed_64(&sp->drop_full) + sr_load_relaxed_64(&sp->drop_oversize) +
-	       sr_load_relaxed_64(&sp->drop_encode);
-}
 
 void dump_ring_follow_start(struct dump_ring *r, bool from_tail)
 {
