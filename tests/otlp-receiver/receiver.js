@@ -1,0 +1,240 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: MIT
+// An independent OTLP receiver for spanring's exporter tests: OTLP/HTTP
+// (node:http, protobufjs) and OTLP/gRPC (@grpc/grpc-js, @grpc/proto-loader),
+// both decoding with the official OTLP schema. Listens on 127.0.0.1 only
+// and stops by itself (--max-seconds) or on SIGTERM.
+//
+//   receiver.js --out FILE [--http-port P] [--grpc-port P] [--port-file F]
+//               [--script ACTIONS] [--max-seconds S] [--quiet]
+//
+// FILE gets one JSON line per accepted span ({"t":"span",...}) and one per
+// request ({"t":"req","proto":"http"|"grpc","action":...,"spans":N}).
+// ACTIONS is a comma-separated list applied to requests in order (A*K:
+// K times); after the list every request is accepted. HTTP actions: 200,
+// partial=N, 503, 503ra=S (Retry-After seconds), 503date=S (as an
+// HTTP-date), 429, 502, 504, 400, 413, rst (reset mid-body), close (close
+// without answering), hang (never answer), slow=MS (read nothing for MS),
+// garbage (a non-HTTP answer). gRPC actions: ok, partial=N, unavailable,
+// unavailable_ri=MS (RetryInfo), exhausted, exhausted_ri=MS, invalid,
+// internal, hang, deadline.
+'use strict';
+const fs = require('fs');
+const http = require('http');
+const zlib = require('zlib');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+const schema = require('./schema');
+
+const args = {};
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i];
+  if (!a.startsWith('--')) continue;
+  const k = a.slice(2);
+  const next = process.argv[i + 1];
+  if (next === undefined || next.startsWith('--')) args[k] = true;
+  else { args[k] = next; i++; }
+}
+const out = fs.openSync(args.out || '/dev/null', 'a');
+const quiet = !!args.quiet;
+const maxSeconds = Number(args['max-seconds'] || 120);
+
+function log(...m) { if (!quiet) console.error('[receiver]', ...m); }
+function record(o) { fs.writeSync(out, JSON.stringify(o) + '\n'); }
+
+// script
+const script = [];
+for (const part of String(args.script || '').split(',').filter(Boolean)) {
+  const m = /^(.*)\*(\d+)$/.exec(part);
+  const n = m ? Number(m[2]) : 1;
+  for (let i = 0; i < n; i++) script.push(m ? m[1] : part);
+}
+let step = 0;
+function nextAction(dflt) { return step < script.length ? script[step++] : dflt; }
+function param(action) { const i = action.indexOf('='); return i < 0 ? undefined : action.slice(i + 1); }
+
+const {Req, Resp} = schema.load();
+const stats = {http_requests: 0, grpc_requests: 0, spans: 0, decode_ms: 0, bytes: 0};
+
+function accept(proto, reqObj, action, bytes, encoding) {
+  const spans = schema.spansOf(reqObj);
+  for (const s of spans) record({t: 'span', proto, ...s});
+  stats.spans += spans.length;
+  stats.bytes += bytes;
+  record({t: 'req', proto, action, spans: spans.length, bytes, encoding});
+  return spans.length;
+}
+
+// ---- OTLP/HTTP ----
+function decodeHttpBody(req, body) {
+  if ((req.headers['content-encoding'] || '') === 'gzip') body = zlib.gunzipSync(body);
+  const ct = (req.headers['content-type'] || '').split(';')[0].trim();
+  if (ct === 'application/x-protobuf') {
+    const t0 = process.hrtime.bigint();
+    const o = Req.toObject(Req.decode(body), schema.CONV);
+    stats.decode_ms += Number(process.hrtime.bigint() - t0) / 1e6;
+    return o;
+  }
+  if (ct === 'application/json') {
+    // OTLP/JSON: lowerCamelCase names, hex ids; back to the protobuf form
+    const j = JSON.parse(body.toString('utf8'));
+    const fix = (o) => {
+      if (Array.isArray(o)) return o.forEach(fix);
+      if (!o || typeof o !== 'object') return;
+      for (const k of ['traceId', 'spanId', 'parentSpanId']) {
+        if (typeof o[k] === 'string') o[k] = Buffer.from(o[k], 'hex').toString('base64');
+      }
+      Object.values(o).forEach(fix);
+    };
+    fix(j);
+    return Req.toObject(Req.fromObject(j), schema.CONV);
+  }
+  throw new Error('unexpected content-type ' + ct);
+}
+
+function httpAnswer(res, status, body, headers) {
+  res.writeHead(status, {'Content-Type': 'application/x-protobuf', 'Content-Length': body.length,
+    ...(headers || {})});
+  res.end(body);
+}
+
+const httpServer = http.createServer((req, res) => {
+  if (req.method === 'GET' && req.url === '/stats') {
+    res.writeHead(200, {'Content-Type': 'application/json'});
+    res.end(JSON.stringify(stats));
+    return;
+  }
+  if (req.method !== 'POST' || req.url !== (args.path || '/v1/traces')) {
+    res.writeHead(404); res.end(); return;
+  }
+  stats.http_requests++;
+  const action = nextAction('200');
+  const base = action.replace(/=.*$/, '');
+  const chunks = [];
+  let got = 0;
+  if (base === 'rst') {
+    req.once('data', () => { record({t: 'req', proto: 'http', action, spans: 0}); req.socket.resetAndDestroy(); });
+    return;
+  }
+  if (base === 'slow') {
+    req.pause();
+    setTimeout(() => req.resume(), Number(param(action) || 1000));
+  }
+  req.on('data', (c) => { chunks.push(c); got += c.length; });
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    const reject = (status, msg, headers) => {
+      record({t: 'req', proto: 'http', action, spans: 0, bytes: got});
+      httpAnswer(res, status, schema.statusBytes(0, msg), headers);
+    };
+    switch (base) {
+      case 'hang': record({t: 'req', proto: 'http', action, spans: 0}); return;
+      case 'close': record({t: 'req', proto: 'http', action, spans: 0}); req.socket.destroy(); return;
+      case 'garbage': record({t: 'req', proto: 'http', action, spans: 0});
+        req.socket.end('THIS IS NOT HTTP\r\n\r\n'); return;
+      case '503': case '429': case '502': case '504': case '400': case '413':
+        return reject(Number(base), `scripted ${base}`);
+      case '503ra': return reject(503, 'scripted 503 with Retry-After', {'Retry-After': param(action)});
+      case '503date': {
+        const d = new Date(Date.now() + Number(param(action)) * 1000 + 999).toUTCString();
+        return reject(503, 'scripted 503 with an HTTP-date Retry-After', {'Retry-After': d});
+      }
+      default: break;
+    }
+    let obj;
+    try {
+      obj = decodeHttpBody(req, body);
+    } catch (e) {
+      log('bad request body:', e.message);
+      record({t: 'req', proto: 'http', action: 'undecodable', spans: 0, error: e.message});
+      httpAnswer(res, 400, schema.statusBytes(3, 'undecodable: ' + e.message));
+      return;
+    }
+    const n = accept('http', obj, action, got, req.headers['content-encoding'] || 'identity');
+    let resp = {};
+    if (base === 'partial') {
+      resp = {partial_success: {rejected_spans: Number(param(action) || 1), error_message: 'scripted partial success'}};
+    }
+    httpAnswer(res, 200, Buffer.from(Resp.encode(Resp.create(resp)).finish()));
+    log(`http: ${n} spans (${action})`);
+  });
+});
+httpServer.keepAliveTimeout = 120000;
+httpServer.headersTimeout = 125000;
+httpServer.requestTimeout = 0;
+
+// ---- OTLP/gRPC ----
+const pkgDef = protoLoader.loadSync(schema.SERVICE_PROTO, {
+  includeDirs: [schema.protoDir()], keepCase: true, longs: String, enums: Number, bytes: Buffer,
+  defaults: false, oneofs: true,
+});
+const svc = grpc.loadPackageDefinition(pkgDef).opentelemetry.proto.collector.trace.v1.TraceService;
+const grpcServer = new grpc.Server({'grpc.max_receive_message_length': 64 << 20});
+
+function grpcFail(cb, code, msg, retryMs) {
+  const md = new grpc.Metadata();
+  if (retryMs !== undefined) md.set('grpc-status-details-bin', schema.statusBytes(code, msg, retryMs));
+  cb({code, details: msg, metadata: md});
+}
+
+grpcServer.addService(svc.service, {
+  Export(call, cb) {
+    stats.grpc_requests++;
+    const action = nextAction('ok');
+    const base = action.replace(/=.*$/, '');
+    const p = param(action);
+    const S = grpc.status;
+    if (base !== 'ok' && base !== 'partial') record({t: 'req', proto: 'grpc', action, spans: 0});
+    switch (base) {
+      case 'unavailable': return grpcFail(cb, S.UNAVAILABLE, 'scripted UNAVAILABLE');
+      case 'unavailable_ri': return grpcFail(cb, S.UNAVAILABLE, 'scripted UNAVAILABLE with RetryInfo', Number(p));
+      case 'exhausted': return grpcFail(cb, S.RESOURCE_EXHAUSTED, 'scripted RESOURCE_EXHAUSTED');
+      case 'exhausted_ri': return grpcFail(cb, S.RESOURCE_EXHAUSTED, 'scripted RESOURCE_EXHAUSTED with RetryInfo', Number(p));
+      case 'invalid': return grpcFail(cb, S.INVALID_ARGUMENT, 'scripted INVALID_ARGUMENT');
+      case 'internal': return grpcFail(cb, S.INTERNAL, 'scripted INTERNAL');
+      case 'deadline': return grpcFail(cb, S.DEADLINE_EXCEEDED, 'scripted DEADLINE_EXCEEDED');
+      case 'hang': return;
+      default: break;
+    }
+    const n = accept('grpc', call.request, action, 0, call.metadata.get('grpc-encoding')[0] || 'identity');
+    const resp = base === 'partial'
+      ? {partial_success: {rejected_spans: Number(p || 1), error_message: 'scripted partial success'}} : {};
+    cb(null, resp);
+    log(`grpc: ${n} spans (${action})`);
+  },
+});
+
+// ---- start, ports, stop ----
+const ports = {};
+let pending = 0;
+function ready() {
+  if (--pending) return;
+  if (args['port-file']) {
+    fs.writeFileSync(args['port-file'] + '.tmp', JSON.stringify(ports));
+    fs.renameSync(args['port-file'] + '.tmp', args['port-file']);
+  }
+  log('listening', JSON.stringify(ports), 'script', JSON.stringify(script));
+}
+if (args['http-port'] !== undefined) {
+  pending++;
+  httpServer.listen(Number(args['http-port']), '127.0.0.1', () => {
+    ports.http = httpServer.address().port;
+    ready();
+  });
+}
+if (args['grpc-port'] !== undefined) {
+  pending++;
+  grpcServer.bindAsync(`127.0.0.1:${Number(args['grpc-port'])}`, grpc.ServerCredentials.createInsecure(),
+    (err, port) => {
+      if (err) { console.error(err); process.exit(1); }
+      ports.grpc = port;
+      ready();
+    });
+}
+function stop() {
+  record({t: 'summary', ...stats});
+  process.exit(0);
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+setTimeout(stop, maxSeconds * 1000).unref();
