@@ -5,7 +5,7 @@
 # unaffected.
 . "$(dirname "$0")/agent-lib.sh"
 start_agent --file "$T/out.pb" --file.rotate_bytes 0
-"$PROGS/sr-testprod" -S honest -t 2 -s 2 -n 20000 -r 10000 >"$T/honest.txt" 2>&1 &
+"$PROGS/sr-testprod" -S honest -t 2 -s 2 -z 1048576 -n 10000 -r 5000 >"$T/honest.txt" 2>&1 &
 honest=$!; STARTED+=($honest)
 "$PROGS/sr-testprod" -S victim -t 4 -s 4 -n 100000000 -W >"$T/victim.txt" 2>&1 &
 victim=$!; STARTED+=($victim)
@@ -16,10 +16,10 @@ wait "$victim" 2>/dev/null
 wait_until 10 grep -q "producer [0-9]* (pid $victim, service 'victim') released" "$T/agent.log" \
 	|| fail "victim's ring not drained and released"
 wait "$honest" || fail "honest producer failed"
-grep -q "committed=40000 drops=0" "$T/honest.txt" || fail "honest: $(cat "$T/honest.txt")"
+grep -q "committed=20000 drops=0" "$T/honest.txt" || fail "honest: $(cat "$T/honest.txt")"
 stop_agent
 [ "$AGENT_RC" = 0 ] || fail "agent exit status $AGENT_RC"
-"$PROGS/sr-verify" --prefix victim --expect honest:2:20000 "$T/out.pb" >"$T/verify.txt" \
+"$PROGS/sr-verify" --prefix victim --expect honest:2:10000 "$T/out.pb" >"$T/verify.txt" \
 	|| { cat "$T/verify.txt"; fail "verify"; }
 cat "$T/verify.txt"
 shipped=$(sed -n "s/.*(pid $victim, service 'victim') released: \([0-9]*\) spans.*/\1/p" "$T/agent.log")
