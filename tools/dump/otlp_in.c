@@ -340,6 +340,7 @@ static int decode_msg(struct jd *j, const struct json *v, const ProtobufCMessage
 	size_t plen = strlen(j->path);
 	for (size_t i = 0; i < v->len; i++) {
 		const struct json_member *mem = &v->obj[i];
+		j->path[plen] = 0;
 		const ProtobufCFieldDescriptor *f = NULL;
 		unsigned fi;
 		for (fi = 0; fi < d->n_fields; fi++)
@@ -374,7 +375,9 @@ static int decode_msg(struct jd *j, const struct json *v, const ProtobufCMessage
 			/* Published before filling so that a failure frees what exists. */
 			*(void **)p = arr;
 			size_t *np = (size_t *)(base + f->quantifier_offset);
+			size_t klen = strlen(j->path);
 			for (size_t k = 0; k < n; k++) {
+				snprintf(j->path + klen, sizeof(j->path) - klen, "[%zu]", k);
 				if (decode_value(j, f, &mem->v.arr[k], (char *)arr + k * es, depth))
 					goto fail;
 				*np = k + 1;
