@@ -64,8 +64,9 @@ static const char usage_text[] =
 	"  -d, --min-duration D the span lasts at least D (units ns, us, ms, s, m, h: 5ms, 1.5s)\n"
 	"\n"
 	"follow:\n"
-	"      --from-tail      first print what the rings hold already (default: new spans only;\n"
-	"                       producers that appear later are always read from their tail)\n"
+	"      --from-tail      first print what the rings hold unreleased (default: new spans\n"
+	"                       only; a producer that appears later is read from its first\n"
+	"                       span on, as long as the ring has not wrapped since)\n"
 	"      --interval D     poll interval (default 10ms)\n"
 	"      --rescan D       look for new and exited producers this often (default 250ms;\n"
 	"                       a process that lives shorter may be missed: its spans are\n"
@@ -79,6 +80,7 @@ static const char usage_text[] =
 	"                       /tmp/spanring-<uid>.sock); its control socket is PATH.ctl\n"
 	"  -C, --control PATH   the control socket itself\n"
 	"      --no-agent       show, follow: never ask the agent, only /proc\n"
+	"      --via-agent      show, follow: ring fds only from the agent (ringfd), not /proc\n"
 	"      --format F       read: pb or json (default: detect from the first bytes)\n"
 	"  -h, --help           this text\n"
 	"\n"
@@ -248,7 +250,10 @@ static void follow_add(struct follow *fw, struct dump_ring *r, bool initial)
 		fw->rings = a;
 		fw->cap = nc;
 	}
-	dump_ring_follow_start(r, !initial || fw->op->from_tail);
+	/* A process found after the start is new: all of its spans are, even
+	 * those the agent has already released (while not overwritten). */
+	dump_ring_follow_start(r, !initial ? DUMP_FOLLOW_START
+				  : fw->op->from_tail ? DUMP_FOLLOW_TAIL : DUMP_FOLLOW_HEAD);
 	fw->rings[fw->n++] = r;
 	char svc[200];
 	snprintf(svc, sizeof(svc), "%s", dump_ring_service(r));
@@ -264,7 +269,7 @@ static void follow_pid(struct follow *fw, pid_t pid, bool initial, bool explicit
 	int fds[16];
 	dev_t devs[16];
 	ino_t inos[16];
-	int k = dump_proc_rings(pid, fds, devs, inos, 16);
+	int k = fw->op->ro.no_proc ? 0 : dump_proc_rings(pid, fds, devs, inos, 16);
 	char err[512];
 	for (int i = 0; i < k; i++) {
 		if (following(fw, devs[i], inos[i])) {
@@ -284,7 +289,7 @@ static void follow_pid(struct follow *fw, pid_t pid, bool initial, bool explicit
 	}
 	if (k > 0 || following_pid(fw, pid))
 		return;
-	if ((explicit_pid || via_agent) && fw->op->ro.use_agent && fw->agent_ok) {
+	if ((explicit_pid || via_agent || fw->op->ro.no_proc) && fw->op->ro.use_agent && fw->agent_ok) {
 		struct dump_ring_opts ro = fw->op->ro;
 		ro.no_proc = true;
 		struct dump_ring **rings;
@@ -474,7 +479,7 @@ static int cmd_list(const struct opts *op, int argc, char **argv)
 }
 
 enum { O_LINES = 256, O_UTC, O_ASCII, O_FROM_TAIL, O_INTERVAL, O_RESCAN, O_COUNT, O_FOR,
-       O_NO_AGENT, O_FORMAT };
+       O_NO_AGENT, O_FORMAT, O_VIA_AGENT };
 
 /* Apply one option; 0, 1 (help printed) or -1 (usage error, reported). */
 static int apply_opt(struct opts *op, int c, const char *arg)
@@ -527,6 +532,7 @@ static int apply_opt(struct opts *op, int c, const char *arg)
 	case 'S': op->ro.agent_socket = arg; return 0;
 	case 'C': op->ro.ctl_socket = arg; return 0;
 	case O_NO_AGENT: op->ro.use_agent = false; return 0;
+	case O_VIA_AGENT: op->ro.no_proc = true; return 0;
 	case O_FORMAT:
 		if (strcmp(arg, "pb") == 0 || strcmp(arg, "protobuf") == 0) {
 			op->file_kind = DUMP_FILE_PB;
@@ -567,6 +573,7 @@ int main(int argc, char **argv)
 		{"for", required_argument, 0, O_FOR},
 		{"no-agent", no_argument, 0, O_NO_AGENT},
 		{"format", required_argument, 0, O_FORMAT},
+		{"via-agent", no_argument, 0, O_VIA_AGENT},
 		{"socket", required_argument, 0, 'S'},
 		{"control", required_argument, 0, 'C'},
 		{"help", no_argument, 0, 'h'},

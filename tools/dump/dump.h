@@ -131,8 +131,11 @@ void dump_ring_close(struct dump_ring *r);
 /* show: header, slots and the committed-but-unreleased spans. Returns an exit code. */
 int dump_ring_show(struct dump_ring *r, struct dump_out *o, bool spans);
 
-/* follow: per-slot cursors. Start at head (from_tail false) or tail. */
-void dump_ring_follow_start(struct dump_ring *r, bool from_tail);
+/* follow: per-slot cursors, starting at head (new spans only), at the
+ * tail (also what is not yet released), or at the start of the stream
+ * (also what was released but not yet overwritten: a new process). */
+enum dump_follow_from { DUMP_FOLLOW_HEAD, DUMP_FOLLOW_TAIL, DUMP_FOLLOW_START };
+void dump_ring_follow_start(struct dump_ring *r, enum dump_follow_from from);
 /* One poll: print what was committed since the last one. Returns an exit
  * code (DUMP_EXIT_CORRUPT once the ring broke the ABI: it is then dead). */
 int dump_ring_follow_poll(struct dump_ring *r, struct dump_out *o);

@@ -791,14 +791,16 @@ int dump_ring_show(struct dump_ring *r, struct dump_out *o, bool spans)
 
 /* ---- follow ------------------------------------------------------------------------------ */
 
-void dump_ring_follow_start(struct dump_ring *r, bool from_tail)
+void dump_ring_follow_start(struct dump_ring *r, enum dump_follow_from from)
 {
 	for (uint32_t i = 0; i < r->l.slot_count; i++) {
 		struct dslot *d = &r->slot[i];
 		d->drops = slot_drops(sr_prod(&r->m, i));
 		d->scope = SPANRING_SCOPE_NONE;
-		d->cursor = UINT64_MAX;
-		if (from_tail)
+		/* Stream position 0 is a record boundary; bytes from there on
+		 * are intact until the producer wraps (checked when read). */
+		d->cursor = from == DUMP_FOLLOW_START ? 0 : UINT64_MAX;
+		if (from != DUMP_FOLLOW_HEAD)
 			continue;
 		/* Start at head, knowing the scope in effect there: walk what
 		 * is in the ring without printing it. */
