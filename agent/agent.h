@@ -194,6 +194,7 @@ struct agent {
 	char host_name[256];
 	bool stopping;
 	bool exit_now;
+	bool no_release;  /* exiting: unreferenced batches do not move tails */
 	uint64_t stop_deadline_ns;
 	uint64_t start_ns, start_wall_ns;
 	struct agent_stats st;

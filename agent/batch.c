@@ -169,7 +169,8 @@ void batch_unref(struct batch *b)
 	struct agent *ag = b->ag;
 	for (size_t i = 0; i < b->nchunks; i++) {
 		struct batch_chunkref *c = &b->chunks[i];
-		drain_chunk_release(c->p, c->slot, c->seq);
+		if (!ag->no_release)
+			drain_chunk_release(c->p, c->slot, c->seq);
 		c->p->inflight_chunks--;
 		/* Frees the producer at its last chunk only, so the later
 		 * references of this loop never point at a freed producer. */

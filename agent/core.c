@@ -128,8 +128,9 @@ fail:
 
 void agent_fini(struct agent *ag)
 {
-	/* Exporters first: what they still hold is let go, releasing ring
-	 * space, before the rings are unmapped. */
+	/* What was not delivered by now stays in the rings: the tails do not
+	 * move over it, so the next agent exports it (at-least-once). */
+	ag->no_release = true;
 	if (ag->cur) {
 		struct batch *b = ag->cur;
 		ag->cur = NULL;
@@ -362,13 +363,16 @@ int agent_run(struct agent *ag)
 		if (ag->stopping) {
 			size_t held = 0;
 			uint64_t now = agent_now_ns();
+			/* A producer that disconnected meanwhile was drained into a
+			 * new batch: it goes out now, not at its age limit. */
+			agent_flush(ag);
 			for (size_t i = 0; i < ag->n_exp; i++)
 				held += ag->exp[i]->ops->flush(ag->exp[i], ag->stop_deadline_ns);
 			if (held == 0 && !ag->cur)
 				break;
 			if (now >= ag->stop_deadline_ns) {
-				log_warn("shutdown timeout: exporters still hold %zu batches; letting "
-					 "them go",
+				log_warn("shutdown timeout: exporters still hold %zu batches; their "
+					 "spans stay in the rings for the next agent",
 					 held);
 				status = 0;
 				break;

@@ -309,8 +309,17 @@ void wq_fini(struct wq *q)
 {
 	if (q->e && q->e->ag)
 		loop_timer_cancel(&q->e->ag->loop, &q->timer);
-	while (q->len)
-		wq_let_go(q, "exporter shutting down");
+	/* At exit nothing is lost: the agent does not release what was not
+	 * delivered, the spans stay in the rings for the next agent. */
+	bool exiting = q->e && q->e->ag && q->e->ag->no_release;
+	if (exiting && q->len)
+		log_warn("exporter %s: %zu undelivered batches stay in the rings", q->e->name, q->len);
+	while (q->len) {
+		if (exiting)
+			wq_pop(q);
+		else
+			wq_let_go(q, "exporter shutting down");
+	}
 	free(q->items);
 	q->items = NULL;
 }

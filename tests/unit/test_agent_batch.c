@@ -222,6 +222,28 @@ static void test_release_order(void **state)
 	fx_fini(&f);
 }
 
+/* At exit, batches no exporter delivered do not move the tails: the next
+ * agent exports them. */
+static void test_exit_keeps_undelivered(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 1, 16384);
+	for (int i = 0; i < 5; i++) {
+		struct tr_span s = fx_span(i, 0);
+		assert_int_equal(tr_write_span(&f.t, 0, f.scope_a, &s), 0);
+	}
+	assert_int_equal(fx_pump(&f), 5); /* held by the exporter */
+	struct tr_span s = fx_span(9, 0);
+	assert_int_equal(tr_write_span(&f.t, 0, f.scope_a, &s), 0);
+	agent_drain_all(&f.ag); /* in the current, unfinished batch */
+	assert_non_null(f.ag.cur);
+	agent_fini(&f.ag);
+	assert_int_equal(sr_cons(&f.t.m, 0)->tail, 0);
+	sr_ring_unmap(&f.t.m, true);
+	agent_config_free(&f.cfg);
+}
+
 /* A batch of only control records is released at once. */
 static void test_control_only_batch(void **state)
 {
@@ -468,6 +490,7 @@ int main(void)
 		cmocka_unit_test(test_framing_decodes),
 		cmocka_unit_test(test_release_order),
 		cmocka_unit_test(test_control_only_batch),
+		cmocka_unit_test(test_exit_keeps_undelivered),
 		cmocka_unit_test(test_batch_size_limit),
 		cmocka_unit_test(test_file_exporter_zero_copy),
 		cmocka_unit_test(test_zc_check_detects_copies),
