@@ -749,7 +749,8 @@ static void wf_trace(struct dump_out *o, struct wf_span *sp, size_t n)
 					}
 					sbuf_putc(&nm, 0);
 					if (!nm.oom && !lb.oom) {
-						sbuf_put(&b, lb.p, lb.len);
+						if (lb.len)
+							sbuf_put(&b, lb.p, lb.len);
 						put_safe(&b, nm.p, label_w - used > 4 ? label_w - used : 4,
 							 true);
 					}
