@@ -19,11 +19,15 @@
  * -1, but the number stays open (on the old eventfd, which nobody reads):
  * a write that raced with the disconnect lands there, harmlessly.
  *
- * Fork. Our pthread_atfork prepare handler takes the client lock, so a fork
- * never happens while the thread is between creating or receiving an fd and
- * recording it; sr_client_atfork_child() (called by the producer core's
- * child handler) then closes exactly the inherited fds, without sending
- * anything, so the parent's registration in the agent is untouched.
+ * Fork. Our pthread_atfork prepare handler takes a small lock (fdmu) held
+ * only while the thread creates or closes its connection socket, so a fork
+ * never catches a socket that exists but is not recorded in cl.sock: the
+ * child would keep the parent's connection open, and the agent would not
+ * see the parent's end. sr_client_atfork_child() (called by the producer
+ * core's child handler) then closes exactly the inherited fds, without
+ * sending anything, so the parent's registration in the agent is
+ * untouched. fdmu is never held while another lock is taken, so it cannot
+ * invert with the producer core's own fork lock.
  */
 #include "client.h"
 
@@ -61,6 +65,7 @@ enum cl_state {
 
 static struct {
 	pthread_mutex_t mu;
+	pthread_mutex_t fdmu; /* creating/closing sock (see fork, above) */
 	pthread_cond_t cv; /* CLOCK_MONOTONIC */
 	struct sr_map *m;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -81,6 +86,7 @@ static struct {
 	bool cv_ready;
 } cl = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.fdmu = PTHREAD_MUTEX_INITIALIZER,
 	.wake_fd = -1,
 	.sock = -1,
 	.bell_fd = -1,
@@ -106,12 +112,12 @@ const char *sr_socket_path(char *buf, size_t n)
 
 static void cl_atfork_prepare(void)
 {
-	pthread_mutex_lock(&cl.mu);
+	pthread_mutex_lock(&cl.fdmu);
 }
 
 static void cl_atfork_parent(void)
 {
-	pthread_mutex_unlock(&cl.mu);
+	pthread_mutex_unlock(&cl.fdmu);
 }
 
 static void cl_atfork_child(void)
@@ -119,8 +125,8 @@ static void cl_atfork_child(void)
 	/* Taken by cl_atfork_prepare in this very thread. The producer core's
 	 * child handler, registered earlier, has already run
 	 * sr_client_atfork_child() (child handlers run in registration
-	 * order), which does not touch the lock. */
-	pthread_mutex_unlock(&cl.mu);
+	 * order), which does not touch fdmu. */
+	pthread_mutex_unlock(&cl.fdmu);
 }
 
 static void cl_init_cv(void)
@@ -203,11 +209,11 @@ static void cl_set_state(int state)
  * and recorded, or closed. */
 static void cl_close_sock(void)
 {
-	pthread_mutex_lock(&cl.mu);
+	pthread_mutex_lock(&cl.fdmu);
 	if (cl.sock >= 0)
 		close(cl.sock);
 	cl.sock = -1;
-	pthread_mutex_unlock(&cl.mu);
+	pthread_mutex_unlock(&cl.fdmu);
 }
 
 /* Is fd an eventfd? (A reply could carry any fd; the hot path writes it.) */
@@ -279,10 +285,10 @@ static int cl_attempt(void)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	memcpy(sa.sun_path, cl.path, sizeof(sa.sun_path));
-	pthread_mutex_lock(&cl.mu);
+	pthread_mutex_lock(&cl.fdmu);
 	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	cl.sock = s;
-	pthread_mutex_unlock(&cl.mu);
+	pthread_mutex_unlock(&cl.fdmu);
 	if (s < 0)
 		return ATT_NOAGENT;
 	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -337,9 +343,8 @@ static int cl_attempt(void)
 			     .msg_controllen = sizeof(rcm.buf)};
 	int fds[4], nfds = 0;
 	bool ctrunc;
-	/* Under the lock: a fork must not see a received fd we have not
-	 * recorded (the child would keep it open). */
-	pthread_mutex_lock(&cl.mu);
+	/* A fork between here and the install leaves the child a copy of the
+	 * new eventfd: close-on-exec and harmless (nobody waits on it). */
 	do
 		n = recvmsg(s, &rmh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
@@ -352,7 +357,6 @@ static int cl_attempt(void)
 		for (size_t j = 0; j < k && nfds < 4; j++)
 			memcpy(&fds[nfds++], CMSG_DATA(h) + j * sizeof(int), sizeof(int));
 	}
-	pthread_mutex_unlock(&cl.mu);
 
 	int result = ATT_NOAGENT;
 	if (n != (ssize_t)sizeof(resp) || ctrunc || resp.magic != SPANRING_REG_MAGIC) {
@@ -549,10 +553,13 @@ bool sr_client_registered(void)
 void sr_client_atfork_child(void)
 {
 	/*
-	 * Only this thread exists. cl.mu is held by our own prepare handler
-	 * (or by nobody): do not lock it. Close what the parent's connection
-	 * left us; send nothing, so the agent keeps the parent registered.
+	 * Only this thread exists. cl.fdmu is held by our own prepare handler
+	 * (or by nobody): do not lock it. cl.mu may have been held by the
+	 * parent's client thread, which does not exist here: re-initialise it.
+	 * Close what the parent's connection left us; send nothing, so the
+	 * agent keeps the parent registered.
 	 */
+	pthread_mutex_init(&cl.mu, NULL);
 	sr_store_int(&sr_doorbell_fd, -1);
 	if (cl.sock >= 0)
 		close(cl.sock);
