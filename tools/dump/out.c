@@ -707,13 +707,10 @@ static void wf_trace(struct dump_out *o, struct wf_span *sp, size_t n)
 	sbuf_putc(&b, '\n');
 
 	/* Label column: tree prefix + name (+ service where it changes). */
-	int width = o->width;
+	/* Row: label, ' ', '|', bars, '|', ' ', status mark, duration (9). */
+	int width = o->width < 40 ? 40 : o->width;
 	int label_w = width * 45 / 100;
-	if (label_w < 24)
-		label_w = 24;
-	int bw = width - label_w - 1 - 2 - 1 - 10;
-	if (bw < 10)
-		bw = 10;
+	int bw = width - label_w - 14;
 	bool last[WF_MAX_INDENT + 1];
 	/* Roots in start order, then whatever a cycle kept unreached. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -759,7 +756,7 @@ static void wf_trace(struct dump_out *o, struct wf_span *sp, size_t n)
 					sbuf_putc(&b, ' ');
 					wf_bar(&b, o, s, t0, total, bw);
 					dump_fmt_duration(s->end - s->start, dur, sizeof(dur));
-					sbuf_printf(&b, " %9s%s\n", dur, s->status == 2 ? " ERROR" : "");
+					sbuf_printf(&b, " %c%9s\n", s->status == 2 ? '!' : ' ', dur);
 				}
 				/* Next unvisited child. */
 				size_t sidx = f->span;
