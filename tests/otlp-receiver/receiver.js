@@ -40,7 +40,10 @@ const quiet = !!args.quiet;
 const maxSeconds = Number(args['max-seconds'] || 120);
 
 function log(...m) { if (!quiet) console.error('[receiver]', ...m); }
-function record(o) { fs.writeSync(out, JSON.stringify(o) + '\n'); }
+function record(o) {
+  if (o.t === 'req') o.ts = Date.now();
+  fs.writeSync(out, JSON.stringify(o) + '\n');
+}
 
 // script
 const script = [];
@@ -56,12 +59,12 @@ function param(action) { const i = action.indexOf('='); return i < 0 ? undefined
 const {Req, Resp} = schema.load();
 const stats = {http_requests: 0, grpc_requests: 0, spans: 0, decode_ms: 0, bytes: 0};
 
-function accept(proto, reqObj, action, bytes, encoding) {
+function accept(proto, reqObj, action, bytes, encoding, hdr) {
   const spans = schema.spansOf(reqObj);
   for (const s of spans) record({t: 'span', proto, ...s});
   stats.spans += spans.length;
   stats.bytes += bytes;
-  record({t: 'req', proto, action, spans: spans.length, bytes, encoding});
+  record({t: 'req', proto, action, spans: spans.length, bytes, encoding, hdr});
   return spans.length;
 }
 
@@ -77,16 +80,21 @@ function decodeHttpBody(req, body) {
   }
   if (ct === 'application/json') {
     // OTLP/JSON: lowerCamelCase names, hex ids; back to the protobuf form
-    const j = JSON.parse(body.toString('utf8'));
+    const snake = (k) => k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
     const fix = (o) => {
-      if (Array.isArray(o)) return o.forEach(fix);
-      if (!o || typeof o !== 'object') return;
-      for (const k of ['traceId', 'spanId', 'parentSpanId']) {
-        if (typeof o[k] === 'string') o[k] = Buffer.from(o[k], 'hex').toString('base64');
+      if (Array.isArray(o)) return o.map(fix);
+      if (!o || typeof o !== 'object') return o;
+      const r = {};
+      for (const [k, v] of Object.entries(o)) {
+        if ((k === 'traceId' || k === 'spanId' || k === 'parentSpanId') && typeof v === 'string') {
+          r[snake(k)] = Buffer.from(v, 'hex').toString('base64');
+        } else {
+          r[snake(k)] = fix(v);
+        }
       }
-      Object.values(o).forEach(fix);
+      return r;
     };
-    fix(j);
+    const j = fix(JSON.parse(body.toString('utf8')));
     return Req.toObject(Req.fromObject(j), schema.CONV);
   }
   throw new Error('unexpected content-type ' + ct);
@@ -150,7 +158,8 @@ const httpServer = http.createServer((req, res) => {
       httpAnswer(res, 400, schema.statusBytes(3, 'undecodable: ' + e.message));
       return;
     }
-    const n = accept('http', obj, action, got, req.headers['content-encoding'] || 'identity');
+    const n = accept('http', obj, action, got, req.headers['content-encoding'] || 'identity',
+      req.headers['x-spanring-test']);
     let resp = {};
     if (base === 'partial') {
       resp = {partial_success: {rejected_spans: Number(param(action) || 1), error_message: 'scripted partial success'}};
@@ -196,7 +205,8 @@ grpcServer.addService(svc.service, {
       case 'hang': return;
       default: break;
     }
-    const n = accept('grpc', call.request, action, 0, call.metadata.get('grpc-encoding')[0] || 'identity');
+    const n = accept('grpc', call.request, action, 0, call.metadata.get('grpc-encoding')[0] || 'identity',
+      call.metadata.get('x-spanring-test')[0]);
     const resp = base === 'partial'
       ? {partial_success: {rejected_spans: Number(p || 1), error_message: 'scripted partial success'}} : {};
     cb(null, resp);
