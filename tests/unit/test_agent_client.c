@@ -219,6 +219,11 @@ static void test_no_agent(void **state)
 	sr_ring_unmap(&ring.m, true);
 }
 
+static bool one_conn(void)
+{
+	return fake_conns() == 1;
+}
+
 static bool registered(void)
 {
 	return sr_client_registered();
@@ -238,6 +243,7 @@ static void test_register_and_reconnect(void **state)
 	sr_client_start(&ring.m);
 	assert_int_equal(sr_client_flush(3000), 0);
 	assert_true(sr_client_registered());
+	assert_true(wait_for(one_conn, 1000)); /* the fake records after replying */
 	struct stat st;
 	assert_int_equal(fstat(ring.m.fd, &st), 0);
 	pthread_mutex_lock(&fk.mu);
@@ -297,11 +303,6 @@ static void test_register_and_reconnect(void **state)
 	pthread_mutex_unlock(&fk.mu);
 	fake_stop();
 	sr_ring_unmap(&ring.m, true);
-}
-
-static bool one_conn(void)
-{
-	return fake_conns() == 1;
 }
 
 static void test_rejected(void **state)
