@@ -221,7 +221,7 @@ static void test_no_agent(void **state)
 
 static bool one_conn(void)
 {
-	return fake_conns() == 1;
+	return fake_conns() >= 1;
 }
 
 static bool registered(void)
