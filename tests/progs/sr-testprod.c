@@ -13,6 +13,9 @@
  *   -W  wait (retry) when the ring is full instead of dropping
  *   -L  put false process.pid/host.name/process.owner in the resource
  *   -H  hold: after writing, keep the connection until SIGTERM/SIGINT
+ *   -l N  latency probe instead: N times, after 100 ms of quiet, commit one
+ *         span and time until the agent released it (it was exported);
+ *         prints "latency_us p50=.. max=.."
  * Prints "committed=N drops=D registered=R" at the end.
  */
 #include <getopt.h>
@@ -119,6 +122,44 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Commit one span at a time on a quiet ring; time until it is released. */
+static int latency_probe(int n, int reg)
+{
+	uint64_t lat[1000];
+	if (n > 1000)
+		n = 1000;
+	for (int i = 0; i < n; i++) {
+		sleep_ns(100000000ull);
+		struct tr_span s;
+		memset(&s, 0, sizeof(s));
+		s.trace_id[0] = 1;
+		s.span_id[0] = 1;
+		s.name = "probe";
+		s.start_ns = s.end_ns = now_ns();
+		s.seq = i;
+		if (tr_write_span(&t, 0, scopes[0], &s))
+			return 1;
+		uint64_t t0 = now_ns();
+		while (tr_unreleased(&t, 0)) {
+			if (now_ns() - t0 > 5000000000ull)
+				return 1;
+			sleep_ns(20000);
+		}
+		lat[i] = (now_ns() - t0) / 1000;
+	}
+	qsort(lat, (size_t)n, sizeof(lat[0]), cmp_u64);
+	printf("committed=%d drops=0 registered=%d\nlatency_us p50=%llu max=%llu\n", n, reg == 0,
+	       (unsigned long long)lat[n / 2], (unsigned long long)lat[n - 1]);
+	sr_client_stop();
+	return 0;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -129,8 +170,8 @@ int main(int argc, char **argv)
 {
 	uint32_t slot_size = 65536;
 	const char *service = "testprod";
-	int lie = 0, hold = 0, wait_reg = 5000, wait_drain = 10000, opt;
-	while ((opt = getopt(argc, argv, "t:n:s:z:S:r:WLHw:d:q:")) != -1) {
+	int lie = 0, hold = 0, wait_reg = 5000, wait_drain = 10000, probes = 0, opt;
+	while ((opt = getopt(argc, argv, "t:n:s:z:S:r:WLHw:d:q:l:")) != -1) {
 		switch (opt) {
 		case 't': n_threads = atoi(optarg); break;
 		case 'n': n_spans = atol(optarg); break;
@@ -144,6 +185,7 @@ int main(int argc, char **argv)
 		case 'w': wait_reg = atoi(optarg); break;
 		case 'd': wait_drain = atoi(optarg); break;
 		case 'q': scope_period = atoi(optarg); break;
+		case 'l': probes = atoi(optarg); break;
 		default:
 			fprintf(stderr, "usage: see the comment at the top of sr-testprod.c\n");
 			return 2;
@@ -164,6 +206,8 @@ int main(int argc, char **argv)
 		pthread_mutex_init(&slot_lock[i], NULL);
 	sr_client_start(&t.m);
 	int reg = wait_reg > 0 ? sr_client_flush(wait_reg) : -1;
+	if (probes > 0)
+		return latency_probe(probes, reg);
 	pthread_t th[256];
 	if (n_threads > 256)
 		n_threads = 256;
