@@ -151,6 +151,48 @@ install: all
 clean:
 	rm -rf build
 
+# ---- LD_PRELOAD shim and API stub (lib/preload; README "Tracing unmodified
+# programs (LD_PRELOAD)"). The shim is lib/preload/*.c plus the library
+# compiled a second time with lib/preload/lib_rename.h (the shim defines a
+# few API functions itself); its version script exports only the functions
+# it interposes and spanring_*. The --wrap options route the library's own
+# descriptor-creating calls and its thread start through lib/preload/pl_fd.c,
+# inside the shim only. libspanring-api.so.0 is the no-op API stub that
+# programs link against to be traced only when the shim is preloaded.
+PRELOAD_SRC := $(wildcard lib/preload/*.c)
+PRELOAD_O := $(patsubst %.c,$(B)/%.o,$(PRELOAD_SRC))
+PRELOAD_LIB_O := $(patsubst lib/%.c,$(B)/preload/lib/%.o,$(LIB_SRC)) $(GEN_O)
+PRELOAD := $(B)/libspanring-preload.so
+PRELOAD_WRAP := -Wl,--wrap=memfd_create,--wrap=socket,--wrap=eventfd,--wrap=recvmsg \
+	-Wl,--wrap=pthread_create
+APISTUB_O := $(patsubst %.c,$(B)/%.o,$(wildcard lib/preload/api/*.c)) $(B)/lib/w3c.o
+APISTUB := $(B)/libspanring-api.so.0
+
+.PHONY: install-preload
+all: $(PRELOAD) $(APISTUB)
+install: install-preload
+
+$(B)/preload/lib/%.o: lib/%.c lib/preload/lib_rename.h $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -include lib/preload/lib_rename.h -c $< -o $@
+
+$(PRELOAD): $(PRELOAD_O) $(PRELOAD_LIB_O) lib/preload/preload.map
+	$(CC) -shared -Wl,-z,defs -Wl,--version-script=lib/preload/preload.map $(PRELOAD_WRAP) \
+		$(LDFLAGS) -o $@ $(PRELOAD_O) $(PRELOAD_LIB_O) $(LIBS)
+
+$(APISTUB): $(APISTUB_O) lib/libspanring.map
+	$(CC) -shared -Wl,-z,defs -Wl,--version-script=lib/libspanring.map \
+		-Wl,-soname,libspanring-api.so.0 $(LDFLAGS) -o $@ $(APISTUB_O)
+
+install-preload: all
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 755 $(PRELOAD) $(DESTDIR)$(LIBDIR)/libspanring-preload.so
+	install -m 755 $(APISTUB) $(DESTDIR)$(LIBDIR)/libspanring-api.so.0
+	ln -sf libspanring-api.so.0 $(DESTDIR)$(LIBDIR)/libspanring-api.so
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|' \
+		-e 's|@VERSION@|0.1.0|' lib/preload/api/spanring-api.pc.in \
+		> $(DESTDIR)$(LIBDIR)/pkgconfig/spanring-api.pc
+
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # Helper programs of the agent's integration tests (tests/progs/*.c, one
