@@ -128,7 +128,7 @@ static const struct cfg_key cfg_keys[] = {
 	 "OTLP: first retry backoff (doubles, with jitter; export_retry_max bounds it all)"},
 	{"otlp.retry_max_backoff", CT_DURATION, OFF(otlp_retry_max_backoff_us), 0, 1 * MS,
 	 3600 * SEC, "10s", "OTLP: largest backoff between two attempts"},
-	{"otlp.max_held", CT_U32, OFF(otlp_max_held), 0, 1, 1000000, "512",
+	{"otlp.max_held", CT_U32, OFF(otlp_max_held), 0, 1, 1000000, "16384",
 	 "OTLP: batches held (sending or waiting); when full the oldest waiting is let go"},
 	{"otlp.max_request_bytes", CT_SIZE, OFF(otlp_max_request_bytes), 0, 4 * KB, 256 * MB, "4M",
 	 "OTLP: waiting batches are sent together in one request up to this size"},
@@ -176,7 +176,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->shutdown_timeout_us = 10 * SEC;
 	c->otlp_retry_initial_us = 1 * SEC;
 	c->otlp_retry_max_backoff_us = 10 * SEC;
-	c->otlp_max_held = 512;
+	c->otlp_max_held = 16384;
 	c->otlp_max_request_bytes = 4 * MB;
 	c->otlp_max_streams = 8;
 }

@@ -235,8 +235,10 @@ static int g_flush_pend(struct otlp_grpc *g)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN)
+			if (errno == EAGAIN) {
+				g->ob.c.would_block++;
 				return 0;
+			}
 			return -errno;
 		}
 		size_t got = (size_t)n;

@@ -358,6 +358,7 @@ static int h_write(struct otlp_http *h)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == ENOBUFS) {
+				h->ob.c.would_block++;
 				h_watch(h, EPOLLIN | EPOLLOUT);
 				return 0;
 			}

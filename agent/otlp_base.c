@@ -482,7 +482,7 @@ void otlp_base_stats_json(struct otlp_base *ob, struct sbuf *o)
 		    "\"timeouts\":%llu,\"connects\":%llu,\"connect_failures\":%llu,"
 		    "\"dns_failures\":%llu,\"let_go_queue_full\":%llu,\"let_go_retry_budget\":%llu,"
 		    "\"let_go_permanent\":%llu,\"copies\":%llu,\"zc_sends\":%llu,"
-		    "\"zc_completions\":%llu,\"zc_copied\":%llu",
+		    "\"zc_completions\":%llu,\"zc_copied\":%llu,\"would_block\":%llu",
 		    otlp_protocol_name(ob->conf.protocol), (unsigned long long)c->requests,
 		    (unsigned long long)c->responses_ok, (unsigned long long)c->responses_retryable,
 		    (unsigned long long)c->responses_permanent, (unsigned long long)c->partial_responses,
@@ -492,7 +492,7 @@ void otlp_base_stats_json(struct otlp_base *ob, struct sbuf *o)
 		    (unsigned long long)c->queue_full_let_go, (unsigned long long)c->retry_budget_let_go,
 		    (unsigned long long)c->permanent_let_go, (unsigned long long)c->copies,
 		    (unsigned long long)c->zc_sends, (unsigned long long)c->zc_completions,
-		    (unsigned long long)c->zc_copied);
+		    (unsigned long long)c->zc_copied, (unsigned long long)c->would_block);
 }
 
 /* ---- construction ---------------------------------------------------------- */

@@ -57,6 +57,7 @@ struct otlp_counters {
 	uint64_t queue_full_let_go, retry_budget_let_go, permanent_let_go;
 	uint64_t zc_sends, zc_completions, zc_copied;
 	uint64_t copies; /* requests whose body was rewritten (gzip, JSON) */
+	uint64_t would_block; /* writes the socket did not take whole (cursor kept) */
 };
 
 struct dns_job;

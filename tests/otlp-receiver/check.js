@@ -6,7 +6,7 @@
 // here with the official schema.
 //
 //   check.js --recv recv.jsonl --expect a.jsonl[,b.jsonl] [--file spans.pb]
-//            [--service NAME] [--missing-ok] [--proto http|grpc]
+//            [--service NAME] [--missing-ok] [--dups-ok] [--proto http|grpc]
 // Prints "received=N expected=N missing=N duplicates=N mismatched=N
 // unexpected=N file=N" and exits 1 on any problem (missing spans are
 // allowed with --missing-ok: the test compares them with the agent's
@@ -95,6 +95,6 @@ if (args.file) {
 console.log(`received=${recv.length} expected=${expected.length} missing=${missing} duplicates=${dups} ` +
   `mismatched=${mismatched} unexpected=${unexpected} file=${fileCount}`);
 for (const p of problems) console.log(p);
-const ok = dups === 0 && mismatched === 0 && unexpected === 0 && (args['missing-ok'] || missing === 0) &&
+const ok = (dups === 0 || args['dups-ok']) && mismatched === 0 && unexpected === 0 && (args['missing-ok'] || missing === 0) &&
   problems.length === 0;
 process.exit(ok ? 0 : 1);
