@@ -194,17 +194,23 @@ static void drain_close_run(struct drain_walk *w)
 	w->run_len = w->run_n = 0;
 }
 
-/* Bytes up to stream position `end` now belong to the current batch. */
+/*
+ * Bytes up to stream position `end` now belong to the current batch. Out
+ * of memory, pos stays where it was: the bytes are walked (and exported)
+ * again later, never released unexported.
+ */
 static void drain_cut(struct drain_walk *w, uint64_t end, uint64_t scope,
 		      const struct scope_ent *ent)
 {
 	struct drain_slot *s = &w->p->slots[w->slot];
 	drain_close_run(w);
-	if (end == s->pos)
+	if (w->nomem || end == s->pos)
 		return;
 	struct batch *b = agent_batch(w->ag);
-	if (!b || batch_add_chunk(b, w->p, w->slot, end, scope))
+	if (!b || batch_add_chunk(b, w->p, w->slot, end, scope)) {
 		w->nomem = true;
+		return;
+	}
 	s->pos = end;
 	s->scope = scope;
 	s->scope_ent = ent;
@@ -248,7 +254,7 @@ static int64_t drain_slot(struct agent *ag, struct agent_producer *p, uint32_t i
 	char detail[96] = "";
 	const uint8_t *q = start;
 
-	while (q < end) {
+	while (q < end && !w.nomem) {
 		uint32_t field, wt;
 		const uint8_t *payload, *next;
 		uint64_t v;
