@@ -25,6 +25,8 @@
 #include "otlp_common.pb-c.h"
 #include "pbwire.h"
 
+#define DRAIN_MAX_SCOPES 4096
+
 /* Largest span payload the ABI allows in a slot of this size. */
 static uint32_t drain_max_record(const struct agent_producer *p)
 {
@@ -106,6 +108,12 @@ const struct scope_ent *drain_scope_lookup(struct agent_producer *p, uint64_t of
 		return p->scopes[idx];
 	if (off % 8) {
 		*why = "scope offset not 8-byte aligned";
+		return NULL;
+	}
+	/* Real programs have a handful of tracers; a table of thousands of
+	 * tiny entries is an attempt to make the agent work for nothing. */
+	if (p->n_scopes >= DRAIN_MAX_SCOPES) {
+		*why = "more distinct scopes than the agent caches per producer";
 		return NULL;
 	}
 	/* Pairs with the producer's store-release of scope_len after it

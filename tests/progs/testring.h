@@ -118,12 +118,12 @@ static inline size_t tr_encode_resource(uint8_t *buf, const char *service, bool 
  * Create a ring of slots x slot_size with the given encoded Resource and
  * mark it initialized. 0 or -errno.
  */
-static inline int tr_create(struct tr *t, uint32_t slots, uint32_t slot_size, const uint8_t *res,
-			    size_t res_len)
+static inline int tr_create_ex(struct tr *t, uint32_t slots, uint32_t slot_size,
+			       uint32_t scope_cap, const uint8_t *res, size_t res_len)
 {
 	struct sr_layout l;
 	memset(t, 0, sizeof(*t));
-	int err = sr_layout_compute(&l, slots, slot_size, SPANRING_PAGE, SPANRING_PAGE);
+	int err = sr_layout_compute(&l, slots, slot_size, scope_cap, SPANRING_PAGE);
 	if (err)
 		return err;
 	if (res_len > l.res_cap)
@@ -138,6 +138,12 @@ static inline int tr_create(struct tr *t, uint32_t slots, uint32_t slot_size, co
 		t->scope[i] = SPANRING_SCOPE_NONE;
 	sr_store_release_32(&h->flags, SPANRING_HDR_F_INITIALIZED);
 	return 0;
+}
+
+static inline int tr_create(struct tr *t, uint32_t slots, uint32_t slot_size, const uint8_t *res,
+			    size_t res_len)
+{
+	return tr_create_ex(t, slots, slot_size, SPANRING_PAGE, res, res_len);
 }
 
 /* Append a scope entry (InstrumentationScope name/version, optional

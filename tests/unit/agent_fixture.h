@@ -83,8 +83,9 @@ static inline void fx_release(struct fx *f, size_t i)
 	f->hold.held[i] = NULL;
 }
 
-/* Agent + one ring (slots x size) adopted as producer f->p. */
-static inline void fx_init(struct fx *f, uint32_t slots, uint32_t slot_size)
+/* Agent + one ring (slots x size, scope table of scope_cap) adopted as f->p. */
+static inline void fx_init_ex(struct fx *f, uint32_t slots, uint32_t slot_size,
+			      uint32_t scope_cap)
 {
 	memset(f, 0, sizeof(*f));
 	agent_log_set_level(getenv("FX_DEBUG") ? AGENT_LOG_DEBUG : AGENT_LOG_ERROR);
@@ -98,7 +99,7 @@ static inline void fx_init(struct fx *f, uint32_t slots, uint32_t slot_size)
 	assert_int_equal(agent_add_exporter(&f->ag, &f->hold.e), 0);
 	uint8_t res[512];
 	size_t rl = tr_encode_resource(res, "fx-service", true);
-	assert_int_equal(tr_create(&f->t, slots, slot_size, res, rl), 0);
+	assert_int_equal(tr_create_ex(&f->t, slots, slot_size, scope_cap, res, rl), 0);
 	f->scope_a = tr_add_scope(&f->t, "scope-a", "1.0", NULL);
 	f->scope_b = tr_add_scope(&f->t, "scope-b", NULL, "https://example.com/schema");
 	int fd = dup(f->t.m.fd);
@@ -109,6 +110,11 @@ static inline void fx_init(struct fx *f, uint32_t slots, uint32_t slot_size)
 	if (rc)
 		fprintf(stderr, "adopt: %s\n", why);
 	assert_int_equal(rc, 0);
+}
+
+static inline void fx_init(struct fx *f, uint32_t slots, uint32_t slot_size)
+{
+	fx_init_ex(f, slots, slot_size, SPANRING_PAGE);
 }
 
 static inline void fx_fini(struct fx *f)

@@ -176,6 +176,40 @@ static void test_scope_entry_hostile(void **state)
 	fx_fini(&f);
 }
 
+/* Thousands of distinct tiny scopes: refused past the cache limit. */
+static void test_scope_flood(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init_ex(&f, 1, 1 << 20, 64 << 10);
+	f.hold.keep = false;
+	/* Build our own big table: 8-byte entries with an empty body. */
+	struct spanring_ring_hdr *h = sr_hdr(&f.t.m);
+	uint64_t base = h->scope_len;
+	uint64_t n = (f.t.m.l.scope_cap - base) / 8;
+	struct spanring_scope_entry e = {.len = 0};
+	for (uint64_t k = 0; k < n; k++)
+		memcpy(sr_scope_table(&f.t.m) + base + k * 8, &e, 8);
+	h->scope_len = base + n * 8;
+	uint8_t rec[16];
+	uint64_t k;
+	for (k = 0; k < n && f.p->state == PROD_ACTIVE; k++) {
+		size_t len = tr_ctrl_varint(rec, SPANRING_CTRL_SCOPE, base + k * 8);
+		tr_put_raw(&f.t, 0, rec, len);
+		if (k % 256 == 255) {
+			tr_commit(&f.t, 0);
+			fx_pump(&f);
+		}
+	}
+	tr_commit(&f.t, 0);
+	fx_pump(&f);
+	assert_true(n > 4096);
+	assert_int_equal(f.p->state, PROD_QUARANTINED);
+	assert_non_null(strstr(f.p->reason, "more distinct scopes"));
+	assert_int_equal(f.p->n_scopes, 4096);
+	fx_fini(&f);
+}
+
 static void test_span_before_scope(void **state)
 {
 	(void)state;
@@ -409,6 +443,7 @@ int main(void)
 		cmocka_unit_test(test_unexpected_field),
 		cmocka_unit_test(test_bad_scope_offsets),
 		cmocka_unit_test(test_scope_entry_hostile),
+		cmocka_unit_test(test_scope_flood),
 		cmocka_unit_test(test_span_before_scope),
 		cmocka_unit_test(test_oversize_record),
 		cmocka_unit_test(test_head_backwards),
