@@ -538,18 +538,47 @@ static bool single_threaded(void)
 	return stat("/proc/self/task", &st) == 0 && st.st_nlink == 3;
 }
 
-/* Our own environ entry; only while nothing else can read environ. */
+/*
+ * Our own environ entry; only while nothing else can read environ. The
+ * array is edited directly: putenv()/unsetenv() may be the program's own
+ * (bash defines them, on its variable table, which does not exist yet).
+ * An existing TRACEPARENT entry is repointed in place; otherwise a new
+ * array replaces environ (glibc's setenv copies arrays it did not make).
+ */
+extern char **environ;
+
 static void env_publish(void)
 {
 	if (!single_threaded()) {
 		pl_debug("not alone in the constructor: TRACEPARENT only through exec/spawn");
 		return;
 	}
-	if (putenv(pl.tp_env) == 0)
-		pl.tp_in_environ = true;
+	size_t n = 0, tp = SIZE_MAX;
+	for (; environ && environ[n]; n++)
+		if (tp == SIZE_MAX && strncmp(environ[n], TP_PREFIX, TP_PREFIX_LEN) == 0)
+			tp = n;
+	if (tp != SIZE_MAX) {
+		environ[tp] = pl.tp_env;
+	} else {
+		char **ne = malloc((n + 2) * sizeof(char *));
+		if (!ne)
+			return;
+		if (n)
+			memcpy(ne, environ, n * sizeof(char *));
+		ne[n] = pl.tp_env;
+		ne[n + 1] = NULL;
+		environ = ne;
+		n++;
+	}
+	pl.tp_in_environ = true;
 	/* A tracestate without a usable traceparent belongs to nobody. */
-	if (!pl.has_parent && getenv("TRACESTATE"))
-		unsetenv("TRACESTATE");
+	if (!pl.has_parent) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (strncmp(environ[i], "TRACESTATE=", 11) != 0)
+				environ[k++] = environ[i];
+		environ[k] = NULL;
+	}
 }
 
 static void exe_name(char *out, size_t n)

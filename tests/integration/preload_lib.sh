@@ -79,9 +79,10 @@ agent_stop() {
 	"$DECODE" "$T/spans.pb" >"$T/spans.jsonl" || fail "the agent's output does not decode"
 }
 
-# traced CMD...: run CMD under the shim (bounded in time).
+# traced CMD...: run CMD under the shim, bounded in time. timeout itself
+# is excluded (SPANRING_EXCLUDE), so CMD's process span is the root.
 traced() {
-	LD_PRELOAD=$SHIM timeout -k 5 60 "$@"
+	SPANRING_EXCLUDE=timeout LD_PRELOAD=$SHIM timeout -k 5 60 "$@"
 }
 
 # check: python assertions on the spans (stdin: the script; the module
