@@ -3,7 +3,7 @@
 # agent has not polled yet): the agent stops accepting, drains every ring,
 # flushes its exporters and exits 0 with every span in the file.
 . "$(dirname "$0")/agent-lib.sh"
-start_agent --file "$T/out.pb" --batch-max-age 30s --poll-interval-min 10s \
+start_agent --file "$T/out.pb" --batch-max-age 30s --batch-max-bytes 64M --poll-interval-min 10s \
 	--poll-interval-max 10s
 # One producer that has exited (its spans went into a batch that waits).
 "$PROGS/sr-testprod" -S gone -t 3 -s 3 -z 1048576 -n 3000 -d 0 >"$T/gone.txt" 2>&1 || fail "producer"
