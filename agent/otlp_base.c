@@ -457,6 +457,9 @@ int otlp_base_connect_next(struct otlp_base *ob, bool *done)
 		}
 		int one = 1;
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (ob->conf.sndbuf)
+			(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ob->conf.sndbuf,
+					 sizeof(ob->conf.sndbuf));
 		ob->c.connects++;
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
 			*done = true;

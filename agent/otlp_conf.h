@@ -57,6 +57,7 @@ struct otlp_conf {
 	uint64_t max_request_bytes;
 	uint32_t max_streams;
 	uint64_t zerocopy_min; /* 0: MSG_ZEROCOPY off */
+	int sndbuf;            /* SO_SNDBUF of the connection, 0: the system's (tests) */
 	/* where endpoint, headers, timeout, protocol, compression came from */
 	const char *src_endpoint, *src_headers, *src_timeout, *src_protocol, *src_compression;
 };
