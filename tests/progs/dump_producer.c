@@ -12,6 +12,11 @@
  *       with children "db.query" (CLIENT, 3ms) and "render" (INTERNAL,
  *       1.5ms, one event); i%3==2 ends with an ERROR status.
  *
+ *   dump_producer stream MANIFEST
+ *       Emits traces as fast as it can (a short pause every 20) until
+ *       SIGTERM, each in MANIFEST; with small slots the ring wraps all the
+ *       time under a reader (the torn-read tests).
+ *
  *   dump_producer hostile KIND
  *       A ring written by hand (tests/progs/testring.h, memfd named
  *       "spanring-test") that breaks the ABI in one way, then waits:
@@ -187,6 +192,34 @@ static int run_spans(int n, const char *mpath)
 	return 0;
 }
 
+static int run_stream(const char *mpath)
+{
+	const char *service = getenv("OTEL_SERVICE_NAME");
+	if (!service)
+		service = "dump-producer";
+	FILE *mf = fopen(mpath, "a");
+	if (!mf) {
+		perror(mpath);
+		return 1;
+	}
+	spanring_tracer *tr = spanring_tracer_get("dump.test", "1.2.3", NULL);
+	struct sigaction sa = {.sa_handler = on_sig};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	printf("ready\n");
+	fflush(stdout);
+	for (int i = 0; !got_term; i++) {
+		emit_traces(tr, service, mf, i, 1);
+		if (i % 20 == 19) {
+			struct timespec ts = {0, 200000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	fclose(mf);
+	return 0;
+}
+
 /* ---- hostile rings -------------------------------------------------------------- */
 
 static void wait_term(void)
@@ -326,8 +359,10 @@ int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "spans") == 0)
 		return run_spans(atoi(argv[2]), argv[3]);
+	if (argc == 3 && strcmp(argv[1], "stream") == 0)
+		return run_stream(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "hostile") == 0)
 		return run_hostile(argv[2]);
-	fprintf(stderr, "usage: dump_producer spans N MANIFEST | dump_producer hostile KIND\n");
+	fprintf(stderr, "usage: dump_producer spans N MANIFEST | stream MANIFEST | hostile KIND\n");
 	return 2;
 }
