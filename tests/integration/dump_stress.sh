@@ -21,7 +21,7 @@ CHILDREN+=("$F")
 F2=$!
 CHILDREN+=("$F2")
 shown=0
-for i in $(seq 40); do
+for i in $(seq 30); do
 	"$DUMP" show --json "$P" >"$T/show.$i.json" 2>"$T/show.$i.err"
 	rc=$?
 	expect_rc 0 "$rc" "show #$i of a wrapping ring ($(cat "$T/show.$i.err"))"
@@ -37,15 +37,15 @@ kill -TERM "$P"
 wait "$P" 2>/dev/null
 produced=$(wc -l <"$T/stream.manifest")
 [ "$produced" -gt 2000 ] || fail "the producer wrote only $produced spans"
-for i in $(seq 40); do
-	"$PY" "$CMP" "$T/show.$i.json" "$T/stream.manifest" --subset >/dev/null ||
-		fail "show #$i printed a span that differs from what was produced"
-done
+# Identical spans print identical lines: one check for all the runs.
+cat "$T"/show.*.json | sort -u >"$T/show.all.json"
+"$PY" "$CMP" "$T/show.all.json" "$T/stream.manifest" --subset ||
+	fail "show printed a span that differs from what was produced"
 for f in fol fol2; do
 	"$PY" "$CMP" "$T/$f.json" "$T/stream.manifest" --subset || fail "$f printed a wrong span"
 	n=$(wc -l <"$T/$f.json")
 	[ "$n" -gt 100 ] || fail "$f printed only $n spans"
 done
 gaps=$(grep -c "gap:\|released by the agent while being read\|dropped" "$T/fol.err" "$T/fol2.err" "$T"/show.*.err | awk -F: '{s+=$NF} END {print s}')
-ok "$produced spans produced; show printed $shown over 40 runs, follow $(wc -l <"$T/fol.json") and $(wc -l <"$T/fol2.json"), all exact; $gaps gaps/drops reported"
+ok "$produced spans produced; show printed $shown over 30 runs, follow $(wc -l <"$T/fol.json") and $(wc -l <"$T/fol2.json"), all exact; $gaps gaps/drops reported"
 echo "PASS"
