@@ -14,7 +14,7 @@ cases=(
 	"magic     7 header:.bad.magic                   0"
 	"offsets   7 offsets.disagree                    0"
 	"spanbytes 7 does.not.decode.as.a.Span           2"
-	"deep      7 does.not.decode.as.a.Span           2"
+	"deep      7 nested.deeper.than.32               2"
 	"biglen    7 slot.0.at.byte                      2"
 	"scope     7 scope.offset.beyond.scope_len       2"
 )

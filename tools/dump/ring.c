@@ -580,8 +580,14 @@ static uint64_t slot_walk(struct walk *w, const struct snap *sn)
 					 r->maxrec);
 				break;
 			}
-			dump_span_t *s = (dump_span_t *)otlp_pb_unpack(
-				&opentelemetry__proto__trace__v1__span__descriptor, payload, (size_t)v);
+			if (!otlp_pb_nesting_ok(&opentelemetry__proto__trace__v1__span__descriptor,
+						payload, (size_t)v, OTLP_MAX_NESTING)) {
+				w->why = "span record does not decode as a Span (malformed, or nested "
+					 "deeper than 32 messages)";
+				break;
+			}
+			dump_span_t *s = (dump_span_t *)protobuf_c_message_unpack(
+				&opentelemetry__proto__trace__v1__span__descriptor, NULL, (size_t)v, payload);
 			if (!s) {
 				w->why = "span record does not decode as a Span";
 				break;
