@@ -99,6 +99,12 @@ static bool findable(const char *file, bool search)
 	}
 }
 
+static bool fd_executable(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+}
+
 enum { X_EXECVE, X_EXECVPE, X_FEXECVE };
 
 static int do_exec(int kind, const char *file, int fd, char *const argv[], char *const envp[])
@@ -119,7 +125,7 @@ static int do_exec(int kind, const char *file, int fd, char *const argv[], char 
 		return fe ? fe(fd, argv, envp) : ve(file, argv, envp);
 
 	int saved = errno;
-	bool ok = kind == X_FEXECVE || findable(file, kind == X_EXECVPE);
+	bool ok = kind == X_FEXECVE ? fd_executable(fd) : findable(file, kind == X_EXECVPE);
 	struct pl_exec_tok tok;
 	struct pl_env_want w;
 	pl_exec_prepare(&tok, &w, ok);
@@ -332,6 +338,28 @@ PL_EXPORT int daemon(int nochdir, int noclose)
 
 /* ---- single-thread-only calls ----------------------------------------------------------- */
 
+/*
+ * unshare(CLONE_NEWUSER ...) and setns() into a user or mount namespace
+ * fail with EINVAL in a process with several threads, and the
+ * registration thread makes every traced process one. The call is made
+ * as it is; only if it fails with EINVAL while that thread is the only
+ * other one is it made again with the thread stopped (and restarted
+ * afterwards: it registers the ring again). Flags the kernel does not
+ * know fail the same way either time and are not retried.
+ */
+#define UNSHARE_KNOWN                                                                        \
+	(CLONE_FILES | CLONE_FS | CLONE_NEWCGROUP | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWNS | \
+	 CLONE_NEWPID | CLONE_NEWUSER | CLONE_NEWUTS | CLONE_SYSVSEM | CLONE_THREAD |            \
+	 CLONE_SIGHAND | CLONE_VM | 0x00000080 /* CLONE_NEWTIME */)
+
+static bool only_our_thread(void)
+{
+	struct stat st;
+	/* nlink of /proc/self/task is 2 + the number of threads. */
+	return sr_load_int(&sr_g.state) == SR_PROC_ACTIVE && stat("/proc/self/task", &st) == 0 &&
+	       st.st_nlink == 4;
+}
+
 PL_EXPORT int unshare(int flags)
 {
 	int (*real)(int) = PL_REAL(unshare);
@@ -339,12 +367,18 @@ PL_EXPORT int unshare(int flags)
 		errno = ENOSYS;
 		return -1;
 	}
-	/* These fail with EINVAL in a process with several threads. */
-	if (!pl.active || pl_busy || !(flags & (CLONE_NEWUSER | CLONE_THREAD | CLONE_SIGHAND | CLONE_VM)))
-		return real(flags);
-	bool was = pl_client_pause();
 	int r = real(flags);
+	if (r == 0 || errno != EINVAL || !pl.active || pl_busy || (flags & ~UNSHARE_KNOWN) ||
+	    !(flags & (CLONE_NEWUSER | CLONE_THREAD | CLONE_SIGHAND | CLONE_VM)))
+		return r;
 	int e = errno;
+	if (!only_our_thread()) {
+		errno = e;
+		return r;
+	}
+	bool was = pl_client_pause();
+	r = real(flags);
+	e = errno;
 	pl_client_resume(was);
 	errno = e;
 	return r;
@@ -357,13 +391,19 @@ PL_EXPORT int setns(int fd, int nstype)
 		errno = ENOSYS;
 		return -1;
 	}
-	/* Joining a user or mount namespace needs a single thread; 0 or a
-	 * pidfd may mean either. */
-	if (!pl.active || pl_busy || (nstype && !(nstype & (CLONE_NEWUSER | CLONE_NEWNS))))
-		return real(fd, nstype);
-	bool was = pl_client_pause();
 	int r = real(fd, nstype);
+	/* 0 and pidfd masks may mean a user or mount namespace. */
+	if (r == 0 || errno != EINVAL || !pl.active || pl_busy ||
+	    (nstype && !(nstype & (CLONE_NEWUSER | CLONE_NEWNS))))
+		return r;
 	int e = errno;
+	if (!only_our_thread()) {
+		errno = e;
+		return r;
+	}
+	bool was = pl_client_pause();
+	r = real(fd, nstype);
+	e = errno;
 	pl_client_resume(was);
 	errno = e;
 	return r;
