@@ -319,13 +319,19 @@ static void follow_rescan(struct follow *fw, bool initial)
 	for (size_t i = 0; i < fw->n;) {
 		struct dump_ring *r = fw->rings[i];
 		pid_t pid = dump_ring_pid(r);
-		if (pid_alive(pid) && !dump_ring_dead(r)) {
+		dev_t dev;
+		ino_t ino;
+		dump_ring_id(r, &dev, &ino);
+		bool alive = pid_alive(pid);
+		/* exec closes the ring (close-on-exec) while the pid lives on. */
+		bool closed = alive && dump_proc_has_ring(pid, dev, ino) == 0;
+		if (alive && !closed && !dump_ring_dead(r)) {
 			i++;
 			continue;
 		}
 		fw->rc = dump_exit_merge(fw->rc, dump_ring_follow_poll(r, &fw->o));
 		if (!dump_ring_dead(r))
-			dump_note(&fw->o, "pid %d exited", (int)pid);
+			dump_note(&fw->o, closed ? "pid %d closed its ring" : "pid %d exited", (int)pid);
 		dump_ring_close(r);
 		fw->rings[i] = fw->rings[--fw->n];
 	}

@@ -148,6 +148,11 @@ const char *dump_ring_service(const struct dump_ring *r);
  * their identities. Returns the count, or -errno (-ENOENT: no process). */
 int dump_proc_rings(pid_t pid, int *fds, dev_t *devs, ino_t *inos, int max);
 
+/* Does pid still hold the ring (dev, ino)? 1, 0, or -1 when /proc does not say. */
+int dump_proc_has_ring(pid_t pid, dev_t dev, ino_t ino);
+/* Identity of a ring (for dump_proc_has_ring). */
+void dump_ring_id(const struct dump_ring *r, dev_t *dev, ino_t *ino);
+
 /* ---- the agent (agent.c) ----------------------------------------------------- */
 
 /* The control socket path: explicit, or <sr_socket_path()>.ctl. */

@@ -88,6 +88,12 @@ bool dump_ring_same(const struct dump_ring *r, dev_t dev, ino_t ino)
 	return r->dev == dev && r->ino == ino;
 }
 
+void dump_ring_id(const struct dump_ring *r, dev_t *dev, ino_t *ino)
+{
+	*dev = r->dev;
+	*ino = r->ino;
+}
+
 bool dump_ring_dead(const struct dump_ring *r)
 {
 	return r->dead;
@@ -163,6 +169,25 @@ int dump_proc_rings(pid_t pid, int *fds, dev_t *devs, ino_t *inos, int max)
 	}
 	closedir(d);
 	return n ? n : err;
+}
+
+int dump_proc_has_ring(pid_t pid, dev_t dev, ino_t ino)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	int found = 0;
+	struct dirent *de;
+	while (!found && (de = readdir(d))) {
+		struct stat st;
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' &&
+		    fstatat(dirfd(d), de->d_name, &st, 0) == 0 && st.st_dev == dev && st.st_ino == ino)
+			found = 1;
+	}
+	closedir(d);
+	return found;
 }
 
 static void ring_load_resource(struct dump_ring *r)
