@@ -99,4 +99,21 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 fi
 "$DUMP" -S "$SOCK" show --via-agent 999999 >/dev/null 2>"$T/e"
 expect_rc 4 $? "show --via-agent of a pid the agent does not serve"
+
+# A producer the agent quarantined (the agent tests' hostile producer).
+HOSTILE=$BUILD/tests/progs/sr-hostile
+if [ -x "$HOSTILE" ]; then
+	SPANRING_SOCKET=$SOCK "$HOSTILE" garbage 5000 >"$T/hostile.out" 2>&1 &
+	H=$!
+	CHILDREN+=("$H")
+	wait_for "$T/hostile.out" "misbehaved"
+	for i in $(seq 60); do
+		"$DUMP" -S "$SOCK" list >"$T/list2.txt" 2>&1
+		grep -q "^ *quarantined: " "$T/list2.txt" && break
+		sleep 0.05
+	done
+	grep -Eq "^[0-9]+ +$H +[^ ]+ +quarantined " "$T/list2.txt" || fail "quarantined producer: $(cat "$T/list2.txt")"
+	grep -Eq "^ +quarantined: slot 0 at byte [0-9]+: " "$T/list2.txt" || fail "quarantine reason"
+	ok "list shows a quarantined producer and why"
+fi
 echo "PASS"
