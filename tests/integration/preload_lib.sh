@@ -82,7 +82,8 @@ agent_stop() {
 # traced CMD...: run CMD under the shim, bounded in time. timeout itself
 # is excluded (SPANRING_EXCLUDE), so CMD's process span is the root.
 traced() {
-	SPANRING_EXCLUDE=timeout LD_PRELOAD=$SHIM timeout -k 5 60 "$@"
+	SPANRING_EXCLUDE="${SPANRING_EXCLUDE:+$SPANRING_EXCLUDE,}timeout" LD_PRELOAD=$SHIM \
+		timeout -k 5 60 "$@"
 }
 
 # check: python assertions on the spans (stdin: the script; the module
