@@ -44,6 +44,10 @@ override CFLAGS := $(BASE) $(WARN) $(CFLAGS)
 LIBS := -lck -lprotobuf-c -lpthread
 LIBS += -lnghttp2 -lhttp_parser -lz
 override LDFLAGS := $(LDSAN) $(LDFLAGS)
+# Shared objects must resolve every symbol (-z defs), except under TSan:
+# clang links its TSan runtime into executables only.
+ZDEFS := $(if $(filter tsan,$(SAN)),,-Wl$(comma)-z$(comma)defs)
+comma := ,
 
 PROTOS := $(wildcard proto/*.proto)
 GEN_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
@@ -92,7 +96,7 @@ $(STATIC): $(LIB_O)
 	ar rcs $@ $^
 
 $(SHARED): $(LIB_O) lib/libspanring.map
-	$(CC) -shared -Wl,-z,defs -Wl,--version-script=lib/libspanring.map \
+	$(CC) -shared $(ZDEFS) -Wl,--version-script=lib/libspanring.map \
 		-Wl,-soname,libspanring.so.0 $(LDFLAGS) -o $@ $(LIB_O) $(LIBS)
 
 $(AGENTLIB): $(AGENT_LIB_O)
@@ -177,11 +181,11 @@ $(B)/preload/lib/%.o: lib/%.c lib/preload/lib_rename.h $(GEN_H)
 	$(CC) $(CFLAGS) -include lib/preload/lib_rename.h -c $< -o $@
 
 $(PRELOAD): $(PRELOAD_O) $(PRELOAD_LIB_O) lib/preload/preload.map
-	$(CC) -shared -Wl,-z,defs -Wl,--version-script=lib/preload/preload.map $(PRELOAD_WRAP) \
+	$(CC) -shared $(ZDEFS) -Wl,--version-script=lib/preload/preload.map $(PRELOAD_WRAP) \
 		$(LDFLAGS) -o $@ $(PRELOAD_O) $(PRELOAD_LIB_O) $(LIBS)
 
 $(APISTUB): $(APISTUB_O) lib/libspanring.map
-	$(CC) -shared -Wl,-z,defs -Wl,--version-script=lib/libspanring.map \
+	$(CC) -shared $(ZDEFS) -Wl,--version-script=lib/libspanring.map \
 		-Wl,-soname,libspanring-api.so.0 $(LDFLAGS) -o $@ $(APISTUB_O)
 
 install-preload: all

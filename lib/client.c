@@ -72,7 +72,8 @@ static struct {
 	bool path_ok;
 	bool started;
 	bool stop;
-	bool kick;           /* retry now (sr_client_flush) */
+	bool kick;           /* retry now (sr_client_flush) ... */
+	uint64_t kick_for;   /* ... unless attempt number kick_for has finished */
 	bool thread_alive;
 	pthread_t thr;
 	int wake_fd;         /* eventfd: stop / kick the thread */
@@ -174,7 +175,9 @@ static bool cl_sleep(unsigned ms)
 	uint64_t end = cl_now_ms() + ms;
 	for (;;) {
 		pthread_mutex_lock(&cl.mu);
-		bool stop = cl.stop, kick = cl.kick;
+		/* A kick asks for one more attempt than had finished when a flush
+		 * started; if an attempt under way then has satisfied it, it is stale. */
+		bool stop = cl.stop, kick = cl.kick && cl.attempts < cl.kick_for;
 		cl.kick = false;
 		pthread_mutex_unlock(&cl.mu);
 		if (stop)
@@ -525,6 +528,7 @@ int sr_client_flush(int timeout_ms)
 	uint64_t target = cl.attempts + 1;
 	if (cl.state != CL_IDLE) {
 		cl.kick = true;
+		cl.kick_for = target;
 		uint64_t one = 1;
 		ssize_t n = write(cl.wake_fd, &one, sizeof(one));
 		(void)n;

@@ -12,6 +12,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 export SPANRING_TEST_BIN="$(cd "$B" && pwd)/bin"
 export SPANRING_TEST_BUILD="$(cd "$B" && pwd)"
 export SPANRING_TEST_SRC="$(cd "$here/.." && pwd)"
+# Forked children of threaded tests start threads (their own ring's client).
+export TSAN_OPTIONS="die_after_fork=0 ${TSAN_OPTIONS:-}"
 pass=0 fail=0 skip=0 failed=()
 logdir="$B/test-logs"
 mkdir -p "$logdir"
