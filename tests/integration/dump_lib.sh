@@ -75,3 +75,13 @@ expect_rc() {
 max_columns() {
 	"$PY" -c 'import sys; print(max([len(l.rstrip("\n")) for l in open(sys.argv[1], encoding="utf-8")] or [0]))' "$1"
 }
+
+# as_nobody CMD...: run as uid/gid 65534 (permission tests); can_be_nobody
+# says whether that is possible here (root, setpriv, and a build directory
+# that others may enter).
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+can_be_nobody() {
+	[ "$(id -u)" = 0 ] && command -v setpriv >/dev/null || return 1
+	chmod 755 "$T"
+	as_nobody "$DUMP" --help >/dev/null 2>&1
+}

@@ -90,9 +90,8 @@ expect_rc 0 $? "show --via-agent"
 [ "$(wc -l <"$T/va.json")" -le 6 ] || fail "show --via-agent: too many spans"
 "$DUMP" -S "$SOCK" show --via-agent "$C" >"$T/va.txt" 2>"$T/e"
 grep -q "^ring of pid $C: service late" "$T/va.txt" || fail "show --via-agent header: $(cat "$T/va.txt" "$T/e")"
-if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
-	chmod 755 "$T"
-	setpriv --reuid=65534 --regid=65534 --clear-groups "$DUMP" -S "$SOCK" show "$C" >/dev/null 2>"$T/e"
+if can_be_nobody; then
+	as_nobody "$DUMP" -S "$SOCK" show "$C" >/dev/null 2>"$T/e"
 	expect_rc 5 $? "show of root's producer as nobody (agent asked after /proc)"
 	grep -q "permission denied" "$T/e" || fail "message: $(cat "$T/e")"
 	ok "ringfd: root gets the ring, another uid gets exit 5"
