@@ -46,8 +46,8 @@ LIBS += -lnghttp2 -lhttp_parser -lz
 override LDFLAGS := $(LDSAN) $(LDFLAGS)
 # Shared objects must resolve every symbol (-z defs), except under TSan:
 # clang links its TSan runtime into executables only.
-ZDEFS := $(if $(filter tsan,$(SAN)),,-Wl$(comma)-z$(comma)defs)
 comma := ,
+ZDEFS := $(if $(filter tsan,$(SAN)),,-Wl$(comma)-z$(comma)defs)
 
 PROTOS := $(wildcard proto/*.proto)
 GEN_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
