@@ -202,11 +202,19 @@ struct follow {
 	int rc;
 };
 
+/* The process exists and is not a zombie (whose fds are gone already). */
 static bool pid_alive(pid_t pid)
 {
-	char p[32];
-	snprintf(p, sizeof(p), "/proc/%d", (int)pid);
-	return access(p, F_OK) == 0;
+	char p[48], buf[512];
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return errno != ENOENT && errno != ESRCH;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *e = strrchr(buf, ')'); /* the name may contain anything */
+	return !(e && e[1] == ' ' && (e[2] == 'Z' || e[2] == 'X'));
 }
 
 static void warn_once(struct follow *fw, pid_t pid, const char *msg)
