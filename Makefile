@@ -161,7 +161,8 @@ clean:
 # few API functions itself); its version script exports only the functions
 # it interposes and spanring_*. The --wrap options route the library's own
 # descriptor-creating calls and its thread start through lib/preload/pl_fd.c,
-# inside the shim only. libspanring-api.so.0 is the no-op API stub that
+# inside the shim only; --as-needed keeps the agent's libraries out of
+# every traced process. libspanring-api.so.0 is the no-op API stub that
 # programs link against to be traced only when the shim is preloaded.
 PRELOAD_SRC := $(wildcard lib/preload/*.c)
 PRELOAD_O := $(patsubst %.c,$(B)/%.o,$(PRELOAD_SRC))
@@ -182,7 +183,7 @@ $(B)/preload/lib/%.o: lib/%.c lib/preload/lib_rename.h $(GEN_H)
 
 $(PRELOAD): $(PRELOAD_O) $(PRELOAD_LIB_O) lib/preload/preload.map
 	$(CC) -shared $(ZDEFS) -Wl,--version-script=lib/preload/preload.map $(PRELOAD_WRAP) \
-		$(LDFLAGS) -o $@ $(PRELOAD_O) $(PRELOAD_LIB_O) $(LIBS)
+		$(LDFLAGS) -o $@ $(PRELOAD_O) $(PRELOAD_LIB_O) -Wl,--as-needed $(LIBS)
 
 $(APISTUB): $(APISTUB_O) lib/libspanring.map
 	$(CC) -shared $(ZDEFS) -Wl,--version-script=lib/libspanring.map \
