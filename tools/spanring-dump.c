@@ -84,13 +84,13 @@ static const char usage_text[] =
 	"      --format F       read: pb or json (default: detect from the first bytes)\n"
 	"  -h, --help           this text\n"
 	"\n"
-	"Exit status (the most severe when several occur):\n"
+	"Exit status (the highest when several occur):\n"
 	"  0  success                       5  permission denied (ring, /proc, socket, file)\n"
 	"  1  other error (I/O, memory)     6  ABI mismatch: the ring's ABI major or a required\n"
 	"  2  usage error                      feature is not supported by this tool\n"
-	"  3  no agent (list; follow, show  7  corrupt ring: header, indices, framing or span\n"
-	"     when only the agent could        bytes break the ABI (what was valid is printed)\n"
-	"     help)                         8  truncated or corrupt file (read; what was valid\n"
+	"  3  no agent (list; show, follow  7  corrupt ring: header, indices, framing or span\n"
+	"     with --via-agent)                bytes break the ABI (what was valid is printed)\n"
+	"                                   8  truncated or corrupt file (read; what was valid\n"
 	"  4  no such process, or it has       before is printed)\n"
 	"     no spanring ring\n";
 
@@ -418,6 +418,11 @@ static int cmd_follow(const struct opts *op, int argc, char **argv)
 		uint64_t now = now_ns();
 		if (now >= next_scan) {
 			follow_rescan(&fw, initial);
+			if (initial && !fw.want && op->ro.no_proc && !fw.agent_ok) {
+				fprintf(stderr, "spanring-dump: follow --via-agent: no agent answers\n");
+				fw.rc = DUMP_EXIT_NOAGENT;
+				break;
+			}
 			if (initial && fw.want && fw.n == 0) {
 				/* Explicit PIDs and none could be opened: the warnings said why. */
 				break;

@@ -399,7 +399,8 @@ int dump_ring_open_pid(pid_t pid, const struct dump_ring_opts *o, struct dump_ri
 				 (int)pid, strerror(-k), aerr[0] ? "; " : "", aerr);
 			return rc == DUMP_EXIT_CORRUPT || rc == DUMP_EXIT_ABI ? rc : DUMP_EXIT_PERM;
 		}
-		if (rc == DUMP_EXIT_PERM || rc == DUMP_EXIT_CORRUPT || rc == DUMP_EXIT_ABI) {
+		if (rc == DUMP_EXIT_PERM || rc == DUMP_EXIT_CORRUPT || rc == DUMP_EXIT_ABI ||
+		    (o->no_proc && rc == DUMP_EXIT_NOAGENT)) {
 			snprintf(err, errlen, "pid %d: %s", (int)pid, aerr);
 			return rc;
 		}
