@@ -8,7 +8,11 @@
 "$DUMP" -S "$T/nothing.sock" list >/dev/null 2>"$T/e"
 expect_rc 3 $? "list without an agent"
 grep -q "no agent: cannot connect to $T/nothing.sock.ctl" "$T/e" || fail "message: $(cat "$T/e")"
-ok "list without an agent: exit 3"
+"$DUMP" -S "$T/nothing.sock" show --via-agent $$ >/dev/null 2>"$T/e"
+expect_rc 3 $? "show --via-agent without an agent"
+"$DUMP" -S "$T/nothing.sock" follow --via-agent >/dev/null 2>"$T/e"
+expect_rc 3 $? "follow --via-agent without an agent"
+ok "list, show/follow --via-agent without an agent: exit 3"
 
 start_agent
 start_producer shop 3 "$SOCK"
