@@ -245,23 +245,14 @@ static inline int sr_proc_ready(void)
 /* The calling thread's state (created on first use). NULL on ENOMEM. */
 SR_HIDDEN struct sr_thread *sr_thread_get(void);
 
-/* Commit a finished recording span to the calling thread's slot. */
-SR_HIDDEN int sr_commit(struct sr_thread *t, struct spanring_span *s, uint64_t end_ns);
+/* Commit a finished recording span: lib/commit.h (static inline). Its slow paths: */
+SR_HIDDEN void sr_slot_claim(struct sr_thread *t);
+SR_HIDDEN void sr_doorbell_check(struct sr_slot_w *w, uint64_t head);
 
 /* Scope table: make sure tracer's scope entry exists in the current ring. */
 SR_HIDDEN int sr_scope_publish(struct sr_tracer *tr);
 
-/* ---- encoder -------------------------------------------------------------- */
-
-/* Size of the Span message (fills the cached sizes used by sr_encode_span). */
-SR_HIDDEN size_t sr_span_size(struct spanring_span *s, uint64_t end_ns);
-/* Write the Span message (exactly `size` bytes, from sr_span_size). */
-SR_HIDDEN uint8_t *sr_encode_span(uint8_t *p, const struct spanring_span *s, uint64_t end_ns);
-/* Compute kv's cached sizes; returns the bytes of its KeyValue field (1-byte tag). */
-SR_HIDDEN uint32_t sr_kv_sizes(struct sr_kv *kv);
-/* Size / write of an attribute list as repeated KeyValue under `field`. */
-SR_HIDDEN size_t sr_kvs_size(struct sr_kv *kv, uint32_t n, uint32_t field);
-SR_HIDDEN uint8_t *sr_encode_kvs(uint8_t *p, const struct sr_kv *kv, uint32_t n, uint32_t field);
+/* ---- encoder: lib/encode.h (static inline) ------------------------------- */
 
 /* ---- ids and time --------------------------------------------------------- */
 
@@ -389,12 +380,7 @@ static inline bool sr_ctx_valid(const spanring_span_context *c)
  * Returns 0, -ENOSPC (limit: dropped), -EILSEQ, -EINVAL, -ENOMEM.
  */
 SR_HIDDEN int sr_attr_set(struct spanring_span *s, const spanring_attr *a, bool copy);
-/* Fast path for scalar attributes (INT, BOOL, DOUBLE): same contract. */
-/* Fast path for string attributes (len SIZE_MAX: NUL-terminated). */
-SR_HIDDEN int sr_attr_set_str(struct spanring_span *s, const char *key, const char *val,
-			      size_t len, bool copy);
-SR_HIDDEN int sr_attr_set_scalar(struct spanring_span *s, const char *key, uint8_t type,
-				 int64_t i, double d, bool copy);
+/* Fast paths for string and scalar attributes: lib/attr_fast.h. */
 /* Append n attributes for an event/link into s->xkv; returns kept count via
  * *kept and dropped via *dropped. */
 SR_HIDDEN int sr_attrs_append_x(struct spanring_span *s, const spanring_attr *a, size_t n,

@@ -220,7 +220,7 @@ struct sr_thread *sr_thread_get(void)
 static void slot_release(struct sr_thread *t)
 {
 	if (t->slot >= 0 && t->exclusive && t->gen == sr_g.gen) {
-		/* Release pairs with the CAS in slot_claim(): the next owner sees
+		/* Release pairs with the CAS in sr_slot_claim(): the next owner sees
 		 * our writer state (head copy, last scope). */
 		uint64_t bit = 1ull << t->slot;
 		uint64_t old;
@@ -248,7 +248,7 @@ static void thread_dtor(void *arg)
 }
 
 /* Claim an exclusive slot if one is free, else join a shared one. */
-static void slot_claim(struct sr_thread *t)
+void sr_slot_claim(struct sr_thread *t)
 {
 	const uint32_t nx = sr_g.n_exclusive;
 	const uint64_t all = nx >= 64 ? ~0ull : ((1ull << nx) - 1);
@@ -333,7 +333,7 @@ out:
  * system call per crossing, not one per span while the slot stays full.
  * The watermark comes from the agent (cons_hdr.watermark_pct) when set.
  */
-static void doorbell_check(struct sr_slot_w *w, uint64_t head)
+void sr_doorbell_check(struct sr_slot_w *w, uint64_t head)
 {
 	const uint64_t size = (uint64_t)w->mask + 1;
 	uint64_t tail = sr_load_acquire_64(&w->cons->tail);
@@ -355,123 +355,6 @@ static void doorbell_check(struct sr_slot_w *w, uint64_t head)
 	(void)r;
 	w->doorbells++;
 	sr_store_relaxed_64(&w->prod->doorbells, w->doorbells);
-}
-
-/* Bytes of a varint control record (2-byte tag). */
-static inline size_t ctrl_size(uint64_t v)
-{
-	return 2 + pb_varint_size(v);
-}
-
-static inline uint8_t *put_ctrl(uint8_t *p, uint32_t field, uint64_t v)
-{
-	p = pb_put_varint(p, PB_TAG(field, SPANRING_WT_VARINT));
-	return pb_put_varint(p, v);
-}
-
-static int slot_commit(struct sr_slot_w *w, struct spanring_span *s, uint64_t end_ns,
-		       uint64_t scope)
-{
-	const uint64_t size = (uint64_t)w->mask + 1;
-	size_t n = sr_span_size(s, end_ns);
-	size_t rec = 1 + pb_varint_size(n) + n;
-	if (SR_UNLIKELY(rec > w->max_record)) {
-		w->drop_oversize++;
-		w->pending_lost++;
-		sr_store_relaxed_64(&w->prod->drop_oversize, w->drop_oversize);
-		return -E2BIG;
-	}
-	size_t total = rec;
-	if (SR_UNLIKELY(scope != w->last_scope))
-		total += ctrl_size(scope);
-	if (SR_UNLIKELY(w->pending_lost))
-		total += ctrl_size(w->pending_lost);
-
-	const uint64_t head = w->head;
-	uint64_t used = head - w->tail_cache;
-	if (SR_UNLIKELY(used + total > size)) {
-		/* A: pairs with the agent's store-release of tail (D). */
-		uint64_t tail = sr_load_acquire_64(&w->cons->tail);
-		if (tail <= head && head - tail <= size)
-			w->tail_cache = tail;
-		used = head - w->tail_cache;
-		if (used + total > size) {
-			w->drop_full++;
-			w->pending_lost++;
-			sr_store_relaxed_64(&w->prod->drop_full, w->drop_full);
-			return -ENOSPC;
-		}
-	}
-
-	uint8_t *p = w->data + (head & w->mask);
-	if (SR_UNLIKELY(w->pending_lost)) {
-		p = put_ctrl(p, SPANRING_CTRL_LOST, w->pending_lost);
-		w->pending_lost = 0;
-	}
-	if (SR_UNLIKELY(scope != w->last_scope)) {
-		p = put_ctrl(p, SPANRING_CTRL_SCOPE, scope);
-		w->last_scope = scope;
-	}
-	*p++ = (uint8_t)PB_TAG(SPANRING_SPAN_FIELD, SPANRING_WT_LEN);
-	p = pb_put_varint(p, n);
-	p = sr_encode_span(p, s, end_ns);
-
-	w->head = head + total;
-	/* B: pairs with the agent's load-acquire of head (C). */
-	sr_store_release_64(&w->prod->head, w->head);
-	w->spans++;
-	sr_store_relaxed_64(&w->prod->spans, w->spans);
-	if (SR_UNLIKELY(used + total >= w->watermark))
-		doorbell_check(w, w->head);
-	return 0;
-}
-
-/* A span that cannot be committed for a reason other than space: counted. */
-static int slot_drop_other(struct sr_slot_w *w, int err)
-{
-	w->drop_encode++;
-	w->pending_lost++;
-	sr_store_relaxed_64(&w->prod->drop_encode, w->drop_encode);
-	return err;
-}
-
-static inline int commit_locked(struct sr_slot_w *w, struct spanring_span *s, uint64_t end_ns,
-				struct sr_tracer *tr, int scope_err)
-{
-	if (SR_UNLIKELY(scope_err))
-		return slot_drop_other(w, scope_err);
-	return slot_commit(w, s, end_ns, tr->scope_off);
-}
-
-int sr_commit(struct sr_thread *t, struct spanring_span *s, uint64_t end_ns)
-{
-	if (SR_UNLIKELY(sr_proc_ready() != SR_PROC_ACTIVE))
-		return 0;
-	struct sr_tracer *tr = s->tracer;
-	int scope_err = 0;
-	if (SR_UNLIKELY(sr_load_acquire_32(&tr->scope_gen) != sr_g.gen + 1))
-		scope_err = sr_scope_publish(tr);
-	if (SR_UNLIKELY(t->gen != sr_g.gen || t->slot < 0))
-		slot_claim(t);
-	struct sr_slot_w *w = &sr_g.slots[t->slot];
-	if (SR_LIKELY(t->exclusive))
-		return commit_locked(w, s, end_ns, tr, scope_err);
-
-	/* Shared slot: every 1024 spans, try to become exclusive again. */
-	if (SR_UNLIKELY(--t->retry_claim == 0)) {
-		t->retry_claim = 1024;
-		uint64_t nx_mask = sr_g.n_exclusive >= 64 ? ~0ull : (1ull << sr_g.n_exclusive) - 1;
-		if (~sr_load_relaxed_64(&sr_g.owned) & nx_mask) {
-			slot_claim(t);
-			w = &sr_g.slots[t->slot];
-			if (t->exclusive)
-				return commit_locked(w, s, end_ns, tr, scope_err);
-		}
-	}
-	sr_lock(&w->lock);
-	int r = commit_locked(w, s, end_ns, tr, scope_err);
-	sr_unlock(&w->lock);
-	return r;
 }
 
 int spanring_get_stats(spanring_stats *out)

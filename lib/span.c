@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attr_fast.h"
+#include "commit.h"
+#include "encode.h"
 #include "internal.h"
 #include "pbwire.h"
 

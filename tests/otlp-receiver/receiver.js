@@ -59,12 +59,22 @@ function param(action) { const i = action.indexOf('='); return i < 0 ? undefined
 const {Req, Resp} = schema.load();
 const stats = {http_requests: 0, grpc_requests: 0, spans: 0, decode_ms: 0, bytes: 0};
 
+function firstSpan(reqObj) {
+  try {
+    const s = schema.spansOf(reqObj);
+    return s.length ? s[0].span_id : '';
+  } catch (e) {
+    return '';
+  }
+}
+
 function accept(proto, reqObj, action, bytes, encoding, hdr) {
   const spans = schema.spansOf(reqObj);
   for (const s of spans) record({t: 'span', proto, ...s});
   stats.spans += spans.length;
   stats.bytes += bytes;
-  record({t: 'req', proto, action, spans: spans.length, bytes, encoding, hdr});
+  record({t: 'req', proto, action, spans: spans.length, bytes, encoding, hdr,
+    first: spans.length ? spans[0].span_id : ''});
   return spans.length;
 }
 
@@ -131,15 +141,20 @@ const httpServer = http.createServer((req, res) => {
   req.on('data', (c) => { chunks.push(c); got += c.length; });
   req.on('end', () => {
     const body = Buffer.concat(chunks);
+    // a request not accepted: recorded with its first span, to find its retry
+    const refused = () => {
+      let first = '';
+      try { first = firstSpan(decodeHttpBody(req, body)); } catch (e) { /* undecodable */ }
+      record({t: 'req', proto: 'http', action, spans: 0, bytes: got, first});
+    };
     const reject = (status, msg, headers) => {
-      record({t: 'req', proto: 'http', action, spans: 0, bytes: got});
+      refused();
       httpAnswer(res, status, schema.statusBytes(0, msg), headers);
     };
     switch (base) {
-      case 'hang': record({t: 'req', proto: 'http', action, spans: 0}); return;
-      case 'close': record({t: 'req', proto: 'http', action, spans: 0}); req.socket.destroy(); return;
-      case 'garbage': record({t: 'req', proto: 'http', action, spans: 0});
-        req.socket.end('THIS IS NOT HTTP\r\n\r\n'); return;
+      case 'hang': refused(); return;
+      case 'close': refused(); req.socket.destroy(); return;
+      case 'garbage': refused(); req.socket.end('THIS IS NOT HTTP\r\n\r\n'); return;
       case '503': case '429': case '502': case '504': case '400': case '413':
         return reject(Number(base), `scripted ${base}`);
       case '503ra': return reject(503, 'scripted 503 with Retry-After', {'Retry-After': param(action)});
@@ -193,7 +208,9 @@ grpcServer.addService(svc.service, {
     const base = action.replace(/=.*$/, '');
     const p = param(action);
     const S = grpc.status;
-    if (base !== 'ok' && base !== 'partial') record({t: 'req', proto: 'grpc', action, spans: 0});
+    if (base !== 'ok' && base !== 'partial') {
+      record({t: 'req', proto: 'grpc', action, spans: 0, first: firstSpan(call.request)});
+    }
     switch (base) {
       case 'unavailable': return grpcFail(cb, S.UNAVAILABLE, 'scripted UNAVAILABLE');
       case 'unavailable_ri': return grpcFail(cb, S.UNAVAILABLE, 'scripted UNAVAILABLE with RetryInfo', Number(p));

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "client.h"
+#include "encode.h"
 #include "internal.h"
 #include "pbwire.h"
 #include "otlp_trace.pb-c.h"

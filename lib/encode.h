@@ -9,14 +9,21 @@
  * number order with minimal varints and proto3 defaults omitted, which is
  * what protobuf-c produces for the same message: tests compare the bytes
  * with protobuf-c's and decode them with protoc.
+ *
+ * Everything here is static inline: the span API's translation unit sees
+ * the whole hot path (set attribute, size, encode, commit) and the
+ * compiler can inline across it.
  */
+#ifndef SPANRING_LIB_ENCODE_H
+#define SPANRING_LIB_ENCODE_H
+
 #include <string.h>
 
 #include "internal.h"
 #include "pbwire.h"
 
 /* Size of the AnyValue message of one array item. */
-static size_t item_any_size(uint8_t type, const void *items, uint32_t i)
+static inline size_t enc_item_any_size(uint8_t type, const void *items, uint32_t i)
 {
 	switch (type) {
 	case SPANRING_ATTR_STRING_ARRAY:
@@ -31,15 +38,15 @@ static size_t item_any_size(uint8_t type, const void *items, uint32_t i)
 }
 
 /* Size of the ArrayValue message { repeated AnyValue values = 1; }. */
-static size_t array_size(const struct sr_kv *kv)
+static inline size_t enc_array_size(const struct sr_kv *kv)
 {
 	size_t arr = 0;
 	for (uint32_t i = 0; i < kv->vlen; i++)
-		arr += pb_len_field_size(item_any_size(kv->type, kv->v.ptr, i));
+		arr += pb_len_field_size(enc_item_any_size(kv->type, kv->v.ptr, i));
 	return arr;
 }
 
-static size_t any_size(const struct sr_kv *kv)
+static inline size_t enc_any_size(const struct sr_kv *kv)
 {
 	switch (kv->type) {
 	case SPANRING_ATTR_STRING:
@@ -52,35 +59,35 @@ static size_t any_size(const struct sr_kv *kv)
 	case SPANRING_ATTR_DOUBLE:
 		return 9;
 	default: /* ArrayValue under AnyValue field 5 */
-		return pb_len_field_size(array_size(kv));
+		return pb_len_field_size(enc_array_size(kv));
 	}
 }
 
-static inline size_t kv_msg_size(const struct sr_kv *kv)
+static inline size_t enc_kv_msg_size(const struct sr_kv *kv)
 {
 	return pb_len_field_size(kv->any_len) + pb_len_field_size(kv->key_len);
 }
 
-uint32_t sr_kv_sizes(struct sr_kv *kv)
+static inline uint32_t sr_kv_sizes(struct sr_kv *kv)
 {
-	kv->any_len = (uint32_t)any_size(kv);
-	kv->msg_len = (uint32_t)kv_msg_size(kv);
+	kv->any_len = (uint32_t)enc_any_size(kv);
+	kv->msg_len = (uint32_t)enc_kv_msg_size(kv);
 	return (uint32_t)pb_len_field_size(kv->msg_len);
 }
 
-size_t sr_kvs_size(struct sr_kv *kv, uint32_t n, uint32_t field)
+static inline size_t sr_kvs_size(struct sr_kv *kv, uint32_t n, uint32_t field)
 {
 	size_t total = 0;
 	(void)field; /* all KeyValue fields used here have one-byte tags */
 	for (uint32_t i = 0; i < n; i++) {
-		kv[i].any_len = (uint32_t)any_size(&kv[i]);
-		kv[i].msg_len = (uint32_t)kv_msg_size(&kv[i]);
+		kv[i].any_len = (uint32_t)enc_any_size(&kv[i]);
+		kv[i].msg_len = (uint32_t)enc_kv_msg_size(&kv[i]);
 		total += pb_len_field_size(kv[i].msg_len);
 	}
 	return total;
 }
 
-static uint8_t *put_item_any(uint8_t *p, uint8_t type, const void *items, uint32_t i)
+static inline uint8_t *enc_put_item_any(uint8_t *p, uint8_t type, const void *items, uint32_t i)
 {
 	switch (type) {
 	case SPANRING_ATTR_STRING_ARRAY: {
@@ -104,7 +111,7 @@ static uint8_t *put_item_any(uint8_t *p, uint8_t type, const void *items, uint32
 	}
 }
 
-static uint8_t *put_any(uint8_t *p, const struct sr_kv *kv)
+static inline uint8_t *enc_put_any(uint8_t *p, const struct sr_kv *kv)
 {
 	switch (kv->type) {
 	case SPANRING_ATTR_STRING:
@@ -125,20 +132,20 @@ static uint8_t *put_any(uint8_t *p, const struct sr_kv *kv)
 		memcpy(p, &kv->v.d, 8);
 		return p + 8;
 	default: {
-		size_t arr = array_size(kv);
+		size_t arr = enc_array_size(kv);
 		*p++ = 0x2a;
 		p = pb_put_varint(p, arr);
 		for (uint32_t i = 0; i < kv->vlen; i++) {
 			*p++ = 0x0a;
-			p = pb_put_varint(p, item_any_size(kv->type, kv->v.ptr, i));
-			p = put_item_any(p, kv->type, kv->v.ptr, i);
+			p = pb_put_varint(p, enc_item_any_size(kv->type, kv->v.ptr, i));
+			p = enc_put_item_any(p, kv->type, kv->v.ptr, i);
 		}
 		return p;
 	}
 	}
 }
 
-uint8_t *sr_encode_kvs(uint8_t *p, const struct sr_kv *kv, uint32_t n, uint32_t field)
+static inline uint8_t *sr_encode_kvs(uint8_t *p, const struct sr_kv *kv, uint32_t n, uint32_t field)
 {
 	const uint8_t tag = (uint8_t)PB_TAG(field, SPANRING_WT_LEN);
 	for (uint32_t i = 0; i < n; i++) {
@@ -149,12 +156,12 @@ uint8_t *sr_encode_kvs(uint8_t *p, const struct sr_kv *kv, uint32_t n, uint32_t 
 		p = pb_put_bytes(p, kv[i].key, kv[i].key_len);
 		*p++ = 0x12;
 		p = pb_put_varint(p, kv[i].any_len);
-		p = put_any(p, &kv[i]);
+		p = enc_put_any(p, &kv[i]);
 	}
 	return p;
 }
 
-static size_t status_size(const struct spanring_span *s)
+static inline size_t enc_status_size(const struct spanring_span *s)
 {
 	size_t n = 0;
 	if (s->status_msg_len)
@@ -164,19 +171,19 @@ static size_t status_size(const struct spanring_span *s)
 	return n;
 }
 
-static inline size_t varint_field_size(uint64_t v)
+static inline size_t enc_varint_field_size(uint64_t v)
 {
 	return v ? 1 + pb_varint_size(v) : 0;
 }
 
-static inline uint32_t span_flags(const struct spanring_span *s)
+static inline uint32_t enc_span_flags(const struct spanring_span *s)
 {
 	/* Bits 0-7: W3C trace flags. Bit 8: we know whether the parent is
 	 * remote. Bit 9: it is. */
 	return (uint32_t)s->trace_flags | 0x100u | (s->parent_remote ? 0x200u : 0u);
 }
 
-size_t sr_span_size(struct spanring_span *s, uint64_t end_ns)
+static inline size_t sr_span_size(struct spanring_span *s, uint64_t end_ns)
 {
 	size_t n = 18 + 10; /* trace_id, span_id */
 	if (s->ts_len)
@@ -192,38 +199,38 @@ size_t sr_span_size(struct spanring_span *s, uint64_t end_ns)
 	if (end_ns)
 		n += 9;
 	n += s->kv_bytes; /* kept up to date as attributes are set */
-	n += varint_field_size(s->dropped_attrs);
+	n += enc_varint_field_size(s->dropped_attrs);
 	for (uint32_t i = 0; i < s->nev; i++) {
 		struct sr_event *e = &s->ev[i];
 		size_t m = e->time_ns ? 9 : 0;
 		if (e->name_len)
 			m += pb_len_field_size(e->name_len);
 		m += sr_kvs_size(s->xkv + e->kv_start, e->kv_count, 3);
-		m += varint_field_size(e->dropped_attrs);
+		m += enc_varint_field_size(e->dropped_attrs);
 		e->enc_len = (uint32_t)m;
 		n += pb_len_field_size(m);
 	}
-	n += varint_field_size(s->dropped_events);
+	n += enc_varint_field_size(s->dropped_events);
 	for (uint32_t i = 0; i < s->nln; i++) {
 		struct sr_link *l = &s->ln[i];
 		size_t m = 18 + 10;
 		if (l->ts_len)
 			m += pb_len_field_size(l->ts_len);
 		m += sr_kvs_size(s->xkv + l->kv_start, l->kv_count, 4);
-		m += varint_field_size(l->dropped_attrs);
+		m += enc_varint_field_size(l->dropped_attrs);
 		if (l->flags)
 			m += 5;
 		l->enc_len = (uint32_t)m;
 		n += pb_len_field_size(m);
 	}
-	n += varint_field_size(s->dropped_links);
+	n += enc_varint_field_size(s->dropped_links);
 	if (s->status || s->status_msg_len)
-		n += pb_len_field_size(status_size(s));
+		n += pb_len_field_size(enc_status_size(s));
 	n += 6; /* flags: 2-byte tag + fixed32, never 0 (bit 8 is always set) */
 	return n;
 }
 
-static inline uint8_t *put_varint_field(uint8_t *p, uint8_t tag, uint64_t v)
+static inline uint8_t *enc_put_varint_field(uint8_t *p, uint8_t tag, uint64_t v)
 {
 	if (!v)
 		return p;
@@ -231,7 +238,7 @@ static inline uint8_t *put_varint_field(uint8_t *p, uint8_t tag, uint64_t v)
 	return pb_put_varint(p, v);
 }
 
-uint8_t *sr_encode_span(uint8_t *p, const struct spanring_span *s, uint64_t end_ns)
+static inline uint8_t *sr_encode_span(uint8_t *p, const struct spanring_span *s, uint64_t end_ns)
 {
 	*p++ = 0x0a;
 	*p++ = 16;
@@ -268,7 +275,7 @@ uint8_t *sr_encode_span(uint8_t *p, const struct spanring_span *s, uint64_t end_
 		p = pb_put_fixed64(p, end_ns);
 	}
 	p = sr_encode_kvs(p, s->kv, s->nkv, 9);
-	p = put_varint_field(p, 0x50, s->dropped_attrs);
+	p = enc_put_varint_field(p, 0x50, s->dropped_attrs);
 	for (uint32_t i = 0; i < s->nev; i++) {
 		const struct sr_event *e = &s->ev[i];
 		*p++ = 0x5a;
@@ -282,9 +289,9 @@ uint8_t *sr_encode_span(uint8_t *p, const struct spanring_span *s, uint64_t end_
 			p = pb_put_bytes(p, e->name, e->name_len);
 		}
 		p = sr_encode_kvs(p, s->xkv + e->kv_start, e->kv_count, 3);
-		p = put_varint_field(p, 0x20, e->dropped_attrs);
+		p = enc_put_varint_field(p, 0x20, e->dropped_attrs);
 	}
-	p = put_varint_field(p, 0x60, s->dropped_events);
+	p = enc_put_varint_field(p, 0x60, s->dropped_events);
 	for (uint32_t i = 0; i < s->nln; i++) {
 		const struct sr_link *l = &s->ln[i];
 		*p++ = 0x6a;
@@ -302,16 +309,16 @@ uint8_t *sr_encode_span(uint8_t *p, const struct spanring_span *s, uint64_t end_
 			p = pb_put_bytes(p, l->trace_state, l->ts_len);
 		}
 		p = sr_encode_kvs(p, s->xkv + l->kv_start, l->kv_count, 4);
-		p = put_varint_field(p, 0x28, l->dropped_attrs);
+		p = enc_put_varint_field(p, 0x28, l->dropped_attrs);
 		if (l->flags) {
 			*p++ = 0x35;
 			p = pb_put_fixed32(p, l->flags);
 		}
 	}
-	p = put_varint_field(p, 0x70, s->dropped_links);
+	p = enc_put_varint_field(p, 0x70, s->dropped_links);
 	if (s->status || s->status_msg_len) {
 		*p++ = 0x7a;
-		p = pb_put_varint(p, status_size(s));
+		p = pb_put_varint(p, enc_status_size(s));
 		if (s->status_msg_len) {
 			*p++ = 0x12;
 			p = pb_put_bytes(p, s->status_msg, s->status_msg_len);
@@ -323,5 +330,7 @@ uint8_t *sr_encode_span(uint8_t *p, const struct spanring_span *s, uint64_t end_
 	}
 	*p++ = 0x85; /* field 16, wire type 5: varint 133 */
 	*p++ = 0x01;
-	return pb_put_fixed32(p, span_flags(s));
+	return pb_put_fixed32(p, enc_span_flags(s));
 }
+
+#endif
