@@ -132,8 +132,10 @@ file_complete "$total"
 wait_settled $E "$total"
 retried_all
 expect_eq "timeouts" "$(stat exp.$E.timeouts)" 1
+# (the receiver stamps a request when it has read it, up to a few hundred
+# ms after the agent sent it: a loose bound; the timeouts counter is exact)
 gap=$(req_gap_ms)
-expect_ge "ms before the retry (timeout 1s)" "$gap" 900
+expect_ge "ms before the retry (timeout 1s)" "$gap" 500
 stop_agent
 check_spans --file "$T/s.pb"
 reset_run
