@@ -190,15 +190,32 @@ ssize_t __wrap_recvmsg(int fd, struct msghdr *msg, int flags)
 	return n;
 }
 
+/*
+ * The registration thread must not call malloc() or free(): its first
+ * call would make glibc set up a thread cache and an arena for it (a
+ * 64 MiB reservation and several system calls) in every traced process.
+ * So its start routine and argument are handed over in static storage
+ * (a handover slot; heap only if two threads were started at once), and
+ * it runs on a small stack of its own size instead of RLIMIT_STACK's.
+ */
+#define BOOT_STACK (256u << 10)
+
 struct boot {
 	void *(*fn)(void *);
 	void *arg;
+	int heap;
 };
+
+static struct boot boot_slot;
+static int boot_busy;
 
 static void *boot_main(void *p)
 {
 	struct boot b = *(struct boot *)p;
-	free(p);
+	if (b.heap)
+		free(p);
+	else
+		__atomic_store_n(&boot_busy, 0, __ATOMIC_RELEASE);
 	pl_busy = 1; /* the library's thread: never traced, may close our fds */
 	return b.fn(b.arg);
 }
@@ -206,14 +223,32 @@ static void *boot_main(void *p)
 int __wrap_pthread_create(pthread_t *thr, const pthread_attr_t *attr, void *(*fn)(void *),
 			  void *arg)
 {
-	struct boot *b = malloc(sizeof(*b));
-	if (!b)
-		return EAGAIN;
+	struct boot *b = &boot_slot;
+	int busy = 0;
+	if (!__atomic_compare_exchange_n(&boot_busy, &busy, 1, false, __ATOMIC_ACQUIRE,
+					 __ATOMIC_RELAXED)) {
+		b = malloc(sizeof(*b));
+		if (!b)
+			return EAGAIN;
+		b->heap = 1;
+	} else {
+		b->heap = 0;
+	}
 	b->fn = fn;
 	b->arg = arg;
+	pthread_attr_t own;
+	bool own_attr = !attr && pthread_attr_init(&own) == 0;
+	if (own_attr && pthread_attr_setstacksize(&own, BOOT_STACK) == 0)
+		attr = &own;
 	int r = __real_pthread_create(thr, attr, boot_main, b);
-	if (r)
-		free(b);
+	if (own_attr)
+		pthread_attr_destroy(&own);
+	if (r) {
+		if (b->heap)
+			free(b);
+		else
+			__atomic_store_n(&boot_busy, 0, __ATOMIC_RELEASE);
+	}
 	return r;
 }
 

@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "commit.h"
 #include "preload.h"
 
 struct pl_state pl = {.sig_thr = {.slot = -1}};
@@ -669,7 +670,8 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 			pl.sock_path[0] = '\0';
 	}
 	pthread_atfork(atfork_prepare, NULL, atfork_child_last);
-	pl_debug("%s: tracing (categories %#x)", pl.exe_name, pl.cfg.trace);
+	pl_debug("%s: tracing (categories %#x), set up in %llu us", pl.exe_name, pl.cfg.trace,
+		 (unsigned long long)(realtime_ns() - start) / 1000);
 	pl_busy--;
 	errno = saved;
 }

@@ -29,6 +29,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "encode.h"
 #include "preload.h"
 
 static struct sr_kv *kv_add(struct pl_pspan *p, const char *key, uint8_t type, uint32_t limit)

@@ -76,14 +76,19 @@ static bool is_default(const struct sigaction *a)
 	return a->sa_handler == SIG_DFL;
 }
 
+static void our_action(struct sigaction *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sa_sigaction = on_signal;
+	sa->sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	/* Nothing else interrupts the span's end. */
+	sigfillset(&sa->sa_mask);
+}
+
 static int install(int sig)
 {
 	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_signal;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-	/* Nothing else interrupts the span's end. */
-	sigfillset(&sa.sa_mask);
+	our_action(&sa);
 	int r = real_sigaction(sig, &sa, NULL);
 	if (r == 0)
 		hooked[sig] = 1;
@@ -99,12 +104,21 @@ void pl_signals_install(int which)
 	if (which == PL_SIG_ALL)
 		for (size_t i = 0; i < sizeof(term_sigs) / sizeof(term_sigs[0]); i++)
 			wanted[term_sigs[i]] = 1;
+	/* One call per signal: install, and put back what was there unless
+	 * it was the default (ignored signals stay ignored). We are alone in
+	 * the process here (constructor), so nothing sees the moment between. */
+	struct sigaction sa;
+	our_action(&sa);
 	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction cur;
-		if (!wanted[sig] || real_sigaction(sig, NULL, &cur) != 0 || !is_default(&cur))
+		struct sigaction old;
+		if (!wanted[sig] || real_sigaction(sig, &sa, &old) != 0)
 			continue;
-		shadow[sig] = cur;
-		install(sig);
+		if (is_default(&old)) {
+			shadow[sig] = old;
+			hooked[sig] = 1;
+		} else {
+			real_sigaction(sig, &old, NULL);
+		}
 	}
 }
 

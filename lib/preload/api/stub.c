@@ -17,6 +17,8 @@
  * arguments -EINVAL. The W3C trace-context helpers are real (lib/w3c.c is
  * linked in), since a program may propagate context without tracing.
  */
+/* This file defines the setters that spanring.h otherwise wraps inline. */
+#define SPANRING_IMPL
 #include <errno.h>
 #include <string.h>
 #include <time.h>
