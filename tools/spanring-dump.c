@@ -51,7 +51,7 @@ static const char usage_text[] =
 	"                       integers as strings, enums as integers, lowerCamelCase names)\n"
 	"  -W, --waterfall      per trace, an indented tree of spans with duration bars scaled\n"
 	"                       to the terminal width (TIOCGWINSZ, else $COLUMNS, else 100);\n"
-	"                       the default with --trace\n"
+	"                       the default with --trace (follow draws it when it stops)\n"
 	"      --lines          one line per span even with --trace\n"
 	"  -v, --verbose        full times and ids, all attributes, events and links\n"
 	"      --utc            times in UTC (default: local time)\n"
