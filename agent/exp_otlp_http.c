@@ -100,6 +100,7 @@ struct otlp_http {
 	char what[64];
 	/* MSG_ZEROCOPY */
 	bool zc;              /* SO_ZEROCOPY on this connection */
+	bool zc_off;          /* ... but the kernel reported copies: not used */
 	bool zc_req;          /* this request is sent with MSG_ZEROCOPY */
 	uint32_t zc_next_id;  /* id of the next zerocopy send */
 	uint32_t zc_done;     /* completions seen: ids below this are done */
@@ -149,7 +150,7 @@ static void h_close(struct otlp_http *h)
 	h->wev = 0;
 	h->st = H_DOWN;
 	h->reused = false;
-	h->zc = false;
+	h->zc = h->zc_off = false;
 	h->zc_next_id = h->zc_done = 0;
 }
 
@@ -335,7 +336,7 @@ static int h_build(struct otlp_http *h)
 	h->iov[0].iov_len = h->head.len;
 	h->kind[0] = BATCH_IOV_FRAME;
 	h->iov_idx = 0;
-	h->zc_req = h->zc && !h->body && body_len >= c->zerocopy_min;
+	h->zc_req = h->zc && !h->zc_off && !h->body && body_len >= c->zerocopy_min;
 	return 0;
 }
 
@@ -663,8 +664,18 @@ static void h_zc_completions(struct otlp_http *h)
 				continue;
 			/* [ee_info, ee_data] completed, in order for TCP */
 			h->ob.c.zc_completions += ee.ee_data - ee.ee_info + 1;
-			if (ee.ee_code & SO_EE_CODE_ZEROCOPY_COPIED)
+			if (ee.ee_code & SO_EE_CODE_ZEROCOPY_COPIED) {
 				h->ob.c.zc_copied += ee.ee_data - ee.ee_info + 1;
+				/* The kernel copied after all (a local peer, a device
+				 * without scatter-gather): pinning only costs here, so
+				 * this connection sends with plain sendmsg from now on. */
+				if (!h->zc_off) {
+					h->zc_off = true;
+					log_info("exporter %s: the kernel copies MSG_ZEROCOPY sends on "
+						 "this path; plain sends on this connection",
+						 h->ob.e.name);
+				}
+			}
 			if ((int32_t)(ee.ee_data + 1 - h->zc_done) > 0)
 				h->zc_done = ee.ee_data + 1;
 		}

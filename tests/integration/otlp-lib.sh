@@ -34,7 +34,9 @@ fail() {
 start_receiver() {
 	local script=$1 hp=${2:-0} gp=${3:-0}
 	rm -f "$T/ports.json"
-	node "$rdir/receiver.js" --out "$T/recv.jsonl" --http-port "$hp" --grpc-port "$gp" \
+	# RECV_NETNS/RECV_HOST: run it in a network namespace, on that address
+	${RECV_NETNS:+ip netns exec "$RECV_NETNS"} node "$rdir/receiver.js" --out "$T/recv.jsonl" \
+		--http-port "$hp" --grpc-port "$gp" --host "${RECV_HOST:-127.0.0.1}" \
 		--port-file "$T/ports.json" --script "$script" --max-seconds 240 2>>"$T/recv.err" &
 	RECV_PID=$!
 	for _ in $(seq 200); do [ -f "$T/ports.json" ] && break; sleep 0.05; done

@@ -5,8 +5,9 @@
  * child per span, and a JSON line per span describing what it must look
  * like at the receiver (ids included), for tests/otlp-receiver/check.js.
  *
- *   otlp-prod -o expected.jsonl [-n spans/thread] [-t threads] [-r spans/s]
+ *   otlp-prod [-o expected.jsonl] [-n spans/thread] [-t threads] [-r spans/s]
  *             [-b attr bytes]
+ * Without -o it only produces (benchmarks).
  * Environment as for any producer (SPANRING_SOCKET, OTEL_SERVICE_NAME...).
  */
 #include <getopt.h>
@@ -103,6 +104,10 @@ static void one(int t, long i, spanring_span_context *prev)
 	hex(psid, prev->span_id, 8);
 	hex(ctid, cctx.trace_id, 16);
 	hex(csid, cctx.span_id, 8);
+	if (!exp_out) {
+		*prev = ctx;
+		return;
+	}
 	pthread_mutex_lock(&out_lock);
 	if (rc == 0) {
 		fprintf(exp_out,
@@ -196,12 +201,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!path || n_threads < 1 || n_threads > 64) {
-		fprintf(stderr, "otlp-prod: -o FILE required (1..64 threads)\n");
+	if (n_threads < 1 || n_threads > 64) {
+		fprintf(stderr, "otlp-prod: 1..64 threads\n");
 		return 2;
 	}
-	exp_out = fopen(path, "w");
-	if (!exp_out)
+	if (path && !(exp_out = fopen(path, "w")))
 		return 1;
 	if (pad_bytes) {
 		pad = malloc((size_t)pad_bytes + 1);
@@ -217,7 +221,8 @@ int main(int argc, char **argv)
 		pthread_create(&th[t], NULL, run, (void *)(intptr_t)t);
 	for (int t = 0; t < n_threads; t++)
 		pthread_join(th[t], NULL);
-	fclose(exp_out);
+	if (exp_out)
+		fclose(exp_out);
 	spanring_stats st;
 	spanring_get_stats(&st);
 	int rc = spanring_shutdown(5000);
