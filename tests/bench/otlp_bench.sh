@@ -6,7 +6,10 @@
 # independent receiver (tests/otlp-receiver, --count-only: it decodes every
 # request with the official schema and counts spans), all on this host.
 #
-#   B=build/gcc tests/bench/otlp_bench.sh [SPANS_PER_THREAD] [PRODUCERS] [THREADS]
+#   B=build/gcc tests/bench/otlp_bench.sh [SPANS_PER_THREAD] [PRODUCERS] [THREADS] [RATE]
+#
+# RATE: root spans per second per producer thread (0: flat out, the rings
+# then fill and producers drop whatever the receiver cannot take).
 #
 # For each exporter (null for reference, otlp_http, otlp_grpc) it prints
 # spans/s end to end (first span produced to last span acknowledged), the
@@ -21,7 +24,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 bin="$src/$B/bin"
 prod="$src/$B/tests/progs/otlp-prod"
 rdir="$src/tests/otlp-receiver"
-n=${1:-200000} procs=${2:-2} threads=${3:-2}
+n=${1:-200000} procs=${2:-2} threads=${3:-2} rate=${4:-0}
 T=$(mktemp -d /tmp/spanring-otlpbench.XXXXXX)
 RPID="" APID=""
 cleanup() {
@@ -64,7 +67,7 @@ run() { # exporter-spec label
 	local pids=()
 	for ((p = 0; p < procs; p++)); do
 		SPANRING_SOCKET="$T/a.sock" SPANRING_SLOT_SIZE=16M OTEL_SERVICE_NAME="bench-$p" \
-			"$prod" -n "$n" -t "$threads" >"$T/prod-$p.out" &
+			"$prod" -n "$n" -t "$threads" -r "$rate" >"$T/prod-$p.out" &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p"; done
@@ -109,7 +112,7 @@ run() { # exporter-spec label
 	[ "$letgo" = 0 ] || echo "  ($letgo spans let go)"
 }
 
-echo "$procs producers x $threads threads x $n spans (+1 child each), $(nproc) CPUs, $(uname -r)"
+echo "$procs producers x $threads threads x $n spans (+1 child each), rate ${rate:-0}/s/thread (0: flat out), $(nproc) CPUs, $(uname -r)"
 echo
 echo "| exporter  | spans     | drops  | delivered | seconds | spans/s    | agent ns/span | receiver ns/span | receiver decode ns/span |"
 echo "|-----------|-----------|--------|-----------|---------|------------|----------|----------|------|"
