@@ -548,16 +548,13 @@ static void registry_on_request(struct agent_producer *p)
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
-	if (n <= 0) {
-		registry_free(p);
-		return;
-	}
 	/* Collect every fd the peer sent, whatever else is wrong, so that
-	 * none leaks. */
+	 * none leaks: also with an empty message, which reads like the end
+	 * of the connection but may carry fds. */
 	int fds[REG_MAX_FDS];
 	size_t nfds = 0;
 	bool bad_cmsg = false;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+	for (struct cmsghdr *c = n < 0 ? NULL : CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
 			bad_cmsg = true;
 			continue;
@@ -575,6 +572,12 @@ static void registry_on_request(struct agent_producer *p)
 			else
 				close(fd);
 		}
+	}
+	if (n <= 0) {
+		for (size_t j = 0; j < nfds; j++)
+			close(fds[j]);
+		registry_free(p);
+		return;
 	}
 	const char *why = NULL;
 	int status = SPANRING_REG_OK;
