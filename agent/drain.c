@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pbcheck.h"
 #include "agent.h"
 #include "atomics.h"
 #include "log.h"
@@ -71,8 +72,7 @@ static int scope_body_check(const uint8_t *b, size_t len, const char **why)
 		}
 		if (field == 1) {
 			Opentelemetry__Proto__Common__V1__InstrumentationScope *s =
-				opentelemetry__proto__common__v1__instrumentation_scope__unpack(
-					NULL, (size_t)v, payload);
+				(void *)sr_pb_unpack(&opentelemetry__proto__common__v1__instrumentation_scope__descriptor, payload, (size_t)v);
 			if (!s) {
 				*why = "scope entry's InstrumentationScope does not decode";
 				return -1;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pbcheck.h"
 #include "agent.h"
 #include "exp.h"
 #include "log.h"
@@ -143,8 +144,7 @@ static int console_submit(struct exporter *e, struct batch *b)
 				bad++;
 				break;
 			}
-			Span *sp = opentelemetry__proto__trace__v1__span__unpack(NULL, (size_t)v,
-										 payload);
+			Span *sp = (void *)sr_pb_unpack(&opentelemetry__proto__trace__v1__span__descriptor, payload, (size_t)v);
 			if (sp) {
 				console_span(&c->line, sg->p, sp);
 				opentelemetry__proto__trace__v1__span__free_unpacked(sp, NULL);

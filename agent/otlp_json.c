@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* OTLP/JSON encoding driven by protobuf-c descriptors (see otlp_json.h). */
+#include "pbcheck.h"
 #include "otlp_json.h"
 
 #include <errno.h>
@@ -206,8 +207,7 @@ void otlp_json_message(struct sbuf *out, const ProtobufCMessage *msg)
 int otlp_json_request(struct sbuf *out, const uint8_t *buf, size_t len)
 {
 	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *r =
-		opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
-			NULL, len, buf);
+		(void *)sr_pb_unpack(&opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor, buf, len);
 	if (!r)
 		return -EBADMSG;
 	otlp_json_message(out, &r->base);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* OTLP exporter wire helpers (otlp_wire.h). */
+#include "pbcheck.h"
 #include "otlp_wire.h"
 
 #include <errno.h>
@@ -32,8 +33,7 @@ int otlp_resp_decode(const uint8_t *p, size_t n, bool *present, int64_t *rejecte
 	if (n == 0)
 		return 0;
 	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse *r =
-		opentelemetry__proto__collector__trace__v1__export_trace_service_response__unpack(
-			NULL, n, p);
+		(void *)sr_pb_unpack(&opentelemetry__proto__collector__trace__v1__export_trace_service_response__descriptor, p, n);
 	if (!r)
 		return -EBADMSG;
 	if (r->partial_success) {
@@ -54,7 +54,7 @@ int otlp_status_decode(const uint8_t *p, size_t n, int *code, char *msg, size_t 
 	*retry_delay_ns = 0;
 	if (msglen)
 		msg[0] = 0;
-	Google__Rpc__Status *st = google__rpc__status__unpack(NULL, n, p);
+	Google__Rpc__Status *st = (void *)sr_pb_unpack(&google__rpc__status__descriptor, p, n);
 	if (!st)
 		return -EBADMSG;
 	*code = st->code;
@@ -67,7 +67,7 @@ int otlp_status_decode(const uint8_t *p, size_t n, int *code, char *msg, size_t 
 		    strcmp(a->type_url + tl - (sizeof(suffix) - 1), suffix) != 0)
 			continue;
 		Google__Rpc__RetryInfo *ri =
-			google__rpc__retry_info__unpack(NULL, a->value.len, a->value.data);
+			(void *)sr_pb_unpack(&google__rpc__retry_info__descriptor, a->value.data, a->value.len);
 		if (!ri)
 			continue;
 		*has_retry_info = true;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pbcheck.h"
 #include "agent.h"
 #include "otlp_resource.pb-c.h"
 
@@ -46,7 +47,7 @@ int agent_resource_rewrite(const uint8_t *in, size_t len, pid_t pid, uid_t uid,
 	if (svclen)
 		service[0] = 0;
 	if (len) {
-		r = opentelemetry__proto__resource__v1__resource__unpack(NULL, len, in);
+		r = (void *)sr_pb_unpack(&opentelemetry__proto__resource__v1__resource__descriptor, in, len);
 		if (!r)
 			return -EBADMSG;
 	}

@@ -9,44 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pbcheck.h"
 #include "pbwire.h"
 #include "spanring/ring_abi.h"
-
-static const ProtobufCFieldDescriptor *field_by_number(const ProtobufCMessageDescriptor *d,
-						       uint32_t num)
-{
-	for (unsigned i = 0; i < d->n_fields; i++)
-		if (d->fields[i].id == num)
-			return &d->fields[i];
-	return NULL;
-}
 
 bool otlp_pb_nesting_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
 			int maxdepth)
 {
-	const uint8_t *end = p + n;
-	if (maxdepth < 0)
-		return false;
-	while (p < end) {
-		uint32_t field, wt;
-		const uint8_t *payload, *next;
-		uint64_t v;
-		if (pb_next_field(p, end, &field, &wt, &payload, &next, &v))
-			return false;
-		if (wt == SPANRING_WT_LEN) {
-			const ProtobufCFieldDescriptor *f = field_by_number(d, field);
-			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-			    !otlp_pb_nesting_ok(f->descriptor, payload, (size_t)v, maxdepth - 1))
-				return false;
-		}
-		p = next;
-	}
-	return true;
+	return sr_pb_nesting_ok(d, p, n, maxdepth);
 }
 
 ProtobufCMessage *otlp_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n)
 {
-	if (!otlp_pb_nesting_ok(d, p, n, OTLP_MAX_NESTING))
+	if (!sr_pb_nesting_ok(d, p, n, OTLP_MAX_NESTING))
 		return NULL;
 	return protobuf_c_message_unpack(d, NULL, n, p);
 }
