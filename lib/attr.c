@@ -58,7 +58,7 @@ size_t sr_utf8_valid_prefix(const char *str, size_t n)
 	return n;
 }
 
-size_t sr_utf8_truncate(const char *s, size_t n, size_t limit)
+size_t sr_utf8_truncate_slow(const char *s, size_t n, size_t limit)
 {
 	if (n <= limit)
 		return n;
@@ -230,13 +230,13 @@ int sr_attr_set(struct spanring_span *s, const spanring_attr *a, bool copy)
 {
 	switch (a->type) {
 	case SPANRING_ATTR_STRING:
-		return sr_attr_set_str(s, a->key, a->v.str.ptr, a->v.str.len, copy);
+		return sr_attr_set_str(s, a->key, SIZE_MAX, a->v.str.ptr, a->v.str.len, copy);
 	case SPANRING_ATTR_INT:
-		return sr_attr_set_scalar(s, a->key, SPANRING_ATTR_INT, a->v.i, 0, copy);
+		return sr_attr_set_scalar(s, a->key, SIZE_MAX, SPANRING_ATTR_INT, a->v.i, 0, copy);
 	case SPANRING_ATTR_BOOL:
-		return sr_attr_set_scalar(s, a->key, SPANRING_ATTR_BOOL, a->v.b, 0, copy);
+		return sr_attr_set_scalar(s, a->key, SIZE_MAX, SPANRING_ATTR_BOOL, a->v.b, 0, copy);
 	case SPANRING_ATTR_DOUBLE:
-		return sr_attr_set_scalar(s, a->key, SPANRING_ATTR_DOUBLE, 0, a->v.d, copy);
+		return sr_attr_set_scalar(s, a->key, SIZE_MAX, SPANRING_ATTR_DOUBLE, 0, a->v.d, copy);
 	default:
 		break;
 	}

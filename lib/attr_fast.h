@@ -17,7 +17,7 @@
 /* Grow a kv array (inline storage moves to the heap); lib/attr.c. */
 SR_HIDDEN int sr_kv_grow(struct sr_kv **kv, uint32_t *cap, uint32_t n, struct sr_kv *inline_kv);
 
-static inline const char *arena_dup(struct spanring_span *s, const void *p, size_t n)
+SR_ALWAYS_INLINE const char *arena_dup(struct spanring_span *s, const void *p, size_t n)
 {
 	char *d = sr_arena_alloc(s, n ? n : 1, 1);
 	if (SR_LIKELY(d != NULL))
@@ -25,7 +25,7 @@ static inline const char *arena_dup(struct spanring_span *s, const void *p, size
 	return d;
 }
 
-static inline struct sr_kv *kv_find(struct sr_kv *kv, uint32_t n, const char *key, size_t key_len)
+SR_ALWAYS_INLINE struct sr_kv *kv_find(struct sr_kv *kv, uint32_t n, const char *key, size_t key_len)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if (kv[i].key_len == key_len &&
@@ -35,15 +35,17 @@ static inline struct sr_kv *kv_find(struct sr_kv *kv, uint32_t n, const char *ke
 }
 
 /* Find or append the attribute `key`; NULL with *err set when dropped. */
-static inline struct sr_kv *kv_slot(struct spanring_span *s, const char *key, bool copy, int *err)
+SR_ALWAYS_INLINE struct sr_kv *kv_slot(struct spanring_span *s, const char *key, size_t key_len,
+				    bool copy, int *err)
 {
-	if (SR_UNLIKELY(!key || !*key)) {
+	/* key_len SIZE_MAX: NUL-terminated key, measured here. */
+	if (SR_UNLIKELY(!key || (key_len == SIZE_MAX ? !*key : !key_len))) {
 		*err = -EINVAL;
 		return NULL;
 	}
-	bool valid;
-	size_t key_len = sr_str_check(key, &valid);
-	if (SR_UNLIKELY(!valid)) {
+	if (key_len == SIZE_MAX)
+		key_len = __builtin_strlen(key);
+	if (SR_UNLIKELY(!sr_utf8_valid(key, key_len))) {
 		*err = -EILSEQ;
 		return NULL;
 	}
@@ -68,8 +70,8 @@ static inline struct sr_kv *kv_slot(struct spanring_span *s, const char *key, bo
 	return kv;
 }
 
-static inline int sr_attr_set_str(struct spanring_span *s, const char *key, const char *val, size_t len,
-		    bool copy)
+SR_ALWAYS_INLINE int sr_attr_set_str(struct spanring_span *s, const char *key, size_t key_len,
+				  const char *val, size_t len, bool copy)
 {
 	int err = -EINVAL;
 	if (SR_UNLIKELY(!val)) {
@@ -83,7 +85,7 @@ static inline int sr_attr_set_str(struct spanring_span *s, const char *key, cons
 		goto dropped;
 	}
 	n = sr_utf8_truncate(val, n, sr_g.cfg.attr_value_limit);
-	struct sr_kv *kv = kv_slot(s, key, copy, &err);
+	struct sr_kv *kv = kv_slot(s, key, key_len, copy, &err);
 	if (SR_UNLIKELY(!kv))
 		goto dropped;
 	const char *v = copy ? arena_dup(s, val, n) : val;
@@ -105,11 +107,11 @@ dropped:
 	return err;
 }
 
-static inline int sr_attr_set_scalar(struct spanring_span *s, const char *key, uint8_t type, int64_t i,
-		       double d, bool copy)
+SR_ALWAYS_INLINE int sr_attr_set_scalar(struct spanring_span *s, const char *key, size_t key_len,
+				     uint8_t type, int64_t i, double d, bool copy)
 {
 	int err;
-	struct sr_kv *kv = kv_slot(s, key, copy, &err);
+	struct sr_kv *kv = kv_slot(s, key, key_len, copy, &err);
 	if (SR_UNLIKELY(!kv)) {
 		s->dropped_attrs++;
 		return err;

@@ -15,6 +15,7 @@
 #include "ring.h"
 #include "spanring/spanring.h"
 
+#define SR_ALWAYS_INLINE static inline __attribute__((always_inline))
 #define SR_LIKELY(x) __builtin_expect(!!(x), 1)
 #define SR_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -317,7 +318,11 @@ static inline uint64_t sr_clock_ns(void)
 /* Length of the longest valid UTF-8 prefix of s[0..n). */
 SR_HIDDEN size_t sr_utf8_valid_prefix(const char *s, size_t n);
 /* Truncate n to at most limit bytes without splitting a UTF-8 sequence. */
-SR_HIDDEN size_t sr_utf8_truncate(const char *s, size_t n, size_t limit);
+SR_HIDDEN size_t sr_utf8_truncate_slow(const char *s, size_t n, size_t limit);
+static inline size_t sr_utf8_truncate(const char *s, size_t n, size_t limit)
+{
+	return SR_LIKELY(n <= limit) ? n : sr_utf8_truncate_slow(s, n, limit);
+}
 /* Slow path of sr_arena_alloc: a new chunk. */
 SR_HIDDEN void *sr_arena_alloc_slow(struct spanring_span *s, size_t n, size_t align);
 /* n bytes from the span's arena (stable until the span is recycled); NULL on ENOMEM. */

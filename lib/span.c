@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The tracing API: tracers, span life cycle, attributes, events, links. */
+/* This file defines the setters that spanring.h otherwise wraps inline. */
+#define SPANRING_IMPL
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -510,13 +512,13 @@ static inline int set_attr(spanring_span *s, const spanring_attr *a, bool copy)
 	return r;
 }
 
-static inline int set_scalar(spanring_span *s, const char *key, uint8_t type, int64_t i, double d,
-			     bool copy)
+static inline int set_scalar_l(spanring_span *s, const char *key, size_t key_len, uint8_t type,
+			       int64_t i, double d, bool copy)
 {
 	int c = span_check(s);
 	if (c <= 0)
 		return c;
-	int r = sr_attr_set_scalar(s, key, type, i, d, copy);
+	int r = sr_attr_set_scalar(s, key, key_len, type, i, d, copy);
 	if (SR_UNLIKELY(r))
 		sr_store_relaxed_64(&sr_g.dropped_attrs, sr_load_relaxed_64(&sr_g.dropped_attrs) + 1);
 	return r;
@@ -532,13 +534,13 @@ int spanring_span_set_attr_ref(spanring_span *s, const spanring_attr *a)
 	return a ? set_attr(s, a, false) : -EINVAL;
 }
 
-static inline int set_str(spanring_span *s, const char *key, const char *value, size_t len,
-			  bool copy)
+static inline int set_str_l(spanring_span *s, const char *key, size_t key_len, const char *value,
+			    size_t len, bool copy)
 {
 	int c = span_check(s);
 	if (c <= 0)
 		return c;
-	int r = sr_attr_set_str(s, key, value, len, copy);
+	int r = sr_attr_set_str(s, key, key_len, value, len, copy);
 	if (SR_UNLIKELY(r))
 		sr_store_relaxed_64(&sr_g.dropped_attrs, sr_load_relaxed_64(&sr_g.dropped_attrs) + 1);
 	return r;
@@ -546,27 +548,27 @@ static inline int set_str(spanring_span *s, const char *key, const char *value, 
 
 int spanring_span_set_str(spanring_span *s, const char *key, const char *value)
 {
-	return set_str(s, key, value, value ? SIZE_MAX : 1, true);
+	return set_str_l(s, key, SIZE_MAX, value, value ? SIZE_MAX : 1, true);
 }
 
 int spanring_span_set_strn(spanring_span *s, const char *key, const char *value, size_t len)
 {
-	return set_str(s, key, value, len, true);
+	return set_str_l(s, key, SIZE_MAX, value, len, true);
 }
 
 int spanring_span_set_int(spanring_span *s, const char *key, int64_t value)
 {
-	return set_scalar(s, key, SPANRING_ATTR_INT, value, 0, true);
+	return set_scalar_l(s, key, SIZE_MAX, SPANRING_ATTR_INT, value, 0, true);
 }
 
 int spanring_span_set_bool(spanring_span *s, const char *key, bool value)
 {
-	return set_scalar(s, key, SPANRING_ATTR_BOOL, value, 0, true);
+	return set_scalar_l(s, key, SIZE_MAX, SPANRING_ATTR_BOOL, value, 0, true);
 }
 
 int spanring_span_set_double(spanring_span *s, const char *key, double value)
 {
-	return set_scalar(s, key, SPANRING_ATTR_DOUBLE, 0, value, true);
+	return set_scalar_l(s, key, SIZE_MAX, SPANRING_ATTR_DOUBLE, 0, value, true);
 }
 
 int spanring_span_set_bytes(spanring_span *s, const char *key, const void *value, size_t len)
@@ -577,22 +579,50 @@ int spanring_span_set_bytes(spanring_span *s, const char *key, const void *value
 
 int spanring_span_set_str_ref(spanring_span *s, const char *key, const char *value)
 {
-	return set_str(s, key, value, value ? SIZE_MAX : 1, false);
+	return set_str_l(s, key, SIZE_MAX, value, value ? SIZE_MAX : 1, false);
 }
 
 int spanring_span_set_int_ref(spanring_span *s, const char *key, int64_t value)
 {
-	return set_scalar(s, key, SPANRING_ATTR_INT, value, 0, false);
+	return set_scalar_l(s, key, SIZE_MAX, SPANRING_ATTR_INT, value, 0, false);
 }
 
 int spanring_span_set_bool_ref(spanring_span *s, const char *key, bool value)
 {
-	return set_scalar(s, key, SPANRING_ATTR_BOOL, value, 0, false);
+	return set_scalar_l(s, key, SIZE_MAX, SPANRING_ATTR_BOOL, value, 0, false);
 }
 
 int spanring_span_set_double_ref(spanring_span *s, const char *key, double value)
 {
-	return set_scalar(s, key, SPANRING_ATTR_DOUBLE, 0, value, false);
+	return set_scalar_l(s, key, SIZE_MAX, SPANRING_ATTR_DOUBLE, 0, value, false);
+}
+
+/* Explicit lengths: the inline front ends of spanring.h call these. */
+int spanring_span_put_str(spanring_span *s, const char *key, size_t key_len, const char *value,
+			  size_t value_len, unsigned flags)
+{
+	if (SR_UNLIKELY(!value))
+		value_len = 1; /* rejected below: NULL with a length */
+	return set_str_l(s, key, key_len, value, value_len, !(flags & SPANRING_BORROW));
+}
+
+int spanring_span_put_int(spanring_span *s, const char *key, size_t key_len, int64_t value,
+			  unsigned flags)
+{
+	return set_scalar_l(s, key, key_len, SPANRING_ATTR_INT, value, 0, !(flags & SPANRING_BORROW));
+}
+
+int spanring_span_put_bool(spanring_span *s, const char *key, size_t key_len, bool value,
+			   unsigned flags)
+{
+	return set_scalar_l(s, key, key_len, SPANRING_ATTR_BOOL, value, 0, !(flags & SPANRING_BORROW));
+}
+
+int spanring_span_put_double(spanring_span *s, const char *key, size_t key_len, double value,
+			     unsigned flags)
+{
+	return set_scalar_l(s, key, key_len, SPANRING_ATTR_DOUBLE, 0, value,
+			    !(flags & SPANRING_BORROW));
 }
 
 /* ---- events and links ------------------------------------------------------------- */

@@ -260,6 +260,22 @@ SPANRING_API int spanring_span_set_int_ref(spanring_span *s, const char *key, in
 SPANRING_API int spanring_span_set_bool_ref(spanring_span *s, const char *key, bool value);
 SPANRING_API int spanring_span_set_double_ref(spanring_span *s, const char *key, double value);
 
+/*
+ * Setters with explicit lengths in bytes (key_len must be > 0; a string
+ * value may contain NUL bytes). flags 0 copies key and value, like the
+ * setters above; SPANRING_BORROW borrows them (the *_ref contract). Same
+ * return codes as the setters above.
+ */
+#define SPANRING_BORROW 1u
+SPANRING_API int spanring_span_put_str(spanring_span *s, const char *key, size_t key_len,
+				       const char *value, size_t value_len, unsigned flags);
+SPANRING_API int spanring_span_put_int(spanring_span *s, const char *key, size_t key_len,
+				       int64_t value, unsigned flags);
+SPANRING_API int spanring_span_put_bool(spanring_span *s, const char *key, size_t key_len,
+					bool value, unsigned flags);
+SPANRING_API int spanring_span_put_double(spanring_span *s, const char *key, size_t key_len,
+					  double value, unsigned flags);
+
 /* Events (time 0: now) and links; attributes are copied. */
 SPANRING_API int spanring_span_add_event(spanring_span *s, const char *name,
 					 const spanring_attr *attrs, size_t n_attrs);
@@ -317,6 +333,49 @@ typedef struct spanring_stats {
 	bool registered;          /* the agent has the ring */
 } spanring_stats;
 SPANRING_API int spanring_get_stats(spanring_stats *out);
+
+
+/*
+ * Inline front ends. With GCC or clang the string setters, and the scalar
+ * setters' keys, go through spanring_span_put_*() with the lengths
+ * measured at the call site; for string literals the compiler measures
+ * them, which saves the library a strlen() per string. The behaviour and
+ * return codes are those of the functions above, which stay exported
+ * (for function pointers and other compilers). Define SPANRING_NO_INLINE
+ * before including this header to call them directly.
+ */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(SPANRING_NO_INLINE) && \
+	!defined(SPANRING_IMPL)
+#define SPANRING__INLINE static inline __attribute__((always_inline, unused))
+SPANRING__INLINE size_t spanring__len(const char *s)
+{
+	return s ? __builtin_strlen(s) : 0;
+}
+SPANRING__INLINE int spanring__set_str(spanring_span *s, const char *k, const char *v, unsigned f)
+{
+	return spanring_span_put_str(s, k, spanring__len(k), v, spanring__len(v), f);
+}
+SPANRING__INLINE int spanring__set_int(spanring_span *s, const char *k, int64_t v, unsigned f)
+{
+	return spanring_span_put_int(s, k, spanring__len(k), v, f);
+}
+SPANRING__INLINE int spanring__set_bool(spanring_span *s, const char *k, bool v, unsigned f)
+{
+	return spanring_span_put_bool(s, k, spanring__len(k), v, f);
+}
+SPANRING__INLINE int spanring__set_double(spanring_span *s, const char *k, double v, unsigned f)
+{
+	return spanring_span_put_double(s, k, spanring__len(k), v, f);
+}
+#define spanring_span_set_str(s, k, v) spanring__set_str((s), (k), (v), 0)
+#define spanring_span_set_str_ref(s, k, v) spanring__set_str((s), (k), (v), SPANRING_BORROW)
+#define spanring_span_set_int(s, k, v) spanring__set_int((s), (k), (v), 0)
+#define spanring_span_set_int_ref(s, k, v) spanring__set_int((s), (k), (v), SPANRING_BORROW)
+#define spanring_span_set_bool(s, k, v) spanring__set_bool((s), (k), (v), 0)
+#define spanring_span_set_bool_ref(s, k, v) spanring__set_bool((s), (k), (v), SPANRING_BORROW)
+#define spanring_span_set_double(s, k, v) spanring__set_double((s), (k), (v), 0)
+#define spanring_span_set_double_ref(s, k, v) spanring__set_double((s), (k), (v), SPANRING_BORROW)
+#endif
 
 #ifdef __cplusplus
 }
