@@ -45,5 +45,15 @@ agent_pid=""
 echo "== spans, as the console exporter printed them:"
 cat "$dir/console.txt"
 echo "== protobuf file written: $(stat -c %s "$dir/spans.pb") bytes (length-delimited ExportTraceServiceRequest)"
+if [ -x "$bin/spanring-dump" ]; then
+	# The trace that crosses processes: the worker's span is a child of the
+	# parent's "spawn worker" span.
+	trace=$(sed -n 's/.*"spawn worker" trace=\([0-9a-f]*\).*/\1/p' "$dir/console.txt" | head -n 1)
+	echo "== the file read back by spanring-dump, as a waterfall of the cross-process trace $trace:"
+	COLUMNS=${COLUMNS:-100} "$bin/spanring-dump" read --trace "$trace" "$dir/spans.pb"
+	echo "== and one request of the checkout service as a waterfall:"
+	trace=$(sed -n 's/.*checkout-demo.*"GET \/api\/users\/:id" trace=\([0-9a-f]*\).*ERROR.*/\1/p' "$dir/console.txt" | head -n 1)
+	[ -n "$trace" ] && COLUMNS=${COLUMNS:-100} "$bin/spanring-dump" read --trace "$trace" "$dir/spans.pb"
+fi
 echo "== agent log:"
 cat "$dir/agent.log"
