@@ -379,6 +379,10 @@ static int cl_attempt(void)
 		cl_install_doorbell(fds[0]);
 		nfds = 0;
 		result = ATT_OK;
+	} else if (nfds == 0) {
+		/* Registered without a doorbell (the agent could not make one):
+		 * it polls the ring; the hot path finds no doorbell to ring. */
+		result = ATT_OK;
 	}
 	for (int j = 0; j < nfds; j++)
 		close(fds[j]);
