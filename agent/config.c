@@ -15,6 +15,7 @@
 
 #include "client.h"
 #include "log.h"
+#include "otlp_conf.h"
 
 enum cfg_type {
 	CT_STR,      /* non-empty string */
@@ -868,6 +869,9 @@ int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
 	const char *zc = getenv("SPANRING_AGENT_ZC_CHECK");
 	if (zc && *zc && strcmp(zc, "0") != 0)
 		c->zc_check = true;
+	int orc = otlp_conf_check(c, err, errlen); /* OTLP endpoint, headers, ... */
+	if (orc)
+		return orc;
 	return 0;
 }
 

@@ -540,3 +540,28 @@ int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
 	c->zerocopy_min = ac->otlp_zerocopy_min;
 	return 0;
 }
+
+static const char *conf_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+int otlp_conf_check(const struct agent_config *ac, char *err, size_t errlen)
+{
+	uint32_t k = ac->exporters & (AGENT_EXP_OTLP | AGENT_EXP_OTLP_HTTP | AGENT_EXP_OTLP_GRPC);
+	if (!k)
+		return 0;
+	if (k & (k - 1)) {
+		errf(err, errlen, "exporters: enable one of otlp, otlp_http, otlp_grpc (one OTLP "
+				  "exporter per agent)");
+		return -EINVAL;
+	}
+	struct otlp_conf c;
+	enum otlp_protocol forced = k == AGENT_EXP_OTLP_HTTP   ? OTLP_PROTO_HTTP_PROTOBUF
+				    : k == AGENT_EXP_OTLP_GRPC ? OTLP_PROTO_GRPC
+							       : OTLP_PROTO_UNSET;
+	int rc = otlp_conf_resolve(&c, ac, forced, conf_getenv, err, errlen);
+	if (rc == 0)
+		otlp_conf_free(&c);
+	return rc == -ENOMEM ? rc : rc ? -EINVAL : 0;
+}

@@ -75,6 +75,13 @@ int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
 		      enum otlp_protocol forced, otlp_getenv_fn env, char *err, size_t errlen);
 void otlp_conf_free(struct otlp_conf *c);
 
+/*
+ * For agent_config_finish (so that --check-config and a bad start report
+ * it like any setting): at most one OTLP exporter kind, and its settings
+ * resolve. 0 or -EINVAL with err set.
+ */
+int otlp_conf_check(const struct agent_config *ac, char *err, size_t errlen);
+
 /* "http/protobuf", "http/json", "grpc" -> protocol; UNSET if unknown. */
 enum otlp_protocol otlp_protocol_parse(const char *s);
 const char *otlp_protocol_name(enum otlp_protocol p);
