@@ -53,6 +53,7 @@
  * There is no logging facility in the library yet, so a discarded value is
  * not reported anywhere.
  */
+#include "w3c.h"
 #include "resource.h"
 
 #include <errno.h>
@@ -277,18 +278,6 @@ static void trim_ows(const char **p, size_t *n)
 		(*n)--;
 }
 
-/* Value of a hex digit of either case, or -1. */
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode p[0..n) into a new C string (*out). -EINVAL for a bad
  * escape, a raw control character, %00 or a result that is not UTF-8. */
 static int pct_decode(const char *p, size_t n, char **out)
@@ -305,8 +294,8 @@ static int pct_decode(const char *p, size_t n, char **out)
 			int hi, lo;
 			if (n - i < 3)
 				goto bad;
-			hi = hexval(p[i + 1]);
-			lo = hexval(p[i + 2]);
+			hi = sr_hexval(p[i + 1]);
+			lo = sr_hexval(p[i + 2]);
 			if (hi < 0 || lo < 0 || (hi | lo) == 0)
 				goto bad;
 			c = (unsigned char)(hi << 4 | lo);

@@ -26,4 +26,16 @@ SR_HIDDEN void sr_hex_encode(const uint8_t *in, size_t n, char *out);
  */
 SR_HIDDEN int sr_hex_decode(const char *in, size_t n_bytes, uint8_t *out);
 
+/* Value of a hex digit of either case, or -1. */
+static inline int sr_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 #endif /* SPANRING_LIB_W3C_H */

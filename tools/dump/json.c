@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Recursive-descent JSON reader with a depth limit (see json.h). */
+#include "w3c.h"
 #include "json.h"
 
 #include <errno.h>
@@ -27,17 +28,6 @@ static void jp_ws(struct jp *j)
 		j->p++;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int jp_u4(struct jp *j, unsigned *out)
 {
 	if (j->end - j->p < 4) {
@@ -46,7 +36,7 @@ static int jp_u4(struct jp *j, unsigned *out)
 	}
 	unsigned v = 0;
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(j->p[i]);
+		int h = sr_hexval(j->p[i]);
 		if (h < 0) {
 			jp_fail(j, "bad \\u escape");
 			return -1;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* OTLP protobuf and OTLP/JSON input (see otlp_in.h). */
+#include "w3c.h"
 #include "otlp_in.h"
 
 #include <errno.h>
@@ -64,17 +65,6 @@ static bool is_hex_id(const ProtobufCFieldDescriptor *f)
 	       strcmp(f->name, "parent_span_id") == 0;
 }
 
-static int hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int b64v(char c)
 {
 	if (c >= 'A' && c <= 'Z')
@@ -106,7 +96,7 @@ static int decode_bytes(struct jd *j, const ProtobufCFieldDescriptor *f, const s
 			return jd_fail(j, "odd number of hex digits", f->name);
 		}
 		for (size_t i = 0; i < n; i += 2) {
-			int a = hexv(v->s[i]), b = hexv(v->s[i + 1]);
+			int a = sr_hexval(v->s[i]), b = sr_hexval(v->s[i + 1]);
 			if (a < 0 || b < 0) {
 				free(d);
 				return jd_fail(j, "not hex", f->name);

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "w3c.h"
 #include "dump.h"
 #include "../../agent/otlp_json.h"
 #include "../../agent/sbuf.h"
@@ -76,17 +77,6 @@ int dump_parse_duration(const char *s, uint64_t *ns)
 	return 0;
 }
 
-static int hexdig(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int dump_parse_trace(const char *s, struct dump_filter *f)
 {
 	size_t n = strlen(s);
@@ -94,7 +84,7 @@ int dump_parse_trace(const char *s, struct dump_filter *f)
 		return -1;
 	memset(f->trace, 0, sizeof(f->trace));
 	for (size_t i = 0; i < n; i++) {
-		int h = hexdig(s[i]);
+		int h = sr_hexval(s[i]);
 		if (h < 0)
 			return -1;
 		f->trace[i / 2] |= (uint8_t)(i % 2 ? h : h << 4);
