@@ -834,7 +834,6 @@ static size_t g_flush(struct exporter *e, uint64_t deadline_ns)
 static void g_destroy(struct exporter *e)
 {
 	struct otlp_grpc *g = container_of(e, struct otlp_grpc, ob.e);
-	g->ob.stopping = true;
 	if (g->st != G_DOWN || g->ses)
 		g_teardown(g, "exporter shutting down", "");
 	loop_timer_cancel(&e->ag->loop, &g->conn_tmo_t);

@@ -500,26 +500,17 @@ void otlp_base_stats_json(struct otlp_base *ob, struct sbuf *o)
 
 /* ---- construction ---------------------------------------------------------- */
 
-static const char *real_getenv(const char *name)
-{
-	return getenv(name);
-}
-
 int exp_otlp_create(struct agent *ag, struct exporter **out)
 {
-	const struct agent_config *ac = ag->cfg;
-	uint32_t kinds = ac->exporters & (AGENT_EXP_OTLP | AGENT_EXP_OTLP_HTTP | AGENT_EXP_OTLP_GRPC);
-	if (kinds & (kinds - 1)) {
+	enum otlp_protocol forced;
+	if (otlp_kind_protocol(ag->cfg->exporters, &forced)) {
 		log_error("exporters: enable one of otlp, otlp_http, otlp_grpc (one OTLP exporter "
 			  "per agent)");
 		return -EINVAL;
 	}
-	enum otlp_protocol forced = kinds == AGENT_EXP_OTLP_HTTP   ? OTLP_PROTO_HTTP_PROTOBUF
-				    : kinds == AGENT_EXP_OTLP_GRPC ? OTLP_PROTO_GRPC
-								   : OTLP_PROTO_UNSET;
 	struct otlp_conf conf;
 	char err[512];
-	int rc = otlp_conf_resolve(&conf, ac, forced, real_getenv, err, sizeof(err));
+	int rc = otlp_conf_resolve(&conf, ag->cfg, forced, otlp_getenv, err, sizeof(err));
 	if (rc) {
 		log_error("OTLP exporter: %s", err);
 		return rc;

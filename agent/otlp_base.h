@@ -80,7 +80,6 @@ struct otlp_base {
 	struct addrinfo *ai;       /* resolved addresses (freeaddrinfo) */
 	struct addrinfo *ai_next;  /* next one to try */
 	void (*on_resolved)(struct otlp_base *ob, int err);
-	bool stopping;
 };
 
 void otlp_base_init(struct otlp_base *ob, struct agent *ag, const struct exporter_ops *ops,

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "otlp_wire.h"
 
 #define OTLP_DEFAULT_HTTP "http://localhost:4318"
 #define OTLP_DEFAULT_GRPC "http://localhost:4317"
@@ -196,17 +197,6 @@ static bool is_tchar(unsigned char c)
 	return isalnum(c) || strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static const char *const reserved_headers[] = {
 	"host",	      "content-type", "content-length", "content-encoding", "transfer-encoding",
 	"connection", "te",	      "keep-alive",	"upgrade",	    "grpc-timeout",
@@ -259,12 +249,12 @@ static const char *header_entry(const char *b, const char *e, bool lower, struct
 	for (const char *q = vb; q < ve; q++) {
 		int c = (unsigned char)*q;
 		if (c == '%') {
-			if (ve - q < 3 || hexval(q[1]) < 0 || hexval(q[2]) < 0) {
+			if (ve - q < 3 || otlp_hexval(q[1]) < 0 || otlp_hexval(q[2]) < 0) {
 				free(name);
 				free(value);
 				return "bad percent-encoding in the value";
 			}
-			c = hexval(q[1]) * 16 + hexval(q[2]);
+			c = otlp_hexval(q[1]) * 16 + otlp_hexval(q[2]);
 			q += 2;
 		}
 		if (c == '\r' || c == '\n' || c == 0 || c == 0x7f || (c < ' ' && c != '\t')) {
@@ -541,26 +531,37 @@ int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
 	return 0;
 }
 
-static const char *conf_getenv(const char *name)
+const char *otlp_getenv(const char *name)
 {
 	return getenv(name);
 }
 
+int otlp_kind_protocol(uint32_t exporters, enum otlp_protocol *out)
+{
+	uint32_t k = exporters & (AGENT_EXP_OTLP | AGENT_EXP_OTLP_HTTP | AGENT_EXP_OTLP_GRPC);
+	if (!k)
+		return -ENOENT;
+	if (k & (k - 1))
+		return -EINVAL;
+	*out = k == AGENT_EXP_OTLP_HTTP	  ? OTLP_PROTO_HTTP_PROTOBUF
+	       : k == AGENT_EXP_OTLP_GRPC ? OTLP_PROTO_GRPC
+					  : OTLP_PROTO_UNSET;
+	return 0;
+}
+
 int otlp_conf_check(const struct agent_config *ac, char *err, size_t errlen)
 {
-	uint32_t k = ac->exporters & (AGENT_EXP_OTLP | AGENT_EXP_OTLP_HTTP | AGENT_EXP_OTLP_GRPC);
-	if (!k)
+	enum otlp_protocol forced;
+	int rc = otlp_kind_protocol(ac->exporters, &forced);
+	if (rc == -ENOENT)
 		return 0;
-	if (k & (k - 1)) {
+	if (rc) {
 		errf(err, errlen, "exporters: enable one of otlp, otlp_http, otlp_grpc (one OTLP "
 				  "exporter per agent)");
 		return -EINVAL;
 	}
 	struct otlp_conf c;
-	enum otlp_protocol forced = k == AGENT_EXP_OTLP_HTTP   ? OTLP_PROTO_HTTP_PROTOBUF
-				    : k == AGENT_EXP_OTLP_GRPC ? OTLP_PROTO_GRPC
-							       : OTLP_PROTO_UNSET;
-	int rc = otlp_conf_resolve(&c, ac, forced, conf_getenv, err, errlen);
+	rc = otlp_conf_resolve(&c, ac, forced, otlp_getenv, err, errlen);
 	if (rc == 0)
 		otlp_conf_free(&c);
 	return rc == -ENOMEM ? rc : rc ? -EINVAL : 0;

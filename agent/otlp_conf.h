@@ -82,6 +82,16 @@ void otlp_conf_free(struct otlp_conf *c);
  */
 int otlp_conf_check(const struct agent_config *ac, char *err, size_t errlen);
 
+/*
+ * The protocol the enabled OTLP exporter kind implies (agent_config
+ * exporters bits): otlp_http, otlp_grpc, or UNSET for kind otlp (then the
+ * settings decide). -EINVAL when more than one kind is enabled, -ENOENT
+ * when none is.
+ */
+int otlp_kind_protocol(uint32_t exporters, enum otlp_protocol *out);
+/* getenv(3), as an otlp_getenv_fn. */
+const char *otlp_getenv(const char *name);
+
 /* "http/protobuf", "http/json", "grpc" -> protocol; UNSET if unknown. */
 enum otlp_protocol otlp_protocol_parse(const char *s);
 const char *otlp_protocol_name(enum otlp_protocol p);

@@ -123,24 +123,13 @@ int otlp_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
 	return 0;
 }
 
-static int hexv(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 void otlp_grpc_message_decode(const char *in, size_t n, char *out, size_t outlen)
 {
 	size_t o = 0;
 	for (size_t i = 0; i < n && o + 1 < outlen; i++) {
 		int c = (unsigned char)in[i];
-		if (c == '%' && i + 2 < n && hexv(in[i + 1]) >= 0 && hexv(in[i + 2]) >= 0) {
-			c = hexv(in[i + 1]) * 16 + hexv(in[i + 2]);
+		if (c == '%' && i + 2 < n && otlp_hexval(in[i + 1]) >= 0 && otlp_hexval(in[i + 2]) >= 0) {
+			c = otlp_hexval(in[i + 1]) * 16 + otlp_hexval(in[i + 2]);
 			i += 2;
 		}
 		out[o++] = (c < ' ' || c == 0x7f) ? '?' : (char)c;
