@@ -522,8 +522,11 @@ static void keep_span(struct dump_out *o, const struct dump_ctx *c, const dump_s
 	}
 	struct wf_span *w = &o->wf[o->n_wf];
 	memset(w, 0, sizeof(*w));
-	memcpy(w->trace, s->trace_id.data, s->trace_id.len < 16 ? s->trace_id.len : 16);
-	memcpy(w->span, s->span_id.data, s->span_id.len < 8 ? s->span_id.len : 8);
+	/* An absent id is (NULL, 0): memcpy must not see the NULL. */
+	if (s->trace_id.len)
+		memcpy(w->trace, s->trace_id.data, s->trace_id.len < 16 ? s->trace_id.len : 16);
+	if (s->span_id.len)
+		memcpy(w->span, s->span_id.data, s->span_id.len < 8 ? s->span_id.len : 8);
 	if (s->parent_span_id.len) {
 		w->has_parent = true;
 		memcpy(w->parent, s->parent_span_id.data,
