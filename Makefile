@@ -222,3 +222,26 @@ $(B)/tests/test_dump_%: $(B)/tests/unit/test_dump_%.o $(DUMP_O) $(TESTHELP_O) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(DUMP_O) $(TESTHELP_O) -Wl,--start-group $(AGENTLIB) $(STATIC) \
 		-Wl,--end-group -lcmocka $(LIBS) -lm
+
+# ---- fuzzing (tests/fuzz, docs/SECURITY.md) ---------------------------------
+# libFuzzer targets, one program per tests/fuzz/fuzz_*.c, built with clang,
+# ASan+UBSan and coverage instrumentation into $(FUZZ_B):
+#   make fuzz                          every target FUZZ_SECONDS (300) each
+#   make fuzz FUZZ_SECONDS=60 FUZZ_TARGETS="ring config"
+# The test command (tests/run-all.sh) runs each briefly and replays the
+# committed crash inputs of tests/fuzz/regressions/ (tests/fuzz/run.sh).
+FUZZ_B ?= build/fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?=
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
+.PHONY: fuzz fuzz-build fuzzers
+fuzzers: $(FUZZERS)
+$(B)/fuzz/%: $(B)/tests/fuzz/%.o $(DUMP_O) $(AGENTLIB) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(DUMP_O) -Wl,--start-group $(AGENTLIB) \
+		$(STATIC) -Wl,--end-group $(LIBS) -lm
+fuzz-build:
+	$(MAKE) B=$(FUZZ_B) CC=clang SAN=asan CFLAGS=-fsanitize=fuzzer-no-link fuzzers
+fuzz: fuzz-build
+	B=$(FUZZ_B) tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
