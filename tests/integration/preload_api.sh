@@ -73,7 +73,7 @@ ldd "$T/app-stub" >"$T/ldd.txt"
 grep -q "libspanring-api.so.0 => $BUILD" "$T/ldd.txt" || fail "app-stub does not use the stub"
 agent_start
 
-out=$("$T/app-stub" 2>"$T/cost") || fail "untraced run"
+out=$(LD_PRELOAD=$SANRT "$T/app-stub" 2>"$T/cost") || fail "untraced run"
 [ "$out" = "recording=0 init=-125 current=-2" ] || fail "untraced output '$out'"
 echo "untraced: $(cat "$T/cost")"
 awk '{ exit !($1 < 100) }' "$T/cost" || fail "a no-op span costs $(cat "$T/cost")"

@@ -3,23 +3,37 @@
 # socket in a mktemp -d directory writing the file exporter's output, the
 # shim, the span decoder; everything started is killed on exit.
 #
-# Under ASan/TSan builds the tests skip: a sanitizer-built shim cannot be
-# preloaded into programs that are not built with the same sanitizer
-# (/bin/sh, make, python3: the runtime must come first in the link map).
+# Under ASan+UBSan builds, the sanitizer runtime the shim was linked with
+# is preloaded first (it must come first in the link map), so that every
+# program, instrumented or not, can load the instrumented shim; ASan then
+# leaves signals and leaks alone, so programs behave as without it (a
+# test that cannot run that way skips). TSan builds skip: its runtime does
+# not support being preloaded into uninstrumented programs.
 set -euo pipefail
 BIN=${SPANRING_TEST_BIN:?run through tests/run-checks.sh}
 BUILD=${SPANRING_TEST_BUILD:?}
 SRC=${SPANRING_TEST_SRC:?}
-case "$BUILD" in *asan*|*tsan*)
-	echo "SKIP: a sanitizer-built shim cannot be preloaded into uninstrumented programs"
-	exit 77 ;;
-esac
 SHIM=$BUILD/libspanring-preload.so
 APISTUB=$BUILD/libspanring-api.so.0
 PROGS=$BUILD/tests/progs
 DECODE=$PROGS/preload_spans
 AGENT=$BIN/spanring-agent
 [ -f "$SHIM" ] || { echo "FAIL: $SHIM not built"; exit 1; }
+PRELOAD=$SHIM
+SAN=
+SANRT=  # what uninstrumented programs need preloaded to load instrumented libraries
+case "$BUILD" in
+*tsan*) echo "SKIP: the TSan runtime cannot be preloaded into uninstrumented programs"; exit 77 ;;
+*asan*)
+	SAN=asan
+	rt=$(ldd "$SHIM" | sed -n 's/.*=> \(\/[^ ]*\(libasan\|clang_rt\.asan\)[^ ]*\) .*/\1/p' | head -n1)
+	[ -n "$rt" ] || { echo "FAIL: no ASan runtime in ldd $SHIM"; exit 1; }
+	SANRT=$rt
+	PRELOAD="$rt $SHIM"
+	export ASAN_OPTIONS=detect_leaks=0:handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:handle_abort=0:allow_user_segv_handler=1
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	;;
+esac
 [ -x "$AGENT" ] || { echo "SKIP: no agent binary"; exit 77; }
 [ -x "$DECODE" ] || { echo "FAIL: $DECODE not built"; exit 1; }
 command -v python3 >/dev/null || { echo "SKIP: python3 needed"; exit 77; }
@@ -82,7 +96,7 @@ agent_stop() {
 # traced CMD...: run CMD under the shim, bounded in time. timeout itself
 # is excluded (SPANRING_EXCLUDE), so CMD's process span is the root.
 traced() {
-	SPANRING_EXCLUDE="${SPANRING_EXCLUDE:+$SPANRING_EXCLUDE,}timeout" LD_PRELOAD=$SHIM \
+	SPANRING_EXCLUDE="${SPANRING_EXCLUDE:+$SPANRING_EXCLUDE,}timeout" LD_PRELOAD=$PRELOAD \
 		timeout -k 5 60 "$@"
 }
 

@@ -35,7 +35,8 @@ out=$(traced "$PY" "$T/net.py" "$T/u.sock") || fail "python net script"
 read -r _ port dport <<<"$out"
 
 have_curl=0
-if command -v curl >/dev/null; then
+# (Not under ASan: curl hangs with the ASan runtime preloaded, shim or not.)
+if command -v curl >/dev/null && [ -z "$SAN" ]; then
 	have_curl=1
 	mkdir -p "$T/www" && echo hello >"$T/www/index.html"
 	(cd "$T/www" && exec "$PY" -m http.server --bind 127.0.0.1 0 >"$T/http.log" 2>&1) &

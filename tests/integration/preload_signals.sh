@@ -17,7 +17,7 @@ status() { # status CMD...: prints the exit status, never fails
 	echo $?
 	set -e
 }
-pre() { LD_PRELOAD=$SHIM "$@"; }
+pre() { LD_PRELOAD="$PRELOAD" "$@"; }
 
 for m in "exit 3" "exit 0" "_exit 4" "_Exit 6" "quick 8" segv abort term; do
 	# shellcheck disable=SC2086
@@ -29,7 +29,7 @@ for m in "exit 3" "exit 0" "_exit 4" "_Exit 6" "quick 8" segv abort term; do
 done
 
 # A signal from outside, while it sleeps.
-LD_PRELOAD=$SHIM "$V" sleep 20000 >"$T/sleep.out" &
+LD_PRELOAD="$PRELOAD" "$V" sleep 20000 >"$T/sleep.out" &
 vp=$!
 STARTED+=("$vp")
 for _ in $(seq 200); do grep -q ready "$T/sleep.out" 2>/dev/null && break; sleep 0.025; done
@@ -38,7 +38,7 @@ set +e; wait "$vp"; rc=$?; set -e
 [ $rc = 143 ] || fail "SIGTERM: status $rc"
 
 # SIGKILL: no span for that process, nothing partial for anyone.
-LD_PRELOAD=$SHIM "$V" sleep 20000 >"$T/kill.out" &
+LD_PRELOAD="$PRELOAD" "$V" sleep 20000 >"$T/kill.out" &
 kp=$!
 STARTED+=("$kp")
 for _ in $(seq 200); do grep -q ready "$T/kill.out" 2>/dev/null && break; sleep 0.025; done

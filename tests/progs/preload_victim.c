@@ -66,11 +66,13 @@ static void on_segv(int sig)
 	_exit(42);
 }
 
-/* A write through a pointer the compiler cannot see is bad. */
+/* A write through a pointer the compiler cannot see is bad (not NULL:
+ * UBSan would report a null store before the fault happens). */
 static volatile int *volatile bad_ptr;
 
 static void fault(void)
 {
+	bad_ptr = (volatile int *)(uintptr_t)16;
 	*bad_ptr = 1;
 }
 
