@@ -36,13 +36,14 @@ start_receiver() {
 	rm -f "$T/ports.json"
 	# RECV_NETNS/RECV_HOST: run it in a network namespace, on that address
 	${RECV_NETNS:+ip netns exec "$RECV_NETNS"} node "$rdir/receiver.js" --out "$T/recv.jsonl" \
-		--http-port "$hp" --grpc-port "$gp" --host "${RECV_HOST:-127.0.0.1}" \
+		--http-port "$hp" --grpc-port "$gp" --host "${RECV_HOST:-127.0.0.1}" ${RECV_ARGS:-} \
 		--port-file "$T/ports.json" --script "$script" --max-seconds 240 2>>"$T/recv.err" &
 	RECV_PID=$!
 	for _ in $(seq 200); do [ -f "$T/ports.json" ] && break; sleep 0.05; done
 	[ -f "$T/ports.json" ] || fail "receiver did not start"
 	HTTP_PORT=$(node -e 'console.log(require(process.argv[1]).http)' "$T/ports.json")
 	GRPC_PORT=$(node -e 'console.log(require(process.argv[1]).grpc)' "$T/ports.json")
+	H2_PORT=$(node -e 'console.log(require(process.argv[1]).h2)' "$T/ports.json")
 }
 
 stop_receiver() {

@@ -104,6 +104,35 @@ stop_agent
 check_spans --file "$T/s.pb"
 reset_run
 
+say "raw HTTP/2 faults: RST_STREAM(REFUSED_STREAM) mid-body, then GOAWAY mid-body: retried, reconnected"
+RECV_ARGS="--h2-port 0" start_receiver "rst_refused,goaway"
+start_agent --exporter "otlp_grpc:http://127.0.0.1:$H2_PORT"
+produce a svc -n 300 -b 500
+total=$(expected_count)
+wait_settled $E "$total"
+retried_all
+expect_ge "failures (the reset and the GOAWAY)" "$(stat exp.$E.failures)" 2
+expect_ge "connections (a new one after the GOAWAY)" "$(stat exp.$E.connects)" 2
+check_zero_copy
+stop_agent
+check_spans --file "$T/s.pb"
+reset_run
+
+say "raw HTTP/2: RST_STREAM(INTERNAL_ERROR) is INTERNAL: not retryable"
+RECV_ARGS="--h2-port 0" start_receiver "rst_internal"
+start_agent --exporter "otlp_grpc:http://127.0.0.1:$H2_PORT"
+produce a svc -n 100
+wait_settled $E "$(expected_count)"
+produce b svc -n 100
+total=$(expected_count)
+wait_settled $E "$total"
+lg=$(stat exp.$E.let_go_spans)
+expect_ge "spans let go" "$lg" 1
+expect_eq "delivered + let go" "$(($(stat exp.$E.spans) + lg))" "$total"
+grep -q "gRPC INTERNAL (not retryable): stream reset by the server" "$T/agent.log" || fail "no log line"
+stop_agent
+reset_run
+
 say "connection refused: let go after export_retry_max, file exporter unaffected"
 start_receiver ""
 dead=$GRPC_PORT

@@ -3,7 +3,8 @@
 # the agent's stats and the file exporter beside always complete:
 # retryable answers (503 + Retry-After in seconds and as an HTTP-date,
 # 429/502/504), non-retryable ones (400, 413: let go, logged), partial
-# success, reset mid-body, close without answer, a garbage answer, a
+# success, reset mid-body, close without answer, half-close (FIN before
+# the body is read), a garbage answer, a
 # receiver that never answers (timeout), a slow reader, connection
 # refused, DNS failure, and the receiver killed and restarted mid-run.
 . "$(dirname "$0")/otlp-lib.sh"
@@ -109,7 +110,7 @@ stop_agent
 check_spans --file "$T/s.pb"
 reset_run
 
-for fault in rst close garbage; do
+for fault in rst close halfclose garbage; do
 	say "$fault: the connection breaks before an answer; retried on a new connection"
 	http_case "$fault"
 	produce a svc -n 200

@@ -7,7 +7,7 @@
 //
 //   receiver.js --out FILE [--http-port P] [--grpc-port P] [--port-file F]
 //               [--script ACTIONS] [--max-seconds S] [--quiet]
-//               [--host ADDR] [--count-only] [--sink]
+//               [--host ADDR] [--count-only] [--sink] [--h2-port P]
 // --count-only (benchmarks): decode every request, count its spans, record
 // nothing per span. --sink (OTLP/HTTP benchmarks of the sender): read the
 // body, answer 200, decode nothing. --host: the address to bind (default 127.0.0.1; the
@@ -19,7 +19,7 @@
 // K times); after the list every request is accepted. HTTP actions: 200,
 // partial=N, 503, 503ra=S (Retry-After seconds), 503date=S (as an
 // HTTP-date), 429, 502, 504, 400, 413, rst (reset mid-body), close (close
-// without answering), hang (never answer), slow=MS (read nothing for MS),
+// without answering), halfclose (FIN before reading the body), hang (never answer), slow=MS (read nothing for MS),
 // garbage (a non-HTTP answer). gRPC actions: ok, partial=N, unavailable,
 // unavailable_ri=MS (RetryInfo), exhausted, exhausted_ri=MS, invalid,
 // internal, hang, deadline.
@@ -147,6 +147,11 @@ const httpServer = http.createServer((req, res) => {
   const base = action.replace(/=.*$/, '');
   const chunks = [];
   let got = 0;
+  if (base === 'halfclose') { // FIN before the body is read: the agent sees EOF mid-request
+    record({t: 'req', proto: 'http', action, spans: 0});
+    req.socket.end();
+    return;
+  }
   if (base === 'rst') {
     req.once('data', () => { record({t: 'req', proto: 'http', action, spans: 0}); req.socket.resetAndDestroy(); });
     return;
@@ -253,6 +258,51 @@ grpcServer.addService(svc.service, {
   },
 });
 
+// ---- raw HTTP/2 gRPC endpoint (node:http2) for faults grpc-js cannot make ----
+// --h2-port: the same TraceService/Export, answered by hand, with the
+// actions rst_refused / rst_internal (RST_STREAM after the first DATA),
+// goaway (GOAWAY below the stream, then close) and ok.
+function startH2(port, cb) {
+  const http2 = require('http2');
+  const C = http2.constants;
+  const h2 = http2.createServer();
+  h2.on('session', (sess) => sess.on('error', () => {}));
+  h2.on('stream', (stream, headers) => {
+    stream.on('error', () => {}); // the resets we make ourselves
+    stats.grpc_requests++;
+    const action = nextAction('ok');
+    if (action === 'rst_refused' || action === 'rst_internal' || action === 'goaway') {
+      stream.once('data', () => {
+        record({t: 'req', proto: 'grpc', action, spans: 0});
+        if (action === 'goaway') {
+          stream.session.goaway(C.NGHTTP2_NO_ERROR, 0);
+          setTimeout(() => stream.session.destroy(), 50);
+        } else {
+          stream.close(action === 'rst_refused' ? C.NGHTTP2_REFUSED_STREAM : C.NGHTTP2_INTERNAL_ERROR);
+        }
+      });
+      stream.resume();
+      return;
+    }
+    const chunks = [];
+    let got = 0;
+    stream.on('data', (c) => { chunks.push(c); got += c.length; });
+    stream.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const len = body.readUInt32BE(1);
+      const obj = Req.toObject(Req.decode(body.subarray(5, 5 + len)), schema.CONV);
+      accept('grpc', obj, action, got, headers['grpc-encoding'] || 'identity', headers['x-spanring-test']);
+      const resp = Buffer.from(Resp.encode(Resp.create({})).finish());
+      const pre = Buffer.alloc(5);
+      pre.writeUInt32BE(resp.length, 1);
+      stream.respond({':status': 200, 'content-type': 'application/grpc'}, {waitForTrailers: true});
+      stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '0', 'grpc-message': ''}));
+      stream.end(Buffer.concat([pre, resp]));
+    });
+  });
+  h2.listen(port, args.host || '127.0.0.1', () => cb(h2.address().port));
+}
+
 // ---- start, ports, stop ----
 const ports = {};
 let pending = 0;
@@ -279,6 +329,10 @@ if (args['grpc-port'] !== undefined) {
       ports.grpc = port;
       ready();
     });
+}
+if (args['h2-port'] !== undefined) {
+  pending++;
+  startH2(Number(args['h2-port']), (p) => { ports.h2 = p; ready(); });
 }
 function stop() {
   record({t: 'summary', ...stats});
