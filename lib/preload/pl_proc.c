@@ -207,6 +207,21 @@ static bool scope_ok(void)
 	return pl.tracer && sr_load_acquire_32(&pl.tracer->scope_gen) == sr_g.gen + 1;
 }
 
+/*
+ * May this process make its ring now, to commit its process span? Not
+ * in the child of a threaded program that has not made one yet, at _exit
+ * or exec: that is the path of a child that may only call
+ * async-signal-safe functions (fork, exec fails, _exit), and making a
+ * ring allocates, starts a thread and looks up the user (NSS), whose
+ * locks another thread of the parent may have held at the fork. The span
+ * is lost instead. (exit() and the interposed calls' spans may make it:
+ * a program that calls them is not in that state.)
+ */
+static bool ring_allowed(void)
+{
+	return !(pl.forked && pl.fork_threaded) || sr_load_int(&sr_g.state) == SR_PROC_ACTIVE;
+}
+
 /* Normal context: make the ring (if it does not exist yet), reserve our
  * slot in it and publish our scope, so that a signal can commit later. */
 static bool ring_ready(void)
@@ -230,6 +245,8 @@ static bool ring_ready(void)
 static void ps_commit(uint64_t end_ns, bool async)
 {
 	if (!pl.ps_sampled)
+		return;
+	if (!async && !ring_allowed())
 		return;
 	if (async) {
 		if (sr_load_int(&sr_g.state) != SR_PROC_ACTIVE || !sig_slot_ok() || !scope_ok())
@@ -282,6 +299,10 @@ void pl_process_exit(int code, bool flush_now)
 	if (!pl.active || pl_getpid() != pl.pid)
 		return; /* a vfork or clone child shares our memory: not ours to end */
 	bool async = pl_busy > 0;
+	/* exit() runs the program's exit handlers: not an async-signal-safe
+	 * path, the ring may be made there even in a threaded program's child. */
+	if (!flush_now && pl.forked)
+		pl.fork_threaded = false;
 	if (process_on() && ps_claim_end()) {
 		pl_pspan_set_end(&pl.ps, PL_END_EXIT, code & 0xff, pl.forked);
 		ps_commit(async ? realtime_ns() : sr_clock_ns(), async);
@@ -463,9 +484,17 @@ void pl_client_resume(bool was_running)
 
 static void atfork_prepare(void)
 {
+	if (!pl.active)
+		return;
 	/* A child of ours will point at our span. */
 	if (process_on())
 		pl.needs_span = true;
+	/* Threads of the program besides ours (nlink of /proc/self/task is
+	 * 2 + threads; one thread is the registration thread)? Then the
+	 * child must not make its ring in a path where the program may only
+	 * call async-signal-safe functions (see ring_allowed()). */
+	struct stat st;
+	pl.fork_threaded = stat("/proc/self/task", &st) != 0 || st.st_nlink > 4;
 }
 
 static void atfork_child_first(void)

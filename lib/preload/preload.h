@@ -175,6 +175,7 @@ struct pl_state {
 	bool ps_sampled;
 	bool forked;                  /* a fork child: no span if it only execs */
 	bool needs_span;              /* something points at our span: commit it */
+	bool fork_threaded;           /* forked from a program with threads of its own */
 	spanring_span_context parent; /* the span's parent (remote), if has_parent */
 	bool has_parent;
 	spanring_span_context ctx;    /* the span's own context */

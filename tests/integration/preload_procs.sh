@@ -37,6 +37,8 @@ out=$(traced "$V" exec-missing) || fail "exec-missing"
 [ "$out" = "execvp failed: 2" ] || fail "exec-missing output '$out'"
 set +e; traced "$V" fork-exit 9; rc=$?; set -e
 [ $rc = 9 ] || fail "fork-exit status $rc"
+out=$(traced "$V" threads-fork-_exit) || fail "threads-fork-_exit"
+[ "$out" = "child 3" ] || fail "threads-fork-_exit output '$out'"
 out=$(traced /bin/sh -c "exec 3>'$T/fd3'; echo three >&3; exec 3>&-; exec 9<'$T/fd3'; cat <&9") \
 	|| fail "shell redirections"
 [ "$out" = three ] || fail "shell redirections: '$out'"
@@ -117,6 +119,12 @@ em = victim("exec-missing")
 expect(em["attrs"]["spanring.process.end"] == "exec", "exec-missing ends by exec")
 names = sorted(c["name"] for c in S.children(em))
 expect(names == ["connect", "true"], "after the failed exec: %s" % names)
+
+# A threaded program's child that only _exits makes no ring (no span).
+tx = victim("threads-fork-_exit")
+expect(not [c for c in S.children(tx) if c["attrs"].get("spanring.process.fork")],
+       "no span for the _exit-only child of a threaded program")
+expect(tx["attrs"]["process.exit.code"] == 0, "threads-fork-_exit parent")
 
 fe = victim("fork-exit")
 fk = [c for c in S.children(fe) if c["attrs"].get("spanring.process.fork")]

@@ -19,6 +19,7 @@
  *   exec-missing                           execvp() of a missing program, then
  *                                          exec /bin/true
  *   fork-exit N                            fork; the child exits N without exec
+ *   threads-fork-_exit                     a thread runs; fork; the child _exit(3)s
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -239,6 +240,19 @@ int main(int argc, char **argv)
 		tcp_connect(1); /* refused; traced in the continuing image */
 		execl("/bin/true", "true", (char *)NULL);
 		return 9;
+	}
+	if (!strcmp(mode, "threads-fork-_exit")) {
+		pthread_t t;
+		port_arg = 1;
+		pthread_create(&t, NULL, conn_thread, NULL);
+		pid_t p = fork();
+		if (p == 0)
+			_exit(3);
+		int st;
+		waitpid(p, &st, 0);
+		pthread_join(t, NULL);
+		printf("child %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		return 0;
 	}
 	if (!strcmp(mode, "fork-exit")) {
 		pid_t p = fork();
