@@ -354,7 +354,12 @@ static void want_fill(struct pl_env_want *w, const char *tp)
 	memset(w, 0, sizeof(*w));
 	w->tp = tp;
 	w->ts = pl.has_parent ? pl.parent.trace_state : "";
+	/* Values that are ours to replace: what this image inherited, the
+	 * value it published at start (a shell that builds its children's
+	 * environment from its own variables keeps passing that one on in
+	 * its forked subshells), a fork child's parent, the current one. */
 	w->ours[w->n_ours++] = pl.tp_inherited;
+	w->ours[w->n_ours++] = pl.tp_image;
 	w->ours[w->n_ours++] = pl.tp_parent;
 	w->ours[w->n_ours++] = pl.tp_env + TP_PREFIX_LEN;
 }
@@ -385,7 +390,7 @@ void pl_exec_prepare(struct pl_exec_tok *tok, struct pl_env_want *w, bool likely
 			tp_env_set(pl.tp_parent);
 			want_fill(w, pl.tp_parent);
 			memcpy(pl.tp_own_saved, own, sizeof(own));
-			w->ours[2] = pl.tp_own_saved;
+			w->ours[3] = pl.tp_own_saved;
 		}
 		tok->kind = 2;
 		return;
@@ -679,6 +684,7 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 		};
 		pl_pspan_init(&pl.ps, &info, NULL);
 		ps_start(&cfg, start);
+		memcpy(pl.tp_image, pl.tp_env + TP_PREFIX_LEN, SPANRING_TRACEPARENT_LEN);
 		if (pl.cfg.trace & PL_T_EXEC)
 			env_publish();
 	}

@@ -186,6 +186,7 @@ struct pl_state {
 	bool tp_in_environ;           /* tp_env is in environ (putenv) */
 	char tp_env[12 + SPANRING_TRACEPARENT_LEN + 1]; /* "TRACEPARENT=..." */
 	char tp_inherited[SPANRING_TRACEPARENT_LEN + 1];
+	char tp_image[SPANRING_TRACEPARENT_LEN + 1];     /* published at start */
 	char tp_parent[SPANRING_TRACEPARENT_LEN + 1];   /* a fork child's parent span */
 	char tp_own_saved[SPANRING_TRACEPARENT_LEN + 1];
 

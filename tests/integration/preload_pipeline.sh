@@ -17,14 +17,26 @@ rc=$?
 set -e
 [ $rc = 7 ] || fail "exit status $rc, want 7"
 
+# bash builds its children's environment from its own variables (set at
+# its start): a command of a subshell must still hang under the subshell.
+if command -v bash >/dev/null; then
+	out=$(traced bash -c '(/bin/true; /bin/echo in-subshell)') || fail "bash subshell"
+	[ "$out" = in-subshell ] || fail "bash output '$out'"
+fi
+
 agent_stop
 check "$script" <<'PY'
 from preload_check import *
 script = sys.argv[2]
 print(S.tree_text())
 S.check_tree()
-roots = [s for s in S.procs() if not s["parent"]]
+roots = [s for s in S.procs() if not s["parent"] and s["name"] != "bash"]
 expect(len(roots) == 2, "two traced commands, two roots: %s" % [r["name"] for r in roots])
+for b in [s for s in S.procs() if s["name"] == "bash" and not s["parent"]]:
+    sub = [c for c in S.children(b) if c["name"] == "bash"]
+    expect(len(sub) == 1, "the bash subshell has a span")
+    names = sorted(c["name"] for c in S.children(sub[0]))
+    expect(names == ["echo", "true"], "both commands under the subshell: %s" % names)
 main = [r for r in roots if r["attrs"]["process.command_args"] == ["/bin/sh", "-c", script]]
 expect(len(main) == 1, "the script's root span")
 main = main[0]
