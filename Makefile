@@ -42,7 +42,8 @@ LDSAN := -fsanitize=thread
 endif
 override CFLAGS := $(BASE) $(WARN) $(CFLAGS)
 LIBS := -lck -lprotobuf-c -lpthread
-LIBS += -lnghttp2 -lhttp_parser -lz
+# the OTLP exporters' libraries: only where used (not in libspanring.so)
+LIBS += -Wl,--as-needed -lnghttp2 -lhttp_parser -lz -Wl,--no-as-needed
 override LDFLAGS := $(LDSAN) $(LDFLAGS)
 # Shared objects must resolve every symbol (-z defs), except under TSan:
 # clang links its TSan runtime into executables only.
