@@ -58,7 +58,7 @@ names = sorted(s["name"] for s in tree)
 for n in ("tr", "wc", "cat", "env", "true"):
     expect(n in names, "%s has a process span: %s" % (n, names))
 for n in ("tr", "wc", "cat"):
-    c = S.proc(n)
+    c = [s for s in tree if s["name"] == n][0]
     expect(S.parent(c) is main, "%s is a child of the script's sh" % n)
     expect(c["attrs"]["process.parent_pid"] == a["process.pid"], "%s's parent pid" % n)
     expect(c["start"] >= main["start"] and c["end"] <= main["end"], "%s within sh" % n)
@@ -72,8 +72,8 @@ inner = inner[0]
 expect(inner["attrs"]["process.exit.code"] == 3 and inner["status"] == 2 and
        inner["msg"] == "exit code 3", "exit code 3 is an error: %s" % inner)
 # exec chain: sh -> env -> true, same pid, each a child of the previous.
-env = S.proc("env")
-true = S.proc("true")
+env = [s for s in tree if s["name"] == "env"][0]
+true = [s for s in tree if s["name"] == "true"][0]
 expect(S.parent(env) is main and env["attrs"]["process.pid"] == a["process.pid"], "env after exec")
 expect(S.parent(true) is env and env["attrs"]["spanring.process.end"] == "exec", "true after env")
 expect(true["attrs"]["process.exit.code"] == 0 and true["status"] == 0, "true exits 0")
