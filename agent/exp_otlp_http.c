@@ -81,7 +81,6 @@ struct otlp_http {
 	size_t niov, cap_iov, iov_idx;
 	uint64_t req_span_bytes;
 	bool written;
-	bool retried_now;
 	/* the response */
 	http_parser parser;
 	http_parser_settings ps;
@@ -162,7 +161,6 @@ static void h_request_reset(struct otlp_http *h)
 	h->body = NULL;
 	h->body_len = 0;
 	h->written = false;
-	h->retried_now = false;
 	h->zc_req = false;
 }
 
@@ -200,9 +198,9 @@ static void h_fail(struct otlp_http *h, const char *what, const char *detail, bo
 	struct otlp_result r = {.v = OTLP_RETRY, .what = what};
 	snprintf(r.detail, sizeof(r.detail), "%s", detail ? detail : "");
 	/* A reused keep-alive connection that the server had closed: send
-	 * again on a new one at once (once), as HTTP clients do. */
-	if (!connecting && h->reused && !h->got_bytes && !h->retried_now &&
-	    h->st == H_BUSY) {
+	 * again at once on a new one (not reused, so this happens once), as
+	 * HTTP clients do. */
+	if (!connecting && h->reused && !h->got_bytes && h->st == H_BUSY) {
 		r.v = OTLP_RETRY_NOW;
 	}
 	h_close(h);

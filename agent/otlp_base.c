@@ -248,6 +248,8 @@ void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
 			items[i]->busy = false;
 			ob->n_busy--;
 			items[i]->not_before_ns = 0;
+			if (items[i]->attempts)
+				ob->e.st.retries--; /* this attempt does not count */
 		}
 		ob_arm(ob, now);
 		break;
