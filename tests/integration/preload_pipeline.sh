@@ -17,6 +17,10 @@ rc=$?
 set -e
 [ $rc = 7 ] || fail "exit status $rc, want 7"
 
+# A writer killed by SIGPIPE when its reader goes away.
+out=$(traced /bin/sh -c 'yes | head -n 1') || fail "yes | head"
+[ "$out" = y ] || fail "yes | head: '$out'"
+
 # bash builds its children's environment from its own variables (set at
 # its start): a command of a subshell must still hang under the subshell.
 if command -v bash >/dev/null; then
@@ -31,7 +35,7 @@ script = sys.argv[2]
 print(S.tree_text())
 S.check_tree()
 roots = [s for s in S.procs() if not s["parent"] and s["name"] != "bash"]
-expect(len(roots) == 2, "two traced commands, two roots: %s" % [r["name"] for r in roots])
+expect(len(roots) == 3, "three traced sh commands, three roots: %s" % [r["name"] for r in roots])
 for b in [s for s in S.procs() if s["name"] == "bash" and not s["parent"]]:
     sub = [c for c in S.children(b) if c["name"] == "bash"]
     expect(len(sub) == 1, "the bash subshell has a span")
@@ -77,6 +81,11 @@ true = [s for s in tree if s["name"] == "true"][0]
 expect(S.parent(env) is main and env["attrs"]["process.pid"] == a["process.pid"], "env after exec")
 expect(S.parent(true) is env and env["attrs"]["spanring.process.end"] == "exec", "true after env")
 expect(true["attrs"]["process.exit.code"] == 0 and true["status"] == 0, "true exits 0")
+yes = [s for s in S.procs() if s["name"] == "yes"]
+expect(len(yes) == 1 and yes[0]["attrs"]["spanring.process.signal"] == "SIGPIPE" and
+       yes[0]["status"] == 2, "yes died of SIGPIPE: %s" % yes)
+expect(S.parent(yes[0])["name"] == "sh", "yes under its sh")
+roots = [r for r in roots if r["attrs"]["process.command_args"][-1] != "yes | head -n 1"]
 other = [r for r in roots if r is not main][0]
 expect(other["attrs"]["process.exit.code"] == 7 and other["status"] == 2, "exit 7")
 PY
