@@ -5,7 +5,7 @@
 # and logged, and the ring space comes back; the agent and another exporter
 # (null) go on, and the file exporter's failure does not hold up the other.
 . "$(dirname "$0")/agent-lib.sh"
-start_agent --file /dev/full --null --export-retry-max 1500ms
+start_agent --file /dev/full --null --export-retry-max 4000ms
 "$PROGS/sr-testprod" -S full -t 1 -n 200 -d 300 >"$T/p1.txt" 2>&1 || fail "producer"
 grep -q "committed=200 drops=0" "$T/p1.txt" || fail "p1: $(cat "$T/p1.txt")"
 # Still held after 300 ms: nothing released.
@@ -19,7 +19,7 @@ n = [e for e in d["exporters"] if e["kind"] == "null"][0]
 assert f["failures"] >= 1 and f["held"] >= 1 and f["let_go_spans"] == 0, f
 assert n["spans"] == 200, n
 ' "$stats" || fail "while retrying: $stats"
-wait_until 5 grep -q "exporter file: letting go of a batch of" "$T/agent.log" || fail "no let-go log line"
+wait_until 10 grep -q "exporter file: letting go of a batch of" "$T/agent.log" || fail "no let-go log line"
 sleep 0.3
 stats=$(ctl stats)
 python3 -c '
