@@ -699,8 +699,14 @@ static void registry_on_accept(struct loop_watch *w, uint32_t events)
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(ag->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				AGENT_LOG_RL(AGENT_LOG_WARN, "registry: accept: %s", strerror(errno));
+			int e = errno;
+			if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR)
+				AGENT_LOG_RL(AGENT_LOG_WARN, "registry: accept: %s", strerror(e));
+			/* Out of fds (or memory): the connection stays queued and
+			 * the socket readable, so the loop would spin on it. Stop
+			 * watching it; housekeeping resumes it within a second. */
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+				loop_mod(&ag->loop, &ag->listen_w, 0);
 			return;
 		}
 		ag->st.accepted++;
@@ -745,6 +751,9 @@ static void registry_on_accept(struct loop_watch *w, uint32_t events)
 
 void registry_housekeeping(struct agent *ag)
 {
+	/* Resume accepting if a lack of fds paused it (registry_on_accept). */
+	if (ag->listen_fd >= 0)
+		loop_mod(&ag->loop, &ag->listen_w, EPOLLIN);
 	uint64_t now = agent_now_ns();
 	uint64_t limit = ag->cfg->reg_timeout_us * 1000;
 	struct agent_producer *next;
