@@ -31,6 +31,9 @@
 #include "log.h"
 
 #define REG_MAX_PENDING 1024
+/* Connections of one uid that may be registering at once: one user cannot
+ * hold every pending slot (and so keep all others from registering). */
+#define REG_MAX_PENDING_PER_UID (REG_MAX_PENDING / 4)
 #define REG_MAX_FDS 8
 
 static const char *const reason_names[] = {
@@ -723,6 +726,18 @@ static void registry_on_accept(struct loop_watch *w, uint32_t events)
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
 		    len != sizeof(cred)) {
 			AGENT_LOG_RL(AGENT_LOG_WARN, "registry: SO_PEERCRED: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		uint32_t same_uid = 0;
+		for (struct agent_producer *q = ag->producers; q; q = q->next)
+			if (q->state == PROD_PENDING && q->uid == cred.uid)
+				same_uid++;
+		if (same_uid >= REG_MAX_PENDING_PER_UID) {
+			AGENT_LOG_RL(AGENT_LOG_WARN,
+				     "registry: uid %u has %u connections that have not registered "
+				     "yet; closing its new ones",
+				     (unsigned)cred.uid, same_uid);
 			close(fd);
 			continue;
 		}
