@@ -87,6 +87,13 @@ static void *conn_thread(void *arg)
 	return NULL;
 }
 
+static void *busy_thread(void *arg)
+{
+	conn_thread(arg);
+	sleep_ms(300); /* alive across the fork */
+	return NULL;
+}
+
 static void *fork_thread(void *arg)
 {
 	(void)arg;
@@ -244,7 +251,7 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "threads-fork-_exit")) {
 		pthread_t t;
 		port_arg = 1;
-		pthread_create(&t, NULL, conn_thread, NULL);
+		pthread_create(&t, NULL, busy_thread, NULL);
 		pid_t p = fork();
 		if (p == 0)
 			_exit(3);
