@@ -584,7 +584,7 @@ static void h_on_readable(struct otlp_http *h)
 static void h_on_connected(struct otlp_http *h)
 {
 	otlp_base_conn_ok(&h->ob);
-	h->st = H_BUSY;
+	h->st = H_IDLE; /* h_start_request makes it busy */
 	if (h->ob.conf.zerocopy_min) {
 		/* Not on loopback: there the kernel copies anyway (and reports it). */
 		struct sockaddr_storage ss;
