@@ -294,6 +294,40 @@ static void flush(void)
 
 /* ---- endings ------------------------------------------------------------------- */
 
+/*
+ * What spanring_shutdown() does (ring marked closed, then wait up to the
+ * exit timeout until the agent has it), without stopping and joining the
+ * registration thread: the process is about to end, which ends the
+ * thread, and joining it costs a wake-up of that thread, on a loaded
+ * machine the longest part of a short process's exit. The library's own
+ * exit handler then finds the ring closed and returns at once.
+ */
+static void ring_close_for_exit(void)
+{
+	pl_busy++;
+	sr_proc_lock();
+	bool active = sr_g.state == SR_PROC_ACTIVE;
+	if (active) {
+		sr_store_int(&sr_g.state, SR_PROC_CLOSED);
+		struct spanring_ring_hdr *h = sr_hdr(&sr_g.map);
+		sr_store_release_32(&h->flags, h->flags | SPANRING_HDR_F_CLOSED);
+	}
+	sr_proc_unlock();
+	if (active)
+		sr_client_flush(pl.cfg.exit_timeout_ms);
+	pl_busy--;
+}
+
+/* Registered after the library's exit handler, so it runs just before it
+ * (same DSO, last in first out), after every other exit handler. */
+static void late_exit_handler(void)
+{
+	int saved = errno;
+	if (pl.active && !pl_busy && pl_getpid() == pl.pid)
+		ring_close_for_exit();
+	errno = saved;
+}
+
 void pl_process_exit(int code, bool flush_now)
 {
 	if (!pl.active || pl_getpid() != pl.pid)
@@ -308,11 +342,9 @@ void pl_process_exit(int code, bool flush_now)
 		ps_commit(async ? realtime_ns() : sr_clock_ns(), async);
 	}
 	if (flush_now && !async) {
-		/* The library's exit handler does not run after _exit(): close
-		 * the ring and wait for the agent here. */
-		pl_busy++;
-		sr_lib_shutdown(pl.cfg.exit_timeout_ms);
-		pl_busy--;
+		/* No exit handler runs after _exit(): close the ring and wait
+		 * for the agent here. */
+		ring_close_for_exit();
 	}
 }
 
@@ -695,6 +727,7 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 		pl.ps.s.tracer = pl.tracer;
 		if (r)
 			pl_debug("no ring (%d): spans are not recorded", r);
+		atexit(late_exit_handler);
 	}
 	if (pl.cfg.trace & PL_T_PROCESS) {
 		ring_ready();

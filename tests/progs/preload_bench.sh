@@ -55,7 +55,7 @@ run() {
 	t1=$(now)
 	a1=$(agent_cpu)
 	awk -v w=$((t1 - t0)) -v o="$out" -v a="$(awk -v x="$a0" -v y="$a1" 'BEGIN {print y - x}')" \
-		'BEGIN { split(o, u, " "); printf "%d %d\n", w, (u[1] + u[2]) * 1e9 + a }'
+		'BEGIN { split(o, u, " "); printf "%.0f %.0f\n", w, (u[1] + u[2]) * 1e9 + a }'
 }
 
 measure() { # name function
