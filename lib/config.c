@@ -26,6 +26,19 @@
 
 #include "internal.h"
 
+/* Ring defaults when SPANRING_SLOTS / SPANRING_SLOT_SIZE are unset (the
+ * LD_PRELOAD shim lowers them: short-lived processes map less). */
+static uint32_t def_slots = 8, def_slot_size = 512u << 10;
+
+void sr_config_set_ring_defaults(uint32_t slots, uint32_t slot_size)
+{
+	if (slots >= 1 && slots <= SPANRING_MAX_SLOTS)
+		def_slots = slots;
+	if (slot_size >= SPANRING_MIN_SLOT_SIZE && slot_size <= SPANRING_MAX_SLOT_SIZE &&
+	    !(slot_size & (slot_size - 1)))
+		def_slot_size = slot_size;
+}
+
 static void warn_invalid(const char *var, const char *val)
 {
 	const char *dbg = getenv("SPANRING_DEBUG");
@@ -128,16 +141,16 @@ void sr_config_from_env(struct sr_config *c)
 	c->event_attr_limit = env_u32("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", NULL, 128);
 	c->link_attr_limit = env_u32("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", NULL, 128);
 
-	c->slot_count = env_u32("SPANRING_SLOTS", NULL, 8);
+	c->slot_count = env_u32("SPANRING_SLOTS", NULL, def_slots);
 	if (c->slot_count < 1 || c->slot_count > SPANRING_MAX_SLOTS) {
 		warn_invalid("SPANRING_SLOTS", getenv("SPANRING_SLOTS"));
-		c->slot_count = 8;
+		c->slot_count = def_slots;
 	}
-	c->slot_size = env_u32("SPANRING_SLOT_SIZE", NULL, 512u << 10);
+	c->slot_size = env_u32("SPANRING_SLOT_SIZE", NULL, def_slot_size);
 	if (c->slot_size < SPANRING_MIN_SLOT_SIZE || c->slot_size > SPANRING_MAX_SLOT_SIZE ||
 	    (c->slot_size & (c->slot_size - 1))) {
 		warn_invalid("SPANRING_SLOT_SIZE", getenv("SPANRING_SLOT_SIZE"));
-		c->slot_size = 512u << 10;
+		c->slot_size = def_slot_size;
 	}
 }
 

@@ -45,6 +45,9 @@ struct sr_config {
 	uint32_t slot_size;
 };
 
+/* Defaults for the ring's geometry when the environment does not set it
+ * (call before the first span; invalid values are ignored). */
+SR_HIDDEN void sr_config_set_ring_defaults(uint32_t slots, uint32_t slot_size);
 /* Parse the environment into *c (defaults for anything unset or invalid). */
 SR_HIDDEN void sr_config_from_env(struct sr_config *c);
 /* Is a span with this trace id and parent sampled? */
