@@ -364,6 +364,10 @@ static int cl_attempt(void)
 	int result = ATT_NOAGENT;
 	if (n != (ssize_t)sizeof(resp) || ctrunc || resp.magic != SPANRING_REG_MAGIC) {
 		result = ATT_NOAGENT; /* not an agent we understand */
+	} else if (resp.status == SPANRING_REG_EPROTO) {
+		/* Also "ring already registered": the agent has not yet finished
+		 * with our previous connection. Transient: the short backoff. */
+		result = ATT_NOAGENT;
 	} else if (resp.status != SPANRING_REG_OK) {
 		resp.message[sizeof(resp.message) - 1] = 0;
 		pthread_mutex_lock(&cl.mu);
