@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The agent under valgrind memcheck (docs/SECURITY.md): two representative
+# scenarios, each ending with SIGTERM; memcheck must report no error and
+# no definite or indirect leak (--error-exitcode), so the agent's exit
+# status is 0.
+#  1. honest producers through the file, json and console exporters, next
+#     to hostile ones: rejected registrations (pipe, unsealed memfd, bad
+#     header, an empty message with an fd), a quarantined ring (garbage
+#     framing), a producer that rewrites its ring while drained;
+#  2. the OTLP/HTTP exporter against a misbehaving receiver (garbage 200,
+#     a reset mid-answer, a FIN after an answer, a 400: let go), beside
+#     the file exporter.
+# Runs on the plain gcc build only (valgrind cannot run sanitizer builds;
+# one compiler is enough), bounded in time.
+. "$(dirname "$0")/agent-lib.sh"
+case "$BUILD" in
+*/gcc) ;;
+*) [ -n "${HARDEN_VALGRIND:-}" ] && true ;;*/gcc) ;;
+*) echo "SKIP: valgrind runs on the plain gcc build only"; exit 77 ;;
+esac
+command -v valgrind >/dev/null || { echo "SKIP: no valgrind"; exit 77; }
+[ -x "$PROGS/harden_prod" ] || { echo "SKIP: no harden_prod"; exit 77; }
+SLOW=6 # waits in agent-lib.sh scale with it
+AGENT_REAL=$AGENT
+AGENT="$T/agent-vg"
+printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --log-file=%s/vg.%%p.log "%s" "$@"\n' \
+	"$T" "$AGENT_REAL" >"$AGENT"
+chmod +x "$AGENT"
+vg_ok() {
+	local f bad=0
+	for f in "$T"/vg.*.log; do
+		[ -s "$f" ] || continue
+		echo "--- $f"; head -n 60 "$f"; bad=1
+	done
+	[ $bad = 0 ] || fail "valgrind reported errors or leaks"
+	rm -f "$T"/vg.*.log
+}
+start_vg() {
+	# valgrind starts slowly: give the control socket time
+	local i
+	"$AGENT" --socket "$SPANRING_SOCKET" "$@" >>"$T/agent.out" 2>>"$T/agent.log" &
+	AGENT_PID=$!
+	STARTED+=("$AGENT_PID")
+	for i in $(seq 600); do
+		if [ -S "$SPANRING_SOCKET.ctl" ] && ctl ping >/dev/null 2>&1; then
+			tr '\0' ' ' <"/proc/$AGENT_PID/cmdline" | grep -q valgrind ||
+				fail "the agent does not run under valgrind"
+			return 0
+		fi
+		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited at start"
+		sleep 0.05
+	done
+	fail "agent did not start under valgrind"
+}
+
+echo "== scenario 1: exporters, rejections, quarantine, a rewriting producer"
+start_vg --file "$T/out.pb" --json "$T/out.jsonl" --exporter "console:$T/console.txt" \
+	--registration-timeout 500ms
+"$PROGS/sr-testprod" -S honest -t 2 -n 1000 -r 2000 -W -d 20000 >"$T/honest.txt" 2>&1 &
+hp=$!; STARTED+=($hp)
+for m in pipe unsealed lying; do "$PROGS/sr-hostile" "$m" >/dev/null 2>&1 || true; done
+"$PROGS/harden_prod" emptyfd 3 >/dev/null
+"$PROGS/sr-hostile" garbage 500 >/dev/null 2>&1 || true
+"$PROGS/harden_prod" rewrite framing vg-rewrite 1000 >/dev/null 2>&1 || true
+"$PROGS/sr-hostile" stall 1500 >/dev/null 2>&1 || true
+wait $hp || fail "honest producer: $(cat "$T/honest.txt")"
+grep -q "committed=2000 drops=0 registered=1" "$T/honest.txt" || fail "honest: $(cat "$T/honest.txt")"
+grep -q "unreleased=0" "$T/honest.txt" || fail "honest: not released"
+stats=$(ctl stats)
+python3 -c '
+import json, sys
+a = json.loads(sys.argv[1])["agent"]
+assert a["quarantined"] == 2 and a["rejected"] == 3, a
+' "$stats" || fail "stats: $stats"
+stop_agent
+[ "$AGENT_RC" = 0 ] || { vg_ok; fail "agent exit status $AGENT_RC"; }
+vg_ok
+python3 "$SRC/tests/integration/harden_verify.py" --expect honest:2:1000 --corrupt-ok vg-rewrite \
+	--corrupt-ok hostile "$T/out.pb" || fail "output"
+echo "memcheck: clean"
+
+echo "== scenario 2: OTLP/HTTP against a misbehaving receiver"
+python3 "$SRC/tests/integration/harden_receiver.py" --out "$T/recv.pb" --log "$T/recv.log" \
+	--port-file "$T/port" --max-seconds 120 --script garbage200,rstbody,okfin,400 2>"$T/recv.err" &
+STARTED+=($!)
+wait_until 5 test -s "$T/port" || fail "receiver did not start"
+rm -f "$T/out.pb"
+start_vg --file "$T/out.pb" --exporter "otlp_http:http://127.0.0.1:$(cat "$T/port")/v1/traces" \
+	--otlp.timeout=5s --otlp.retry-initial=50ms --otlp.retry-max-backoff=200ms
+"$PROGS/sr-testprod" -S otlp -n 2000 -r 1000 -z 1048576 -W -d 30000 >"$T/p.txt" 2>&1 ||
+	fail "producer: $(cat "$T/p.txt")"
+grep -q "unreleased=0" "$T/p.txt" || fail "producer: not released"
+e=$(ctl stats | python3 -c '
+import json, sys
+e = [x for x in json.load(sys.stdin)["exporters"] if x["kind"] == "otlp_http"][0]
+print(e["spans"], e["let_go_spans"], e["held"])')
+set -- $e
+echo "otlp_http: $1 delivered, $2 let go, $3 held"
+[ $(($1 + $2)) = 2000 ] && [ "$3" = 0 ] && [ "$2" -gt 0 ] || fail "delivered + let go != 2000: $e"
+grep -q "HTTP 400 (not retryable)" "$T/agent.log" || fail "no log line for the 400"
+stop_agent
+[ "$AGENT_RC" = 0 ] || { vg_ok; fail "agent exit status $AGENT_RC"; }
+vg_ok
+echo "memcheck: clean"
+AGENT=$AGENT_REAL
+echo PASS
