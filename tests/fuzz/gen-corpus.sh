@@ -5,6 +5,8 @@
 #              through the public API and the library's encoder), read
 #              through /proc/PID/fd while it waits, turned into the ring
 #              target's op programs (scope table, resource, records, drains)
+#   dump_ring  the same ring as programs of show/follow/release for
+#              spanring-dump's ring reader
 #   reg        registration requests as lib/client.c sends them, with each
 #              kind of fd of the target's menu
 #   config     configuration files using every key the agent's --help lists
@@ -28,7 +30,7 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-mkdir -p "$C"/{ring,reg,config,dump_file,otlp_http}
+mkdir -p "$C"/{ring,dump_ring,reg,config,dump_file,otlp_http}
 
 # ---- a real agent and a real producer ----------------------------------------
 export SPANRING_SOCKET=$T/agent.sock
@@ -138,6 +140,25 @@ seeds["real-spans-head-games"] = bytes([0]) + base + append(0, body) + commit(0)
 seeds["real-header-only"] = bytes([0]) + write(0, 0, ring[0:128]) + ADOPT
 for name, b in seeds.items():
     open(f"{C}/ring/{name}", "wb").write(b)
+
+# spanring-dump's ring reader: 4 SHOW, 5 FOLLOW, 6 TAIL slot delta:u16, 7 REOPEN
+SHOW, FOLLOW, REOPEN = bytes([4]), bytes([5]), bytes([7])
+def tail(slot, d): return bytes([6, slot]) + u16(d)
+dseeds = {
+    "real-show": bytes([0]) + base + append(0, body) + commit(0) + SHOW,
+    "real-show-json-verbose": bytes([(1 << 3) | 32]) + base + append(0, body) + commit(0) + SHOW,
+    "real-waterfall": bytes([2 << 3]) + base + append(0, body) + commit(0) + SHOW,
+    "real-follow-start": bytes([2 << 1]) + base + append(0, body) + commit(0) + FOLLOW +
+        append(0, body) + commit(0) + FOLLOW,
+    "real-follow-tail-release": bytes([1 << 1]) + base + append(0, body) + commit(0) + FOLLOW +
+        tail(0, len(body)) + append(0, body) + commit(0) + FOLLOW + SHOW,
+    "real-2slots-reopen": bytes([1]) + base + append(0, body) + commit(0) + append(1, body) +
+        commit(1) + SHOW + REOPEN + FOLLOW,
+    "real-follow-garbage": bytes([2 << 1]) + base + append(0, body + b"\x12\x80\x80") + commit(0) +
+        FOLLOW + FOLLOW,
+}
+for name, b in dseeds.items():
+    open(f"{C}/dump_ring/{name}", "wb").write(b)
 
 # ---- registration: the request lib/client.c sends, with each kind of fd ------
 REQ = struct.pack("<IIIIQ40x", 0x31474552, 1, 0, 0, 0)
