@@ -15,8 +15,7 @@
 . "$(dirname "$0")/agent-lib.sh"
 case "$BUILD" in
 */gcc) ;;
-*) [ -n "${HARDEN_VALGRIND:-}" ] && true ;;*/gcc) ;;
-*) echo "SKIP: valgrind runs on the plain gcc build only"; exit 77 ;;
+*) [ -n "${HARDEN_VALGRIND:-}" ] || { echo "SKIP: valgrind runs on the plain gcc build only"; exit 77; } ;;
 esac
 command -v valgrind >/dev/null || { echo "SKIP: no valgrind"; exit 77; }
 [ -x "$PROGS/harden_prod" ] || { echo "SKIP: no harden_prod"; exit 77; }

@@ -484,6 +484,7 @@ static int mode_many(long n, long hold, uint32_t slot_size)
 	print_counts(counts);
 	fflush(stdout);
 	sleep_ms(hold);
+	free(t);
 	return 0;
 }
 
@@ -552,6 +553,10 @@ static int mode_stalls(long n, long hold)
 		sleep_ms(50);
 	}
 	printf("closed_by_agent=%ld\n", closed);
+	for (long i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
 	return 0;
 }
 
