@@ -38,6 +38,19 @@ echo "== running spanring-example (2 threads x 3 requests, plus a worker child p
 "$bin/spanring-example" --threads 2 --requests 3
 OTEL_SERVICE_NAME=billing-demo "$bin/spanring-example" --requests 2 --no-child
 
+shim="$B/libspanring-preload.so"
+pipeline_trace=""
+if [ -f "$shim" ]; then
+	# An unmodified shell pipeline, traced through the LD_PRELOAD shim. A
+	# known parent context (as a CI system or a caller would pass it) makes
+	# its trace easy to find afterwards.
+	pipeline_trace=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+	echo "== tracing an unmodified pipeline with LD_PRELOAD=$shim:"
+	echo "   sh -c 'echo hello spanring | tr a-z A-Z | wc -c; ls / | sort | head -n 3'"
+	TRACEPARENT="00-$pipeline_trace-00f067aa0ba902b7-01" LD_PRELOAD="$(cd "$(dirname "$shim")" && pwd)/$(basename "$shim")" \
+		OTEL_SERVICE_NAME=shell-demo sh -c 'echo hello spanring | tr a-z A-Z | wc -c; ls / | sort | head -n 3'
+fi
+
 echo "== stopping the agent (SIGTERM: drain, flush, exit)"
 kill -TERM "$agent_pid"
 wait "$agent_pid" || { cat "$dir/agent.log"; exit 1; }
@@ -51,6 +64,10 @@ if [ -x "$bin/spanring-dump" ]; then
 	trace=$(sed -n 's/.*"spawn worker" trace=\([0-9a-f]*\).*/\1/p' "$dir/console.txt" | head -n 1)
 	echo "== the file read back by spanring-dump, as a waterfall of the cross-process trace $trace:"
 	COLUMNS=${COLUMNS:-100} "$bin/spanring-dump" read --trace "$trace" "$dir/spans.pb"
+	if [ -n "$pipeline_trace" ]; then
+		echo "== the traced pipeline: its process tree, from the shim's process spans:"
+		COLUMNS=${COLUMNS:-100} "$bin/spanring-dump" read --trace "$pipeline_trace" "$dir/spans.pb"
+	fi
 	echo "== and one request of the checkout service as a waterfall:"
 	trace=$(sed -n 's/.*checkout-demo.*"GET \/api\/users\/:id" trace=\([0-9a-f]*\).*ERROR.*/\1/p' "$dir/console.txt" | head -n 1)
 	[ -n "$trace" ] && COLUMNS=${COLUMNS:-100} "$bin/spanring-dump" read --trace "$trace" "$dir/spans.pb"
