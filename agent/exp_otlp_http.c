@@ -273,7 +273,23 @@ static int h_build(struct otlp_http *h)
 		return -ENOMEM;
 	/* The message iovecs first (the copying paths read them). */
 	h->niov = 1;
-	for (size_t i = 0; i < h->n_items; i++) {
+	if (h->n_items == 1 && h->items[0]->isolate) {
+		/* One producer's group of the batch (otlp_base.h: isolation). */
+		const struct batch *b = h->items[0]->b;
+		size_t first, n;
+		uint64_t spans;
+		const struct agent_producer *p;
+		if (otlp_batch_group(b, h->items[0]->iso_next, &first, &n, &msg, &spans, &p))
+			return -EINVAL;
+		memcpy(h->iov + 1, b->iov + 1 + first, n * sizeof(*h->iov));
+		memcpy(h->kind + 1, b->iov_kind + 1 + first, n);
+		h->niov += n;
+		h->req_span_bytes = 0;
+		for (size_t i = 1; i < h->niov; i++)
+			if (h->kind[i] == BATCH_IOV_SPANS)
+				h->req_span_bytes += h->iov[i].iov_len;
+	}
+	for (size_t i = 0; i < h->n_items && !h->items[0]->isolate; i++) {
 		const struct batch *b = h->items[i]->b;
 		size_t n;
 		const struct iovec *iov = batch_msg_iov(b, &n);
@@ -497,6 +513,8 @@ static void h_handle_response(struct otlp_http *h)
 				     h->ob.e.name, s, blen);
 	} else {
 		r.v = otlp_http_retryable(s) ? OTLP_RETRY : OTLP_DROP;
+		/* 400: malformed data, maybe one producer's (otlp_base.h: isolation) */
+		r.isolate_ok = s == 400;
 		int code;
 		bool ri;
 		uint64_t rd;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Shared machinery of the OTLP exporters (otlp_base.h). */
 #include "otlp_base.h"
+#include "pbwire.h"
 
 #include <ck_pr.h>
 #include <errno.h>
@@ -70,7 +71,8 @@ static void ob_unlink(struct otlp_base *ob, struct oq_item *it)
 static void ob_let_go(struct otlp_base *ob, struct oq_item *it)
 {
 	ob->e.st.let_go_batches++;
-	ob->e.st.let_go_spans += it->b->spans;
+	/* An isolated batch: its groups already settled were counted. */
+	ob->e.st.let_go_spans += it->b->spans - it->iso_spans_done;
 	ob_unlink(ob, it);
 }
 
@@ -147,6 +149,9 @@ size_t otlp_base_take(struct otlp_base *ob, uint64_t now, struct oq_item **out, 
 	for (struct oq_item *it = ob->head; it && n < max_n; it = it->next) {
 		if (it->busy || it->not_before_ns > now)
 			continue;
+		/* A batch being isolated goes alone (one producer's group). */
+		if (n && it->isolate)
+			break;
 		if (n && bytes + it->b->msg_len > ob->conf.max_request_bytes)
 			break;
 		bytes += it->b->msg_len;
@@ -155,8 +160,55 @@ size_t otlp_base_take(struct otlp_base *ob, uint64_t now, struct oq_item **out, 
 		if (it->attempts)
 			ob->e.st.retries++;
 		out[n++] = it;
+		if (it->isolate)
+			break;
 	}
 	return n;
+}
+
+int otlp_batch_group(const struct batch *b, uint32_t g, size_t *first, size_t *n,
+		     uint64_t *bytes, uint64_t *spans, const struct agent_producer **p)
+{
+	if (!b->finalized || g >= b->n_resource_spans)
+		return -1;
+	/* The groups follow each other in the message; each starts with a
+	 * frame iovec of ours: tag(1, LEN) varint(length) (batch_finalize). */
+	size_t niov;
+	const struct iovec *iov = batch_msg_iov(b, &niov);
+	size_t i = 0;
+	for (uint32_t k = 0;; k++) {
+		if (i >= niov || iov[i].iov_len < 2)
+			return -1;
+		const uint8_t *f = iov[i].iov_base, *fe = f + iov[i].iov_len, *q = f + 1;
+		uint64_t len;
+		if (f[0] != 0x0a || pb_get_varint(&q, fe, &len))
+			return -1;
+		uint64_t need = (uint64_t)(q - f) + len, got = 0;
+		size_t start = i;
+		while (i < niov && got < need)
+			got += iov[i++].iov_len;
+		if (got != need)
+			return -1; /* not on iovec boundaries: not a batch of ours */
+		if (k == g) {
+			*first = start;
+			*n = i - start;
+			*bytes = need;
+			break;
+		}
+	}
+	/* Its producer: the g-th distinct one of the segments (sorted). */
+	*spans = 0;
+	*p = NULL;
+	uint32_t k = 0;
+	for (size_t j = 0; j < b->nsegs; j++) {
+		if (j && b->segs[j].p != b->segs[j - 1].p)
+			k++;
+		if (k == g) {
+			*p = b->segs[j].p;
+			*spans += b->segs[j].nspans;
+		}
+	}
+	return *p ? 0 : -1;
 }
 
 static void ob_arm(struct otlp_base *ob, uint64_t when)
@@ -203,13 +255,97 @@ void otlp_base_conn_ok(struct otlp_base *ob)
 	ob->conn_not_before_ns = 0;
 }
 
+/* The answer to one group of a batch being isolated. True when handled. */
+static bool ob_isolated_done(struct otlp_base *ob, struct oq_item *it,
+			     const struct otlp_result *r, uint64_t now)
+{
+	size_t first, cnt;
+	uint64_t bytes, gspans;
+	const struct agent_producer *p;
+	if (r->v != OTLP_DELIVERED && r->v != OTLP_DROP)
+		return false; /* retried like any batch, from the same group */
+	if (otlp_batch_group(it->b, it->iso_next, &first, &cnt, &bytes, &gspans, &p)) {
+		it->iso_next = it->b->n_resource_spans; /* cannot happen: finish */
+		gspans = 0;
+	} else if (r->v == OTLP_DELIVERED) {
+		ob->c.responses_ok++;
+		ob->e.st.spans += gspans;
+		it->iso_delivered += gspans;
+	} else {
+		ob->c.responses_permanent++;
+		ob->c.isolated_let_go_groups++;
+		ob->c.permanent_let_go++;
+		ob->e.st.failures++;
+		ob->e.st.let_go_spans += gspans;
+		log_warn("exporter %s: %s (not retryable)%s%s for the spans of producer %llu "
+			 "(pid %d, service '%s') alone: letting go of its %llu spans",
+			 ob->e.name, r->what, r->detail[0] ? ": " : "", r->detail,
+			 (unsigned long long)p->id, (int)p->pid, p->service,
+			 (unsigned long long)gspans);
+	}
+	it->iso_spans_done += gspans;
+	it->iso_next++;
+	if (it->iso_next >= it->b->n_resource_spans) {
+		/* Every group settled: the batch is done (its spans were counted
+		 * group by group, delivered or let go). */
+		if (it->iso_delivered) {
+			ob->e.st.batches++;
+			ob->e.st.bytes += it->b->msg_len;
+		} else {
+			ob->e.st.let_go_batches++;
+		}
+		it->iso_spans_done = it->b->spans;
+		ob_unlink(ob, it);
+		return true;
+	}
+	/* The next group at once. */
+	it->busy = false;
+	ob->n_busy--;
+	it->not_before_ns = 0;
+	ob_arm(ob, now);
+	return true;
+}
+
 void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
 		    const struct otlp_result *r)
 {
 	uint64_t now = agent_now_ns();
-	uint64_t spans = 0;
-	for (size_t i = 0; i < n; i++)
+	uint64_t spans = 0, groups = 0;
+	bool several = false; /* producers in the request */
+	const struct agent_producer *p0 = n && items[0]->b->nsegs ? items[0]->b->segs[0].p : NULL;
+	for (size_t i = 0; i < n; i++) {
 		spans += items[i]->b->spans;
+		groups += items[i]->b->n_resource_spans;
+		for (size_t j = 0; j < items[i]->b->nsegs && !several; j++)
+			several = items[i]->b->segs[j].p != p0;
+	}
+	if (n == 1 && items[0]->isolate && ob_isolated_done(ob, items[0], r, now))
+		return;
+	if (r->v == OTLP_DROP && r->isolate_ok && several && !items[0]->isolate) {
+		/*
+		 * Malformed data in a request of several producers: one of them
+		 * may have rewritten span bytes after the agent walked them (the
+		 * known gap, docs/SECURITY.md). Resend each producer's spans on
+		 * their own, from ring memory as before, so that only the
+		 * culprit's are let go.
+		 */
+		ob->c.responses_permanent++;
+		ob->c.isolations++;
+		log_warn("exporter %s: %s (not retryable)%s%s for a request of %zu batches with the "
+			 "spans of several producers (%llu groups): sending each producer's spans on "
+			 "their own",
+			 ob->e.name, r->what, r->detail[0] ? ": " : "", r->detail, n,
+			 (unsigned long long)groups);
+		for (size_t i = 0; i < n; i++) {
+			items[i]->isolate = true;
+			items[i]->iso_next = 0;
+			items[i]->busy = false;
+			ob->n_busy--;
+			items[i]->not_before_ns = 0;
+		}
+		ob_arm(ob, now);
+		return;
+	}
 	switch (r->v) {
 	case OTLP_DELIVERED:
 		ob->c.responses_ok++;
@@ -487,7 +623,8 @@ void otlp_base_stats_json(struct otlp_base *ob, struct sbuf *o)
 		    "\"timeouts\":%llu,\"connects\":%llu,\"connect_failures\":%llu,"
 		    "\"dns_failures\":%llu,\"let_go_queue_full\":%llu,\"let_go_retry_budget\":%llu,"
 		    "\"let_go_permanent\":%llu,\"copies\":%llu,\"zc_sends\":%llu,"
-		    "\"zc_completions\":%llu,\"zc_copied\":%llu,\"would_block\":%llu",
+		    "\"zc_completions\":%llu,\"zc_copied\":%llu,\"would_block\":%llu,"
+		    "\"isolations\":%llu,\"isolated_let_go_groups\":%llu",
 		    otlp_protocol_name(ob->conf.protocol), (unsigned long long)c->requests,
 		    (unsigned long long)c->responses_ok, (unsigned long long)c->responses_retryable,
 		    (unsigned long long)c->responses_permanent, (unsigned long long)c->partial_responses,
@@ -497,7 +634,8 @@ void otlp_base_stats_json(struct otlp_base *ob, struct sbuf *o)
 		    (unsigned long long)c->queue_full_let_go, (unsigned long long)c->retry_budget_let_go,
 		    (unsigned long long)c->permanent_let_go, (unsigned long long)c->copies,
 		    (unsigned long long)c->zc_sends, (unsigned long long)c->zc_completions,
-		    (unsigned long long)c->zc_copied, (unsigned long long)c->would_block);
+		    (unsigned long long)c->zc_copied, (unsigned long long)c->would_block,
+		    (unsigned long long)c->isolations, (unsigned long long)c->isolated_let_go_groups);
 }
 
 /* ---- construction ---------------------------------------------------------- */

@@ -29,6 +29,18 @@ struct oq_item {
 	uint64_t not_before_ns; /* next attempt not before */
 	uint32_t attempts;      /* failed attempts so far */
 	bool busy;              /* part of a request on the wire */
+	/*
+	 * Isolation (docs/SECURITY.md, the known gap): a request with the
+	 * spans of several producers was refused as malformed (HTTP 400). The
+	 * batch is then sent again one producer (ResourceSpans group) per
+	 * request, so that only the culprit's spans are let go. iso_next is
+	 * the next group to send; iso_spans_done the spans of the groups
+	 * already delivered or let go.
+	 */
+	bool isolate;
+	uint32_t iso_next;
+	uint64_t iso_spans_done;
+	uint64_t iso_delivered;
 };
 
 enum otlp_verdict {
@@ -47,6 +59,8 @@ struct otlp_result {
 	char detail[256];   /* the server's message, if any */
 	bool partial;       /* partial_success present */
 	int64_t rejected;   /* partial_success.rejected_spans */
+	bool isolate_ok;    /* OTLP_DROP for malformed data (HTTP 400): a request
+			       of several producers is resent per producer */
 };
 
 /* The counters beyond struct exp_stats, in the stats JSON. */
@@ -58,6 +72,8 @@ struct otlp_counters {
 	uint64_t zc_sends, zc_completions, zc_copied;
 	uint64_t copies; /* requests whose body was rewritten (gzip, JSON) */
 	uint64_t would_block; /* writes the socket did not take whole (cursor kept) */
+	uint64_t isolations;  /* refused requests resent per producer */
+	uint64_t isolated_let_go_groups; /* producers' groups refused on their own */
 };
 
 struct dns_job;
@@ -95,6 +111,14 @@ int otlp_base_submit(struct otlp_base *ob, struct batch *b);
  * stored in out. Returns how many (0: none ready).
  */
 size_t otlp_base_take(struct otlp_base *ob, uint64_t now, struct oq_item **out, size_t max_n);
+
+/*
+ * The ResourceSpans group g (one producer) of a finalized batch as a slice
+ * of its message iovecs: iov[1 + *first .. + *n) of b, *bytes long, with
+ * *spans spans of producer *p. 0, or -1 when g is out of range.
+ */
+int otlp_batch_group(const struct batch *b, uint32_t g, size_t *first, size_t *n,
+		     uint64_t *bytes, uint64_t *spans, const struct agent_producer **p);
 
 /* Apply the answer to the batches of one request. */
 void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
