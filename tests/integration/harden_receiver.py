@@ -8,7 +8,11 @@ appended, varint-length-delimited, to --out (the file exporter's format,
 so harden_verify.py checks them); one JSON line per request goes to --log.
 
   harden_receiver.py --out FILE --log FILE --port-file FILE --script A,B,...
-                     [--max-seconds S]
+                     [--max-seconds S] [--validate 1]
+
+--validate: an "ok" request is decoded first (harden_verify.py's reader);
+one span that does not parse makes it a 400 (not accepted), as a
+receiver that validates its input does.
 
 Actions (A*K: K times):
   ok            200, empty protobuf body, keep-alive (accepted)
@@ -97,6 +101,23 @@ def read_request(c, buf):
     return head, rest[:n], rest[n:]
 
 
+sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.abspath(__file__)))
+from harden_verify import Bad, fields, span  # noqa: E402
+
+
+def valid(body):
+    try:
+        for f, wt, rs in fields(body):
+            for f2, wt2, ss in fields(rs):
+                if f2 == 2:
+                    for f3, wt3, sp in fields(ss):
+                        if f3 == 2:
+                            span(sp)
+        return True
+    except Bad:
+        return False
+
+
 OK = (b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n"
       b"Content-Length: 0\r\n\r\n")
 
@@ -110,6 +131,8 @@ def serve(c):
                 return
             head, body, buf = r
             act = next_action()
+            if act == "ok" and A.get("validate") and not valid(body):
+                act = "400"
             record(action=act, bytes=len(body))
             if act == "ok":
                 accept_body(body)
