@@ -10,6 +10,10 @@
 #  - per-uid limits (max_producers_per_uid, max_mapped_per_uid) and the
 #    global max_producers: exact counts registered / ELIMIT, each uid on
 #    its own; limits free up when rings go;
+#  - fds that are no usable ring, beyond agent-hostile.sh's: a tmpfs file,
+#    a directory, O_PATH and read-only fds of a ring, a 5 GiB memfd,
+#    write-sealed memfds, a size that differs from the header's: each
+#    refused with its exact reason while an honest producer delivers;
 #  - one ring registered 2000 more times; 2000 register-and-close cycles;
 #    300 empty messages carrying an fd: the agent's fd count and producer
 #    list come back to where they were;
@@ -128,6 +132,31 @@ if [ $nobody_ok = 1 ]; then
 	expect_out "root" "$(cat "$T/g-root.txt")" "ok=3 "
 	stop_agent
 fi
+
+# ---- fds that are no usable ring --------------------------------------------------------
+start_agent --file "$T/fd.pb"
+"$PROGS/sr-testprod" -S honest -t 2 -n 5000 -r 5000 -W >"$T/honest.txt" 2>&1 &
+hp=$!
+out=$("$PROGS/harden_prod" fdkinds)
+echo "fd kinds: $out"
+# 3 ENOTMEMFD, 4 ESEALS, 5 ESIZE, 9 EINTERNAL (the consumer lines cannot be mapped writable)
+tmpfs=1 # /dev/shm may be missing: then that kind is not tried
+grep -q "tmpfs=" <<<"$out" || tmpfs=0
+for want in directory=3 opath=3 readonly=9 huge=5 write_sealed=4 future_write_sealed=4 \
+	size_mismatch=5 $([ $tmpfs = 1 ] && echo tmpfs=4); do
+	grep -qw "$want" <<<"$out" || fail "fd kinds: expected $want in: $out"
+done
+wait $hp || fail "honest: $(cat "$T/honest.txt")"
+grep -q "committed=10000 drops=0 registered=1" "$T/honest.txt" || fail "honest: $(cat "$T/honest.txt")"
+python3 -c '
+import json, sys
+a = json.loads(sys.argv[1])["agent"]; r = a["rejected_by_reason"]
+t = int(sys.argv[2])
+assert a["rejected"] == 7 + t and r["ENOTMEMFD"] == 2 and r["ESEALS"] == 2 + t, a
+assert r["ESIZE"] == 2 and r["EINTERNAL"] == 1 and a["registered"] == 1, a
+' "$(ctl stats)" $tmpfs || fail "stats: $(ctl stats)"
+stop_agent
+python3 "$SRC/tests/integration/harden_verify.py" --expect honest:2:5000 "$T/fd.pb" || fail "honest output"
 
 # ---- floods: the same ring again and again, cycles, empty messages with fds -----------
 start_agent --null

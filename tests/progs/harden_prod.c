@@ -42,6 +42,12 @@
  *       until the agent closes them): prints how many the agent closed.
  *   harden_prod emptyfd N
  *       N connections, each sending an empty message carrying a ring fd.
+ *   harden_prod fdkinds
+ *       Registers fds that are no usable ring, beyond agent-hostile's set,
+ *       and prints "KIND=STATUS" for each: a tmpfs file (/dev/shm), a
+ *       directory, an O_PATH fd of a ring, a read-only fd of a ring, a
+ *       sealed 5 GiB memfd, write-sealed and future-write-sealed memfds, a
+ *       sealed memfd whose size differs from its header's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -580,14 +586,84 @@ static int mode_emptyfd(long n)
 	return 0;
 }
 
+/* Register fd (with the given request size) on a new connection. */
+static int reg_fd(int fd, uint64_t size)
+{
+	int s = connect_agent(), bell = -1;
+	if (s < 0)
+		return -1;
+	int st = send_req(s, fd, size, false) ? -1 : recv_resp(s, &bell);
+	if (bell >= 0)
+		close(bell);
+	close(s);
+	return st;
+}
+
+/* A memfd with a valid ring header of t's layout, sized size, sealed. */
+static int ring_image(struct tr *t, uint64_t size, unsigned seals)
+{
+	int m = memfd_create("harden-image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (m < 0 || ftruncate(m, (off_t)size) < 0 ||
+	    pwrite(m, sr_hdr(&t->m), sizeof(struct spanring_ring_hdr), 0) < 0 ||
+	    fcntl(m, F_ADD_SEALS, seals) < 0) {
+		perror("harden_prod: ring image");
+		exit(1);
+	}
+	return m;
+}
+
+static int mode_fdkinds(void)
+{
+	struct tr t;
+	make_ring(&t, "fdkinds", 16384);
+	uint64_t size = t.m.l.total_size;
+	const unsigned S = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	char p[64];
+	int fd;
+	/* a tmpfs file: shmem, but born sealed against sealing */
+	char shm[] = "/dev/shm/spanring-harden-XXXXXX";
+	fd = mkstemp(shm);
+	if (fd >= 0) {
+		unlink(shm);
+		if (ftruncate(fd, (off_t)size) == 0)
+			printf("tmpfs=%d ", reg_fd(fd, size));
+		close(fd);
+	}
+	fd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	printf("directory=%d ", reg_fd(fd, size));
+	close(fd);
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", t.m.fd);
+	fd = open(p, O_PATH | O_CLOEXEC);
+	printf("opath=%d ", reg_fd(fd, size));
+	close(fd);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	printf("readonly=%d ", reg_fd(fd, size));
+	close(fd);
+	fd = ring_image(&t, 5ull << 30, S);
+	printf("huge=%d ", reg_fd(fd, 5ull << 30));
+	close(fd);
+	fd = ring_image(&t, size, S | F_SEAL_WRITE);
+	printf("write_sealed=%d ", reg_fd(fd, size));
+	close(fd);
+	fd = ring_image(&t, size, S | F_SEAL_FUTURE_WRITE);
+	printf("future_write_sealed=%d ", reg_fd(fd, size));
+	close(fd);
+	fd = ring_image(&t, size + 4096, S);
+	printf("size_mismatch=%d\n", reg_fd(fd, size + 4096));
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	char pathbuf[108];
+	sock_path = sr_socket_path(pathbuf, sizeof(pathbuf));
+	if (argc == 2 && !strcmp(argv[1], "fdkinds"))
+		return mode_fdkinds();
 	if (argc < 3) {
 		fprintf(stderr, "usage: harden_prod MODE ARGS (see the source)\n");
 		return 2;
 	}
-	char pathbuf[108];
-	sock_path = sr_socket_path(pathbuf, sizeof(pathbuf));
 	const char *m = argv[1];
 	if (!strcmp(m, "rewrite") && argc >= 5)
 		return mode_rewrite(argv[2], argv[3], atol(argv[4]));
