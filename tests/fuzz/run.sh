@@ -43,7 +43,7 @@ opts_of() {
 		-artifact_prefix="$art/$t-")
 	case $t in
 	ring) o+=(-max_len=16384) ;;
-	dump_file) o+=(-max_len=16384) ;;
+	dump_file | dump_ring) o+=(-max_len=16384) ;;
 	*) o+=(-max_len=4096) ;;
 	esac
 	[ -f "tests/fuzz/$t.dict" ] && o+=(-dict="tests/fuzz/$t.dict")
