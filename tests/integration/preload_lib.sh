@@ -26,6 +26,7 @@ case "$BUILD" in
 *tsan*) echo "SKIP: the TSan runtime cannot be preloaded into uninstrumented programs"; exit 77 ;;
 *asan*)
 	SAN=asan
+	export PRELOAD_SAN=asan # read by the Python checks
 	rt=$(ldd "$SHIM" | sed -n 's/.*=> \(\/[^ ]*\(libasan\|clang_rt\.asan\)[^ ]*\) .*/\1/p' | head -n1)
 	[ -n "$rt" ] || { echo "FAIL: no ASan runtime in ldd $SHIM"; exit 1; }
 	SANRT=$rt

@@ -31,12 +31,19 @@ fi
 agent_stop
 check "$script" <<'PY'
 from preload_check import *
+import os
 script = sys.argv[2]
 print(S.tree_text())
 S.check_tree()
 roots = [s for s in S.procs() if not s["parent"] and s["name"] != "bash"]
 expect(len(roots) == 3, "three traced sh commands, three roots: %s" % [r["name"] for r in roots])
+# Under ASan the sanitizer runtime's own threads can make bash count as
+# threaded, and a threaded program's fork-only child (the subshell) makes no
+# ring by design (see lib/preload/pl_proc.c): the subshell check needs a
+# plain build.
 for b in [s for s in S.procs() if s["name"] == "bash" and not s["parent"]]:
+    if os.environ.get("PRELOAD_SAN") == "asan":
+        break
     sub = [c for c in S.children(b) if c["name"] == "bash"]
     expect(len(sub) == 1, "the bash subshell has a span")
     names = sorted(c["name"] for c in S.children(sub[0]))
