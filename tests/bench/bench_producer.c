@@ -5,7 +5,7 @@
  *
  *   bench_producer [--variant NAME] [--threads N] [--spans N] [--warmup N]
  *                  [--no-consumer] [--consumer-sleep-us N] [--batch N]
- *                  [--no-prefault] [--pin] [--json] [--per-thread]
+ *                  [--no-prefault] [--pin] [--json] [--per-thread] [--agent]
  *
  * Variants: reference (copying setters), reference_ref (borrowing
  * setters), emit (one-call form), attrs16, events2, unsampled, overlimit.
@@ -31,6 +31,10 @@
  * below). Without a consumer thread (--no-consumer) the ring is drained
  * inline every 256 spans, outside the timed region.
  *
+ * --agent: no consumer thread and no inline drain: a spanring-agent (on
+ * $SPANRING_SOCKET) drains the ring; each thread waits (at most 5 s) after
+ * its warm-up until the ring is registered. tests/bench/agent.py runs it
+ * against an agent with the null exporter.
  * --pin pins producer i to the i-th allowed CPU and the consumer to the
  * next one (modulo the CPU count). Unpinned, the scheduler sometimes
  * wakes the consumer on a producer's CPU, and its frequent wake-ups then
@@ -73,7 +77,7 @@
 
 #define MAX_THREADS 64
 
-static int nthreads = 1, consumer = 1, pin, json, per_thread;
+static int nthreads = 1, consumer = 1, pin, json, per_thread, agent_mode;
 static long consumer_sleep_us = 20;
 static int prefault = 1;
 static long nspans = 1000000, nwarm = -1, batch = 64;
@@ -335,10 +339,15 @@ static void *producer_run(void *arg)
 	r->slot = find_slot(); /* one span, part of the warm-up */
 	for (long i = 1; i < nwarm; i++) {
 		one_span();
-		if (!consumer && ++since_drain >= 256) {
+		if (!consumer && !agent_mode && ++since_drain >= 256) {
 			rr_drain(&cmap, true, NULL, NULL);
 			since_drain = 0;
 		}
+	}
+	if (agent_mode) {
+		spanring_stats ss;
+		for (int k = 0; k < 5000 && spanring_get_stats(&ss) == 0 && !ss.registered; k++)
+			usleep(1000);
 	}
 	r->lat = malloc(sizeof(double) * (size_t)nspans);
 	r->clat = malloc(sizeof(double) * (size_t)nspans);
@@ -354,7 +363,7 @@ static void *producer_run(void *arg)
 		if (slot_drops(r->slot) == d0)
 			r->clat[r->cn++] = r->lat[i];
 		/* Without a consumer thread, drain here (outside the timed call). */
-		if (!consumer && ++since_drain >= 256) {
+		if (!consumer && !agent_mode && ++since_drain >= 256) {
 			rr_drain(&cmap, true, NULL, NULL);
 			since_drain = 0;
 		}
@@ -374,7 +383,7 @@ static void *producer_run(void *arg)
 		if (slot_drops(r->slot) == d0)
 			r->cbmean[r->cnb++] = r->bmean[b];
 		since_drain += batch;
-		if (!consumer && since_drain >= 256) {
+		if (!consumer && !agent_mode && since_drain >= 256) {
 			rr_drain(&cmap, true, NULL, NULL);
 			since_drain = 0;
 		}
@@ -401,7 +410,7 @@ static void usage(const char *argv0)
 	fprintf(stderr,
 		"usage: %s [--variant V] [--threads N] [--spans N] [--warmup N] [--no-consumer]\n"
 		"          [--batch N] [--consumer-sleep-us N] [--no-prefault] [--pin] [--json]\n"
-		"          [--per-thread]\n"
+		"          [--per-thread] [--agent]\n"
 		"variants: reference reference_ref emit attrs16 events2 unsampled overlimit\n",
 		argv0);
 }
@@ -438,6 +447,8 @@ int main(int argc, char **argv)
 			variant = argv[++i];
 		else if (!strcmp(argv[i], "--no-consumer"))
 			consumer = 0;
+		else if (!strcmp(argv[i], "--agent"))
+			consumer = 0, agent_mode = 1;
 		else if (!strcmp(argv[i], "--consumer-sleep-us") && i + 1 < argc)
 			consumer_sleep_us = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--no-prefault"))
@@ -566,10 +577,10 @@ int main(int argc, char **argv)
 	long calls = nwarm + nspans + (batch > 0 ? (nspans / batch) * batch : 0);
 	unsigned slots = sr_g.map.l.slot_count;
 	if (json) {
-		printf("{\"variant\":\"%s\",\"threads\":%d,\"consumer\":%s,\"spans\":%ld,"
+		printf("{\"variant\":\"%s\",\"threads\":%d,\"agent\":%s,\"consumer\":%s,\"spans\":%ld,"
 		       "\"warmup\":%ld,\"batch\":%ld,\"calls\":%ld,\"slots\":%u,\"clock\":\"%s\","
 		       "\"consumer_sleep_us\":%ld,\"prefault\":%s,\"pinned\":%s,\"tsc_ghz\":%.4f,\"timer_ns\":%.1f,",
-		       variant, nthreads, consumer ? "true" : "false", total, nwarm, batch, calls,
+		       variant, nthreads, agent_mode ? "true" : "false", consumer ? "true" : "false", total, nwarm, batch, calls,
 		       slots, clock, consumer ? consumer_sleep_us : -1, prefault ? "true" : "false",
 		       pin ? "true" : "false", tsc_per_ns,
 		       timer_ns);

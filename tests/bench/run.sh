@@ -20,13 +20,31 @@
 #              compare runs made seconds apart
 #   callgrind  instructions per span (exact: difference of two runs) and
 #              the per-function breakdown of the reference span
-# Issue 7 extends this with agent, LTTng-UST and socket-baseline sections:
-# add a section function that appends JSON lines to $OUT and a renderer
-# block in report() (the Python at the end), under its own bench:NAME.
+#   prodagent  the producer hot path with the real agent draining to the null
+#              exporter (bench_producer --agent), 1 and 2 threads
+#   agent      the agent (issue 3 §9, issue 7 §5): spans/s and agent CPU
+#              ns/span with 1, 8 and 64 producer processes to the null, file
+#              and OTLP/HTTP exporters, agent memory (tests/bench/agent.py)
+#   agentcg    instructions per span in the agent (callgrind), by function
+#   latency    span end -> released by every exporter, p50/p99, 10 k/s and
+#              saturation
+#   rates      producer-side drops at set rates up to 5 M spans/s, default
+#              ring, default and tuned agent settings
+#   sockbase   protobuf-c batches over loopback TCP / unix socket vs spanring
+#              producer + agent, CPU per span (issue 7 §4)
+#   scale      256 producer processes, 1..1024 threads in one process, host
+#              memory (rings + agent) (issue 7 §6)
+#   lttng      LTTng-UST, same payload, same run (tests/bench/lttng.sh:
+#              installs liblttng-ust-dev and lttng-tools if missing, runs its
+#              own lttng-sessiond) (issue 7 §3)
+# The agent-side sections render into their own blocks through
+# tests/bench/report_agent.py (bench:agent, bench:agent-targets, ...).
 #
 # Knobs (environment):
 #   BENCH_QUICK=1        smoke test: 2 rounds, short runs, small callgrind
-#                        runs (~30 s); writes $B/bench/BENCHMARKS.quick.md
+#                        runs, a subset of the agent cases, no agent or LTTng
+#                        callgrind, no 256 processes / 1024 threads (~50 s);
+#                        writes $B/bench/BENCHMARKS.quick.md
 #                        instead of docs/BENCHMARKS.md unless BENCH_DOC is set
 #   BENCH_ROUNDS=N       rounds of the producer configurations (default 12)
 #   BENCH_SPANS=N        timed spans per thread and phase (default 200000)
@@ -38,6 +56,10 @@
 #   BENCH_ONLY=a,b       run only these configurations: producer ids as in
 #                        PRODUCER_CONFIGS, callgrind ids prefixed cg: (cg:reference)
 #   BENCH_SLOT_SIZE=8M   SPANRING_SLOT_SIZE of the producer runs (see below)
+#   BENCH_SECTIONS=a,b   run only these sections (default: all, in the order
+#                        above); the results of the others in $OUT are kept
+#                        and rendered again (the producer blocks only when
+#                        producer runs)
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -64,13 +86,26 @@ SLOT_SIZE=${BENCH_SLOT_SIZE:-8M}
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+SECTIONS=${BENCH_SECTIONS:-env,producer,callgrind,prodagent,agent,agentcg,latency,rates,sockbase,scale,lttng}
+want() { [[ ",$SECTIONS," == *",$1,"* ]]; }
+for b in "$BIN" "$B/bin/spanring-agent" "$B/bench/bench_agentprod" "$B/bench/bench_otlpsink" \
+	"$B/bench/bench_sockbase"; do
+	[ -x "$b" ] || { echo "run.sh: $b not found: build it first (make bench, or make B=$B all)" >&2; exit 1; }
+done
 if [ ! -x "$BIN" ]; then
 	echo "run.sh: $BIN not found: build it first (make bench, or make B=$B $BIN)" >&2
 	exit 1
 fi
 command -v python3 >/dev/null || { echo "run.sh: python3 is needed for the report" >&2; exit 1; }
-rm -rf "$OUT"
-mkdir -p "$OUT"
+if [ -n "${BENCH_SECTIONS:-}" ]; then
+	# A partial run keeps the other sections' results, so that the report
+	# (targets compare sections) still sees them.
+	mkdir -p "$OUT"
+	for s in ${BENCH_SECTIONS//,/ }; do rm -f "$OUT/$s".* "$OUT/$s.jsonl"; done
+else
+	rm -rf "$OUT"
+	mkdir -p "$OUT"
+fi
 START=$(date +%s)
 
 # ---- env --------------------------------------------------------------------
@@ -549,7 +584,7 @@ if not C:
 blocks["callgrind"] = "\n".join(C)
 
 K = ["```sh", "make bench                       # = tools/setup-deps.sh; make all; B=build/gcc tests/bench/run.sh",
-     "BENCH_QUICK=1 B=build/gcc tests/bench/run.sh   # smoke test (~30 s), writes build/gcc/bench/BENCHMARKS.quick.md", "```", "",
+     "BENCH_QUICK=1 B=build/gcc tests/bench/run.sh   # smoke test (~50 s), writes build/gcc/bench/BENCHMARKS.quick.md", "```", "",
      "Every run of the suite (one line per configuration; each is run once per round):", "", "```sh"]
 for cid, cmd in commands("producer.commands"):
     K.append(cmd.replace(B + "/", "$B/"))
@@ -574,7 +609,37 @@ print(f"document: {DOC}", file=sys.stderr)
 EOF
 }
 
+# ---- agent, latency, rates, socket baseline, scale (tests/bench/agent.py) -------------
+
+section_py() { # section
+	local q=()
+	[ "$QUICK" = 1 ] && q=(--quick)
+	if [ "$1" = agentcg ] && { [ "$CALLGRIND" != 1 ] || [ "$QUICK" = 1 ]; }; then
+		log "agentcg: skipped (BENCH_CALLGRIND=$CALLGRIND, BENCH_QUICK=$QUICK)"
+		return
+	fi
+	: >"$OUT/$1.jsonl"
+	timeout 900 python3 tests/bench/agent.py "$1" --build "$B" --out "$OUT" "${q[@]}" ||
+		log "$1: failed (exit $?); its results are partial"
+}
+
+# ---- LTTng-UST (tests/bench/lttng.sh) ---------------------------------------------------
+
+section_lttng() {
+	B=$B OUT=$OUT BENCH_QUICK=$QUICK BENCH_PIN=$PIN BENCH_CALLGRIND=$CALLGRIND \
+		timeout 900 tests/bench/lttng.sh || log "lttng: failed (exit $?); its results are partial"
+}
+
 section_env
-section_producer
-section_callgrind
-report
+want producer && section_producer
+want callgrind && section_callgrind
+for s in prodagent agent agentcg latency rates sockbase scale; do
+	if want "$s"; then
+		log "$s: start"
+		section_py "$s"
+	fi
+done
+want lttng && section_lttng
+want producer && report
+python3 tests/bench/report_agent.py "$OUT" "$DOC" "$B"
+log "suite took $(($(date +%s) - START)) s"
