@@ -113,6 +113,7 @@ START=$(date +%s)
 section_env() {
 	local obj cflags cc
 	obj=$(find "$B/lib" -name 'encode.o' 2>/dev/null | head -1)
+	[ -n "$obj" ] || obj=$(find "$B/lib" -maxdepth 1 -name 'span.o' 2>/dev/null | head -1)
 	cflags=""
 	if [ -n "$obj" ] && command -v readelf >/dev/null; then
 		# gcc and clang record the compiler and its options in DWARF (-g).
