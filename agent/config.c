@@ -74,7 +74,7 @@ static const struct cfg_key cfg_keys[] = {
 	 "ring polling interval while spans are flowing"},
 	{"poll_interval_max", CT_DURATION, OFF(poll_max_us), 0, 50, 10 * SEC, "5ms",
 	 "polling interval an idle agent backs off to (doorbells wake it earlier)"},
-	{"batch_max_bytes", CT_SIZE, OFF(batch_max_bytes), 0, 4 * KB, 64 * MB, "1M",
+	{"batch_max_bytes", CT_SIZE, OFF(batch_max_bytes), 0, 4 * KB, 64 * MB, "256K",
 	 "an export batch is sent once it holds this many span bytes"},
 	{"batch_max_age", CT_DURATION, OFF(batch_max_age_us), 0, 0, 60 * SEC, "2ms",
 	 "... or once its oldest span has waited this long"},
@@ -165,7 +165,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->log_level = AGENT_LOG_INFO;
 	c->poll_min_us = 1 * MS;
 	c->poll_max_us = 5 * MS;
-	c->batch_max_bytes = 1 * MB;
+	c->batch_max_bytes = 256 * KB; /* half a default slot: its doorbell watermark */
 	c->batch_max_age_us = 2 * MS;
 	c->max_inflight_batches = 1024;
 	c->watermark_pct = 50;

@@ -290,8 +290,12 @@ void agent_on_doorbell(struct agent *ag, struct agent_producer *p)
 {
 	if (ag->stopping)
 		return;
-	if (ag->inflight_batches < ag->cfg->max_inflight_batches)
+	if (ag->inflight_batches < ag->cfg->max_inflight_batches) {
 		drain_producer(ag, p);
+		/* A slot crossed its watermark: ship now, so that its space comes
+		 * back without waiting for the batch's age limit. */
+		agent_flush(ag);
+	}
 	ag->poll_us = ag->cfg->poll_min_us;
 	agent_poll_soon(ag, ag->poll_us);
 }
