@@ -227,7 +227,7 @@ static void wq_let_go(struct wq *q, const char *why)
 	struct wq_item *it = &q->items[q->first];
 	q->e->st.let_go_batches++;
 	q->e->st.let_go_spans += it->b->spans;
-	AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s: letting go of a batch of %llu spans: %s",
+	agent_log_rl(&q->let_go_rl, AGENT_LOG_WARN, "exporter %s: letting go of a batch of %llu spans: %s",
 		     q->e->name, (unsigned long long)it->b->spans, why);
 	wq_pop(q);
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "log.h"
 #include "exp.h"
 #include "loop.h"
 
@@ -68,6 +69,8 @@ struct wq {
 	struct loop_timer timer;
 	struct wq_item *items;
 	size_t first, len, cap;
+	/* Per exporter, so that one exporter's failures cannot silence another's. */
+	struct agent_log_rl let_go_rl;
 };
 
 void wq_init(struct wq *q, struct exporter *e, int (*write)(struct exporter *, struct batch *),

@@ -90,6 +90,7 @@ static inline void fx_init_ex(struct fx *f, uint32_t slots, uint32_t slot_size,
 	memset(f, 0, sizeof(*f));
 	agent_log_set_level(getenv("FX_DEBUG") ? AGENT_LOG_DEBUG : AGENT_LOG_ERROR);
 	agent_config_defaults(&f->cfg);
+	f->cfg.batch_max_bytes = 1u << 20; /* the tests size their batches against 1 MiB */
 	f->cfg.batch_max_age_us = 0;
 	f->cfg.host_name = strdup("fx-host");
 	assert_int_equal(agent_init(&f->ag, &f->cfg, false), 0);
