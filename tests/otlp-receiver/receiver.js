@@ -266,17 +266,44 @@ function startH2(port, cb) {
   const http2 = require('http2');
   const C = http2.constants;
   const h2 = http2.createServer();
-  h2.on('session', (sess) => sess.on('error', () => {}));
+  // GOAWAY(last-stream-id L) promises the client that no stream above L
+  // was or will be processed, so the client resends those. The goaway
+  // action, on stream G, sends L = G - 2 (node turns an L of 0 into "the
+  // last stream processed", so the action must not fall on a session's
+  // first stream) and keeps the promise: from the decision on, streams
+  // >= G are refused here (sess.refuseFrom), and the frame waits until
+  // every stream below G is closed, answered, so that none is cut by the
+  // session's end. Otherwise a batch counted here would be refused or
+  // reset there, and come back as a duplicate or be let go.
+  h2.on('session', (sess) => {
+    sess.on('error', () => {});
+    sess.live = new Set();
+    sess.refuseFrom = 0;
+  });
+  const goAway = (sess, g) => {
+    for (const id of sess.live) {
+      if (id < g) { setTimeout(() => goAway(sess, g), 5); return; }
+    }
+    sess.goaway(C.NGHTTP2_NO_ERROR, g - 2);
+    setTimeout(() => sess.destroy(), 50);
+  };
+  const refused = (sess, id) => sess.refuseFrom > 0 && id >= sess.refuseFrom;
   h2.on('stream', (stream, headers) => {
     stream.on('error', () => {}); // the resets we make ourselves
     stats.grpc_requests++;
+    const sess = stream.session;
+    const id = stream.id;
+    sess.live.add(id);
+    stream.once('close', () => sess.live.delete(id));
+    if (refused(sess, id)) { stream.resume(); return; } // the GOAWAY refuses it
     const action = nextAction('ok');
     if (action === 'rst_refused' || action === 'rst_internal' || action === 'goaway') {
       stream.once('data', () => {
         record({t: 'req', proto: 'grpc', action, spans: 0});
         if (action === 'goaway') {
-          stream.session.goaway(C.NGHTTP2_NO_ERROR, 0);
-          setTimeout(() => stream.session.destroy(), 50);
+          if (id < 3) log('goaway on the first stream of a session cannot say "none processed"');
+          sess.refuseFrom = id;
+          goAway(sess, id);
         } else {
           stream.close(action === 'rst_refused' ? C.NGHTTP2_REFUSED_STREAM : C.NGHTTP2_INTERNAL_ERROR);
         }
@@ -288,6 +315,7 @@ function startH2(port, cb) {
     let got = 0;
     stream.on('data', (c) => { chunks.push(c); got += c.length; });
     stream.on('end', () => {
+      if (refused(sess, id)) return; // not processed: the GOAWAY says so
       const body = Buffer.concat(chunks);
       const len = body.readUInt32BE(1);
       const obj = Req.toObject(Req.decode(body.subarray(5, 5 + len)), schema.CONV);
