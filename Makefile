@@ -56,9 +56,11 @@ GEN_H := $(GEN_C:.c=.h)
 GEN_O := $(GEN_C:.c=.o)
 
 LIB_SRC := $(wildcard lib/*.c)
-LIB_O := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(GEN_O)
+# The producer library encodes protobuf itself: the protoc-c code (and
+# libprotobuf-c) belong to the agent, the tools and the tests.
+LIB_O := $(patsubst %.c,$(B)/%.o,$(LIB_SRC))
 AGENT_SRC := $(wildcard agent/*.c)
-AGENT_LIB_O := $(patsubst %.c,$(B)/%.o,$(filter-out agent/main.c,$(AGENT_SRC)))
+AGENT_LIB_O := $(patsubst %.c,$(B)/%.o,$(filter-out agent/main.c,$(AGENT_SRC))) $(GEN_O)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -98,7 +100,7 @@ $(STATIC): $(LIB_O)
 
 $(SHARED): $(LIB_O) lib/libspanring.map
 	$(CC) -shared $(ZDEFS) -Wl,--version-script=lib/libspanring.map \
-		-Wl,-soname,libspanring.so.0 $(LDFLAGS) -o $@ $(LIB_O) $(LIBS)
+		-Wl,-soname,libspanring.so.0 $(LDFLAGS) -o $@ $(LIB_O) -Wl,--as-needed $(LIBS)
 
 $(AGENTLIB): $(AGENT_LIB_O)
 	@rm -f $@
@@ -167,7 +169,7 @@ clean:
 # programs link against to be traced only when the shim is preloaded.
 PRELOAD_SRC := $(wildcard lib/preload/*.c)
 PRELOAD_O := $(patsubst %.c,$(B)/%.o,$(PRELOAD_SRC))
-PRELOAD_LIB_O := $(patsubst lib/%.c,$(B)/preload/lib/%.o,$(LIB_SRC)) $(GEN_O)
+PRELOAD_LIB_O := $(patsubst lib/%.c,$(B)/preload/lib/%.o,$(LIB_SRC))
 PRELOAD := $(B)/libspanring-preload.so
 PRELOAD_WRAP := -Wl,--wrap=memfd_create,--wrap=socket,--wrap=eventfd,--wrap=recvmsg \
 	-Wl,--wrap=pthread_create

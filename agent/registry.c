@@ -623,6 +623,17 @@ static void registry_on_request(struct agent_producer *p)
 		return;
 	}
 
+	if (req.flags & SPANRING_REG_F_NOREPLY) {
+		/* An ending producer (exit, exec, fatal signal): it reads no
+		 * answer and rings no doorbell. Its connection usually ends
+		 * at once; the ring is drained then, as for any producer. */
+		log_info("producer %llu registered: pid %d uid %u service '%s', %u slots x %u bytes "
+			 "(ending, no reply)",
+			 (unsigned long long)p->id, (int)p->pid, (unsigned)p->uid, p->service,
+			 p->map.l.slot_count, p->map.l.slot_size);
+		agent_poll_soon(ag, 0);
+		return;
+	}
 	p->bell_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->bell_fd < 0) {
 		log_error("registry: eventfd: %s", strerror(errno));

@@ -85,12 +85,28 @@ static struct {
 	int last_status;     /* last rejection reason */
 	bool logged_reject;
 	bool cv_ready;
+	bool defer;          /* sr_client_defer(): no thread until needed */
+	bool prepared;       /* deferred: m and path are set, no thread yet */
+	int mode;            /* CL_M_* (atomic): who registers a deferred ring */
+	int final_sock;      /* the connection of a final registration */
 } cl = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 	.fdmu = PTHREAD_MUTEX_INITIALIZER,
 	.wake_fd = -1,
 	.sock = -1,
 	.bell_fd = -1,
+	.final_sock = -1,
+};
+
+/* A deferred ring is registered by exactly one of: the thread (started at
+ * the first span of any thread) or one final registration (at exit, exec
+ * or a fatal signal). cl.mode decides, by compare-and-swap. */
+enum cl_mode {
+	CL_M_DEFERRED = 0, /* nobody yet */
+	CL_M_THREAD,       /* the background thread owns it */
+	CL_M_FINAL_BUSY,   /* a final registration is under way */
+	CL_M_FINAL_SENT,   /* the agent has been sent the ring */
+	CL_M_FINAL_FAILED, /* no agent could be reached */
 };
 
 static pthread_once_t cl_once = PTHREAD_ONCE_INIT;
@@ -483,7 +499,14 @@ static void *cl_main(void *arg)
 	return NULL;
 }
 
+static void cl_start(struct sr_map *m, bool now);
+
 void sr_client_start(struct sr_map *m)
+{
+	cl_start(m, false);
+}
+
+static void cl_start(struct sr_map *m, bool now)
 {
 	pthread_once(&cl_once, cl_once_init);
 	pthread_mutex_lock(&cl.mu);
@@ -499,6 +522,13 @@ void sr_client_start(struct sr_map *m)
 	cl.kick = false;
 	cl.state = CL_IDLE;
 	cl.attempts = 0;
+	if (cl.defer && !now) {
+		/* Registered later: by the thread at the first span, or by
+		 * sr_client_register_final() if the process ends first. */
+		__atomic_store_n(&cl.prepared, true, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&cl.mu);
+		return;
+	}
 	if (cl.wake_fd < 0)
 		cl.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (cl.wake_fd < 0) {
@@ -518,10 +548,119 @@ void sr_client_start(struct sr_map *m)
 	pthread_mutex_unlock(&cl.mu);
 }
 
+static int cl_mode_get(void)
+{
+	return __atomic_load_n(&cl.mode, __ATOMIC_ACQUIRE);
+}
+
+void sr_client_defer(void)
+{
+	pthread_mutex_lock(&cl.mu);
+	cl.defer = true;
+	pthread_mutex_unlock(&cl.mu);
+}
+
+bool sr_client_deferred(void)
+{
+	return __atomic_load_n(&cl.prepared, __ATOMIC_ACQUIRE) && cl_mode_get() == CL_M_DEFERRED;
+}
+
+void sr_client_start_deferred(void)
+{
+	int want = CL_M_DEFERRED;
+	if (!sr_client_deferred() ||
+	    !__atomic_compare_exchange_n(&cl.mode, &want, CL_M_THREAD, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&cl.mu);
+	struct sr_map *m = cl.m;
+	__atomic_store_n(&cl.prepared, false, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&cl.mu);
+	cl_start(m, true);
+}
+
+/* Sleep ms milliseconds with nanosleep (async-signal-safe). */
+static void cl_nap_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int sr_client_register_final(int timeout_ms)
+{
+	int want = CL_M_DEFERRED;
+	if (!__atomic_load_n(&cl.prepared, __ATOMIC_ACQUIRE) ||
+	    !__atomic_compare_exchange_n(&cl.mode, &want, CL_M_FINAL_BUSY, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return want == CL_M_FINAL_SENT ? 0 : -EALREADY;
+	int saved = errno, result = -ENOTCONN;
+	int s = -1;
+	if (!cl.path_ok || !cl.m || cl.m->fd < 0)
+		goto out;
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		goto out;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, cl.path, sizeof(sa.sun_path));
+	/* EAGAIN: the agent's backlog is full; it is alive, so wait a little. */
+	for (int waited = 0;; waited += 2) {
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		if ((errno != EAGAIN && errno != EINTR) || waited >= timeout_ms)
+			goto out;
+		cl_nap_ms(2);
+	}
+	struct spanring_reg_req req;
+	memset(&req, 0, sizeof(req));
+	req.magic = SPANRING_REG_MAGIC;
+	req.abi_major = SPANRING_ABI_MAJOR;
+	req.abi_minor = SPANRING_ABI_MINOR;
+	req.flags = SPANRING_REG_F_NOREPLY | (cl.ever_registered ? SPANRING_REG_F_RECONNECT : 0);
+	req.ring_size = cl.m->l.total_size;
+	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	memset(&cm, 0, sizeof(cm));
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+			    .msg_controllen = sizeof(cm.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &cl.m->fd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(s, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(req))
+		goto out;
+	/* Kept open: the agent drains and lets go of the ring when it ends,
+	 * at exit or exec (close-on-exec), and not before. */
+	cl.final_sock = s;
+	s = -1;
+	result = 0;
+out:
+	if (s >= 0)
+		close(s);
+	__atomic_store_n(&cl.mode, result ? CL_M_FINAL_FAILED : CL_M_FINAL_SENT, __ATOMIC_RELEASE);
+	errno = saved;
+	return result;
+}
+
 int sr_client_flush(int timeout_ms)
 {
 	pthread_once(&cl_once, cl_once_init);
+	if (sr_client_deferred())
+		return sr_client_register_final(timeout_ms);
 	pthread_mutex_lock(&cl.mu);
+	if (cl_mode_get() >= CL_M_FINAL_BUSY) {
+		int r = cl_mode_get() == CL_M_FINAL_SENT ? 0 : -ENOTCONN;
+		pthread_mutex_unlock(&cl.mu);
+		return r;
+	}
 	if (!cl.started || !cl.thread_alive) {
 		int r = cl.state == CL_REGISTERED ? 0 : -ENOTCONN;
 		pthread_mutex_unlock(&cl.mu);
@@ -554,6 +693,14 @@ int sr_client_flush(int timeout_ms)
 	return ret;
 }
 
+bool sr_client_thread_alive(void)
+{
+	pthread_mutex_lock(&cl.mu);
+	bool r = cl.thread_alive;
+	pthread_mutex_unlock(&cl.mu);
+	return r;
+}
+
 bool sr_client_registered(void)
 {
 	pthread_mutex_lock(&cl.mu);
@@ -579,7 +726,11 @@ void sr_client_atfork_child(void)
 		close(cl.bell_fd);
 	if (cl.wake_fd >= 0)
 		close(cl.wake_fd);
-	cl.sock = cl.bell_fd = cl.wake_fd = -1;
+	if (cl.final_sock >= 0)
+		close(cl.final_sock);
+	cl.sock = cl.bell_fd = cl.wake_fd = cl.final_sock = -1;
+	__atomic_store_n(&cl.prepared, false, __ATOMIC_RELAXED);
+	__atomic_store_n(&cl.mode, CL_M_DEFERRED, __ATOMIC_RELAXED);
 	cl.started = cl.thread_alive = cl.stop = cl.kick = false;
 	cl.ever_registered = cl.logged_reject = false;
 	cl.state = CL_IDLE;

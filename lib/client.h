@@ -38,6 +38,30 @@ SR_HIDDEN int sr_client_flush(int timeout_ms);
 
 SR_HIDDEN bool sr_client_registered(void);
 
+/* Is the background registration thread running (one thread of ours)? */
+SR_HIDDEN bool sr_client_thread_alive(void);
+
+/*
+ * Deferred registration (the LD_PRELOAD shim: most traced processes are
+ * short and make one span). After sr_client_defer(), sr_client_start()
+ * only records the ring: no thread, no connection. The ring is then
+ * registered either by the background thread, which
+ * sr_client_start_deferred() starts (the producer core calls it when a
+ * thread makes its first span), or, if the process ends first, by
+ * sr_client_register_final(): one connection from the calling thread
+ * with SPANRING_REG_F_NOREPLY, nothing awaited, the connection left open
+ * until exit or exec closes it. sr_client_flush() does the latter on a
+ * ring still deferred. sr_client_register_final() is async-signal-safe
+ * (socket, connect, sendmsg, nanosleep; no lock, no allocation): a fatal
+ * signal's handler may call it. 0 when the ring was sent (now or by an
+ * earlier call), -ENOTCONN without an agent, -EALREADY when the thread
+ * owns the registration.
+ */
+SR_HIDDEN void sr_client_defer(void);
+SR_HIDDEN bool sr_client_deferred(void);
+SR_HIDDEN void sr_client_start_deferred(void);
+SR_HIDDEN int sr_client_register_final(int timeout_ms);
+
 /* In a forked child: forget the parent's connection (close its fds; the
  * background thread does not exist in the child). The producer core then
  * builds a new ring and calls sr_client_start() again. */

@@ -250,6 +250,9 @@ static void thread_dtor(void *arg)
 /* Claim an exclusive slot if one is free, else join a shared one. */
 void sr_slot_claim(struct sr_thread *t)
 {
+	/* A thread's first span: a registration left for later starts now. */
+	if (SR_UNLIKELY(sr_client_deferred()))
+		sr_client_start_deferred();
 	const uint32_t nx = sr_g.n_exclusive;
 	const uint64_t all = nx >= 64 ? ~0ull : ((1ull << nx) - 1);
 	t->gen = sr_g.gen;

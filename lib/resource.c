@@ -67,13 +67,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "otlp_resource.pb-c.h"
+#include "pbwire.h"
 #include "spanring/spanring.h"
 
-typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv;
-typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any;
-typedef Opentelemetry__Proto__Common__V1__ArrayValue pb_array;
-typedef Opentelemetry__Proto__Resource__V1__Resource pb_resource;
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -595,79 +591,87 @@ static int merge_env(struct attr_list *l, struct attr_list *env)
 
 /* ---- encoding --------------------------------------------------------------------- */
 
-/* Build protobuf-c messages that point into l and pack them. */
+/*
+ * Encode l as an OTLP Resource, written directly (wire format of
+ * opentelemetry.proto.resource.v1.Resource: attributes = 1, KeyValue
+ * key = 1 / value = 2, AnyValue string_value = 1 / int_value = 3 /
+ * array_value = 5, ArrayValue values = 1) with the encoder the spans use.
+ * No libprotobuf-c in the producer: one library fewer for every traced
+ * process to load. tests/unit/test_resource.c decodes the result with
+ * protobuf-c against the schema.
+ */
+static size_t any_size(const struct attr *a)
+{
+	switch (a->kind) {
+	case ATTR_STR:
+		return pb_len_field_size(strlen(a->s));
+	case ATTR_INT:
+		return 1 + pb_varint_size((uint64_t)a->i);
+	case ATTR_STRV: {
+		size_t arr = 0;
+		for (size_t j = 0; j < a->n_strv; j++)
+			arr += pb_len_field_size(pb_len_field_size(strlen(a->strv[j])));
+		return pb_len_field_size(arr);
+	}
+	}
+	return 0;
+}
+
+static size_t kv_size(const struct attr *a)
+{
+	return pb_len_field_size(strlen(a->key)) + pb_len_field_size(any_size(a));
+}
+
+static uint8_t *put_str_field(uint8_t *p, uint32_t field, const char *str)
+{
+	p = pb_put_tag1(p, field, 2);
+	return pb_put_bytes(p, str, strlen(str));
+}
+
+static uint8_t *put_kv(uint8_t *p, const struct attr *a)
+{
+	p = pb_put_tag1(p, 1, 2); /* Resource.attributes */
+	p = pb_put_varint(p, kv_size(a));
+	p = put_str_field(p, 1, a->key);
+	p = pb_put_tag1(p, 2, 2); /* KeyValue.value */
+	p = pb_put_varint(p, any_size(a));
+	switch (a->kind) {
+	case ATTR_STR:
+		p = put_str_field(p, 1, a->s);
+		break;
+	case ATTR_INT:
+		p = pb_put_tag1(p, 3, 0);
+		p = pb_put_varint(p, (uint64_t)a->i);
+		break;
+	case ATTR_STRV: {
+		size_t arr = 0;
+		for (size_t j = 0; j < a->n_strv; j++)
+			arr += pb_len_field_size(pb_len_field_size(strlen(a->strv[j])));
+		p = pb_put_tag1(p, 5, 2);
+		p = pb_put_varint(p, arr);
+		for (size_t j = 0; j < a->n_strv; j++) {
+			p = pb_put_tag1(p, 1, 2); /* ArrayValue.values */
+			p = pb_put_varint(p, pb_len_field_size(strlen(a->strv[j])));
+			p = put_str_field(p, 1, a->strv[j]);
+		}
+		break;
+	}
+	}
+	return p;
+}
+
 static int pack(const struct attr_list *l, uint8_t *buf, size_t cap, size_t *len)
 {
-	size_t n = l->n, n_items = 0, it = 0, need;
-	pb_kv *kv, **kvp;
-	pb_any *av, *items, **itemp;
-	pb_array *arr;
-	pb_resource res;
-	int rc = 0;
-
-	for (size_t i = 0; i < n; i++)
-		if (l->v[i].kind == ATTR_STRV)
-			n_items += l->v[i].n_strv;
-	/* +1: calloc(0) may return NULL, which would look like a failure. */
-	kv = calloc(n + 1, sizeof *kv);
-	kvp = calloc(n + 1, sizeof *kvp);
-	av = calloc(n + 1, sizeof *av);
-	arr = calloc(n + 1, sizeof *arr);
-	items = calloc(n_items + 1, sizeof *items);
-	itemp = calloc(n_items + 1, sizeof *itemp);
-	if (!kv || !kvp || !av || !arr || !items || !itemp) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct attr *a = &l->v[i];
-		opentelemetry__proto__common__v1__key_value__init(&kv[i]);
-		opentelemetry__proto__common__v1__any_value__init(&av[i]);
-		kv[i].key = a->key;
-		kv[i].value = &av[i];
-		kvp[i] = &kv[i];
-		switch (a->kind) {
-		case ATTR_STR:
-			av[i].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-			av[i].string_value = a->s;
-			break;
-		case ATTR_INT:
-			av[i].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
-			av[i].int_value = a->i;
-			break;
-		case ATTR_STRV:
-			opentelemetry__proto__common__v1__array_value__init(&arr[i]);
-			arr[i].n_values = a->n_strv;
-			arr[i].values = &itemp[it];
-			for (size_t j = 0; j < a->n_strv; j++, it++) {
-				opentelemetry__proto__common__v1__any_value__init(&items[it]);
-				items[it].value_case =
-					OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-				items[it].string_value = a->strv[j];
-				itemp[it] = &items[it];
-			}
-			av[i].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE;
-			av[i].array_value = &arr[i];
-			break;
-		}
-	}
-	opentelemetry__proto__resource__v1__resource__init(&res);
-	res.n_attributes = n;
-	res.attributes = kvp;
-	need = opentelemetry__proto__resource__v1__resource__get_packed_size(&res);
+	size_t need = 0;
+	for (size_t i = 0; i < l->n; i++)
+		need += pb_len_field_size(kv_size(&l->v[i]));
 	*len = need;
 	if (need > cap)
-		rc = -ENOSPC;
-	else
-		opentelemetry__proto__resource__v1__resource__pack(&res, buf);
-out:
-	free(kv);
-	free(kvp);
-	free(av);
-	free(arr);
-	free(items);
-	free(itemp);
-	return rc;
+		return -ENOSPC;
+	uint8_t *p = buf;
+	for (size_t i = 0; i < l->n; i++)
+		p = put_kv(p, &l->v[i]);
+	return 0;
 }
 
 /* ---- service name cache ------------------------------------------------------------- */

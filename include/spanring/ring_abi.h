@@ -74,7 +74,7 @@
 
 #define SPANRING_RING_MAGIC 0x474e49524e415053ull /* "SPANRING" in memory (little-endian) */
 #define SPANRING_ABI_MAJOR 1u
-#define SPANRING_ABI_MINOR 0u
+#define SPANRING_ABI_MINOR 1u
 
 #define SPANRING_PAGE 4096u      /* unit of the layout; mapping needs an MMU page of 4 KiB */
 #define SPANRING_CACHELINE 64u
@@ -267,6 +267,8 @@ _Static_assert(sizeof(struct spanring_scope_entry) == 8, "abi");
  *    when a slot crosses the watermark.
  * 3. The connection stays open for the ring's life. Its end (the producer
  *    exited, crashed or closed it) tells the agent to drain and unmap.
+ * With SPANRING_REG_F_NOREPLY step 2 sends nothing back (no answer, no
+ * doorbell); everything else is the same.
  * -------------------------------------------------------------------- */
 #define SPANRING_REG_MAGIC 0x31474552u /* "REG1" */
 
@@ -287,6 +289,11 @@ _Static_assert(offsetof(struct spanring_reg_req, ring_size) == 16, "abi");
 _Static_assert(offsetof(struct spanring_reg_req, reserved) == 24, "abi");
 
 #define SPANRING_REG_F_RECONNECT (1u << 0) /* the ring was registered before */
+/* (ABI 1.1) Send no reply and make no doorbell: the producer does not
+ * wait (it is ending: exit, exec, a fatal signal). The agent polls the
+ * ring until the connection ends, as for any producer. An agent of ABI
+ * 1.0 ignores the bit and answers; the producer never reads the answer. */
+#define SPANRING_REG_F_NOREPLY (1u << 1)
 
 struct spanring_reg_resp {
 	uint32_t magic;          /* SPANRING_REG_MAGIC */

@@ -363,8 +363,13 @@ void pl_process_signal(int sig)
 	pl_pspan_set_end(&pl.ps, PL_END_SIGNAL, sig, pl.forked);
 	ps_commit(realtime_ns(), true);
 
-	/* The ring dies with us unless the agent has it. Wait for the
-	 * registration thread, but only if there is an agent to wait for. */
+	/* The ring dies with us unless the agent has it. Hand it over from
+	 * here if nothing has registered it yet (async-signal-safe); else
+	 * wait for the registration thread, if there is an agent to wait for. */
+	if (sr_client_deferred()) {
+		sr_client_register_final(pl.cfg.exit_timeout_ms);
+		return;
+	}
 	if (sr_load_int(&sr_doorbell_fd) >= 0 || !pl.sock_path[0])
 		return;
 	struct stat st;
@@ -527,11 +532,14 @@ static void atfork_prepare(void)
 	if (process_on())
 		pl.needs_span = true;
 	/* Threads of the program besides ours (nlink of /proc/self/task is
-	 * 2 + threads; one thread is the registration thread)? Then the
-	 * child must not make its ring in a path where the program may only
-	 * call async-signal-safe functions (see ring_allowed()). */
+	 * 2 + threads; one thread may be the registration thread, which a
+	 * shim process starts only at its first span other than the process
+	 * span)? Then the child must not make its ring in a path where the
+	 * program may only call async-signal-safe functions (see
+	 * ring_allowed()). */
 	struct stat st;
-	pl.fork_threaded = stat("/proc/self/task", &st) != 0 || st.st_nlink > 4;
+	nlink_t ours = 3 + (sr_client_thread_alive() ? 1 : 0);
+	pl.fork_threaded = stat("/proc/self/task", &st) != 0 || st.st_nlink > ours;
 }
 
 static void atfork_child_first(void)
@@ -689,6 +697,11 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 	 * 9 mappings instead of 17, an eighth of the memory) unless
 	 * SPANRING_SLOTS / SPANRING_SLOT_SIZE say otherwise. */
 	sr_config_set_ring_defaults(4, 128u << 10);
+	/* ... and it registers that ring only when a thread makes a span
+	 * other than the process span, or at its end (exit, exec, fatal
+	 * signal) with one message and no answer awaited: no thread, no
+	 * round trip for a process that makes no other span. */
+	sr_client_defer();
 
 	spanring_span_context in;
 	if (spanring_context_from_env(&in) == 0) {

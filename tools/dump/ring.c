@@ -580,6 +580,7 @@ struct walk {
 	char detail[96];
 	uint64_t bad_pos;
 	uint64_t spans;
+	uint64_t unscoped; /* spans skipped: no known scope */
 };
 
 /* Walk records [sn->pos, sn->head). Returns the stream position reached. */
@@ -611,6 +612,14 @@ static uint64_t slot_walk(struct walk *w, const struct snap *sn)
 				w->why = "span record does not decode as a Span (malformed, or nested "
 					 "deeper than 32 messages)";
 				break;
+			}
+			if (w->scope == SPANRING_SCOPE_NONE) {
+				/* Read from a position whose scope we could not learn
+				 * (the bytes before it were overwritten): the span's
+				 * scope is unknown, so it is not printed at all. */
+				w->unscoped++;
+				q = next;
+				continue;
 			}
 			dump_span_t *s = (dump_span_t *)protobuf_c_message_unpack(
 				&opentelemetry__proto__trace__v1__span__descriptor, NULL, (size_t)v, payload);
@@ -679,12 +688,23 @@ static uint64_t slot_read(struct dump_ring *r, uint32_t i, uint64_t from, uint64
 	const char *why = NULL;
 	fault[0] = 0;
 	*gap = 0;
+	uint64_t skipped = 0;
+	if (from != UINT64_MAX && from != 0 && scope == SPANRING_SCOPE_NONE) {
+		/* Resuming after a gap, at a position whose scope is unknown:
+		 * start at the current tail instead, whose scope the agent
+		 * stores (scope_at_tail). What lies between is a gap. */
+		uint64_t t = sr_load_acquire_64(&sr_cons(&r->m, i)->tail);
+		if (t >= from && t - from <= r->l.slot_size) {
+			skipped = t - from;
+			from = UINT64_MAX;
+		}
+	}
 	if (slot_snapshot(r, i, from, &sn, &why)) {
 		snprintf(fault, faultlen, "slot %u: %s", i, why);
 		*scope_out = scope;
 		return from;
 	}
-	*gap = sn.gap;
+	*gap = sn.gap + skipped;
 	if (sn.from_tail && (from == UINT64_MAX || sn.gap || scope == SPANRING_SCOPE_NONE)) {
 		/* The agent stores scope_at_tail before tail; best effort. */
 		uint64_t st = sr_load_relaxed_64(&sr_cons(&r->m, i)->scope_at_tail);
@@ -693,6 +713,10 @@ static uint64_t slot_read(struct dump_ring *r, uint32_t i, uint64_t from, uint64
 	}
 	struct walk w = {.r = r, .o = o, .slot = i, .scope = scope};
 	uint64_t pos = slot_walk(&w, &sn);
+	if (w.unscoped)
+		dump_note(o, "pid %d slot %u: %" PRIu64 " span%s not shown: scope unknown (read past "
+			     "bytes released and overwritten meanwhile)",
+			  (int)r->pid, i, w.unscoped, w.unscoped == 1 ? "" : "s");
 	*spans = w.spans;
 	*scope_out = w.scope;
 	if (w.why) {
