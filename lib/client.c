@@ -565,10 +565,12 @@ bool sr_client_deferred(void)
 	return __atomic_load_n(&cl.prepared, __ATOMIC_ACQUIRE) && cl_mode_get() == CL_M_DEFERRED;
 }
 
+__thread int sr_client_hold __attribute__((tls_model("initial-exec")));
+
 void sr_client_start_deferred(void)
 {
 	int want = CL_M_DEFERRED;
-	if (!sr_client_deferred() ||
+	if (sr_client_hold || !sr_client_deferred() ||
 	    !__atomic_compare_exchange_n(&cl.mode, &want, CL_M_THREAD, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE))
 		return;

@@ -58,6 +58,9 @@ SR_HIDDEN bool sr_client_thread_alive(void);
  * owns the registration.
  */
 SR_HIDDEN void sr_client_defer(void);
+/* While non-zero in a thread, its first span does not start the thread
+ * (the shim's own process span, committed as the process ends). */
+SR_HIDDEN extern __thread int sr_client_hold;
 SR_HIDDEN bool sr_client_deferred(void);
 SR_HIDDEN void sr_client_start_deferred(void);
 SR_HIDDEN int sr_client_register_final(int timeout_ms);

@@ -391,10 +391,47 @@ static void exe_free(struct exe_info *e)
 	free(e->name);
 }
 
+/* /proc/self/exe, read once per process image (a fork child runs the
+ * same executable); the shim hands over the one it read for its span. */
+static pthread_mutex_t exe_lock = PTHREAD_MUTEX_INITIALIZER;
+static char exe_cache[PATH_MAX];
+static ssize_t exe_cache_len = -1; /* -1: not read yet */
+
+static void exe_store(const char *p, ssize_t r)
+{
+	pthread_mutex_lock(&exe_lock);
+	if (r > 0 && (size_t)r < sizeof exe_cache) {
+		memcpy(exe_cache, p, (size_t)r);
+		exe_cache_len = r;
+	} else {
+		exe_cache_len = 0;
+	}
+	pthread_mutex_unlock(&exe_lock);
+}
+
+void sr_resource_set_exe(const char *path)
+{
+	exe_store(path, path ? (ssize_t)strlen(path) : 0);
+}
+
+static ssize_t exe_read(char *buf, size_t n)
+{
+	pthread_mutex_lock(&exe_lock);
+	ssize_t r = exe_cache_len;
+	if (r > 0 && (size_t)r <= n)
+		memcpy(buf, exe_cache, (size_t)r);
+	pthread_mutex_unlock(&exe_lock);
+	if (r >= 0)
+		return r > 0 && (size_t)r <= n ? r : 0;
+	r = readlink("/proc/self/exe", buf, n);
+	exe_store(buf, r);
+	return r;
+}
+
 static int exe_detect(struct exe_info *e)
 {
 	char buf[PATH_MAX];
-	ssize_t r = readlink("/proc/self/exe", buf, sizeof buf);
+	ssize_t r = exe_read(buf, sizeof buf);
 	const char *name = NULL;
 
 	/* r == sizeof buf means the target may have been cut: skip it. */
@@ -539,6 +576,13 @@ static int detect_host(struct attr_list *l)
 	return h[0] ? attr_str(l, "host.name", h) : 0;
 }
 
+static bool res_lean;
+
+void sr_resource_lean(void)
+{
+	res_lean = true;
+}
+
 /* Everything but OTEL_RESOURCE_ATTRIBUTES, in the documented order. */
 static int detect_all(struct attr_list *l, const char *svc, const struct exe_info *exe)
 {
@@ -558,11 +602,11 @@ static int detect_all(struct attr_list *l, const char *svc, const struct exe_inf
 		rc = attr_str(l, "process.executable.name", exe->name);
 	if (!rc && exe->path)
 		rc = attr_str(l, "process.executable.path", exe->path);
-	if (!rc)
+	if (!rc && !res_lean)
 		rc = detect_cmdline(l);
-	if (!rc)
+	if (!rc && !res_lean)
 		rc = detect_owner(l);
-	if (!rc)
+	if (!rc && !res_lean)
 		rc = detect_host(l);
 	if (!rc)
 		rc = attr_str(l, "os.type", "linux");

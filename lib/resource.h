@@ -34,4 +34,19 @@ SR_HIDDEN int sr_resource_encode(uint8_t *buf, size_t cap, size_t *len);
  */
 SR_HIDDEN const char *sr_resource_service_name(void);
 
+/*
+ * Leave out what costs most to detect and is carried elsewhere: the
+ * LD_PRELOAD shim calls this before its ring exists. process.owner (an
+ * NSS lookup) and host.name (uname) are what the agent replaces anyway
+ * with values it verifies (SO_PEERCRED, its own host name); the command
+ * line (a read of /proc/self/cmdline) is on the shim's process span as
+ * process.command_args. A ring read without the agent (spanring-dump
+ * --no-agent) then shows none of the three.
+ */
+SR_HIDDEN void sr_resource_lean(void);
+
+/* The executable's path (what /proc/self/exe reads), when the caller has
+ * read it already: saves reading it again. NULL or "": unknown. */
+SR_HIDDEN void sr_resource_set_exe(const char *path);
+
 #endif /* SPANRING_LIB_RESOURCE_H */

@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "resource.h"
 #include "commit.h"
 #include "preload.h"
 
@@ -265,7 +266,9 @@ static void ps_commit(uint64_t end_ns, bool async)
 	if (!t)
 		return;
 	pl_busy++;
+	sr_client_hold++; /* the last span: register at the end, not now */
 	int r = sr_commit(t, &pl.ps.s, end_ns);
+	sr_client_hold--;
 	pl_busy--;
 	(void)r;
 }
@@ -702,6 +705,7 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 	 * signal) with one message and no answer awaited: no thread, no
 	 * round trip for a process that makes no other span. */
 	sr_client_defer();
+	sr_resource_lean();
 
 	spanring_span_context in;
 	if (spanring_context_from_env(&in) == 0) {
@@ -721,6 +725,7 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 		char path[4096];
 		ssize_t pn = readlink("/proc/self/exe", path, sizeof(path) - 1);
 		path[pn > 0 ? pn : 0] = '\0';
+		sr_resource_set_exe(pn > 0 && (size_t)pn < sizeof(path) - 1 ? path : NULL);
 		struct pl_pspan_info info = {
 			.name = pl.exe_name,
 			.path = path,
