@@ -311,8 +311,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int got_fd = -1;
 	ssize_t n = -1;
 	bool reset = false;
+	/* A request that asks for no reply (SPANRING_REG_F_NOREPLY): when the
+	 * agent registers it, nothing comes back; a rejection is answered. */
+	bool noreply = false, noreply_done = false;
+	if (msg_len >= sizeof(struct spanring_reg_req)) {
+		struct spanring_reg_req rq;
+		memcpy(&rq, msg, sizeof(rq));
+		noreply = (rq.flags & SPANRING_REG_F_NOREPLY) != 0;
+	}
 	for (int round = 0; round < 50 && !stall; round++) {
 		pump(1);
+		if (noreply && ag.st.registered == st0.registered + 1) {
+			noreply_done = true;
+			FZ_CHECK(recv(s, &resp, sizeof(resp), MSG_DONTWAIT) < 0 && errno == EAGAIN);
+			break;
+		}
 		char cbuf[CMSG_SPACE(4 * sizeof(int))];
 		struct iovec riov = {.iov_base = &resp, .iov_len = sizeof(resp)};
 		struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = cbuf,
@@ -376,6 +389,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (stall) {
 		pump(2);
 		FZ_CHECK(ag.n_pending == 1 && ag.n_producers == 0);
+	} else if (noreply_done) {
+		FZ_CHECK(ag.n_producers == 1 && got_fd < 0); /* registered, no doorbell sent */
 	} else if (!(n == 0 && msg_len == 0) && !reset) {
 		FZ_CHECK(n == (ssize_t)sizeof(resp)); /* answered within the rounds */
 	}
