@@ -26,8 +26,13 @@ static inline uint8_t *put_ctrl(uint8_t *p, uint32_t field, uint64_t v)
 	return pb_put_varint(p, v);
 }
 
+/*
+ * may_move: the caller owns w exclusively and can move to another slot,
+ * so a full slot returns -EAGAIN without counting a drop (the caller
+ * retries elsewhere, or here with may_move false, which counts it).
+ */
 static inline int slot_commit(struct sr_slot_w *w, struct spanring_span *s, uint64_t end_ns,
-		       uint64_t scope)
+		       uint64_t scope, bool may_move)
 {
 	const uint64_t size = (uint64_t)w->mask + 1;
 	size_t n = sr_span_size(s, end_ns);
@@ -53,6 +58,8 @@ static inline int slot_commit(struct sr_slot_w *w, struct spanring_span *s, uint
 			w->tail_cache = tail;
 		used = head - w->tail_cache;
 		if (used + total > size) {
+			if (may_move)
+				return -EAGAIN;
 			w->drop_full++;
 			w->pending_lost++;
 			sr_store_relaxed_64(&w->prod->drop_full, w->drop_full);
@@ -93,11 +100,11 @@ static inline int slot_drop_other(struct sr_slot_w *w, int err)
 }
 
 static inline int commit_locked(struct sr_slot_w *w, struct spanring_span *s, uint64_t end_ns,
-				struct sr_tracer *tr, int scope_err)
+				struct sr_tracer *tr, int scope_err, bool may_move)
 {
 	if (SR_UNLIKELY(scope_err))
 		return slot_drop_other(w, scope_err);
-	return slot_commit(w, s, end_ns, tr->scope_off);
+	return slot_commit(w, s, end_ns, tr->scope_off, may_move);
 }
 
 static inline int sr_commit(struct sr_thread *t, struct spanring_span *s, uint64_t end_ns)
@@ -111,8 +118,17 @@ static inline int sr_commit(struct sr_thread *t, struct spanring_span *s, uint64
 	if (SR_UNLIKELY(t->gen != sr_g.gen || t->slot < 0))
 		sr_slot_claim(t);
 	struct sr_slot_w *w = &sr_g.slots[t->slot];
-	if (SR_LIKELY(t->exclusive))
-		return commit_locked(w, s, end_ns, tr, scope_err);
+	if (SR_LIKELY(t->exclusive)) {
+		int r = commit_locked(w, s, end_ns, tr, scope_err, true);
+		if (SR_UNLIKELY(r == -EAGAIN)) {
+			/* Our slot is full: move to a free exclusive slot with
+			 * room, else count the drop here. */
+			if (sr_slot_move(t))
+				w = &sr_g.slots[t->slot];
+			r = commit_locked(w, s, end_ns, tr, scope_err, false);
+		}
+		return r;
+	}
 
 	/* Shared slot: every 1024 spans, try to become exclusive again. */
 	if (SR_UNLIKELY(--t->retry_claim == 0)) {
@@ -122,11 +138,11 @@ static inline int sr_commit(struct sr_thread *t, struct spanring_span *s, uint64
 			sr_slot_claim(t);
 			w = &sr_g.slots[t->slot];
 			if (t->exclusive)
-				return commit_locked(w, s, end_ns, tr, scope_err);
+				return commit_locked(w, s, end_ns, tr, scope_err, false);
 		}
 	}
 	sr_lock(&w->lock);
-	int r = commit_locked(w, s, end_ns, tr, scope_err);
+	int r = commit_locked(w, s, end_ns, tr, scope_err, false);
 	sr_unlock(&w->lock);
 	return r;
 }

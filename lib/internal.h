@@ -208,6 +208,7 @@ struct sr_thread {
 	struct spanring_span *pool;
 	uint32_t npool;
 	uint32_t retry_claim;        /* shared-slot threads retry exclusivity */
+	uint32_t move_skip;          /* full-slot events before the next move scan */
 	uint32_t rng_fork_gen;
 	uint64_t rng[2];             /* xorshift128+ state */
 };
@@ -251,6 +252,7 @@ SR_HIDDEN struct sr_thread *sr_thread_get(void);
 
 /* Commit a finished recording span: lib/commit.h (static inline). Its slow paths: */
 SR_HIDDEN void sr_slot_claim(struct sr_thread *t);
+SR_HIDDEN bool sr_slot_move(struct sr_thread *t);
 SR_HIDDEN void sr_doorbell_check(struct sr_slot_w *w, uint64_t head);
 
 /* Scope table: make sure tracer's scope entry exists in the current ring. */

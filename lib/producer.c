@@ -278,6 +278,58 @@ void sr_slot_claim(struct sr_thread *t)
 	t->retry_claim = 1024;
 }
 
+/*
+ * t's exclusive slot is full. Take another free exclusive slot that is at
+ * most half full (by the agent's tail), and give ours back: one thread
+ * can then use every slot nobody else owns, instead of dropping while
+ * they sit empty. Lock free (two CAS on the owned mask, as in
+ * sr_slot_claim), async-signal-safe. Returns false (and t keeps its slot)
+ * when no free slot has room. A thread's spans stay in order within each
+ * slot; across slots the agent does not need an order.
+ */
+bool sr_slot_move(struct sr_thread *t)
+{
+	/* After a scan that found nothing, the next 64 full-slot events drop
+	 * without scanning: a full ring stays cheap to be full. */
+	if (t->move_skip) {
+		t->move_skip--;
+		return false;
+	}
+	const uint32_t nx = sr_g.n_exclusive;
+	const uint64_t all = nx >= 64 ? ~0ull : ((1ull << nx) - 1);
+	const uint32_t from = (uint32_t)t->slot;
+	uint64_t owned = sr_load_relaxed_64(&sr_g.owned);
+	uint64_t free_ = ~owned & all;
+	while (free_) {
+		uint32_t i = (uint32_t)__builtin_ctzll(free_);
+		free_ &= free_ - 1;
+		struct sr_slot_w *w = &sr_g.slots[i];
+		/* The shared head, not our copy: another thread may claim the
+		 * slot and write the copy while we look. A stale value only
+		 * makes the choice worse; the CAS below decides. */
+		uint64_t head = sr_load_acquire_64(&w->prod->head);
+		uint64_t tail = sr_load_acquire_64(&w->cons->tail);
+		uint64_t size = (uint64_t)w->mask + 1;
+		if (tail > head || head - tail > size / 2)
+			continue;
+		for (;;) {
+			owned = sr_load_relaxed_64(&sr_g.owned);
+			if (owned & (1ull << i))
+				break; /* taken meanwhile: try the next one */
+			if (sr_cas_64(&sr_g.owned, owned, owned | (1ull << i))) {
+				uint64_t old;
+				do {
+					old = sr_load_relaxed_64(&sr_g.owned);
+				} while (!sr_cas_64(&sr_g.owned, old, old & ~(1ull << from)));
+				t->slot = (int32_t)i;
+				return true;
+			}
+		}
+	}
+	t->move_skip = 64;
+	return false;
+}
+
 /* ---- spans' heap parts ---------------------------------------------------------- */
 
 static void span_free_heap(struct spanring_span *s)
