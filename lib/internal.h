@@ -181,7 +181,6 @@ struct sr_tracer {
 /* ---- per-slot writer state (process-local) ------------------------------ */
 
 struct sr_slot_w {
-	sr_lock_t lock;              /* used when the slot is shared */
 	uint64_t head;               /* our copy of slot_prod.head */
 	uint64_t tail_cache;         /* last tail loaded (acquire) */
 	uint64_t last_scope;         /* scope of the previous record, NONE at start */
@@ -195,6 +194,8 @@ struct sr_slot_w {
 	uint64_t bell_tail;          /* tail when we last rang the doorbell */
 	uint32_t max_record;
 	bool shared;
+	sr_lock_t lock;              /* used when the slot is shared (last: the
+					fields above are the commit's) */
 } __attribute__((aligned(64)));
 
 /* ---- per-thread state ----------------------------------------------------- */
