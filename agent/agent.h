@@ -90,6 +90,7 @@ struct agent_producer {
 	uint32_t abi_minor;
 	uint32_t creator_pid;   /* the producer's claim, informational */
 	bool reconnect;
+	bool ending;          /* registered with SPANRING_REG_F_NOREPLY */
 	struct drain_slot *slots;
 	uint8_t *resource;      /* agent-rewritten Resource message */
 	size_t resource_len;

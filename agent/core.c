@@ -275,8 +275,9 @@ void agent_producer_closed(struct agent_producer *p)
 		p->bell_fd = -1;
 	}
 	p->conn_closed = true;
-	log_info("producer %llu (pid %d) disconnected; draining what it committed",
-		 (unsigned long long)p->id, (int)p->pid);
+	agent_log(p->ending ? AGENT_LOG_DEBUG : AGENT_LOG_INFO,
+		  "producer %llu (pid %d) disconnected; draining what it committed",
+		  (unsigned long long)p->id, (int)p->pid);
 	/* The producer is gone (or closed): its heads are final. A record
 	 * is visible only once whole, so what is below head is complete. */
 	if (p->state == PROD_ACTIVE && ag->inflight_batches < ag->cfg->max_inflight_batches) {

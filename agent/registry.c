@@ -244,13 +244,14 @@ void registry_free(struct agent_producer *p)
 			claimed += sr_load_relaxed_64(&sr_prod(&p->map, i)->spans);
 		log_info("producer %llu (pid %d, service '%s') released: %llu spans, %llu bytes "
 			 "exported (ring says %llu committed); %llu lost marks, %llu dropped by the "
-			 "producer%s%s",
+			 "producer%s%s%s",
 			 (unsigned long long)p->id, (int)p->pid, p->service,
 			 (unsigned long long)p->spans, (unsigned long long)p->bytes,
 			 (unsigned long long)claimed, (unsigned long long)p->lost,
 			 (unsigned long long)drain_producer_drops(p),
 			 p->state == PROD_QUARANTINED ? "; was quarantined: " : "",
-			 p->state == PROD_QUARANTINED ? p->reason : "");
+			 p->state == PROD_QUARANTINED ? p->reason : "",
+			 p->ending ? " (registered as it ended)" : "");
 	}
 	producer_release_ring(p, true);
 	producer_unlink(ag, p);
@@ -627,7 +628,10 @@ static void registry_on_request(struct agent_producer *p)
 		/* An ending producer (exit, exec, fatal signal): it reads no
 		 * answer and rings no doorbell. Its connection usually ends
 		 * at once; the ring is drained then, as for any producer. */
-		log_info("producer %llu registered: pid %d uid %u service '%s', %u slots x %u bytes "
+		/* One info line per such producer (its "released" line): a
+		 * traced build makes thousands of them. */
+		p->ending = true;
+		log_debug("producer %llu registered: pid %d uid %u service '%s', %u slots x %u bytes "
 			 "(ending, no reply)",
 			 (unsigned long long)p->id, (int)p->pid, (unsigned)p->uid, p->service,
 			 p->map.l.slot_count, p->map.l.slot_size);

@@ -86,7 +86,7 @@ out=$(traced "$T/app-full" 2>/dev/null) || fail "traced run (libspanring)"
 [ "$out" = "recording=1 init=0 current=0" ] || fail "traced output (libspanring) '$out'"
 agent_stop
 
-grep -c "registered: pid" "$T/agent.log" >"$T/nreg"
+grep -c ") released: " "$T/agent.log" >"$T/nreg"
 check "$(cat "$T/nreg")" <<'PY'
 from preload_check import *
 nreg = int(sys.argv[2])
