@@ -27,6 +27,9 @@ got=$(sed -n 's/^service=victim .* spans=\([0-9]*\) .*/\1/p' "$T/verify.txt")
 [ -n "$got" ] && [ "$got" -gt 0 ] || fail "no victim spans"
 [ "$got" = "$shipped" ] || fail "agent drained $shipped victim spans, file has $got"
 committed=$(sed -n "s/.*(pid $victim, service 'victim') released: .*ring says \([0-9]*\) committed.*/\1/p" "$T/agent.log")
-[ "$got" = "$committed" ] || fail "victim's ring says $committed committed, file has $got"
-echo "victim: $got spans shipped, all it committed"
+# The ring's span counters are stored after head: a SIGKILL between the
+# two stores leaves a slot's counter one span short of what it published.
+[ -n "$committed" ] && [ "$committed" -le "$got" ] && [ $((got - committed)) -le 4 ] ||
+	fail "victim's ring says $committed committed, file has $got"
+echo "victim: $got spans shipped, all it committed (its counters say $committed)"
 echo PASS

@@ -195,13 +195,16 @@ static inline void tr_put_raw(struct tr *t, uint32_t i, const void *b, size_t n)
 	t->pending[i] += n;
 }
 
-/* Publish the pending bytes (B: store-release head). */
+/* Publish the pending bytes (B: store-release head), then the span
+ * counter, in the library's order (lib/commit.h): a producer killed
+ * between the two stores leaves the counter one span short, never one
+ * span ahead of what head publishes. */
 static inline void tr_commit(struct tr *t, uint32_t i)
 {
 	t->head[i] += t->pending[i];
 	t->pending[i] = 0;
-	sr_store_relaxed_64(&sr_prod(&t->m, i)->spans, t->spans[i]);
 	sr_store_release_64(&sr_prod(&t->m, i)->head, t->head[i]);
+	sr_store_relaxed_64(&sr_prod(&t->m, i)->spans, t->spans[i]);
 }
 
 /* Set head to any value (hostile tests). */
