@@ -304,7 +304,7 @@ if rates is not None:
     loads = [float(r["loadavg"]) for r in rates]
     L.append("")
     L.append(f"Median over {n} run{'s' if n > 1 else ''} (min–max). Default ring (8 slots × 512 KiB; "
-             "one producer thread writes one slot) unless a row sets `SPANRING_SLOT_SIZE`, agent with "
+             "a raw producer thread writes one slot; an api one moves to a free slot when its own is full) unless a row sets `SPANRING_SLOT_SIZE`, agent with "
              "the null exporter. The producer paces "
              "itself in 100 µs chunks; *offered*: spans it made per second (committed + refused), "
              "*committed*: spans the ring took; *drops*: refused, % of offered. "
@@ -404,7 +404,7 @@ if sc is not None:
     L.append("")
     L.append("One process, N threads each writing the reference span flat out for the run "
              "(`bench_agentprod --threads N --hold`), default ring: 8 slots, of which 7 are owned by "
-             "one thread each and 1 is shared by every other thread under a spin lock. "
+             "one thread each and 1 is shared by every other thread under a mutex. "
              f"Load average during these runs: {min(float(r['loadavg']) for r in sc):.1f}–"
              f"{max(float(r['loadavg']) for r in sc):.1f}.")
     blocks["scale"] = "\n".join(L)
