@@ -506,6 +506,11 @@ void sr_client_start(struct sr_map *m)
 	cl_start(m, false);
 }
 
+void sr_client_restart(struct sr_map *m)
+{
+	cl_start(m, true);
+}
+
 static void cl_start(struct sr_map *m, bool now)
 {
 	pthread_once(&cl_once, cl_once_init);

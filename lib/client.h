@@ -73,4 +73,8 @@ SR_HIDDEN void sr_client_atfork_child(void);
 /* Stop the background thread (at exit/shutdown). */
 SR_HIDDEN void sr_client_stop(void);
 
+/* Start the background thread again after sr_client_stop(), deferred
+ * registration or not (the shim stops it around unshare and setns). */
+SR_HIDDEN void sr_client_restart(struct sr_map *m);
+
 #endif

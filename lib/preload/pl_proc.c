@@ -506,9 +506,11 @@ void pl_emit(const char *name, uint64_t start_ns, uint64_t end_ns, const spanrin
 
 /* ---- registration thread around single-thread-only calls ---------------------------- */
 
+/* Stop the registration thread, if one runs (a shim process starts it
+ * only at its first span besides the process span): true if it did. */
 bool pl_client_pause(void)
 {
-	if (sr_load_int(&sr_g.state) != SR_PROC_ACTIVE)
+	if (sr_load_int(&sr_g.state) != SR_PROC_ACTIVE || !sr_client_thread_alive())
 		return false;
 	pl_busy++;
 	sr_client_stop();
@@ -521,7 +523,7 @@ void pl_client_resume(bool was_running)
 	if (!was_running || sr_load_int(&sr_g.state) != SR_PROC_ACTIVE)
 		return;
 	pl_busy++;
-	sr_client_start(&sr_g.map);
+	sr_client_restart(&sr_g.map); /* it ran: it registers the ring again */
 	pl_busy--;
 }
 

@@ -42,14 +42,22 @@ out=$(traced "$V" threads-fork-_exit) || fail "threads-fork-_exit"
 out=$(traced /bin/sh -c "exec 3>'$T/fd3'; echo three >&3; exec 3>&-; exec 9<'$T/fd3'; cat <&9") \
 	|| fail "shell redirections"
 [ "$out" = three ] || fail "shell redirections: '$out'"
+userns=0
 if unshare -U true 2>/dev/null; then
+	userns=1
 	traced unshare -U true || fail "unshare -U under the shim"
+	# A process whose registration thread runs (it made a connect span)
+	# and then unshares: the thread is stopped around the call and
+	# started again, and the span made after it reaches the agent too.
+	out=$(traced "$V" connect-unshare "$port") || fail "connect-unshare: $out"
+	[ "$out" = "unshare 0" ] || fail "connect-unshare output '$out'"
 fi
 agent_stop
 
-check "$dpid" <<'PY'
+check "$dpid" "$userns" <<'PY'
 from preload_check import *
 dpid = int(sys.argv[2])
+userns = int(sys.argv[3])
 print(S.tree_text())
 S.check_tree()
 def victim(mode):
@@ -129,5 +137,12 @@ expect(tx["attrs"]["process.exit.code"] == 0, "threads-fork-_exit parent")
 fe = victim("fork-exit")
 fk = [c for c in S.children(fe) if c["attrs"].get("spanring.process.fork")]
 expect(len(fk) == 1 and fk[0]["attrs"]["process.exit.code"] == 9, "fork-exit child")
+
+# The registration thread stopped around unshare() and started again:
+# the connect before and the one after both arrive.
+if userns:
+    cu = victim("connect-unshare")
+    conns = [c for c in S.children(cu) if c["name"] == "connect"]
+    expect(len(conns) == 2, "connect-unshare: 2 connects, got %d" % len(conns))
 PY
 echo "ok: process shapes"

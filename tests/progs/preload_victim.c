@@ -20,12 +20,15 @@
  *                                          exec /bin/true
  *   fork-exit N                            fork; the child exits N without exec
  *   threads-fork-_exit                     a thread runs; fork; the child _exit(3)s
+ *   connect-unshare PORT                   connect (the shim's registration thread
+ *                                          starts), unshare(CLONE_NEWUSER), connect
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -126,6 +129,14 @@ int main(int argc, char **argv)
 	int n = argc > 2 ? atoi(argv[2]) : 0;
 	setvbuf(stdout, NULL, _IONBF, 0);
 
+	if (!strcmp(mode, "connect-unshare")) {
+		tcp_connect(n);
+		int r = unshare(CLONE_NEWUSER);
+		int e = r ? errno : 0;
+		tcp_connect(n);
+		printf("unshare %d\n", e);
+		return 0;
+	}
 	if (!strcmp(mode, "exit"))
 		exit(n);
 	if (!strcmp(mode, "_exit"))
