@@ -597,10 +597,14 @@ static void cl_nap_ms(long ms)
 int sr_client_register_final(int timeout_ms)
 {
 	int want = CL_M_DEFERRED;
-	if (!__atomic_load_n(&cl.prepared, __ATOMIC_ACQUIRE) ||
-	    !__atomic_compare_exchange_n(&cl.mode, &want, CL_M_FINAL_BUSY, false, __ATOMIC_ACQ_REL,
+	if (!__atomic_load_n(&cl.prepared, __ATOMIC_ACQUIRE) && cl_mode_get() == CL_M_DEFERRED)
+		return -EALREADY; /* not deferred: the thread's business */
+	if (!__atomic_compare_exchange_n(&cl.mode, &want, CL_M_FINAL_BUSY, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE))
-		return want == CL_M_FINAL_SENT ? 0 : -EALREADY;
+		return want == CL_M_FINAL_SENT	  ? 0
+		       : want == CL_M_FINAL_FAILED ? -ENOTCONN
+		       : want == CL_M_FINAL_BUSY   ? -EINPROGRESS
+						   : -EALREADY;
 	int saved = errno, result = -ENOTCONN;
 	int s = -1;
 	if (!cl.path_ok || !cl.m || cl.m->fd < 0)

@@ -54,8 +54,10 @@ SR_HIDDEN bool sr_client_thread_alive(void);
  * ring still deferred. sr_client_register_final() is async-signal-safe
  * (socket, connect, sendmsg, nanosleep; no lock, no allocation): a fatal
  * signal's handler may call it. 0 when the ring was sent (now or by an
- * earlier call), -ENOTCONN without an agent, -EALREADY when the thread
- * owns the registration.
+ * earlier call), -ENOTCONN without an agent (now or before),
+ * -EINPROGRESS while another call is sending it (a signal that
+ * interrupted it), -EALREADY when the thread owns the registration (or
+ * registration is not deferred): then wait for the thread instead.
  */
 SR_HIDDEN void sr_client_defer(void);
 /* While non-zero in a thread, its first span does not start the thread

@@ -369,10 +369,8 @@ void pl_process_signal(int sig)
 	/* The ring dies with us unless the agent has it. Hand it over from
 	 * here if nothing has registered it yet (async-signal-safe); else
 	 * wait for the registration thread, if there is an agent to wait for. */
-	if (sr_client_deferred()) {
-		sr_client_register_final(pl.cfg.exit_timeout_ms);
+	if (sr_client_register_final(pl.cfg.exit_timeout_ms) != -EALREADY)
 		return;
-	}
 	if (sr_load_int(&sr_doorbell_fd) >= 0 || !pl.sock_path[0])
 		return;
 	struct stat st;
