@@ -299,6 +299,37 @@ static bool cl_wait_readable(int s, int timeout_ms)
 	}
 }
 
+/* Send the registration request for ring m, its memfd attached, on s.
+ * Async-signal-safe (sr_client_register_final() uses it). */
+static bool cl_send_req(int s, const struct sr_map *m, uint32_t flags)
+{
+	struct spanring_reg_req req;
+	memset(&req, 0, sizeof(req));
+	req.magic = SPANRING_REG_MAGIC;
+	req.abi_major = SPANRING_ABI_MAJOR;
+	req.abi_minor = SPANRING_ABI_MINOR;
+	req.flags = flags;
+	req.ring_size = m->l.total_size;
+	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	memset(&cm, 0, sizeof(cm));
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+			    .msg_controllen = sizeof(cm.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &m->fd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(s, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(req);
+}
+
 /* One registration attempt. On ATT_OK the connection stays in cl.sock. */
 static int cl_attempt(void)
 {
@@ -315,32 +346,7 @@ static int cl_attempt(void)
 		return ATT_NOAGENT;
 	}
 
-	struct spanring_reg_req req;
-	memset(&req, 0, sizeof(req));
-	req.magic = SPANRING_REG_MAGIC;
-	req.abi_major = SPANRING_ABI_MAJOR;
-	req.abi_minor = SPANRING_ABI_MINOR;
-	req.flags = cl.ever_registered ? SPANRING_REG_F_RECONNECT : 0;
-	req.ring_size = cl.m->l.total_size;
-	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	memset(&cm, 0, sizeof(cm));
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			    .msg_controllen = sizeof(cm.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	int mfd = cl.m->fd;
-	memcpy(CMSG_DATA(c), &mfd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(s, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(req)) {
+	if (!cl_send_req(s, cl.m, cl.ever_registered ? SPANRING_REG_F_RECONNECT : 0)) {
 		cl_close_sock();
 		return ATT_NOAGENT;
 	}
@@ -362,6 +368,7 @@ static int cl_attempt(void)
 			     .msg_controllen = sizeof(rcm.buf)};
 	int fds[4], nfds = 0;
 	bool ctrunc;
+	ssize_t n;
 	/* A fork between here and the install leaves the child a copy of the
 	 * new eventfd: close-on-exec and harmless (nobody waits on it). */
 	do
@@ -622,31 +629,8 @@ int sr_client_register_final(int timeout_ms)
 			goto out;
 		cl_nap_ms(2);
 	}
-	struct spanring_reg_req req;
-	memset(&req, 0, sizeof(req));
-	req.magic = SPANRING_REG_MAGIC;
-	req.abi_major = SPANRING_ABI_MAJOR;
-	req.abi_minor = SPANRING_ABI_MINOR;
-	req.flags = SPANRING_REG_F_NOREPLY | (cl.ever_registered ? SPANRING_REG_F_RECONNECT : 0);
-	req.ring_size = cl.m->l.total_size;
-	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	memset(&cm, 0, sizeof(cm));
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			    .msg_controllen = sizeof(cm.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &cl.m->fd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(s, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(req))
+	if (!cl_send_req(s, cl.m,
+			 SPANRING_REG_F_NOREPLY | (cl.ever_registered ? SPANRING_REG_F_RECONNECT : 0)))
 		goto out;
 	/* Kept open: the agent drains and lets go of the ring when it ends,
 	 * at exit or exec (close-on-exec), and not before. */
