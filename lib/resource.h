@@ -20,7 +20,8 @@
  *
  * The environment (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) and the
  * process facts are read afresh at every call: nothing is cached but the
- * service name below, so a test can vary the environment between calls.
+ * service name below and the executable's path (which only exec changes),
+ * so a test can vary the environment between calls.
  */
 SR_HIDDEN int sr_resource_encode(uint8_t *buf, size_t cap, size_t *len);
 
