@@ -627,8 +627,8 @@ static void registry_on_request(struct agent_producer *p)
 	if (req.flags & SPANRING_REG_F_NOREPLY) {
 		/* An ending producer (exit, exec, fatal signal): it reads no
 		 * answer and rings no doorbell. Its connection usually ends
-		 * at once; the ring is drained then, as for any producer. */
-		/* One info line per such producer (its "released" line): a
+		 * at once; the ring is drained then, as for any producer.
+		 * One info line per such producer (its "released" line): a
 		 * traced build makes thousands of them. */
 		p->ending = true;
 		log_debug("producer %llu registered: pid %d uid %u service '%s', %u slots x %u bytes "
