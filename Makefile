@@ -248,3 +248,13 @@ fuzz-build:
 	$(MAKE) B=$(FUZZ_B) CC=clang SAN=asan CFLAGS=-fsanitize=fuzzer-no-link fuzzers
 fuzz: fuzz-build
 	B=$(FUZZ_B) tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# A fork-unsafe malloc for the fork tests (tests/malloc/spinmalloc.c,
+# preloaded; not with a sanitizer, which brings its own allocator).
+ifeq ($(SAN),)
+SPINMALLOC := $(B)/tests/libspinmalloc.so
+all: $(SPINMALLOC)
+$(SPINMALLOC): tests/malloc/spinmalloc.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(WARN) -Wno-missing-prototypes -fvisibility=default -shared -o $@ $<
+endif

@@ -62,6 +62,10 @@ static inline _Bool sr_cas_64(uint64_t *p, uint64_t old, uint64_t new_)
 {
 	return __atomic_compare_exchange_n(p, &old, new_, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
+static inline _Bool sr_cas_int(int *p, int old, int new_)
+{
+	return __atomic_compare_exchange_n(p, &old, new_, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+}
 static inline uint64_t sr_faa_64(uint64_t *p, uint64_t d)
 {
 	return __atomic_fetch_add(p, d, __ATOMIC_ACQ_REL);
@@ -121,6 +125,10 @@ static inline void sr_store_int(int *p, int v)
 static inline _Bool sr_cas_64(uint64_t *p, uint64_t old, uint64_t new_)
 {
 	return ck_pr_cas_64(p, old, new_); /* full barrier on x86-64 */
+}
+static inline _Bool sr_cas_int(int *p, int old, int new_)
+{
+	return ck_pr_cas_int(p, old, new_); /* full barrier on x86-64 */
 }
 static inline uint64_t sr_faa_64(uint64_t *p, uint64_t d)
 {

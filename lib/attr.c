@@ -7,6 +7,7 @@
 #include "attr_fast.h"
 #include "encode.h"
 #include "internal.h"
+#include "mem.h"
 #include "pbwire.h"
 
 size_t sr_utf8_valid_prefix(const char *str, size_t n)
@@ -76,7 +77,7 @@ void *sr_arena_alloc_slow(struct spanring_span *s, size_t n, size_t align)
 	struct sr_chunk *c = s->chunk_cur ? s->chunk_cur->next : s->chunks;
 	if (!c || c->cap < n + align) {
 		size_t cap = n + align > 4096 ? n + align : 4096;
-		struct sr_chunk *nc = malloc(sizeof(*nc) + cap);
+		struct sr_chunk *nc = sr_malloc(sizeof(*nc) + cap);
 		if (!nc)
 			return NULL;
 		nc->cap = cap;
@@ -104,11 +105,11 @@ int sr_kv_grow(struct sr_kv **kv, uint32_t *cap, uint32_t n, struct sr_kv *inlin
 	uint32_t ncap = *cap ? *cap * 2 : 8;
 	struct sr_kv *nk;
 	if (*kv == inline_kv) {
-		nk = malloc(ncap * sizeof(*nk));
+		nk = sr_malloc(ncap * sizeof(*nk));
 		if (nk && n)
 			memcpy(nk, *kv, n * sizeof(*nk));
 	} else {
-		nk = realloc(*kv, ncap * sizeof(*nk));
+		nk = sr_realloc(*kv, (size_t)*cap * sizeof(*nk), ncap * sizeof(*nk));
 	}
 	if (!nk)
 		return -ENOMEM;

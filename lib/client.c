@@ -89,6 +89,10 @@ static struct {
 	bool prepared;       /* deferred: m and path are set, no thread yet */
 	int mode;            /* CL_M_* (atomic): who registers a deferred ring */
 	int final_sock;      /* the connection of a final registration */
+	int quiet;           /* (atomic) the thread is in its loop: allocates nothing */
+	char fork_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	bool fork_path_ok;   /* the path as resolved at the last fork */
+	bool restricted;     /* a restricted fork child: no thread (see below) */
 } cl = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 	.fdmu = PTHREAD_MUTEX_INITIALIZER,
@@ -454,6 +458,10 @@ static void *cl_main(void *arg)
 {
 	(void)arg;
 	pthread_setname_np(pthread_self(), "spanring");
+	/* From here to the end of the loop this thread calls no allocator
+	 * (nor anything that takes a lock other than ours): a fork then
+	 * need not count it (producer.c, "Fork"). */
+	sr_store_int(&cl.quiet, 1);
 	unsigned backoff = CL_BACKOFF_MIN_MS;
 	for (;;) {
 		pthread_mutex_lock(&cl.mu);
@@ -495,6 +503,7 @@ static void *cl_main(void *arg)
 			break;
 		backoff = backoff * 2 > CL_BACKOFF_MAX_MS ? CL_BACKOFF_MAX_MS : backoff * 2;
 	}
+	sr_store_int(&cl.quiet, 0);
 	cl_close_sock();
 	pthread_mutex_lock(&cl.mu);
 	if (cl.state == CL_REGISTERED)
@@ -518,8 +527,15 @@ void sr_client_restart(struct sr_map *m)
 	cl_start(m, true);
 }
 
+static void cl_start_inline(struct sr_map *m);
+static void cl_register_inline(void);
+
 static void cl_start(struct sr_map *m, bool now)
 {
+	if (cl.restricted) {
+		cl_start_inline(m);
+		return;
+	}
 	pthread_once(&cl_once, cl_once_init);
 	pthread_mutex_lock(&cl.mu);
 	if (cl.started || !m || m->fd < 0) {
@@ -581,6 +597,12 @@ __thread int sr_client_hold __attribute__((tls_model("initial-exec")));
 
 void sr_client_start_deferred(void)
 {
+	if (cl.restricted) {
+		/* No thread here: register now, from this thread. */
+		if (!sr_client_hold && sr_client_deferred())
+			cl_register_inline();
+		return;
+	}
 	int want = CL_M_DEFERRED;
 	if (sr_client_hold || !sr_client_deferred() ||
 	    !__atomic_compare_exchange_n(&cl.mode, &want, CL_M_THREAD, false, __ATOMIC_ACQ_REL,
@@ -645,8 +667,53 @@ out:
 	return result;
 }
 
+/*
+ * A restricted fork child (producer.c, "Fork") may not start a thread: it
+ * registers its ring from the calling thread, with the async-signal-safe
+ * final registration (socket, connect, sendmsg; no answer awaited). The
+ * connection stays open until exit or exec, and the agent drains the
+ * ring, without a doorbell, until then. If no agent answers, the ring is
+ * offered once more when the process ends (sr_client_flush()). Such a
+ * child does not follow an agent restart: it has no thread to notice.
+ */
+#define CL_INLINE_CONNECT_MS 100
+
+static void cl_register_inline(void)
+{
+	if (sr_client_register_final(CL_INLINE_CONNECT_MS) == 0) {
+		pthread_mutex_lock(&cl.mu);
+		cl.state = CL_REGISTERED;
+		pthread_mutex_unlock(&cl.mu);
+	}
+}
+
+static void cl_start_inline(struct sr_map *m)
+{
+	pthread_mutex_lock(&cl.mu);
+	bool go = !cl.m && m && m->fd >= 0;
+	if (go) {
+		cl.m = m;
+		__atomic_store_n(&cl.prepared, true, __ATOMIC_RELEASE);
+	}
+	bool defer = cl.defer;
+	pthread_mutex_unlock(&cl.mu);
+	/* Deferred (the shim): at the first span other than the process
+	 * span, or at the end, as in any process. */
+	if (go && !defer)
+		cl_register_inline();
+}
+
 int sr_client_flush(int timeout_ms)
 {
+	if (cl.restricted) {
+		/* An earlier attempt found no agent: one more, now. */
+		int want = CL_M_FINAL_FAILED;
+		__atomic_compare_exchange_n(&cl.mode, &want, CL_M_DEFERRED, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE);
+		return sr_client_deferred() ? sr_client_register_final(timeout_ms)
+		       : cl_mode_get() == CL_M_FINAL_SENT ? 0
+							    : -ENOTCONN;
+	}
 	pthread_once(&cl_once, cl_once_init);
 	if (sr_client_deferred())
 		return sr_client_register_final(timeout_ms);
@@ -704,7 +771,20 @@ bool sr_client_registered(void)
 	return r;
 }
 
-void sr_client_atfork_child(void)
+bool sr_client_thread_quiet(void)
+{
+	return sr_load_int(&cl.quiet) != 0;
+}
+
+void sr_client_atfork_prepare(void)
+{
+	/* Resolve the socket path now, in the parent: a restricted child
+	 * must not (it formats and may look at files). Called under the
+	 * producer core's lock, so concurrent forks do not mix it. */
+	cl.fork_path_ok = sr_socket_path(cl.fork_path, sizeof(cl.fork_path)) != NULL;
+}
+
+void sr_client_atfork_child(bool restricted)
 {
 	/*
 	 * Only this thread exists. cl.fdmu is held by our own prepare handler
@@ -731,6 +811,12 @@ void sr_client_atfork_child(void)
 	cl.state = CL_IDLE;
 	cl.attempts = 0;
 	cl.m = NULL;
+	cl.quiet = 0;
+	cl.restricted = restricted;
+	if (restricted) {
+		memcpy(cl.path, cl.fork_path, sizeof(cl.path));
+		cl.path_ok = cl.fork_path_ok;
+	}
 	/* A waiter of the parent may have been inside the condvar. */
 	if (cl.cv_ready)
 		cl_init_cv();

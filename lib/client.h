@@ -18,7 +18,7 @@
 
 #include "ring.h"
 
-/* Doorbell eventfd from the agent, or -1. Read with ck_pr_load_int(). */
+/* Doorbell eventfd from the agent, or -1. Read with sr_load_int(). */
 SR_HIDDEN extern int sr_doorbell_fd;
 
 /*
@@ -69,8 +69,20 @@ SR_HIDDEN int sr_client_register_final(int timeout_ms);
 
 /* In a forked child: forget the parent's connection (close its fds; the
  * background thread does not exist in the child). The producer core then
- * builds a new ring and calls sr_client_start() again. */
-SR_HIDDEN void sr_client_atfork_child(void);
+ * builds a new ring and calls sr_client_start() again. restricted: the
+ * child of a multithreaded process (lib/producer.c, "Fork"): from now on
+ * no thread is started; a ring is registered from the calling thread
+ * with the final registration, and offered again at the end if no agent
+ * took it. Async-signal-safe. */
+SR_HIDDEN void sr_client_atfork_child(bool restricted);
+
+/* Fork prepare handler (producer core): resolves the socket path if no
+ * ring has yet, so that a restricted child need not. */
+SR_HIDDEN void sr_client_atfork_prepare(void);
+
+/* Is the registration thread in its loop, where it allocates nothing and
+ * takes no lock but ours (a fork need not count it as another thread)? */
+SR_HIDDEN bool sr_client_thread_quiet(void);
 
 /* Stop the background thread (at exit/shutdown). */
 SR_HIDDEN void sr_client_stop(void);

@@ -220,6 +220,9 @@ struct sr_proc {
 	int state;                   /* SR_PROC_* */
 	uint32_t gen;                /* bumped when the ring is replaced (fork) */
 	uint32_t fork_gen;           /* bumped in every forked child */
+	bool fork_restricted;        /* a fork child of a multithreaded process
+	                              * (or of such a child): see "Fork" in
+	                              * docs/DESIGN-NOTES.md */
 	struct sr_config cfg;
 	struct sr_map map;
 	struct sr_slot_w *slots;
@@ -289,6 +292,8 @@ SR_HIDDEN extern struct sr_clock sr_clk;
 SR_HIDDEN void sr_clock_init(void);
 SR_HIDDEN uint64_t sr_clock_slow(void);
 SR_HIDDEN void sr_clock_atfork_child(void);
+/* Is this process a restricted fork child (see "Fork" in lib/producer.c)? */
+SR_HIDDEN bool sr_proc_fork_restricted(void);
 
 #if defined(__x86_64__)
 #include <x86intrin.h>

@@ -13,10 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client.h"
 #include "internal.h"
+#include "mem.h"
 #include "pbwire.h"
 #include "resource.h"
 
@@ -36,29 +38,69 @@ static void thread_dtor(void *arg);
 
 /* ---- fork and exit ---------------------------------------------------------- */
 
+/*
+ * Fork. POSIX allows the child of a multithreaded process only
+ * async-signal-safe calls until it execs: another thread may have held
+ * the allocator's lock, or any other, at the moment of the fork, and in
+ * the child that lock stays taken. Such a child is "restricted" (and so is
+ * every child of a restricted one): the library allocates from its private
+ * arena (mem.h), makes its ring with memfd_create, ftruncate and mmap,
+ * looks up no user, starts no thread and registers the ring from the
+ * calling thread (client.c). docs/DESIGN-NOTES.md, "Fork", has the rule
+ * and the list of paths.
+ *
+ * Which forks are restricted is decided in the prepare handler, in the
+ * parent: any thread besides the forking one, except our registration
+ * thread while it is quiet (it never allocates), makes the child
+ * restricted; so does not knowing (no /proc).
+ */
+static bool fork_others; /* set by atfork_prepare, read by atfork_child */
+
+static bool threads_besides_caller(void)
+{
+	struct stat st;
+	if (stat("/proc/self/task", &st) != 0)
+		return true;
+	/* nlink of /proc/self/task is 2 + the number of threads. */
+	nlink_t ours = 3 + (sr_client_thread_quiet() ? 1 : 0);
+	return st.st_nlink > ours;
+}
+
 static void atfork_prepare(void)
 {
+	bool others = threads_besides_caller();
 	pthread_mutex_lock(&init_lock);
+	fork_others = others;
+	sr_client_atfork_prepare();
+	sr_mem_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
+	sr_mem_atfork_parent();
 	pthread_mutex_unlock(&init_lock);
 }
 
 /*
  * In the child: the ring's pages are not mapped (MADV_DONTFORK) and the
  * parent's fds must go, so that the agent sees only the parent's
- * connection. The next span builds a new ring for the child.
+ * connection. The next span builds a new ring for the child. Everything
+ * here is async-signal-safe (see above).
  */
 static void atfork_child(void)
 {
 	pthread_mutex_init(&init_lock, NULL);
+	sr_mem_atfork_child();
+	bool restricted = fork_others || sr_mem_is_private();
+	if (restricted)
+		sr_mem_go_private();
+	sr_g.fork_restricted = restricted;
 	sr_clock_atfork_child();
-	sr_client_atfork_child();
+	sr_resource_atfork_child();
+	sr_client_atfork_child(restricted);
 	if (sr_g.map.fd >= 0 && (sr_g.state == SR_PROC_ACTIVE || sr_g.state == SR_PROC_CLOSED))
 		close(sr_g.map.fd);
-	free(sr_g.slots);
+	sr_free(sr_g.slots); /* restricted: the C library's memory is left alone */
 	int disabled = sr_g.cfg.disabled;
 	sr_g.slots = NULL;
 	memset(&sr_g.map, 0, sizeof(sr_g.map));
@@ -67,6 +109,11 @@ static void atfork_child(void)
 	sr_g.gen++;
 	sr_g.fork_gen++;
 	sr_g.state = disabled ? SR_PROC_DISABLED : SR_PROC_UNINIT;
+}
+
+bool sr_proc_fork_restricted(void)
+{
+	return sr_g.fork_restricted;
 }
 
 void sr_proc_lock(void)
@@ -93,6 +140,18 @@ static void once_init(void)
 	atexit(at_exit);
 }
 
+#ifndef SR_IN_PRELOAD
+/* At load, so that the fork handlers exist before the program's first
+ * fork: a child must know what its parent was, and a restricted child may
+ * not register them itself (pthread_atfork allocates). The LD_PRELOAD shim
+ * calls once_init from its constructor instead, at a point where the
+ * order of fork handlers is right for it (lib/preload/pl_proc.c). */
+__attribute__((constructor)) static void sr_load(void)
+{
+	pthread_once(&once, once_init);
+}
+#endif
+
 /* ---- process set-up ----------------------------------------------------------- */
 
 static int ring_setup(void)
@@ -110,7 +169,7 @@ static int ring_setup(void)
 		h->res_len = (uint32_t)res_len;
 
 	struct sr_slot_w *slots;
-	if (posix_memalign((void **)&slots, 64, l.slot_count * sizeof(*slots))) {
+	if (sr_memalign((void **)&slots, 64, l.slot_count * sizeof(*slots))) {
 		sr_ring_unmap(&sr_g.map, true);
 		return -ENOMEM;
 	}
@@ -207,13 +266,17 @@ struct sr_thread *sr_thread_get(void)
 	if (SR_LIKELY(t != NULL))
 		return t;
 	pthread_once(&once, once_init);
-	t = calloc(1, sizeof(*t));
+	t = sr_calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
 	t->slot = -1;
 	sr_rng_seed(t);
 	sr_tls = t;
-	pthread_setspecific(thread_key, t);
+	/* pthread_setspecific() may allocate (a key past the first 32): not
+	 * in a restricted fork child, which then leaks this state if the
+	 * thread ends. */
+	if (!sr_g.fork_restricted)
+		pthread_setspecific(thread_key, t);
 	return t;
 }
 
@@ -241,10 +304,10 @@ static void thread_dtor(void *arg)
 		struct spanring_span *s = t->pool;
 		t->pool = s->next_free;
 		span_free_heap(s);
-		free(s);
+		sr_free(s);
 	}
 	sr_tls = NULL;
-	free(t);
+	sr_free(t);
 }
 
 /* Claim an exclusive slot if one is free, else join a shared one. */
@@ -335,14 +398,14 @@ bool sr_slot_move(struct sr_thread *t)
 static void span_free_heap(struct spanring_span *s)
 {
 	if (s->kv != s->inline_kv)
-		free(s->kv);
-	free(s->ev);
-	free(s->ln);
-	free(s->xkv);
+		sr_free(s->kv);
+	sr_free(s->ev);
+	sr_free(s->ln);
+	sr_free(s->xkv);
 	while (s->chunks) {
 		struct sr_chunk *c = s->chunks;
 		s->chunks = c->next;
-		free(c);
+		sr_free(c);
 	}
 }
 

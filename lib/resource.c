@@ -67,6 +67,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mem.h"
 #include "pbwire.h"
 #include "spanring/spanring.h"
 
@@ -133,7 +134,7 @@ static char *utf8_dup(const char *s, size_t n)
 {
 	static const char repl[] = "\xef\xbf\xbd";
 	const unsigned char *p = (const unsigned char *)s;
-	char *d = malloc(3 * n + 1), *w = d; /* worst case: every byte replaced */
+	char *d = sr_malloc(3 * n + 1), *w = d; /* worst case: every byte replaced */
 
 	if (!d)
 		return NULL;
@@ -174,10 +175,10 @@ struct attr_list {
 
 static void attr_value_free(struct attr *a)
 {
-	free(a->s);
+	sr_free(a->s);
 	for (size_t j = 0; j < a->n_strv; j++)
-		free(a->strv[j]);
-	free(a->strv);
+		sr_free(a->strv[j]);
+	sr_free(a->strv);
 	a->s = NULL;
 	a->strv = NULL;
 	a->n_strv = 0;
@@ -186,10 +187,10 @@ static void attr_value_free(struct attr *a)
 static void attr_list_free(struct attr_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].key);
+		sr_free(l->v[i].key);
 		attr_value_free(&l->v[i]);
 	}
-	free(l->v);
+	sr_free(l->v);
 	*l = (struct attr_list){0};
 }
 
@@ -211,7 +212,7 @@ static int attr_take(struct attr_list *l, struct attr *a)
 	struct attr *old = attr_find(l, a->key);
 
 	if (old) {
-		free(a->key);
+		sr_free(a->key);
 		a->key = old->key;
 		attr_value_free(old);
 		*old = *a;
@@ -219,9 +220,9 @@ static int attr_take(struct attr_list *l, struct attr *a)
 	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 32;
-		struct attr *v = realloc(l->v, cap * sizeof *v);
+		struct attr *v = sr_realloc(l->v, l->cap * sizeof *v, cap * sizeof *v);
 		if (!v) {
-			free(a->key);
+			sr_free(a->key);
 			attr_value_free(a);
 			return -ENOMEM;
 		}
@@ -237,11 +238,11 @@ static int attr_str(struct attr_list *l, const char *key, const char *val)
 {
 	struct attr a = {.kind = ATTR_STR};
 
-	a.key = strdup(key);
+	a.key = sr_strdup(key);
 	a.s = utf8_dup(val, strlen(val));
 	if (!a.key || !a.s) {
-		free(a.key);
-		free(a.s);
+		sr_free(a.key);
+		sr_free(a.s);
 		return -ENOMEM;
 	}
 	return attr_take(l, &a);
@@ -251,7 +252,7 @@ static int attr_int(struct attr_list *l, const char *key, int64_t v)
 {
 	struct attr a = {.kind = ATTR_INT, .i = v};
 
-	a.key = strdup(key);
+	a.key = sr_strdup(key);
 	if (!a.key)
 		return -ENOMEM;
 	return attr_take(l, &a);
@@ -278,7 +279,7 @@ static void trim_ows(const char **p, size_t *n)
  * escape, a raw control character, %00 or a result that is not UTF-8. */
 static int pct_decode(const char *p, size_t n, char **out)
 {
-	char *d = malloc(n + 1), *w = d;
+	char *d = sr_malloc(n + 1), *w = d;
 
 	if (!d)
 		return -ENOMEM;
@@ -305,7 +306,7 @@ static int pct_decode(const char *p, size_t n, char **out)
 	*out = d;
 	return 0;
 bad:
-	free(d);
+	sr_free(d);
 	return -EINVAL;
 }
 
@@ -332,7 +333,7 @@ static int env_member(const char *m, size_t n, struct attr_list *out)
 		return rc;
 	rc = pct_decode(v, vn, &a.s);
 	if (rc) {
-		free(a.key);
+		sr_free(a.key);
 		return rc;
 	}
 	return attr_take(out, &a);
@@ -387,8 +388,8 @@ struct exe_info {
 
 static void exe_free(struct exe_info *e)
 {
-	free(e->path);
-	free(e->name);
+	sr_free(e->path);
+	sr_free(e->name);
 }
 
 /* /proc/self/exe, read once per process image (a fork child runs the
@@ -462,11 +463,17 @@ static char *service_name(const struct attr_list *env, const char *exe_name)
 	if (s && *s)
 		return utf8_dup(s, strlen(s));
 	if (a && a->kind == ATTR_STR && a->s[0])
-		return strdup(a->s);
+		return sr_strdup(a->s);
 	if (!exe_name)
-		return strdup("unknown_service");
-	if (asprintf(&out, "unknown_service:%s", exe_name) < 0)
+		return sr_strdup("unknown_service");
+	/* No asprintf(): this may run in a fork child (see mem.h). */
+	static const char pre[] = "unknown_service:";
+	size_t n = strlen(exe_name);
+	out = sr_malloc(sizeof(pre) + n);
+	if (!out)
 		return NULL;
+	memcpy(out, pre, sizeof(pre) - 1);
+	memcpy(out + sizeof(pre) - 1, exe_name, n + 1);
 	return out;
 }
 
@@ -502,7 +509,7 @@ static int detect_cmdline(struct attr_list *l)
 	}
 	close(fd);
 
-	a.strv = calloc(CMDLINE_MAX_ARGS, sizeof *a.strv);
+	a.strv = sr_calloc(CMDLINE_MAX_ARGS, sizeof *a.strv);
 	if (!a.strv)
 		return -ENOMEM;
 	for (p = buf, end = buf + got; p < end && a.n_strv < CMDLINE_MAX_ARGS;) {
@@ -526,7 +533,7 @@ static int detect_cmdline(struct attr_list *l)
 		attr_value_free(&a);
 		return 0;
 	}
-	a.key = strdup("process.command_args");
+	a.key = sr_strdup("process.command_args");
 	if (!a.key) {
 		attr_value_free(&a);
 		return -ENOMEM;
@@ -544,7 +551,7 @@ static int detect_owner(struct attr_list *l)
 	int rc;
 
 	for (;;) {
-		char *nb = realloc(buf, sz);
+		char *nb = realloc(buf, sz); /* never in the arena: see detect_all() */
 		if (!nb) {
 			free(buf);
 			return -ENOMEM;
@@ -604,7 +611,10 @@ static int detect_all(struct attr_list *l, const char *svc, const struct exe_inf
 		rc = attr_str(l, "process.executable.path", exe->path);
 	if (!rc && !res_lean)
 		rc = detect_cmdline(l);
-	if (!rc && !res_lean)
+	/* Not in a fork child that allocates from the arena: the user lookup
+	 * (NSS) takes locks another thread may have held at the fork. The
+	 * agent sets process.owner from the peer's credentials anyway. */
+	if (!rc && !res_lean && !sr_mem_is_private())
 		rc = detect_owner(l);
 	if (!rc && !res_lean)
 		rc = detect_host(l);
@@ -622,7 +632,7 @@ static int merge_env(struct attr_list *l, struct attr_list *env)
 	for (size_t i = 0; i < env->n; i++) {
 		struct attr *a = &env->v[i];
 		if (rc || strcmp(a->key, "service.name") == 0) {
-			free(a->key);
+			sr_free(a->key);
 			attr_value_free(a);
 			continue;
 		}
@@ -753,6 +763,12 @@ static char *svc_resolve(void)
 	return svc;
 }
 
+void sr_resource_atfork_child(void)
+{
+	pthread_mutex_init(&exe_lock, NULL);
+	pthread_mutex_init(&svc_lock, NULL);
+}
+
 const char *sr_resource_service_name(void)
 {
 	bool empty;
@@ -763,7 +779,7 @@ const char *sr_resource_service_name(void)
 	if (empty) {
 		char *svc = svc_resolve();
 		svc_store(svc ? svc : "unknown_service");
-		free(svc);
+		sr_free(svc);
 	}
 	return svc_cache;
 }
@@ -797,6 +813,6 @@ int sr_resource_encode(uint8_t *buf, size_t cap, size_t *len)
 	attr_list_free(&env);
 	attr_list_free(&l);
 	exe_free(&exe);
-	free(svc);
+	sr_free(svc);
 	return rc;
 }

@@ -50,4 +50,8 @@ SR_HIDDEN void sr_resource_lean(void);
  * read it already: saves reading it again. NULL or "": unknown. */
 SR_HIDDEN void sr_resource_set_exe(const char *path);
 
+/* In a fork child: the locks of the caches may have been held by a
+ * thread that does not exist here. */
+SR_HIDDEN void sr_resource_atfork_child(void);
+
 #endif /* SPANRING_LIB_RESOURCE_H */

@@ -10,6 +10,7 @@
 #include "attr_fast.h"
 #include "commit.h"
 #include "encode.h"
+#include "mem.h"
 #include "internal.h"
 #include "pbwire.h"
 
@@ -27,13 +28,13 @@ static bool str_eq(const char *a, const char *b)
 
 static char *dup_or_empty(const char *s)
 {
-	return strdup(s ? s : "");
+	return sr_strdup(s ? s : "");
 }
 
 /* Encode the ScopeSpans prefix: tag(1) InstrumentationScope, tag(3) schema_url. */
 static int tracer_encode(struct sr_tracer *tr, const spanring_attr *attrs, size_t n)
 {
-	struct spanring_span *tmp = calloc(1, sizeof(*tmp));
+	struct spanring_span *tmp = sr_calloc(1, sizeof(*tmp));
 	if (!tmp)
 		return -ENOMEM;
 	tmp->kv = tmp->inline_kv;
@@ -47,7 +48,7 @@ static int tracer_encode(struct sr_tracer *tr, const spanring_attr *attrs, size_
 		       sr_kvs_size(tmp->kv, tmp->nkv, 3) +
 		       (tmp->dropped_attrs ? 1 + pb_varint_size(tmp->dropped_attrs) : 0);
 	size_t body = pb_len_field_size(scope) + (sl ? pb_len_field_size(sl) : 0);
-	uint8_t *b = malloc(body ? body : 1);
+	uint8_t *b = sr_malloc(body ? body : 1);
 	int err = -ENOMEM;
 	if (b) {
 		uint8_t *p = b;
@@ -75,13 +76,13 @@ static int tracer_encode(struct sr_tracer *tr, const spanring_attr *attrs, size_
 		err = 0;
 	}
 	if (tmp->kv != tmp->inline_kv)
-		free(tmp->kv);
+		sr_free(tmp->kv);
 	while (tmp->chunks) {
 		struct sr_chunk *c = tmp->chunks;
 		tmp->chunks = c->next;
-		free(c);
+		sr_free(c);
 	}
-	free(tmp);
+	sr_free(tmp);
 	return err;
 }
 
@@ -100,17 +101,17 @@ spanring_tracer *spanring_tracer_get_ex(const char *name, const char *version,
 		if (str_eq(tr->name, name) && str_eq(tr->version, version) &&
 		    str_eq(tr->schema_url, schema_url))
 			goto out;
-	tr = calloc(1, sizeof(*tr));
+	tr = sr_calloc(1, sizeof(*tr));
 	if (!tr)
 		goto out;
 	tr->name = dup_or_empty(name);
 	tr->version = dup_or_empty(version);
 	tr->schema_url = dup_or_empty(schema_url);
 	if (!tr->name || !tr->version || !tr->schema_url || tracer_encode(tr, attrs, n_attrs)) {
-		free(tr->name);
-		free(tr->version);
-		free(tr->schema_url);
-		free(tr);
+		sr_free(tr->name);
+		sr_free(tr->version);
+		sr_free(tr->schema_url);
+		sr_free(tr);
 		tr = NULL;
 		errno = ENOMEM;
 		goto out;
@@ -151,7 +152,7 @@ static struct spanring_span *span_alloc(struct sr_thread *t)
 		t->pool = s->next_free;
 		t->npool--;
 	} else {
-		s = malloc(sizeof(*s));
+		s = sr_malloc(sizeof(*s));
 		if (!s)
 			return NULL;
 		s->kv = s->inline_kv;
@@ -187,16 +188,16 @@ static void span_recycle(struct sr_thread *t, struct spanring_span *s)
 		return;
 	}
 	if (s->kv != s->inline_kv)
-		free(s->kv);
-	free(s->ev);
-	free(s->ln);
-	free(s->xkv);
+		sr_free(s->kv);
+	sr_free(s->ev);
+	sr_free(s->ln);
+	sr_free(s->xkv);
 	while (s->chunks) {
 		struct sr_chunk *c = s->chunks;
 		s->chunks = c->next;
-		free(c);
+		sr_free(c);
 	}
-	free(s);
+	sr_free(s);
 }
 
 /* Unlink ended spans from the top of the thread's chain of current spans. */
@@ -630,7 +631,7 @@ int spanring_span_put_double(spanring_span *s, const char *key, size_t key_len, 
 static int grow(void **arr, uint32_t *cap, size_t elem)
 {
 	uint32_t ncap = *cap ? *cap * 2 : 4;
-	void *n = realloc(*arr, ncap * elem);
+	void *n = sr_realloc(*arr, (size_t)*cap * elem, ncap * elem);
 	if (!n)
 		return -ENOMEM;
 	*arr = n;

@@ -10,6 +10,8 @@
  */
 #ifndef SPANRING_PRELOAD_LIB_RENAME_H
 #define SPANRING_PRELOAD_LIB_RENAME_H
+/* The library is being built into the shim. */
+#define SR_IN_PRELOAD 1
 #define spanring_span_start sr_lib_span_start
 #define spanring_span_start_ref sr_lib_span_start_ref
 #define spanring_span_start_ex sr_lib_span_start_ex

@@ -211,12 +211,13 @@ static bool scope_ok(void)
 /*
  * May this process make its ring now, to commit its process span? Not
  * in the child of a threaded program that has not made one yet, at _exit
- * or exec: that is the path of a child that may only call
- * async-signal-safe functions (fork, exec fails, _exit), and making a
- * ring allocates, starts a thread and looks up the user (NSS), whose
- * locks another thread of the parent may have held at the fork. The span
- * is lost instead. (exit() and the interposed calls' spans may make it:
- * a program that calls them is not in that state.)
+ * or exec: that is the path of a child that only calls async-signal-safe
+ * functions (fork, exec fails, _exit). Making the ring there would be
+ * safe (a restricted child makes it with memfd_create, ftruncate and mmap
+ * from the library's private arena, and registers it without a thread:
+ * lib/producer.c, "Fork"), but costs a memfd, its mappings and a
+ * connection for a span that says only that the child ended; the span
+ * is dropped instead. (exit() and the interposed calls' spans make it.)
  */
 static bool ring_allowed(void)
 {
@@ -534,15 +535,6 @@ static void atfork_prepare(void)
 	/* A child of ours will point at our span. */
 	if (process_on())
 		pl.needs_span = true;
-	/* Threads of the program besides ours (nlink of /proc/self/task is
-	 * 2 + threads; one thread may be the registration thread, which a
-	 * shim process starts only at its first span other than the process
-	 * span)? Then the child must not make its ring in a path where the
-	 * program may only call async-signal-safe functions (see
-	 * ring_allowed()). */
-	struct stat st;
-	nlink_t ours = 3 + (sr_client_thread_alive() ? 1 : 0);
-	pl.fork_threaded = stat("/proc/self/task", &st) != 0 || st.st_nlink > ours;
 }
 
 static void atfork_child_first(void)
@@ -559,6 +551,10 @@ static void atfork_child_last(void)
 	pl_fd_forget_all();
 	pl.sig_thr.slot = -1;
 	pl.sig_thr.gen = UINT32_MAX;
+	/* The library's child handler, which ran before this one, decided
+	 * whether this child of a multithreaded program is restricted to
+	 * async-signal-safe calls (lib/producer.c, "Fork"). */
+	pl.fork_threaded = sr_proc_fork_restricted();
 	if (process_on()) {
 		pl.parent = pl.ctx;
 		pl.parent.is_remote = 1;

@@ -276,7 +276,7 @@ static void test_register_and_reconnect(void **state)
 	/* fork: the child forgets the connection without disturbing it. */
 	pid_t pid = fork();
 	if (pid == 0) {
-		sr_client_atfork_child();
+		sr_client_atfork_child(false);
 		int ok = sr_load_int(&sr_doorbell_fd) == -1 && !sr_client_registered() &&
 			 sr_client_flush(10) == -ENOTCONN && fcntl(bell, F_GETFD) < 0;
 		_exit(ok ? 0 : 1);
