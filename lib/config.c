@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "internal.h"
@@ -42,8 +43,15 @@ void sr_config_set_ring_defaults(uint32_t slots, uint32_t slot_size)
 static void warn_invalid(const char *var, const char *val)
 {
 	const char *dbg = getenv("SPANRING_DEBUG");
-	if (dbg && *dbg && strcmp(dbg, "0") != 0)
-		fprintf(stderr, "spanring: ignoring invalid %s=\"%s\"\n", var, val);
+	if (!dbg || !*dbg || strcmp(dbg, "0") == 0)
+		return;
+	/* write(), not stdio: this may run in a restricted fork child
+	 * (docs/DESIGN-NOTES.md, "Fork"). */
+	const char *part[] = {"spanring: ignoring invalid ", var, "=\"", val, "\"\n"};
+	for (size_t i = 0; i < sizeof(part) / sizeof(part[0]); i++) {
+		ssize_t r = write(2, part[i], strlen(part[i]));
+		(void)r;
+	}
 }
 
 /* Parse an unsigned decimal with optional K/M/G suffix; -1 if invalid. */

@@ -18,6 +18,11 @@
 
 /* ---- tracers ------------------------------------------------------------------ */
 
+#define SR_STR_(x) #x
+#define SR_STR(x) SR_STR_(x)
+#define SR_VERSION_STR                                                                        \
+	SR_STR(SPANRING_VERSION_MAJOR) "." SR_STR(SPANRING_VERSION_MINOR) "." SR_STR(SPANRING_VERSION_PATCH)
+
 static struct sr_tracer *tracers;
 static struct sr_tracer *default_tracer;
 
@@ -134,10 +139,8 @@ static struct sr_tracer *tracer_or_default(spanring_tracer *t)
 		return (struct sr_tracer *)t;
 	struct sr_tracer *d = __atomic_load_n(&default_tracer, __ATOMIC_ACQUIRE);
 	if (!d) {
-		char v[32];
-		snprintf(v, sizeof(v), "%d.%d.%d", SPANRING_VERSION_MAJOR, SPANRING_VERSION_MINOR,
-			 SPANRING_VERSION_PATCH);
-		d = (struct sr_tracer *)spanring_tracer_get("spanring", v, NULL);
+		/* A literal: this may run in a restricted fork child (no stdio). */
+		d = (struct sr_tracer *)spanring_tracer_get("spanring", SR_VERSION_STR, NULL);
 		__atomic_store_n(&default_tracer, d, __ATOMIC_RELEASE);
 	}
 	return d;
