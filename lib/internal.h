@@ -220,6 +220,7 @@ struct sr_proc {
 	int state;                   /* SR_PROC_* */
 	uint32_t gen;                /* bumped when the ring is replaced (fork) */
 	uint32_t fork_gen;           /* bumped in every forked child */
+	bool configured;             /* cfg read from the environment */
 	bool fork_restricted;        /* a fork child of a multithreaded process
 	                              * (or of such a child): see "Fork" in
 	                              * docs/DESIGN-NOTES.md */

@@ -202,7 +202,10 @@ int sr_proc_init(void)
 	int state = sr_g.state;
 	if (state != SR_PROC_UNINIT)
 		goto out;
-	if (sr_g.gen == 0) {
+	/* Once per process image. Not "gen == 0": a fork child of a parent
+	 * that never set up has a gen of 1 and must still read it. */
+	if (!sr_g.configured) {
+		sr_g.configured = true;
 		sr_g.map.fd = -1;
 		sr_config_from_env(&sr_g.cfg);
 		sr_clock_init();

@@ -6,7 +6,8 @@
  *       Four threads allocate and make spans through the API without
  *       pause while the main thread forks N children, one after the
  *       other. Each child makes one span, "child.work" with child.index
- *       = its number, and exit(5)s. A child not reaped within MS ms is a
+ *       = its number, hands its ring to the agent (spanring_shutdown)
+ *       and exit(5)s; it exits 6 if either failed. A child not reaped within MS ms is a
  *       hang: "hang at fork I", exit 3. Prints "forks N ok".
  *
  * With tests/malloc/spinmalloc.c preloaded and SPINMALLOC_ARM=fork_storm,
@@ -53,6 +54,13 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static void put3(char *p, int v)
+{
+	p[0] = (char)('0' + v / 100 % 10);
+	p[1] = (char)('0' + v / 10 % 10);
+	p[2] = (char)('0' + v % 10);
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
@@ -85,7 +93,18 @@ int main(int argc, char **argv)
 			spanring_span *s = spanring_span_start(tr, "child.work", SPANRING_KIND_INTERNAL);
 			spanring_span_set_int(s, "child.index", i);
 			spanring_span_set_str(s, "child.note", "made in a restricted fork child");
-			spanring_span_end(s);
+			int e = spanring_span_end(s);
+			/* Hands the ring over (now, or again if no agent took it). */
+			int f = spanring_shutdown(2000);
+			if (e || f) {
+				/* No stdio in this child: digits by hand. */
+				char m[] = "child: span_end -000 shutdown -000\n";
+				put3(m + 17, -e);
+				put3(m + 31, -f);
+				ssize_t w = write(1, m, sizeof(m) - 1);
+				(void)w;
+				_exit(6);
+			}
 			exit(5);
 		}
 		int st = 0;
