@@ -108,6 +108,7 @@ struct opts {
 	bool from_tail;
 	uint64_t interval_ns, rescan_ns, for_ns;
 	uint64_t count;
+	bool socket_given; /* --socket or --control: the agent must answer there */
 };
 
 static volatile sig_atomic_t g_stop;
@@ -150,6 +151,23 @@ static void out_setup(struct dump_out *o, const struct opts *op)
 	o->width = dump_term_width(STDOUT_FILENO);
 }
 
+/*
+ * A --socket or --control given on the command line must be reachable: a
+ * typo must not fall back to /proc in silence (only the default socket
+ * does, as documented). An exit code (3, or 5 when refused), 0 when it
+ * answers or none was given.
+ */
+static int check_given_socket(const struct opts *op)
+{
+	if (!op->socket_given || !op->ro.use_agent)
+		return DUMP_EXIT_OK;
+	char err[512];
+	int rc = dump_agent_check(&op->ro, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "spanring-dump: %s\n", err);
+	return rc;
+}
+
 /* ---- show ------------------------------------------------------------------- */
 
 static int cmd_show(const struct opts *op, int argc, char **argv)
@@ -158,7 +176,9 @@ static int cmd_show(const struct opts *op, int argc, char **argv)
 		fprintf(stderr, "spanring-dump: show needs a PID\n");
 		return DUMP_EXIT_USAGE;
 	}
-	int rc = DUMP_EXIT_OK;
+	int rc = check_given_socket(op);
+	if (rc)
+		return rc;
 	struct dump_out o;
 	out_setup(&o, op);
 	for (int a = 0; a < argc; a++) {
@@ -241,7 +261,7 @@ static bool following(const struct follow *fw, dev_t dev, ino_t ino)
 static bool following_pid(const struct follow *fw, pid_t pid)
 {
 	for (size_t i = 0; i < fw->n; i++)
-		if (dump_ring_pid(fw->rings[i]) == pid)
+		if (dump_ring_holder(fw->rings[i]) == pid)
 			return true;
 	return false;
 }
@@ -268,24 +288,40 @@ static void follow_add(struct follow *fw, struct dump_ring *r, bool initial)
 	for (char *c = svc; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
-	dump_note(&fw->o, "following pid %d (%s)", (int)dump_ring_pid(r), svc);
+	pid_t pid = dump_ring_pid(r), holder = dump_ring_holder(r);
+	if (pid == holder)
+		dump_note(&fw->o, "following pid %d (%s)", (int)pid, svc);
+	else if (pid)
+		dump_note(&fw->o, "following pid %d (%s), read through pid %d", (int)pid, svc,
+			  (int)holder);
+	else
+		dump_note(&fw->o, "following a ring of an exited producer (%s), read through pid %d",
+			  svc, (int)holder);
 }
 
 /* Open the rings of pid we do not follow yet. */
 static void follow_pid(struct follow *fw, pid_t pid, bool initial, bool explicit_pid, bool via_agent)
 {
-	int fds[16];
-	dev_t devs[16];
-	ino_t inos[16];
-	int k = fw->op->ro.no_proc ? 0 : dump_proc_rings(pid, fds, devs, inos, 16);
+	struct dump_proc_ring pr[16];
+	char skipped[200] = "";
+	int k = fw->op->ro.no_proc ? 0 : dump_proc_rings(pid, pr, 16, skipped, sizeof(skipped));
 	char err[512];
+	if (k >= 0 && skipped[0] && explicit_pid) {
+		char m[300];
+		snprintf(m, sizeof(m), "pid %d: %s", (int)pid, skipped);
+		warn_once(fw, pid, m);
+	}
 	for (int i = 0; i < k; i++) {
-		if (following(fw, devs[i], inos[i])) {
-			close(fds[i]);
+		/* Scanning (not a pid asked for): a ring is followed through its
+		 * producer only, never through the agent's (or a reader's) copy,
+		 * which would name the agent as the producer, and would bring
+		 * the ring back as new once the producer has exited. */
+		if (following(fw, pr[i].dev, pr[i].ino) || (!explicit_pid && !pr[i].writer)) {
+			close(pr[i].fd);
 			continue;
 		}
 		struct dump_ring *r;
-		int rc = dump_ring_from_fd(fds[i], pid, &r, err, sizeof(err));
+		int rc = dump_ring_from_fd(pr[i].fd, pid, &r, err, sizeof(err));
 		if (rc) {
 			char m[600];
 			snprintf(m, sizeof(m), "pid %d: %s", (int)pid, err);
@@ -293,6 +329,9 @@ static void follow_pid(struct follow *fw, pid_t pid, bool initial, bool explicit
 			fw->rc = dump_exit_merge(fw->rc, rc);
 			continue;
 		}
+		if (!pr[i].writer)
+			dump_ring_set_producer(r, dump_proc_ring_writer(pr[i].dev, pr[i].ino,
+									(pid_t)dump_ring_creator(r)));
 		follow_add(fw, r, initial);
 	}
 	if (k > 0 || following_pid(fw, pid))
@@ -326,7 +365,7 @@ static void follow_rescan(struct follow *fw, bool initial)
 	/* Drop rings whose process is gone, after a last read. */
 	for (size_t i = 0; i < fw->n;) {
 		struct dump_ring *r = fw->rings[i];
-		pid_t pid = dump_ring_pid(r);
+		pid_t pid = dump_ring_holder(r);
 		dev_t dev;
 		ino_t ino;
 		dump_ring_id(r, &dev, &ino);
@@ -385,7 +424,11 @@ static void follow_rescan(struct follow *fw, bool initial)
 static int cmd_follow(const struct opts *op, int argc, char **argv)
 {
 	struct follow fw = {.op = op};
+	int crc = check_given_socket(op);
+	if (crc)
+		return crc;
 	out_setup(&fw.o, op);
+	fw.o.limit = op->count;
 	if (argc) {
 		fw.want = calloc((size_t)argc, sizeof(pid_t));
 		fw.want_gone = calloc((size_t)argc, sizeof(bool));
@@ -548,8 +591,8 @@ static int apply_opt(struct opts *op, int c, const char *arg)
 		op->count = v;
 		return 0;
 	}
-	case 'S': op->ro.agent_socket = arg; return 0;
-	case 'C': op->ro.ctl_socket = arg; return 0;
+	case 'S': op->ro.agent_socket = arg; op->socket_given = true; return 0;
+	case 'C': op->ro.ctl_socket = arg; op->socket_given = true; return 0;
 	case O_NO_AGENT: op->ro.use_agent = false; return 0;
 	case O_VIA_AGENT: op->ro.no_proc = true; return 0;
 	case O_FORMAT:
@@ -610,6 +653,11 @@ int main(int argc, char **argv)
 		int r = apply_opt(&op, c, optarg);
 		if (r)
 			return r > 0 ? DUMP_EXIT_OK : DUMP_EXIT_USAGE;
+	}
+	if (op.socket_given && !op.ro.use_agent) {
+		fprintf(stderr, "spanring-dump: --no-agent contradicts --socket/--control: "
+				"give one or the other\n");
+		return DUMP_EXIT_USAGE;
 	}
 	if (optind >= argc) {
 		usage(stderr);
