@@ -203,37 +203,40 @@ out:
 }
 
 /*
- * Does pid map the ring (dev, ino) writable and shared? Only its producer
- * does: the agent maps the span data read-only (only its consumer lines
- * are writable, and never the header at offset 0), spanring-dump maps
- * everything read-only. /proc/PID/maps is readable exactly when
- * /proc/PID/fd is (the same ptrace access check). 1, 0, or -1 (unknown).
+ * Which of the rings out[0..n) does pid map writable and shared? Only
+ * their producer does: the agent maps the header (offset 0) read-only and
+ * only its consumer lines writable, spanring-dump maps everything
+ * read-only. /proc/PID/maps is readable exactly when /proc/PID/fd is (the
+ * same ptrace access check). Sets out[i].writer; all true when maps
+ * cannot be read (nothing to tell them apart by: returns -1, else 0).
+ * One pass over maps.
  */
-static int proc_maps_ring_writable(pid_t pid, dev_t dev, ino_t ino)
+static int proc_maps_mark_writers(pid_t pid, struct dump_proc_ring *out, int n)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	FILE *f = fopen(path, "re");
+	for (int i = 0; i < n; i++)
+		out[i].writer = !f;
 	if (!f)
 		return -1;
 	char *line = NULL;
 	size_t cap = 0;
-	int found = 0;
-	while (!found && getline(&line, &cap, f) > 0) {
-		unsigned long lo, hi, off, ino2;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long lo, hi, off, ino;
 		unsigned maj, min;
 		char perms[8];
 		if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perms, &off, &maj, &min,
-			   &ino2) != 7)
+			   &ino) != 7 || off != 0 || perms[1] != 'w' || perms[3] != 's')
 			continue;
 		/* The producer's header mapping (offset 0) is read-write. */
-		if (off == 0 && perms[1] == 'w' && perms[3] == 's' && (ino_t)ino2 == ino &&
-		    makedev(maj, min) == dev)
-			found = 1;
+		for (int i = 0; i < n; i++)
+			if ((ino_t)ino == out[i].ino && makedev(maj, min) == out[i].dev)
+				out[i].writer = true;
 	}
 	free(line);
 	fclose(f);
-	return found;
+	return 0;
 }
 
 int dump_proc_rings(pid_t pid, struct dump_proc_ring *out, int max, char *why, size_t whylen)
@@ -282,19 +285,20 @@ int dump_proc_rings(pid_t pid, struct dump_proc_ring *out, int max, char *why, s
 			close(fd);
 			continue;
 		}
-		int wr = proc_maps_ring_writable(pid, st.st_dev, st.st_ino);
-		out[n] = (struct dump_proc_ring){.fd = fd, .dev = st.st_dev, .ino = st.st_ino,
-						 .writer = wr != 0};
+		out[n] = (struct dump_proc_ring){.fd = fd, .dev = st.st_dev, .ino = st.st_ino};
 		n++;
 	}
 	closedir(d);
+	if (n)
+		proc_maps_mark_writers(pid, out, n);
 	return n ? n : err;
 }
 
 pid_t dump_proc_ring_writer(dev_t dev, ino_t ino, pid_t hint)
 {
+	struct dump_proc_ring one = {.fd = -1, .dev = dev, .ino = ino};
 	/* The header's creator_pid is the producer's word: only a hint. */
-	if (hint > 0 && proc_maps_ring_writable(hint, dev, ino) == 1)
+	if (hint > 0 && proc_maps_mark_writers(hint, &one, 1) == 0 && one.writer)
 		return hint;
 	DIR *d = opendir("/proc");
 	if (!d)
@@ -306,7 +310,8 @@ pid_t dump_proc_ring_writer(dev_t dev, ino_t ino, pid_t hint)
 		long v = strtol(de->d_name, &end, 10);
 		if (end == de->d_name || *end || v <= 0 || v > INT32_MAX || v == hint)
 			continue;
-		if (proc_maps_ring_writable((pid_t)v, dev, ino) == 1)
+		/* Unreadable maps (another user's process) tell nothing. */
+		if (proc_maps_mark_writers((pid_t)v, &one, 1) == 0 && one.writer)
 			found = (pid_t)v;
 	}
 	closedir(d);
