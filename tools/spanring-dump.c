@@ -224,6 +224,7 @@ struct follow {
 	pid_t *warned;
 	size_t n_warned;
 	bool agent_ok;
+	bool agent_lost; /* the --socket agent stopped answering (said once) */
 	int rc;
 };
 
@@ -408,6 +409,20 @@ static void follow_rescan(struct follow *fw, bool initial)
 			for (int i = 0; i < n; i++)
 				follow_pid(fw, pids[i], initial, false, true);
 			free(pids);
+			fw->agent_lost = false;
+			return;
+		}
+		if (fw->op->socket_given) {
+			/* The agent asked for by name is gone (restarting?): keep
+			 * to the rings already open rather than turn into a
+			 * /proc scan nobody asked for; its return is noticed. */
+			if (!fw->agent_lost) {
+				char path[128];
+				fprintf(stderr, "spanring-dump: the agent at %s stopped answering; "
+						"following the rings already open\n",
+					dump_ctl_path(&fw->op->ro, path, sizeof(path)) ? path : "?");
+				fw->agent_lost = true;
+			}
 			return;
 		}
 	}

@@ -51,4 +51,27 @@ start_swapper all
 run_many 60 "show --no-agent (any file swapped in)" "$DUMP" show --no-agent "$P"
 run_many 20 "follow --no-agent PID (any file swapped in)" "$DUMP" follow --no-agent --from-tail --for 20ms "$P"
 ok "any file type swapped in: 80 runs, none hung, $hits skipped the swapped fd"
+kill "$P"
+wait "$P" 2>/dev/null
+
+# The attack as it happens: an unprivileged user's process, and root
+# following every process of /proc (no PID given).
+if can_be_nobody; then
+	mkdir -p "$T/nobody"
+	chown 65534:65534 "$T/nobody"
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$SWAP" "$T/nobody" fifo >"$T/swap.out" 2>&1 &
+	P=$!
+	CHILDREN+=("$P")
+	wait_for "$T/swap.out" "^ready" 10
+	for ((i = 0; i < 20; i++)); do
+		timeout -k 1 5 "$DUMP" --no-agent follow --for 50ms >"$T/o" 2>"$T/e"
+		rc=$?
+		[ "$rc" != 124 ] && [ "$rc" != 137 ] || fail "root's follow of /proc hung on nobody's FIFO (run $i)"
+		[ "$rc" -lt 128 ] || fail "follow crashed ($rc)"
+		grep -q "following pid $P (swapper)" "$T/o" || fail "nobody's real ring not followed: $(head -c 300 "$T/o")"
+	done
+	ok "root following all of /proc, nobody's process swapping a FIFO in: 20 runs, none hung"
+else
+	echo "skip: the run as another uid (needs root and setpriv)"
+fi
 echo "PASS"
