@@ -181,6 +181,13 @@ static int cmd_show(const struct opts *op, int argc, char **argv)
 		fprintf(stderr, "spanring-dump: show needs a PID\n");
 		return DUMP_EXIT_USAGE;
 	}
+	for (int a = 0; a < argc; a++) {
+		pid_t pid;
+		if (parse_pid(argv[a], &pid)) {
+			fprintf(stderr, "spanring-dump: show: not a pid: %s\n", argv[a]);
+			return DUMP_EXIT_USAGE;
+		}
+	}
 	int rc = check_given_socket(op);
 	if (rc)
 		return rc;
@@ -444,6 +451,11 @@ static void follow_rescan(struct follow *fw, bool initial)
 static int cmd_follow(const struct opts *op, int argc, char **argv)
 {
 	struct follow fw = {.op = op};
+	for (int i = 0; i < argc; i++)
+		if (parse_pid(argv[i], &(pid_t){0})) {
+			fprintf(stderr, "spanring-dump: follow: not a pid: %s\n", argv[i]);
+			return DUMP_EXIT_USAGE;
+		}
 	int crc = check_given_socket(op);
 	if (crc)
 		return crc;
