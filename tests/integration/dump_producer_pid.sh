@@ -17,7 +17,7 @@ for f in /proc/$AGENT/fd/*; do [[ "$(readlink "$f")" == /memfd:spanring* ]] && h
 [ "$held" = 1 ] || fail "the agent holds no ring fd: the test does not test anything"
 
 # follow without the agent, every process: the ring is the producer's.
-"$DUMP" --no-agent follow --json --service "$svc" --for 4s >"$T/f.json" 2>"$T/f.err" &
+"$DUMP" --no-agent follow --json --service "$svc" --for 6s >"$T/f.json" 2>"$T/f.err" &
 F=$!
 CHILDREN+=("$F")
 wait_for "$T/f.err" "($svc)" 10
@@ -27,7 +27,7 @@ wait_for "$T/$svc.out" "^more 6"
 sleep 0.5
 kill -TERM "$P"
 wait "$P" 2>/dev/null
-wait "$F" # --for 4s: the agent keeps its copy for a while after the exit
+wait "$F" # --for 6s: the agent keeps its copy for a while after the exit
 rc=$?
 # It reads every process's rings: another test's hostile ring may add 4-7.
 [ "$rc" -lt 128 ] && [ "$rc" != 1 ] && [ "$rc" != 2 ] && [ "$rc" != 3 ] ||
@@ -75,7 +75,7 @@ expect_rc 0 $? "default socket absent: show through /proc: $(cat "$T/e")"
 ok "an unreachable --socket/--control is exit 3 naming the path; the default still falls back"
 
 # The agent asked for by --socket goes away during follow: said once, no /proc scan instead.
-"$DUMP" --socket "$SOCK" follow --json --for 2s >"$T/g.json" 2>"$T/g.err" &
+"$DUMP" --socket "$SOCK" follow --json --for 5s >"$T/g.json" 2>"$T/g.err" &
 F=$!
 CHILDREN+=("$F")
 wait_for "$T/g.err" "following pid $P ($svc)" 10
