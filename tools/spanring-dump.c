@@ -36,10 +36,13 @@ static const char usage_text[] =
 	"                     fill and drops, then the spans committed but not yet released.\n"
 	"                     Read-only: nothing is consumed or changed. Works without an agent\n"
 	"                     (through /proc/PID/fd, for root or the process's owner); asks the\n"
-	"                     agent (ringfd) when /proc is refused\n"
+	"                     agent (ringfd) when /proc is refused. A ring is named by its\n"
+	"                     producer (the process that maps it writable), also when read\n"
+	"                     through the agent's pid\n"
 	"  follow [PID...]    print spans as they are committed, read-only, like tail -f; without\n"
 	"                     PID every producer (the agent's, or all of /proc without one),\n"
 	"                     picking up producers that start and dropping those that exit\n"
+	"                     (without an agent each ring through its producer only)\n"
 	"  read FILE...       decode the agent's export files ('-': standard input): the file\n"
 	"                     exporter's varint-delimited ExportTraceServiceRequest records, or\n"
 	"                     OTLP/JSON lines (detected, or --format)\n"
@@ -71,14 +74,16 @@ static const char usage_text[] =
 	"      --rescan D       look for new and exited producers this often (default 250ms;\n"
 	"                       a process that lives shorter may be missed: its spans are\n"
 	"                       in the agent's output files)\n"
-	"      --count N        stop after N spans were printed\n"
+	"      --count N        print N spans, then stop\n"
 	"      --for D          stop after D\n"
 	"\n"
 	"Sources:\n"
 	"  -S, --socket PATH    the agent's socket (default: $SPANRING_SOCKET, else\n"
 	"                       /run/spanring/agent.sock for root, $XDG_RUNTIME_DIR/spanring.sock,\n"
-	"                       /tmp/spanring-<uid>.sock); its control socket is PATH.ctl\n"
-	"  -C, --control PATH   the control socket itself\n"
+	"                       /tmp/spanring-<uid>.sock); its control socket is PATH.ctl.\n"
+	"                       Given here, it must answer (else exit 3); only the default\n"
+	"                       falls back to /proc when no agent answers\n"
+	"  -C, --control PATH   the control socket itself (must answer, as --socket)\n"
 	"      --no-agent       show, follow: never ask the agent, only /proc\n"
 	"      --via-agent      show, follow: ring fds only from the agent (ringfd), not /proc\n"
 	"      --format F       read: pb or json (default: detect from the first bytes)\n"
@@ -89,8 +94,8 @@ static const char usage_text[] =
 	"  1  other error (I/O, memory)     6  ABI mismatch: the ring's ABI major or a required\n"
 	"  2  usage error                      feature is not supported by this tool\n"
 	"  3  no agent (list; show, follow  7  corrupt ring: header, indices, framing or span\n"
-	"     with --via-agent)                bytes break the ABI (what was valid is printed)\n"
-	"                                   8  truncated or corrupt file (read; what was valid\n"
+	"     with --via-agent, --socket or    bytes break the ABI (what was valid is printed)\n"
+	"     --control)                    8  truncated or corrupt file (read; what was valid\n"
 	"  4  no such process, or it has       before is printed)\n"
 	"     no spanring ring\n";
 
@@ -108,6 +113,7 @@ struct opts {
 	bool from_tail;
 	uint64_t interval_ns, rescan_ns, for_ns;
 	uint64_t count;
+	bool socket_given; /* --socket or --control: the agent must answer there */
 };
 
 static volatile sig_atomic_t g_stop;
@@ -150,6 +156,23 @@ static void out_setup(struct dump_out *o, const struct opts *op)
 	o->width = dump_term_width(STDOUT_FILENO);
 }
 
+/*
+ * A --socket or --control given on the command line must be reachable: a
+ * typo must not fall back to /proc in silence (only the default socket
+ * does, as documented). An exit code (3, or 5 when refused), 0 when it
+ * answers or none was given.
+ */
+static int check_given_socket(const struct opts *op)
+{
+	if (!op->socket_given || !op->ro.use_agent)
+		return DUMP_EXIT_OK;
+	char err[512];
+	int rc = dump_agent_check(&op->ro, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "spanring-dump: %s\n", err);
+	return rc;
+}
+
 /* ---- show ------------------------------------------------------------------- */
 
 static int cmd_show(const struct opts *op, int argc, char **argv)
@@ -158,7 +181,16 @@ static int cmd_show(const struct opts *op, int argc, char **argv)
 		fprintf(stderr, "spanring-dump: show needs a PID\n");
 		return DUMP_EXIT_USAGE;
 	}
-	int rc = DUMP_EXIT_OK;
+	for (int a = 0; a < argc; a++) {
+		pid_t pid;
+		if (parse_pid(argv[a], &pid)) {
+			fprintf(stderr, "spanring-dump: show: not a pid: %s\n", argv[a]);
+			return DUMP_EXIT_USAGE;
+		}
+	}
+	int rc = check_given_socket(op);
+	if (rc)
+		return rc;
 	struct dump_out o;
 	out_setup(&o, op);
 	for (int a = 0; a < argc; a++) {
@@ -199,6 +231,7 @@ struct follow {
 	pid_t *warned;
 	size_t n_warned;
 	bool agent_ok;
+	bool agent_lost; /* the --socket agent stopped answering (said once) */
 	int rc;
 };
 
@@ -241,7 +274,7 @@ static bool following(const struct follow *fw, dev_t dev, ino_t ino)
 static bool following_pid(const struct follow *fw, pid_t pid)
 {
 	for (size_t i = 0; i < fw->n; i++)
-		if (dump_ring_pid(fw->rings[i]) == pid)
+		if (dump_ring_holder(fw->rings[i]) == pid)
 			return true;
 	return false;
 }
@@ -268,24 +301,40 @@ static void follow_add(struct follow *fw, struct dump_ring *r, bool initial)
 	for (char *c = svc; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
-	dump_note(&fw->o, "following pid %d (%s)", (int)dump_ring_pid(r), svc);
+	pid_t pid = dump_ring_pid(r), holder = dump_ring_holder(r);
+	if (pid == holder)
+		dump_note(&fw->o, "following pid %d (%s)", (int)pid, svc);
+	else if (pid)
+		dump_note(&fw->o, "following pid %d (%s), read through pid %d", (int)pid, svc,
+			  (int)holder);
+	else
+		dump_note(&fw->o, "following a ring of an exited producer (%s), read through pid %d",
+			  svc, (int)holder);
 }
 
 /* Open the rings of pid we do not follow yet. */
 static void follow_pid(struct follow *fw, pid_t pid, bool initial, bool explicit_pid, bool via_agent)
 {
-	int fds[16];
-	dev_t devs[16];
-	ino_t inos[16];
-	int k = fw->op->ro.no_proc ? 0 : dump_proc_rings(pid, fds, devs, inos, 16);
+	struct dump_proc_ring pr[16];
+	char skipped[200] = "";
+	int k = fw->op->ro.no_proc ? 0 : dump_proc_rings(pid, pr, 16, skipped, sizeof(skipped));
 	char err[512];
+	if (k >= 0 && skipped[0] && explicit_pid) {
+		char m[300];
+		snprintf(m, sizeof(m), "pid %d: %s", (int)pid, skipped);
+		warn_once(fw, pid, m);
+	}
 	for (int i = 0; i < k; i++) {
-		if (following(fw, devs[i], inos[i])) {
-			close(fds[i]);
+		/* Scanning (not a pid asked for): a ring is followed through its
+		 * producer only, never through the agent's (or a reader's) copy,
+		 * which would name the agent as the producer, and would bring
+		 * the ring back as new once the producer has exited. */
+		if (following(fw, pr[i].dev, pr[i].ino) || (!explicit_pid && !pr[i].writer)) {
+			close(pr[i].fd);
 			continue;
 		}
 		struct dump_ring *r;
-		int rc = dump_ring_from_fd(fds[i], pid, &r, err, sizeof(err));
+		int rc = dump_ring_from_fd(pr[i].fd, pid, &r, err, sizeof(err));
 		if (rc) {
 			char m[600];
 			snprintf(m, sizeof(m), "pid %d: %s", (int)pid, err);
@@ -293,6 +342,9 @@ static void follow_pid(struct follow *fw, pid_t pid, bool initial, bool explicit
 			fw->rc = dump_exit_merge(fw->rc, rc);
 			continue;
 		}
+		if (!pr[i].writer)
+			dump_ring_set_producer(r, dump_proc_ring_writer(pr[i].dev, pr[i].ino,
+									(pid_t)dump_ring_creator(r)));
 		follow_add(fw, r, initial);
 	}
 	if (k > 0 || following_pid(fw, pid))
@@ -326,7 +378,7 @@ static void follow_rescan(struct follow *fw, bool initial)
 	/* Drop rings whose process is gone, after a last read. */
 	for (size_t i = 0; i < fw->n;) {
 		struct dump_ring *r = fw->rings[i];
-		pid_t pid = dump_ring_pid(r);
+		pid_t pid = dump_ring_holder(r);
 		dev_t dev;
 		ino_t ino;
 		dump_ring_id(r, &dev, &ino);
@@ -364,6 +416,20 @@ static void follow_rescan(struct follow *fw, bool initial)
 			for (int i = 0; i < n; i++)
 				follow_pid(fw, pids[i], initial, false, true);
 			free(pids);
+			fw->agent_lost = false;
+			return;
+		}
+		if (fw->op->socket_given) {
+			/* The agent asked for by name is gone (restarting?): keep
+			 * to the rings already open rather than turn into a
+			 * /proc scan nobody asked for; its return is noticed. */
+			if (!fw->agent_lost) {
+				char path[128];
+				fprintf(stderr, "spanring-dump: the agent at %s stopped answering; "
+						"following the rings already open\n",
+					dump_ctl_path(&fw->op->ro, path, sizeof(path)) ? path : "?");
+				fw->agent_lost = true;
+			}
 			return;
 		}
 	}
@@ -385,7 +451,16 @@ static void follow_rescan(struct follow *fw, bool initial)
 static int cmd_follow(const struct opts *op, int argc, char **argv)
 {
 	struct follow fw = {.op = op};
+	for (int i = 0; i < argc; i++)
+		if (parse_pid(argv[i], &(pid_t){0})) {
+			fprintf(stderr, "spanring-dump: follow: not a pid: %s\n", argv[i]);
+			return DUMP_EXIT_USAGE;
+		}
+	int crc = check_given_socket(op);
+	if (crc)
+		return crc;
 	out_setup(&fw.o, op);
+	fw.o.limit = op->count;
 	if (argc) {
 		fw.want = calloc((size_t)argc, sizeof(pid_t));
 		fw.want_gone = calloc((size_t)argc, sizeof(bool));
@@ -548,8 +623,8 @@ static int apply_opt(struct opts *op, int c, const char *arg)
 		op->count = v;
 		return 0;
 	}
-	case 'S': op->ro.agent_socket = arg; return 0;
-	case 'C': op->ro.ctl_socket = arg; return 0;
+	case 'S': op->ro.agent_socket = arg; op->socket_given = true; return 0;
+	case 'C': op->ro.ctl_socket = arg; op->socket_given = true; return 0;
 	case O_NO_AGENT: op->ro.use_agent = false; return 0;
 	case O_VIA_AGENT: op->ro.no_proc = true; return 0;
 	case O_FORMAT:
@@ -610,6 +685,11 @@ int main(int argc, char **argv)
 		int r = apply_opt(&op, c, optarg);
 		if (r)
 			return r > 0 ? DUMP_EXIT_OK : DUMP_EXIT_USAGE;
+	}
+	if (op.socket_given && !op.ro.use_agent) {
+		fprintf(stderr, "spanring-dump: --no-agent contradicts --socket/--control: "
+				"give one or the other\n");
+		return DUMP_EXIT_USAGE;
 	}
 	if (optind >= argc) {
 		usage(stderr);

@@ -149,7 +149,9 @@ static int ask(const struct dump_ring_opts *o, const char *cmd, struct json *j, 
 {
 	char path[128];
 	if (!dump_ctl_path(o, path, sizeof(path))) {
-		snprintf(err, errlen, "control socket path too long");
+		snprintf(err, errlen, "no agent: control socket path too long: %s%s",
+			 o->ctl_socket ? o->ctl_socket : o->agent_socket ? o->agent_socket : "(default)",
+			 o->ctl_socket ? "" : ".ctl");
 		return DUMP_EXIT_NOAGENT;
 	}
 	int fd = dump_ctl_connect(path);
@@ -182,6 +184,15 @@ static int ask(const struct dump_ring_opts *o, const char *cmd, struct json *j, 
 	else
 		free(ans);
 	return DUMP_EXIT_OK;
+}
+
+int dump_agent_check(const struct dump_ring_opts *o, char *err, size_t errlen)
+{
+	struct json j;
+	int rc = ask(o, "rings", &j, err, errlen, NULL);
+	if (rc == DUMP_EXIT_OK)
+		json_free(&j);
+	return rc;
 }
 
 int dump_agent_pids(const struct dump_ring_opts *o, pid_t **pids, int *code)

@@ -78,6 +78,7 @@ struct dump_out {
 	bool quiet;            /* print nothing (walks that only learn state) */
 	int width;             /* terminal width for the waterfall */
 	uint64_t seen, shown;  /* spans offered, spans that passed the filters */
+	uint64_t limit;        /* show at most this many spans (0: no limit) */
 	struct wf_span *wf;    /* kept spans (waterfall) */
 	size_t n_wf, cap_wf;
 };
@@ -139,14 +140,32 @@ void dump_ring_follow_start(struct dump_ring *r, enum dump_follow_from from);
 /* One poll: print what was committed since the last one. Returns an exit
  * code (DUMP_EXIT_CORRUPT once the ring broke the ABI: it is then dead). */
 int dump_ring_follow_poll(struct dump_ring *r, struct dump_out *o);
+/* The producer's pid (0: unknown), and the pid whose fd was opened. */
 pid_t dump_ring_pid(const struct dump_ring *r);
+pid_t dump_ring_holder(const struct dump_ring *r);
+void dump_ring_set_producer(struct dump_ring *r, pid_t producer);
+/* The header's creator_pid (the producer's own word). */
+uint32_t dump_ring_creator(const struct dump_ring *r);
 bool dump_ring_same(const struct dump_ring *r, dev_t dev, ino_t ino);
 bool dump_ring_dead(const struct dump_ring *r);
 const char *dump_ring_service(const struct dump_ring *r);
 
-/* Spanring memfds of pid through /proc: fills fds (opened O_RDONLY) and
- * their identities. Returns the count, or -errno (-ENOENT: no process). */
-int dump_proc_rings(pid_t pid, int *fds, dev_t *devs, ino_t *inos, int max);
+/* A spanring memfd found in /proc/PID/fd. */
+struct dump_proc_ring {
+	int fd;      /* opened read-only, non-blocking, checked to be a memfd */
+	dev_t dev;
+	ino_t ino;
+	bool writer; /* PID maps it writable: PID is its producer (not the agent,
+			not another reader); true when /proc/PID/maps does not say */
+};
+/* Spanring memfds of pid through /proc, at most max. An fd named like a
+ * ring that is something else when opened (swapped by the process) is
+ * skipped, never opened for reading, and said why in why (may be NULL).
+ * Returns the count, or -errno (-ENOENT: no process). */
+int dump_proc_rings(pid_t pid, struct dump_proc_ring *out, int max, char *why, size_t whylen);
+/* The pid that maps the ring (dev, ino) writable (its producer; hint, the
+ * header's creator_pid, is tried first), or 0 when none does any more. */
+pid_t dump_proc_ring_writer(dev_t dev, ino_t ino, pid_t hint);
 
 /* Does pid still hold the ring (dev, ino)? 1, 0, or -1 when /proc does not say. */
 int dump_proc_has_ring(pid_t pid, dev_t dev, ino_t ino);
@@ -164,6 +183,8 @@ int dump_ctl_connect(const char *path);
 int dump_ctl_call(int fd, const char *cmd, char **answer, int *fd_out);
 /* list: the agent's producers and exporters as a table (or its JSON). */
 int dump_list(const struct dump_ring_opts *o, bool json, FILE *f, char *err, size_t errlen);
+/* Does the agent answer on its control socket? An exit code, err says why. */
+int dump_agent_check(const struct dump_ring_opts *o, char *err, size_t errlen);
 /* pids of the agent's producers (malloc'd); count or -1 with a DUMP_EXIT in *code. */
 int dump_agent_pids(const struct dump_ring_opts *o, pid_t **pids, int *code);
 

@@ -550,6 +550,9 @@ void dump_emit(struct dump_out *o, const struct dump_ctx *c, const dump_span_t *
 {
 	if (o->quiet)
 		return;
+	/* --count N: a poll may read many spans at once; print N, not more. */
+	if (o->limit && o->shown >= o->limit)
+		return;
 	o->seen++;
 	if (!dump_filter_match(&o->flt, c->service, s))
 		return;

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,7 +61,8 @@ struct dslot {
 
 struct dump_ring {
 	int fd;
-	pid_t pid;
+	pid_t pid;    /* the producer (0: unknown, exited) */
+	pid_t holder; /* the process whose fd we opened (usually pid) */
 	dev_t dev;
 	ino_t ino;
 	uint64_t size;
@@ -81,6 +83,21 @@ struct dump_ring {
 pid_t dump_ring_pid(const struct dump_ring *r)
 {
 	return r->pid;
+}
+
+pid_t dump_ring_holder(const struct dump_ring *r)
+{
+	return r->holder;
+}
+
+void dump_ring_set_producer(struct dump_ring *r, pid_t producer)
+{
+	r->pid = producer;
+}
+
+uint32_t dump_ring_creator(const struct dump_ring *r)
+{
+	return r->hdr.creator_pid;
 }
 
 bool dump_ring_same(const struct dump_ring *r, dev_t dev, ino_t ino)
@@ -119,9 +136,114 @@ static bool is_ring_link(const char *t)
 	return *t == 0 || strcmp(t, " (deleted)") == 0;
 }
 
-int dump_proc_rings(pid_t pid, int *fds, dev_t *devs, ino_t *inos, int max)
+/* The name of a file type, for messages. */
+static const char *ftype(mode_t m)
+{
+	return S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+	       : S_ISDIR(m) ? "a directory" : S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symlink"
+	       : S_ISREG(m) ? "a regular file" : "an unknown file type";
+}
+
+/*
+ * Open the file behind the magic link /proc/PID/fd/NAME for reading
+ * without trusting it. The target may replace its fd between our
+ * readlinkat and the open (dup2 of a FIFO: a blocking open would wait for
+ * a writer forever; of a device: opening it can have side effects), so:
+ * O_PATH first (never blocks, never opens a device), check that this
+ * pinned file is a regular file whose own link names a spanring memfd,
+ * then reopen exactly that file (/proc/self/fd) non-blocking, and check
+ * that it is the same inode and supports seals (a memfd). Returns the fd,
+ * or -errno; -ESTALE with *why set when the file is not a spanring memfd.
+ */
+static int open_ring_link(int dir, const char *name, struct stat *st, char *why, size_t whylen)
+{
+	int pfd = openat(dir, name, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	char self[64], target[256];
+	int fd = -1, e = -ESTALE;
+	if (fstat(pfd, st) < 0) {
+		e = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(why, whylen, "fd %.16s named like a ring is %s when opened, not a memfd; skipped",
+			 name, ftype(st->st_mode));
+		goto out;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	ssize_t k = readlink(self, target, sizeof(target) - 1);
+	if (k < 0) {
+		e = -errno;
+		goto out;
+	}
+	target[k] = 0;
+	if (!is_ring_link(target)) {
+		snprintf(why, whylen, "fd %.16s named like a ring is another file when opened, not a spanring memfd; skipped",
+			 name);
+		goto out;
+	}
+	fd = open(self, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		e = -errno;
+		goto out;
+	}
+	struct stat st2;
+	if (fstat(fd, &st2) < 0 || st2.st_dev != st->st_dev || st2.st_ino != st->st_ino ||
+	    !S_ISREG(st2.st_mode) || fcntl(fd, F_GET_SEALS) < 0) {
+		snprintf(why, whylen, "fd %.16s named like a ring is no memfd (no seals); skipped", name);
+		close(fd);
+		fd = -1;
+		goto out;
+	}
+	e = 0;
+out:
+	close(pfd);
+	return e ? e : fd;
+}
+
+/*
+ * Which of the rings out[0..n) does pid map writable and shared? Only
+ * their producer does: the agent maps the header (offset 0) read-only and
+ * only its consumer lines writable, spanring-dump maps everything
+ * read-only. /proc/PID/maps is readable exactly when /proc/PID/fd is (the
+ * same ptrace access check). Sets out[i].writer; all true when maps
+ * cannot be read (nothing to tell them apart by: returns -1, else 0).
+ * One pass over maps.
+ */
+static int proc_maps_mark_writers(pid_t pid, struct dump_proc_ring *out, int n)
 {
 	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "re");
+	for (int i = 0; i < n; i++)
+		out[i].writer = !f;
+	if (!f)
+		return -1;
+	char *line = NULL;
+	size_t cap = 0;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long lo, hi, off, ino;
+		unsigned maj, min;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perms, &off, &maj, &min,
+			   &ino) != 7 || off != 0 || perms[1] != 'w' || perms[3] != 's')
+			continue;
+		/* The producer's header mapping (offset 0) is read-write. */
+		for (int i = 0; i < n; i++)
+			if ((ino_t)ino == out[i].ino && makedev(maj, min) == out[i].dev)
+				out[i].writer = true;
+	}
+	free(line);
+	fclose(f);
+	return 0;
+}
+
+int dump_proc_rings(pid_t pid, struct dump_proc_ring *out, int max, char *why, size_t whylen)
+{
+	char path[64];
+	if (why && whylen)
+		why[0] = 0;
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	DIR *d = opendir(path);
 	if (!d) {
@@ -146,29 +268,54 @@ int dump_proc_rings(pid_t pid, int *fds, dev_t *devs, ino_t *inos, int max)
 		target[k] = 0;
 		if (!is_ring_link(target))
 			continue;
-		char fp[320];
-		snprintf(fp, sizeof(fp), "/proc/%d/fd/%s", (int)pid, de->d_name);
-		int fd = open(fp, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		char w[160] = "";
+		int fd = open_ring_link(dirfd(d), de->d_name, &st, w, sizeof(w));
 		if (fd < 0) {
-			if (errno == EACCES || errno == EPERM)
-				err = -errno;
+			if (fd == -EACCES || fd == -EPERM)
+				err = fd;
+			if (w[0] && why && whylen && !why[0])
+				snprintf(why, whylen, "%s", w);
 			continue;
 		}
-		struct stat st;
-		bool dup = fstat(fd, &st) != 0;
+		bool dup = false;
 		for (int i = 0; !dup && i < n; i++)
-			dup = devs[i] == st.st_dev && inos[i] == st.st_ino;
+			dup = out[i].dev == st.st_dev && out[i].ino == st.st_ino;
 		if (dup) {
 			close(fd);
 			continue;
 		}
-		fds[n] = fd;
-		devs[n] = st.st_dev;
-		inos[n] = st.st_ino;
+		out[n] = (struct dump_proc_ring){.fd = fd, .dev = st.st_dev, .ino = st.st_ino};
 		n++;
 	}
 	closedir(d);
+	if (n)
+		proc_maps_mark_writers(pid, out, n);
 	return n ? n : err;
+}
+
+pid_t dump_proc_ring_writer(dev_t dev, ino_t ino, pid_t hint)
+{
+	struct dump_proc_ring one = {.fd = -1, .dev = dev, .ino = ino};
+	/* The header's creator_pid is the producer's word: only a hint. */
+	if (hint > 0 && proc_maps_mark_writers(hint, &one, 1) == 0 && one.writer)
+		return hint;
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	pid_t found = 0;
+	struct dirent *de;
+	while (!found && (de = readdir(d))) {
+		char *end;
+		long v = strtol(de->d_name, &end, 10);
+		if (end == de->d_name || *end || v <= 0 || v > INT32_MAX || v == hint)
+			continue;
+		/* Unreadable maps (another user's process) tell nothing. */
+		if (proc_maps_mark_writers((pid_t)v, &one, 1) == 0 && one.writer)
+			found = (pid_t)v;
+	}
+	closedir(d);
+	return found;
 }
 
 int dump_proc_has_ring(pid_t pid, dev_t dev, ino_t ino)
@@ -230,6 +377,7 @@ int dump_ring_from_fd(int fd, pid_t pid, struct dump_ring **out, char *err, size
 	}
 	r->fd = fd;
 	r->pid = pid;
+	r->holder = pid;
 	if (fstat(fd, &st) < 0) {
 		snprintf(err, errlen, "fstat: %s", strerror(errno));
 		rc = DUMP_EXIT_ERROR;
@@ -375,12 +523,11 @@ static int ring_from_agent(pid_t pid, const struct dump_ring_opts *o, struct dum
 int dump_ring_open_pid(pid_t pid, const struct dump_ring_opts *o, struct dump_ring ***rings,
 		       size_t *n, char *err, size_t errlen)
 {
-	int fds[16];
-	dev_t devs[16];
-	ino_t inos[16];
+	struct dump_proc_ring pr[16];
+	char skipped[200] = "";
 	*rings = NULL;
 	*n = 0;
-	int k = o->no_proc ? 0 : dump_proc_rings(pid, fds, devs, inos, 16);
+	int k = o->no_proc ? 0 : dump_proc_rings(pid, pr, 16, skipped, sizeof(skipped));
 	if (k == -ENOENT) {
 		snprintf(err, errlen, "no such process: %d", (int)pid);
 		return DUMP_EXIT_NOPID;
@@ -404,23 +551,31 @@ int dump_ring_open_pid(pid_t pid, const struct dump_ring_opts *o, struct dump_ri
 			snprintf(err, errlen, "pid %d: %s", (int)pid, aerr);
 			return rc;
 		}
-		snprintf(err, errlen, "process %d has no spanring ring%s%s", (int)pid,
-			 aerr[0] ? " (" : "", aerr[0] ? aerr : "");
-		if (aerr[0])
-			strncat(err, ")", errlen - strlen(err) - 1);
+		/* The reasons, when there are any: an fd swapped under us, the agent's answer. */
+		snprintf(err, errlen, "process %d has no spanring ring%s%s%s%s%s", (int)pid,
+			 skipped[0] || aerr[0] ? " (" : "", skipped, skipped[0] && aerr[0] ? "; " : "",
+			 aerr, skipped[0] || aerr[0] ? ")" : "");
 		return DUMP_EXIT_NOPID;
 	}
+	if (skipped[0])
+		fprintf(stderr, "spanring-dump: pid %d: %s\n", (int)pid, skipped);
 	struct dump_ring **arr = calloc((size_t)k, sizeof(*arr));
 	int rc = DUMP_EXIT_OK;
 	size_t got = 0;
 	for (int i = 0; i < k; i++) {
 		if (!arr) {
-			close(fds[i]);
+			close(pr[i].fd);
 			continue;
 		}
 		char e1[256];
-		int r1 = dump_ring_from_fd(fds[i], pid, &arr[got], e1, sizeof(e1));
+		int r1 = dump_ring_from_fd(pr[i].fd, pid, &arr[got], e1, sizeof(e1));
 		if (r1 == DUMP_EXIT_OK) {
+			/* pid only holds it (the agent, another reader): name the
+			 * process that writes it, if it still runs. */
+			if (!pr[i].writer)
+				dump_ring_set_producer(arr[got],
+						       dump_proc_ring_writer(pr[i].dev, pr[i].ino,
+									     (pid_t)dump_ring_creator(arr[got])));
 			got++;
 		} else {
 			/* Keep the first error; the others are likely the same. */
@@ -773,7 +928,15 @@ int dump_ring_show(struct dump_ring *r, struct dump_out *o, bool spans)
 			if (o->utc ? gmtime_r(&t, &tm) : localtime_r(&t, &tm))
 				strftime(created, sizeof(created), "%Y-%m-%d %H:%M:%S", &tm);
 		}
-		fprintf(f, "ring of pid %d: service ", (int)r->pid);
+		if (r->pid && r->pid == r->holder)
+			fprintf(f, "ring of pid %d: service ", (int)r->pid);
+		else if (r->pid)
+			fprintf(f, "ring of pid %d (read through pid %d, which holds it but does not "
+				   "write it): service ", (int)r->pid, (int)r->holder);
+		else
+			fprintf(f, "ring of a producer that has exited (created by pid %" PRIu32
+				   "; read through pid %d, which holds it but does not write it): "
+				   "service ", h->creator_pid, (int)r->holder);
 		dump_fputs_safe(f, r->service);
 		fprintf(f, ", memfd inode %lu, %s\n", (unsigned long)r->ino, sz);
 		fprintf(f, "  ABI %" PRIu32 ".%" PRIu32 ", features 0x%" PRIx64
