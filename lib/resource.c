@@ -365,7 +365,7 @@ static int env_parse(const char *s, struct attr_list *out)
  * Only -ENOMEM is returned as an error. */
 static int env_attrs(struct attr_list *out)
 {
-	const char *s = getenv("OTEL_RESOURCE_ATTRIBUTES");
+	const char *s = secure_getenv("OTEL_RESOURCE_ATTRIBUTES");
 	int rc;
 
 	if (!s || !*s)
@@ -455,7 +455,7 @@ static int exe_detect(struct exe_info *e)
 /* The service.name rule (see the top of the file); a new string. */
 static char *service_name(const struct attr_list *env, const char *exe_name)
 {
-	const char *s = getenv("OTEL_SERVICE_NAME");
+	const char *s = secure_getenv("OTEL_SERVICE_NAME");
 	const struct attr *a = attr_find(env, "service.name");
 	char *out;
 
