@@ -698,6 +698,12 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 	}
 	if (pl.cfg.bad)
 		pl_debug("ignoring invalid SPANRING_* values (mask %#x)", pl.cfg.bad);
+	bool bad_args;
+	const char *args_v = secure_getenv("SPANRING_COMMAND_ARGS");
+	pl.cfg.command_args = (int)sr_args_mode_parse(args_v, &bad_args);
+	if (bad_args)
+		pl_debug("ignoring invalid SPANRING_COMMAND_ARGS=\"%s\" (full, redacted or off): "
+			 "redacted", args_v);
 	pl_busy++;
 	pthread_atfork(NULL, NULL, atfork_child_first);
 	pl.active = true;
@@ -736,6 +742,7 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 			.path = path,
 			.argc = argc,
 			.argv = argv,
+			.args_mode = pl.cfg.command_args,
 			.pid = pl.pid,
 			.ppid = getppid(),
 			.count_limit = cfg.attr_count_limit,
