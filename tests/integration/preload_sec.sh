@@ -7,7 +7,8 @@
 #       full, off, an invalid value (reported with SPANRING_DEBUG=1,
 #       redacted applies);
 #  R14  an unusable SPANRING_SOCKET (too long for a unix address, relative)
-#       is reported with SPANRING_DEBUG=1, naming it and why.
+#       is reported with SPANRING_DEBUG=1, naming it and why; the agent
+#       refuses to start on it, naming it.
 . "$(dirname "$0")/preload_lib.sh"
 V=$PROGS/preload_victim
 [ -x "$V" ] || fail "$V not built"
@@ -50,6 +51,13 @@ grep -q "longer than a unix socket address" "$T/sock.err" && fail "wrong reason"
 SPANRING_SOCKET=$long SPANRING_DEBUG=1 LD_PRELOAD="$PRELOAD" "$V" exit 0 2>"$T/sock.err"
 grep -q "longer than a unix socket address allows" "$T/sock.err" ||
 	fail "the reason is not given: $(cat "$T/sock.err")"
+# ... and by the agent, which refuses to start on it, naming it.
+set +e
+SPANRING_SOCKET=$long "$AGENT" --null >"$T/agent-long.out" 2>&1
+rc=$?
+set -e
+[ $rc != 0 ] && grep -qF "SPANRING_SOCKET '$long'" "$T/agent-long.out" ||
+	fail "agent with SPANRING_SOCKET=$long: status $rc, $(cat "$T/agent-long.out")"
 agent_stop
 
 SOCK=$SPANRING_SOCKET check <<'PY'
