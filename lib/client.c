@@ -177,9 +177,9 @@ static bool cl_user_path(char *buf, size_t n, bool *tmp_dir)
 }
 
 /*
- * Is the directory of path private to us: a directory (not a symbolic
- * link) owned by the effective uid, without any permission for group and
- * others? Async-signal-safe (lstat).
+ * Is the directory of path private to us: a directory (a symbolic link
+ * to one only if follow) owned by the effective uid, without any
+ * permission for group and others? Async-signal-safe (stat, lstat).
  */
 static bool cl_dir_private(const char *path, bool follow)
 {
@@ -192,8 +192,8 @@ static bool cl_dir_private(const char *path, bool follow)
 	memcpy(dir, path, n - 1);
 	dir[n - 1] = '\0';
 	struct stat st;
-	return (follow ? stat(dir, &st) : lstat(dir, &st)) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
-	       !(st.st_mode & 077);
+	int r = follow ? stat(dir, &st) : lstat(dir, &st);
+	return r == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 077);
 }
 
 const char *sr_socket_path(char *buf, size_t n)
