@@ -581,6 +581,8 @@ static bool cl_wait_readable(int s, int timeout_ms)
 }
 
 /* Send the registration request for ring m, its memfd attached, on s.
+ * Only on a socket that cl_connect_place() connected (or, for any other
+ * connect(), that passed cl_peer_ok()): the ring goes to no other uid.
  * Async-signal-safe (sr_client_register_final() uses it). */
 static bool cl_send_req(int s, const struct sr_map *m, uint32_t flags)
 {
