@@ -686,9 +686,9 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 	pl_real_init();
 	pl.pid = pl_getpid();
 	exe_name(pl.exe_name, sizeof(pl.exe_name));
-	pl_config_parse(&pl.cfg, secure_getenv("SPANRING_TRACE"), secure_getenv("SPANRING_MIN_DURATION_US"),
-			secure_getenv("SPANRING_SIGNALS"), secure_getenv("SPANRING_EXIT_TIMEOUT_MS"),
-			secure_getenv("SPANRING_DEBUG"));
+	pl_config_parse(&pl.cfg, secure_getenv("SPANRING_TRACE"),
+			secure_getenv("SPANRING_MIN_DURATION_US"), secure_getenv("SPANRING_SIGNALS"),
+			secure_getenv("SPANRING_EXIT_TIMEOUT_MS"), secure_getenv("SPANRING_DEBUG"));
 	const char *why = pl_inert_reason(getauxval(AT_SECURE), secure_getenv("OTEL_SDK_DISABLED"),
 					  pl.exe_name, secure_getenv("SPANRING_EXCLUDE"), pl.cfg.trace);
 	if (why) {
