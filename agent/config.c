@@ -49,7 +49,7 @@ struct cfg_key {
 static const struct cfg_key cfg_keys[] = {
 	{"socket", CT_STR, OFF(socket_path), 0, 0, 0,
 	 "$SPANRING_SOCKET, /run/spanring/agent.sock (root), $XDG_RUNTIME_DIR/spanring.sock, "
-	 "/tmp/spanring-<uid>.sock",
+	 "/tmp/spanring-<uid>/agent.sock",
 	 "unix socket producers register on"},
 	{"socket_mode", CT_MODE, OFF(socket_mode), 0, 0, 0777, "0666",
 	 "permission bits of the socket (octal)"},
@@ -806,8 +806,13 @@ int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
 {
 	char buf[PATH_MAX];
 	if (!c->socket_path) {
-		if (!sr_socket_path(buf, sizeof(buf))) {
-			errf(err, errlen, "socket: default path does not fit");
+		const char *why = "does not fit";
+		if (!sr_agent_socket_path(buf, sizeof(buf), &why)) {
+			const char *env = getenv("SPANRING_SOCKET");
+			if (env && *env)
+				errf(err, errlen, "socket: SPANRING_SOCKET '%s': %s", env, why);
+			else
+				errf(err, errlen, "socket: default path '%s': %s", buf, why);
 			return -EINVAL;
 		}
 		c->socket_path = strdup(buf);

@@ -40,8 +40,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,8 +70,17 @@ static struct {
 	pthread_mutex_t fdmu; /* creating/closing sock (see fork, above) */
 	pthread_cond_t cv; /* CLOCK_MONOTONIC */
 	struct sr_map *m;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* where to look first */
 	bool path_ok;
+	char alt_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* then: the per-user path */
+	bool alt_ok;
+	bool alt_follow;     /* alt_path's directory may be a symbolic link ($XDG_RUNTIME_DIR) */
+	bool secure;         /* AT_SECURE: root's agent only, nothing from the environment */
+	bool debug;          /* SPANRING_DEBUG */
+	bool agent_uid_set;  /* SPANRING_AGENT_UID: one more uid trusted with the ring */
+	uid_t agent_uid;
+	int logged_peer;     /* debug lines said once (atomic) */
+	int logged_dir;
 	bool started;
 	bool stop;
 	bool kick;           /* retry now (sr_client_flush) ... */
@@ -90,8 +101,6 @@ static struct {
 	int mode;            /* CL_M_* (atomic): who registers a deferred ring */
 	int final_sock;      /* the connection of a final registration */
 	int quiet;           /* (atomic) the thread is in its loop: allocates nothing */
-	char fork_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	bool fork_path_ok;   /* the path as resolved at the last fork */
 	bool restricted;     /* a restricted fork child: no thread (see below) */
 } cl = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
@@ -115,20 +124,290 @@ enum cl_mode {
 
 static pthread_once_t cl_once = PTHREAD_ONCE_INIT;
 
-const char *sr_socket_path(char *buf, size_t n)
+/* ---- the agent's socket: where to look, whom to hand the ring --------------------- */
+
+/*
+ * Lookup (docs/ABI.md 13.1). In secure-execution mode (AT_SECURE: a
+ * set-user-ID program) nothing of the environment is read and only the
+ * system socket, served by root, is used. Otherwise $SPANRING_SOCKET when
+ * it is set (an absolute path that fits a unix address; an unusable value
+ * is reported with SPANRING_DEBUG=1 and ignored), else the system agent's
+ * /run/spanring/agent.sock, then (uid other than 0) the per-user path:
+ * $XDG_RUNTIME_DIR/spanring.sock, else /tmp/spanring-<uid>/agent.sock. The
+ * per-user path is used only while its directory is the user's own
+ * (a directory owned by the effective uid, no permission for group or
+ * others; /tmp/spanring-<uid> must not be a symbolic link), so another
+ * uid cannot take it first. Whatever the path, the
+ * ring goes only to a peer (SO_PEERCRED) that is root, the process's
+ * effective uid, or $SPANRING_AGENT_UID.
+ */
+#define CL_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
+
+static bool cl_secure(void)
 {
-	const char *env = getenv("SPANRING_SOCKET");
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	return getauxval(AT_SECURE) != 0;
+}
+
+static bool cl_debug_on(void)
+{
+	const char *d = secure_getenv("SPANRING_DEBUG");
+	return d && *d && strcmp(d, "0") != 0;
+}
+
+/* Why SPANRING_SOCKET's value v cannot be used, or NULL. */
+static const char *cl_env_socket_bad(const char *v)
+{
+	if (v[0] != '/')
+		return "not an absolute path";
+	if (strlen(v) >= CL_PATH_MAX)
+		return "longer than a unix socket address allows (107 bytes)";
+	return NULL;
+}
+
+/* The per-user path (uid other than 0); false if it does not fit. The
+ * second form's directory is ours to create (sr_agent_socket_path). */
+static bool cl_user_path(char *buf, size_t n, bool *tmp_dir)
+{
+	const char *xdg = secure_getenv("XDG_RUNTIME_DIR");
 	int len;
-	if (env && *env)
-		len = snprintf(buf, n, "%s", env);
-	else if (getuid() == 0)
-		len = snprintf(buf, n, "/run/spanring/agent.sock");
-	else if (xdg && *xdg)
+	*tmp_dir = !(xdg && *xdg);
+	if (!*tmp_dir)
 		len = snprintf(buf, n, "%s/spanring.sock", xdg);
 	else
-		len = snprintf(buf, n, "/tmp/spanring-%u.sock", (unsigned)getuid());
-	return (len > 0 && (size_t)len < n) ? buf : NULL;
+		len = snprintf(buf, n, "/tmp/spanring-%u/agent.sock", (unsigned)geteuid());
+	return len > 0 && (size_t)len < n && (size_t)len < CL_PATH_MAX;
+}
+
+/*
+ * Is the directory of path private to us: a directory (a symbolic link
+ * to one only if follow) owned by the effective uid, without any
+ * permission for group and others? Async-signal-safe (stat, lstat).
+ */
+static bool cl_dir_private(const char *path, bool follow)
+{
+	char dir[CL_PATH_MAX];
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] != '/')
+		n--;
+	if (n <= 1 || n - 1 >= sizeof(dir))
+		return false;
+	memcpy(dir, path, n - 1);
+	dir[n - 1] = '\0';
+	struct stat st;
+	int r = follow ? stat(dir, &st) : lstat(dir, &st);
+	return r == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 077);
+}
+
+const char *sr_socket_path(char *buf, size_t n)
+{
+	int len;
+	bool tmp_dir;
+	struct stat st;
+	if (!cl_secure()) {
+		const char *env = secure_getenv("SPANRING_SOCKET");
+		if (env && *env) {
+			if (cl_env_socket_bad(env))
+				return NULL;
+			len = snprintf(buf, n, "%s", env);
+			return len > 0 && (size_t)len < n ? buf : NULL;
+		}
+	}
+	if (cl_secure() || geteuid() == 0 ||
+	    (stat(SR_SYSTEM_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode))) {
+		len = snprintf(buf, n, "%s", SR_SYSTEM_SOCKET);
+		return len > 0 && (size_t)len < n ? buf : NULL;
+	}
+	return cl_user_path(buf, n, &tmp_dir) ? buf : NULL;
+}
+
+const char *sr_agent_socket_path(char *buf, size_t n, const char **why)
+{
+	int len;
+	bool tmp_dir;
+	const char *env = secure_getenv("SPANRING_SOCKET");
+	*why = NULL;
+	if (env && *env) {
+		if ((*why = cl_env_socket_bad(env)))
+			return NULL;
+		len = snprintf(buf, n, "%s", env);
+	} else if (geteuid() == 0) {
+		len = snprintf(buf, n, "%s", SR_SYSTEM_SOCKET);
+	} else {
+		if (!cl_user_path(buf, n, &tmp_dir)) {
+			*why = "the per-user path is longer than a unix socket address allows";
+			return NULL;
+		}
+		/* Ours to make, private; one that exists must be private already
+		 * (another uid may have made it first: then refuse, never use it). */
+		if (tmp_dir) {
+			char dir[CL_PATH_MAX];
+			snprintf(dir, sizeof(dir), "/tmp/spanring-%u", (unsigned)geteuid());
+			if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+				*why = "cannot create its directory /tmp/spanring-<uid>";
+				return NULL;
+			}
+		}
+		if (!cl_dir_private(buf, !tmp_dir)) {
+			*why = "its directory is not a directory of this uid with mode 0700 (another "
+			       "user may have made it: remove it, or set SPANRING_SOCKET)";
+			return NULL;
+		}
+		return buf;
+	}
+	return len > 0 && (size_t)len < n ? buf : NULL;
+}
+
+/* A debug line built without allocation or stdio (async-signal-safe). */
+struct cl_msg {
+	char b[512];
+	size_t n;
+};
+
+static void cl_msg_add(struct cl_msg *m, const char *str)
+{
+	while (*str && m->n < sizeof(m->b) - 1)
+		m->b[m->n++] = *str++;
+}
+
+static void cl_msg_num(struct cl_msg *m, unsigned v)
+{
+	char t[12];
+	int k = 0;
+	do
+		t[k++] = (char)('0' + v % 10);
+	while ((v /= 10) && k < 12);
+	while (k && m->n < sizeof(m->b) - 1)
+		m->b[m->n++] = t[--k];
+}
+
+static void cl_msg_put(struct cl_msg *m)
+{
+	m->b[m->n++] = '\n';
+	ssize_t w = write(STDERR_FILENO, m->b, m->n);
+	(void)w;
+}
+
+/*
+ * The peer check, right after connect() on every path that sends the
+ * ring: the memfd (read-write; the agent writes the consumer lines in
+ * it) goes only to root, to our effective uid, or to $SPANRING_AGENT_UID
+ * (not in secure-execution mode: root only). Async-signal-safe.
+ */
+static bool cl_peer_ok(int s, const char *path)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 || len != sizeof(uc))
+		return false;
+	if (uc.uid == 0 ||
+	    (!cl.secure && (uc.uid == geteuid() || (cl.agent_uid_set && uc.uid == cl.agent_uid))))
+		return true;
+	if (cl.debug && !__atomic_exchange_n(&cl.logged_peer, 1, __ATOMIC_RELAXED)) {
+		struct cl_msg m = {.n = 0};
+		cl_msg_add(&m, "spanring: not handing the ring to ");
+		cl_msg_add(&m, path);
+		cl_msg_add(&m, ": it is served by uid ");
+		cl_msg_num(&m, (unsigned)uc.uid);
+		cl_msg_add(&m, ", not by root or uid ");
+		cl_msg_num(&m, (unsigned)geteuid());
+		cl_msg_add(&m, " (SPANRING_AGENT_UID names the agent's uid if it runs as another user)");
+		cl_msg_put(&m);
+	}
+	return false;
+}
+
+/* Sleep ms milliseconds with nanosleep (async-signal-safe). */
+static void cl_nap_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Place number i to look for the agent (0: cl.path, 1: cl.alt_path), or NULL. */
+static const char *cl_place(int i)
+{
+	if (i == 0)
+		return cl.path_ok ? cl.path : NULL;
+	return cl.alt_ok ? cl.alt_path : NULL;
+}
+
+/*
+ * Connect s to place i and check who serves it. A full backlog (EAGAIN)
+ * is retried for up to eagain_ms. True when s is connected to an agent we
+ * may hand the ring to. Async-signal-safe.
+ */
+static bool cl_connect_place(int s, int i, int eagain_ms)
+{
+	const char *p = cl_place(i);
+	if (!p)
+		return false;
+	if (i == 1 && !cl_dir_private(p, cl.alt_follow)) {
+		struct stat st;
+		if (cl.debug && stat(p, &st) == 0 &&
+		    !__atomic_exchange_n(&cl.logged_dir, 1, __ATOMIC_RELAXED)) {
+			struct cl_msg m = {.n = 0};
+			cl_msg_add(&m, "spanring: not using ");
+			cl_msg_add(&m, p);
+			cl_msg_add(&m, ": its directory is not private to uid ");
+			cl_msg_num(&m, (unsigned)geteuid());
+			cl_msg_add(&m, " (owned by it, mode 0700)");
+			cl_msg_put(&m);
+		}
+		return false;
+	}
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, p, sizeof(sa.sun_path));
+	for (int waited = 0;; waited += 2) {
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		if ((errno != EAGAIN && errno != EINTR) || waited >= eagain_ms)
+			return false;
+		cl_nap_ms(2);
+	}
+	return cl_peer_ok(s, p);
+}
+
+/* Where to look, read once in the caller's thread (see cl_start). */
+static void cl_resolve(void)
+{
+	cl.secure = cl_secure();
+	cl.debug = cl_debug_on();
+	cl.path_ok = cl.alt_ok = cl.agent_uid_set = false;
+	if (!cl.secure) {
+		const char *v = secure_getenv("SPANRING_AGENT_UID");
+		if (v && *v) {
+			char *end;
+			errno = 0;
+			unsigned long u = strtoul(v, &end, 10);
+			if (*v >= '0' && *v <= '9' && !*end && !errno && u < (uid_t)-1) {
+				cl.agent_uid = (uid_t)u;
+				cl.agent_uid_set = true;
+			} else if (cl.debug) {
+				fprintf(stderr, "spanring: ignoring invalid SPANRING_AGENT_UID=\"%s\" (a "
+						"numeric uid)\n", v);
+			}
+		}
+		const char *env = secure_getenv("SPANRING_SOCKET");
+		if (env && *env) {
+			const char *why = cl_env_socket_bad(env);
+			if (!why) {
+				snprintf(cl.path, sizeof(cl.path), "%s", env);
+				cl.path_ok = true;
+				return;
+			}
+			if (cl.debug)
+				fprintf(stderr, "spanring: ignoring invalid SPANRING_SOCKET=\"%s\": %s; "
+						"looking for the agent at the default places\n", env, why);
+		}
+	}
+	snprintf(cl.path, sizeof(cl.path), "%s", SR_SYSTEM_SOCKET);
+	cl.path_ok = true;
+	if (!cl.secure && geteuid() != 0) {
+		bool tmp_dir;
+		cl.alt_ok = cl_user_path(cl.alt_path, sizeof(cl.alt_path), &tmp_dir);
+		cl.alt_follow = !tmp_dir;
+	}
 }
 
 static void cl_atfork_prepare(void)
@@ -304,6 +583,8 @@ static bool cl_wait_readable(int s, int timeout_ms)
 }
 
 /* Send the registration request for ring m, its memfd attached, on s.
+ * Only on a socket that cl_connect_place() connected (or, for any other
+ * connect(), that passed cl_peer_ok()): the ring goes to no other uid.
  * Async-signal-safe (sr_client_register_final() uses it). */
 static bool cl_send_req(int s, const struct sr_map *m, uint32_t flags)
 {
@@ -337,18 +618,26 @@ static bool cl_send_req(int s, const struct sr_map *m, uint32_t flags)
 /* One registration attempt. On ATT_OK the connection stays in cl.sock. */
 static int cl_attempt(void)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	memcpy(sa.sun_path, cl.path, sizeof(sa.sun_path));
-	pthread_mutex_lock(&cl.fdmu);
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	cl.sock = s;
-	pthread_mutex_unlock(&cl.fdmu);
+	int s = -1;
+	const char *where = NULL;
+	for (int i = 0; i < 2 && s < 0; i++) {
+		if (!cl_place(i))
+			continue;
+		pthread_mutex_lock(&cl.fdmu);
+		s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		cl.sock = s;
+		pthread_mutex_unlock(&cl.fdmu);
+		if (s < 0)
+			return ATT_NOAGENT;
+		if (cl_connect_place(s, i, 0)) {
+			where = cl_place(i);
+		} else {
+			cl_close_sock();
+			s = -1;
+		}
+	}
 	if (s < 0)
 		return ATT_NOAGENT;
-	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		cl_close_sock();
-		return ATT_NOAGENT;
-	}
 
 	if (!cl_send_req(s, cl.m, cl.ever_registered ? SPANRING_REG_F_RECONNECT : 0)) {
 		cl_close_sock();
@@ -404,7 +693,7 @@ static int cl_attempt(void)
 		pthread_mutex_unlock(&cl.mu);
 		if (log && getenv("SPANRING_DEBUG"))
 			fprintf(stderr, "spanring: the agent at %s rejected the ring: %s (reason %d)\n",
-				cl.path, resp.message, resp.status);
+				where, resp.message, resp.status);
 		result = ATT_REJECTED;
 	} else if (nfds == 1 && cl_is_eventfd(fds[0])) {
 		cl_install_doorbell(fds[0]);
@@ -468,7 +757,7 @@ static void *cl_main(void *arg)
 		bool stop = cl.stop;
 		cl.kick = false;
 		pthread_mutex_unlock(&cl.mu);
-		if (stop || !cl.path_ok)
+		if (stop || (!cl.path_ok && !cl.alt_ok))
 			break;
 		int r = cl_attempt();
 		if (r == ATT_STOP)
@@ -544,7 +833,7 @@ static void cl_start(struct sr_map *m, bool now)
 	}
 	/* The path is read here, in the caller's thread: getenv() in our
 	 * thread could race with the program's setenv(). */
-	cl.path_ok = sr_socket_path(cl.path, sizeof(cl.path)) != NULL;
+	cl_resolve();
 	cl.m = m;
 	cl.stop = false;
 	cl.kick = false;
@@ -615,14 +904,6 @@ void sr_client_start_deferred(void)
 	cl_start(m, true);
 }
 
-/* Sleep ms milliseconds with nanosleep (async-signal-safe). */
-static void cl_nap_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 int sr_client_register_final(int timeout_ms)
 {
 	int want = CL_M_DEFERRED;
@@ -636,21 +917,22 @@ int sr_client_register_final(int timeout_ms)
 						   : -EALREADY;
 	int saved = errno, result = -ENOTCONN;
 	int s = -1;
-	if (!cl.path_ok || !cl.m || cl.m->fd < 0)
+	if (!cl.m || cl.m->fd < 0)
 		goto out;
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* EAGAIN: the agent's backlog is full; it is alive, so wait a little. */
+	for (int i = 0; i < 2 && s < 0; i++) {
+		if (!cl_place(i))
+			continue;
+		s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (s < 0)
+			goto out;
+		if (!cl_connect_place(s, i, timeout_ms)) {
+			close(s);
+			s = -1;
+		}
+	}
 	if (s < 0)
 		goto out;
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	memcpy(sa.sun_path, cl.path, sizeof(sa.sun_path));
-	/* EAGAIN: the agent's backlog is full; it is alive, so wait a little. */
-	for (int waited = 0;; waited += 2) {
-		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			break;
-		if ((errno != EAGAIN && errno != EINTR) || waited >= timeout_ms)
-			goto out;
-		cl_nap_ms(2);
-	}
 	if (!cl_send_req(s, cl.m,
 			 SPANRING_REG_F_NOREPLY | (cl.ever_registered ? SPANRING_REG_F_RECONNECT : 0)))
 		goto out;
@@ -778,10 +1060,14 @@ bool sr_client_thread_quiet(void)
 
 void sr_client_atfork_prepare(void)
 {
-	/* Resolve the socket path now, in the parent: a restricted child
-	 * must not (it formats and may look at files). Called under the
-	 * producer core's lock, so concurrent forks do not mix it. */
-	cl.fork_path_ok = sr_socket_path(cl.fork_path, sizeof(cl.fork_path)) != NULL;
+	/* Where to look for the agent, resolved now, in the parent: a
+	 * restricted child must not (it formats, reads the environment and
+	 * looks at directories). Not while a thread of ours runs: it reads
+	 * these fields, and cl_start() resolved them when it started it. */
+	pthread_mutex_lock(&cl.mu);
+	if (!cl.started)
+		cl_resolve();
+	pthread_mutex_unlock(&cl.mu);
 }
 
 void sr_client_atfork_child(bool restricted)
@@ -813,10 +1099,6 @@ void sr_client_atfork_child(bool restricted)
 	cl.m = NULL;
 	cl.quiet = 0;
 	cl.restricted = restricted;
-	if (restricted) {
-		memcpy(cl.path, cl.fork_path, sizeof(cl.path));
-		cl.path_ok = cl.fork_path_ok;
-	}
 	/* A waiter of the parent may have been inside the condvar. */
 	if (cl.cv_ready)
 		cl_init_cv();

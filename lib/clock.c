@@ -53,7 +53,7 @@ static bool kernel_uses_tsc(void)
 
 void sr_clock_init(void)
 {
-	const char *v = getenv("SPANRING_CLOCK");
+	const char *v = secure_getenv("SPANRING_CLOCK");
 	memset(&sr_clk, 0, sizeof(sr_clk));
 	if ((v && strcmp(v, "realtime") == 0) || !kernel_uses_tsc())
 		return;

@@ -42,7 +42,7 @@ void sr_config_set_ring_defaults(uint32_t slots, uint32_t slot_size)
 
 static void warn_invalid(const char *var, const char *val)
 {
-	const char *dbg = getenv("SPANRING_DEBUG");
+	const char *dbg = secure_getenv("SPANRING_DEBUG");
 	if (!dbg || !*dbg || strcmp(dbg, "0") == 0)
 		return;
 	/* write(), not stdio: this may run in a restricted fork child
@@ -101,12 +101,12 @@ static uint32_t env_u32(const char *primary, const char *fallback, uint32_t def)
 void sr_config_from_env(struct sr_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	const char *v = getenv("OTEL_SDK_DISABLED");
+	const char *v = secure_getenv("OTEL_SDK_DISABLED");
 	c->disabled = v && strcasecmp(v, "true") == 0;
 
 	c->sampler = SR_SAMPLE_PB_ALWAYS_ON;
 	c->ratio = 1.0;
-	v = getenv("OTEL_TRACES_SAMPLER");
+	v = secure_getenv("OTEL_TRACES_SAMPLER");
 	if (v && *v) {
 		static const struct {
 			const char *name;
@@ -128,7 +128,7 @@ void sr_config_from_env(struct sr_config *c)
 		else
 			warn_invalid("OTEL_TRACES_SAMPLER", v);
 	}
-	v = getenv("OTEL_TRACES_SAMPLER_ARG");
+	v = secure_getenv("OTEL_TRACES_SAMPLER_ARG");
 	if (v && *v && (c->sampler == SR_SAMPLE_RATIO || c->sampler == SR_SAMPLE_PB_RATIO)) {
 		char *end;
 		double r = strtod(v, &end);
@@ -151,13 +151,13 @@ void sr_config_from_env(struct sr_config *c)
 
 	c->slot_count = env_u32("SPANRING_SLOTS", NULL, def_slots);
 	if (c->slot_count < 1 || c->slot_count > SPANRING_MAX_SLOTS) {
-		warn_invalid("SPANRING_SLOTS", getenv("SPANRING_SLOTS"));
+		warn_invalid("SPANRING_SLOTS", secure_getenv("SPANRING_SLOTS"));
 		c->slot_count = def_slots;
 	}
 	c->slot_size = env_u32("SPANRING_SLOT_SIZE", NULL, def_slot_size);
 	if (c->slot_size < SPANRING_MIN_SLOT_SIZE || c->slot_size > SPANRING_MAX_SLOT_SIZE ||
 	    (c->slot_size & (c->slot_size - 1))) {
-		warn_invalid("SPANRING_SLOT_SIZE", getenv("SPANRING_SLOT_SIZE"));
+		warn_invalid("SPANRING_SLOT_SIZE", secure_getenv("SPANRING_SLOT_SIZE"));
 		c->slot_size = def_slot_size;
 	}
 }

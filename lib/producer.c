@@ -128,7 +128,7 @@ void sr_proc_unlock(void)
 
 static void at_exit(void)
 {
-	const char *v = getenv("SPANRING_EXIT_TIMEOUT_MS");
+	const char *v = secure_getenv("SPANRING_EXIT_TIMEOUT_MS");
 	int ms = v && *v ? atoi(v) : 500;
 	spanring_shutdown(ms < 0 ? 0 : ms);
 }

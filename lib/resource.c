@@ -25,6 +25,8 @@
  *                           the first 64 arguments that end within the
  *                           first 4 KiB. An argument cut by that bound is
  *                           left out entirely rather than truncated.
+ *                           SPANRING_COMMAND_ARGS: redacted (default: see
+ *                           resource.h), full, or off (no attribute).
  *   process.owner           user name of the effective uid (the identity
  *                           the agent sees through SO_PEERCRED), or the
  *                           uid in decimal when it has no name
@@ -366,7 +368,7 @@ static int env_parse(const char *s, struct attr_list *out)
  * Only -ENOMEM is returned as an error. */
 static int env_attrs(struct attr_list *out)
 {
-	const char *s = getenv("OTEL_RESOURCE_ATTRIBUTES");
+	const char *s = secure_getenv("OTEL_RESOURCE_ATTRIBUTES");
 	int rc;
 
 	if (!s || !*s)
@@ -456,7 +458,7 @@ static int exe_detect(struct exe_info *e)
 /* The service.name rule (see the top of the file); a new string. */
 static char *service_name(const struct attr_list *env, const char *exe_name)
 {
-	const char *s = getenv("OTEL_SERVICE_NAME");
+	const char *s = secure_getenv("OTEL_SERVICE_NAME");
 	const struct attr *a = attr_find(env, "service.name");
 	char *out;
 
@@ -482,9 +484,17 @@ static int detect_cmdline(struct attr_list *l)
 {
 	char buf[CMDLINE_MAX_BYTES];
 	size_t got = 0;
-	bool eof = false;
+	bool eof = false, bad;
 	struct attr a = {.kind = ATTR_STRV};
 	const char *p, *end;
+	const char *mv = secure_getenv("SPANRING_COMMAND_ARGS");
+	enum sr_args_mode mode = sr_args_mode_parse(mv, &bad);
+	const char *dbg = secure_getenv("SPANRING_DEBUG");
+
+	if (bad && dbg && *dbg && strcmp(dbg, "0") != 0)
+		fprintf(stderr, "spanring: ignoring invalid SPANRING_COMMAND_ARGS=\"%s\"\n", mv);
+	if (mode == SR_ARGS_OFF)
+		return 0;
 	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
@@ -512,6 +522,7 @@ static int detect_cmdline(struct attr_list *l)
 	a.strv = sr_calloc(CMDLINE_MAX_ARGS, sizeof *a.strv);
 	if (!a.strv)
 		return -ENOMEM;
+	bool hide = false;
 	for (p = buf, end = buf + got; p < end && a.n_strv < CMDLINE_MAX_ARGS;) {
 		const char *nul = memchr(p, '\0', (size_t)(end - p));
 		/* Without a NUL the argument either ends the file (a process
@@ -519,7 +530,15 @@ static int detect_cmdline(struct attr_list *l)
 		if (!nul && !eof)
 			break;
 		const char *e = nul ? nul : end;
-		char *s = utf8_dup(p, (size_t)(e - p));
+		char red[3 * CMDLINE_MAX_BYTES + 16];
+		const char *v = p;
+		size_t vlen = (size_t)(e - p);
+		if (mode == SR_ARGS_REDACTED) {
+			/* At most 8 bytes more per 4 bytes of input ("://@"). */
+			vlen = sr_arg_redact(p, vlen, hide, red, sizeof red, &hide);
+			v = red;
+		}
+		char *s = vlen == SIZE_MAX ? NULL : utf8_dup(v, vlen);
 		if (!s) {
 			attr_value_free(&a);
 			return -ENOMEM;

@@ -6,6 +6,7 @@
 #ifndef SPANRING_LIB_RESOURCE_H
 #define SPANRING_LIB_RESOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,5 +54,35 @@ SR_HIDDEN void sr_resource_set_exe(const char *path);
 /* In a fork child: the locks of the caches may have been held by a
  * thread that does not exist here. */
 SR_HIDDEN void sr_resource_atfork_child(void);
+
+/*
+ * process.command_args: SPANRING_COMMAND_ARGS = full, redacted (the
+ * default) or off (lib/args.c). In redacted form:
+ *  - a URL's user information is replaced: scheme://REDACTED@host/...;
+ *  - an argument NAME=VALUE or NAME:VALUE (NAME with leading dashes
+ *    allowed, made of letters, digits, '_', '.', '-') whose NAME contains
+ *    one of the key words keeps NAME and the separator, VALUE becomes
+ *    REDACTED (--password=REDACTED, Authorization:REDACTED);
+ *  - an option -NAME or --NAME alone whose NAME contains a key word hides
+ *    the next argument unless that starts with '-' (--token REDACTED).
+ * Key words, in any case: pass, pwd, secret, token, key, auth,
+ * credential, cookie. Single-letter options (mysql -pSECRET, curl -u
+ * user:pass) are not recognised: use off for such programs.
+ */
+enum sr_args_mode { SR_ARGS_REDACTED = 0, SR_ARGS_FULL, SR_ARGS_OFF };
+
+/* The mode named by v (NULL or "" : redacted); *bad set if v names none
+ * (then redacted). */
+SR_HIDDEN enum sr_args_mode sr_args_mode_parse(const char *v, bool *bad);
+
+/*
+ * The reported form of one argument a[0..len) in redacted mode, written
+ * to out (at most cap bytes, no terminator). hide: the argument before
+ * asked for this one to be hidden; *hide_next: this one asks for the next
+ * to be hidden. Returns the length, or SIZE_MAX if it does not fit.
+ * Pure: no allocation, no lock (async-signal-safe).
+ */
+SR_HIDDEN size_t sr_arg_redact(const char *a, size_t len, bool hide, char *out, size_t cap,
+			       bool *hide_next);
 
 #endif /* SPANRING_LIB_RESOURCE_H */

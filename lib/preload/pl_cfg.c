@@ -10,6 +10,8 @@
  *   SPANRING_SIGNALS          all (default), crash, none
  *   SPANRING_EXIT_TIMEOUT_MS  as the library: wait for the agent at exit
  *   SPANRING_EXCLUDE          executables (fnmatch patterns) left alone
+ *   SPANRING_COMMAND_ARGS     redacted (default), full, off: parsed by
+ *                             sr_args_mode_parse() (lib/args.c), set by pl_ctor
  *   SPANRING_DEBUG            report on stderr
  *
  * Everything here is pure (values in, settings out) so that the unit

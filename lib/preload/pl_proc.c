@@ -369,8 +369,13 @@ void pl_process_signal(int sig)
 
 	/* The ring dies with us unless the agent has it. Hand it over from
 	 * here if nothing has registered it yet (async-signal-safe); else
-	 * wait for the registration thread, if there is an agent to wait for. */
-	if (sr_client_register_final(pl.cfg.exit_timeout_ms) != -EALREADY)
+	 * wait for the registration thread, if there is an agent to wait for.
+	 * pl_busy: the library's connect() to the agent is ours, not the
+	 * program's (a "connect" span of it would be committed otherwise). */
+	pl_busy++;
+	int fr = sr_client_register_final(pl.cfg.exit_timeout_ms);
+	pl_busy--;
+	if (fr != -EALREADY)
 		return;
 	if (sr_load_int(&sr_doorbell_fd) >= 0 || !pl.sock_path[0])
 		return;
@@ -677,11 +682,11 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 	pl_real_init();
 	pl.pid = pl_getpid();
 	exe_name(pl.exe_name, sizeof(pl.exe_name));
-	pl_config_parse(&pl.cfg, getenv("SPANRING_TRACE"), getenv("SPANRING_MIN_DURATION_US"),
-			getenv("SPANRING_SIGNALS"), getenv("SPANRING_EXIT_TIMEOUT_MS"),
-			getenv("SPANRING_DEBUG"));
-	const char *why = pl_inert_reason(getauxval(AT_SECURE), getenv("OTEL_SDK_DISABLED"),
-					  pl.exe_name, getenv("SPANRING_EXCLUDE"), pl.cfg.trace);
+	pl_config_parse(&pl.cfg, secure_getenv("SPANRING_TRACE"),
+			secure_getenv("SPANRING_MIN_DURATION_US"), secure_getenv("SPANRING_SIGNALS"),
+			secure_getenv("SPANRING_EXIT_TIMEOUT_MS"), secure_getenv("SPANRING_DEBUG"));
+	const char *why = pl_inert_reason(getauxval(AT_SECURE), secure_getenv("OTEL_SDK_DISABLED"),
+					  pl.exe_name, secure_getenv("SPANRING_EXCLUDE"), pl.cfg.trace);
 	if (why) {
 		pl_debug("%s: inactive (%s)", pl.exe_name, why);
 		errno = saved;
@@ -689,6 +694,12 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 	}
 	if (pl.cfg.bad)
 		pl_debug("ignoring invalid SPANRING_* values (mask %#x)", pl.cfg.bad);
+	bool bad_args;
+	const char *args_v = secure_getenv("SPANRING_COMMAND_ARGS");
+	pl.cfg.command_args = (int)sr_args_mode_parse(args_v, &bad_args);
+	if (bad_args)
+		pl_debug("ignoring invalid SPANRING_COMMAND_ARGS=\"%s\" (full, redacted or off): "
+			 "redacted", args_v);
 	pl_busy++;
 	pthread_atfork(NULL, NULL, atfork_child_first);
 	pl.active = true;
@@ -727,6 +738,7 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 			.path = path,
 			.argc = argc,
 			.argv = argv,
+			.args_mode = pl.cfg.command_args,
 			.pid = pl.pid,
 			.ppid = getppid(),
 			.count_limit = cfg.attr_count_limit,

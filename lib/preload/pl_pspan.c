@@ -14,7 +14,10 @@
  *   process.command_args                   string array: at most
  *                                          PL_ARGS_MAX arguments ending
  *                                          within PL_ARGS_BYTES bytes; an
- *                                          argument past that is left out
+ *                                          argument past that is left out;
+ *                                          redacted, full or none as
+ *                                          SPANRING_COMMAND_ARGS says
+ *                                          (lib/resource.h)
  *   process.exit.code                      int, when the process exits
  * and spanring's own:
  *   spanring.process.end                   "exit", "exec" or "signal"
@@ -31,6 +34,7 @@
 
 #include "encode.h"
 #include "preload.h"
+#include "resource.h"
 
 static struct sr_kv *kv_add(struct pl_pspan *p, const char *key, uint8_t type, uint32_t limit)
 {
@@ -96,14 +100,26 @@ void pl_pspan_init(struct pl_pspan *p, const struct pl_pspan_info *in, struct sr
 		kv->v.ptr = p->path;
 		kv->vlen = (uint32_t)n;
 	}
-	if (in->argc > 0 && in->argv) {
+	if (in->argc > 0 && in->argv && in->args_mode != SR_ARGS_OFF) {
 		uint32_t n = 0;
 		size_t used = 0;
+		bool hide = false;
 		for (int i = 0; i < in->argc && n < PL_ARGS_MAX && in->argv[i]; i++) {
 			size_t len = strlen(in->argv[i]);
-			if (used + len + 1 > sizeof(p->argbuf))
-				break; /* cut by the bound: left out, with the rest */
-			memcpy(p->argbuf + used, in->argv[i], len + 1);
+			if (in->args_mode == SR_ARGS_REDACTED) {
+				/* The redacted form, written straight into argbuf. */
+				len = used + 1 < sizeof(p->argbuf)
+					      ? sr_arg_redact(in->argv[i], len, hide, p->argbuf + used,
+							      sizeof(p->argbuf) - used - 1, &hide)
+					      : SIZE_MAX;
+				if (len == SIZE_MAX)
+					break; /* cut by the bound: left out, with the rest */
+				p->argbuf[used + len] = '\0';
+			} else {
+				if (used + len + 1 > sizeof(p->argbuf))
+					break; /* cut by the bound: left out, with the rest */
+				memcpy(p->argbuf + used, in->argv[i], len + 1);
+			}
 			p->args[n].p = p->argbuf + used;
 			p->args[n].len = (uint32_t)str_len(p->argbuf + used, len, vlimit);
 			used += len + 1;

@@ -71,6 +71,7 @@ struct pl_config {
 	int exit_timeout_ms;       /* SPANRING_EXIT_TIMEOUT_MS */
 	bool debug;                /* SPANRING_DEBUG */
 	unsigned bad;              /* bit per variable that was invalid (debug report) */
+	int command_args;          /* SPANRING_COMMAND_ARGS: enum sr_args_mode (set by pl_ctor) */
 };
 
 /* Fill *c from the variables' values (NULL: unset). Pure; never fails. */
@@ -138,6 +139,7 @@ struct pl_pspan_info {
 	const char *path;         /* process.executable.path, or NULL */
 	int argc;
 	char *const *argv;        /* copied */
+	int args_mode;            /* enum sr_args_mode */
 	int64_t pid, ppid;
 	uint32_t count_limit;     /* OTel attribute count limit */
 	uint32_t value_limit;     /* OTel attribute value length limit */

@@ -408,8 +408,46 @@ static void test_service_name_cache_truncated(void **state)
 /* ---- process.command_args bounds (child re-exec) ------------------------------- */
 
 /* Child mode: check the encoded command_args against our own argv. */
+/* Child mode with SR_TEST_CMDLINE_WANT: process.command_args after
+ * argv[0] must be exactly the '|'-separated values ("-": no attribute). */
+static int cmdline_want(const char *want)
+{
+	uint8_t buf[65536];
+	size_t len;
+	const pb_any *v = NULL;
+	if (sr_resource_encode(buf, sizeof buf, &len) != 0)
+		return 10;
+	pb_resource *r = opentelemetry__proto__resource__v1__resource__unpack(NULL, len, buf);
+	if (!r)
+		return 11;
+	for (size_t i = 0; i < r->n_attributes; i++)
+		if (strcmp(r->attributes[i]->key, "process.command_args") == 0)
+			v = r->attributes[i]->value;
+	int rc = 0;
+	if (strcmp(want, "-") == 0) {
+		rc = v ? 14 : 0;
+	} else if (!v || v->value_case != CASE_ARRAY) {
+		rc = 15;
+	} else {
+		char got[4096] = "";
+		for (size_t i = 1; i < v->array_value->n_values; i++) {
+			if (i > 1)
+				strncat(got, "|", sizeof got - strlen(got) - 1);
+			strncat(got, v->array_value->values[i]->string_value, sizeof got - strlen(got) - 1);
+		}
+		if (strcmp(got, want) != 0) {
+			fprintf(stderr, "child: got '%s', want '%s'\n", got, want);
+			rc = 16;
+		}
+	}
+	opentelemetry__proto__resource__v1__resource__free_unpacked(r, NULL);
+	return rc;
+}
+
 static int cmdline_child(int argc, char **argv)
 {
+	if (getenv("SR_TEST_CMDLINE_WANT"))
+		return cmdline_want(getenv("SR_TEST_CMDLINE_WANT"));
 	uint8_t buf[65536];
 	size_t len, used = 0;
 	int want = 0;
@@ -444,8 +482,9 @@ static int cmdline_child(int argc, char **argv)
 	return 0;
 }
 
-/* Re-run this binary in child mode with argv[1..] = args. */
-static void run_child(char **args, int n_args)
+/* Re-run this binary in child mode with argv[1..] = args, and
+ * SPANRING_COMMAND_ARGS=mode, SR_TEST_CMDLINE_WANT=want unless NULL. */
+static void run_child_want(char **args, int n_args, const char *mode, const char *want)
 {
 	char path[PATH_MAX];
 	char **argv = calloc((size_t)n_args + 2, sizeof *argv);
@@ -461,6 +500,10 @@ static void run_child(char **args, int n_args)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		setenv("SR_TEST_CMDLINE_CHILD", "1", 1);
+		if (mode)
+			setenv("SPANRING_COMMAND_ARGS", mode, 1);
+		if (want)
+			setenv("SR_TEST_CMDLINE_WANT", want, 1);
 		execv(path, argv);
 		_exit(127);
 	}
@@ -468,6 +511,25 @@ static void run_child(char **args, int n_args)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void run_child(char **args, int n_args)
+{
+	run_child_want(args, n_args, NULL, NULL);
+}
+
+/* SPANRING_COMMAND_ARGS: redacted by default, full, off (lib/args.c). */
+static void test_command_args_modes(void **state)
+{
+	char *args[] = {"--password=hunter2", "--token", "tok", "https://u:p@h/x", "-v", "plain"};
+	const char *red = "--password=REDACTED|--token|REDACTED|https://REDACTED@h/x|-v|plain";
+
+	(void)state;
+	run_child_want(args, 6, NULL, red);
+	run_child_want(args, 6, "redacted", red);
+	run_child_want(args, 6, "bogus", red);
+	run_child_want(args, 6, "full", "--password=hunter2|--token|tok|https://u:p@h/x|-v|plain");
+	run_child_want(args, 6, "off", "-");
 }
 
 static void test_command_args_bounds(void **state)
@@ -600,6 +662,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup(test_enospc_and_args, clear_env),
 		cmocka_unit_test_setup(test_service_name_cache_truncated, clear_env),
 		cmocka_unit_test_setup(test_command_args_bounds, clear_env),
+		cmocka_unit_test_setup(test_command_args_modes, clear_env),
 		cmocka_unit_test_setup(test_protoc_cross_check, clear_env),
 	};
 
