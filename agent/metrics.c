@@ -314,8 +314,13 @@ void stats_prometheus(struct agent *ag, struct sbuf *o)
  * asked of the kernel with sock_diag: the listener is on 127.0.0.1, so
  * the peer is a local process), the request must arrive whole within
  * HTTP_REQUEST_TIMEOUT of the accept and the answer be taken within
- * HTTP_SEND_TIMEOUT (metrics_housekeeping). Half-sent requests of one
- * user therefore cannot keep /metrics from answering others.
+ * HTTP_SEND_TIMEOUT (metrics_housekeeping). A new connection whose uid
+ * is at its limit closes that uid's oldest connection still reading its
+ * request, so a uid only ever displaces its own; when the kernel does not
+ * say whose a socket is (no NETLINK_SOCK_DIAG), all such connections share
+ * one "unknown" uid, and a scraper, which sends its request at once, still
+ * gets through a flood of half-sent ones. Half-sent requests of one user
+ * therefore cannot keep /metrics from answering others.
  */
 
 #define HTTP_MAX_CONNS 64
@@ -489,11 +494,29 @@ static void http_on_accept(struct loop_watch *w, uint32_t events)
 		    getsockname(fd, (struct sockaddr *)&local, &ll) == 0 && ll == sizeof(local))
 			uid = tcp_peer_uid(&peer, &local);
 		size_t n = 0, same = 0;
+		struct http_conn *oldest = NULL; /* of its uid, still reading a request */
 		for (struct http_conn *c = ag->http_conns; c; c = c->next) {
 			n++;
-			same += c->uid == uid;
+			if (c->uid != uid)
+				continue;
+			same++;
+			if (!c->send_ns && (!oldest || c->start_ns < oldest->start_ns))
+				oldest = c;
 		}
-		if (n >= HTTP_MAX_CONNS || (uid != 0 && same >= HTTP_MAX_CONNS_PER_UID)) {
+		bool full = n >= HTTP_MAX_CONNS || (uid != 0 && same >= HTTP_MAX_CONNS_PER_UID);
+		if (full && oldest && (uid == HTTP_UID_UNKNOWN || same >= HTTP_MAX_CONNS_PER_UID)) {
+			/* Its uid's oldest half-sent request makes room: a uid
+			 * only ever displaces its own (or, when the kernel could
+			 * not say whose a socket is, an unknown one: a scraper
+			 * sends its request at once, a half-sent one goes). */
+			AGENT_LOG_RL(AGENT_LOG_WARN,
+				     "metrics: uid %d has %zu connections: closing its oldest "
+				     "unfinished request",
+				     uid == HTTP_UID_UNKNOWN ? -1 : (int)uid, same);
+			http_free(oldest);
+			full = false;
+		}
+		if (full) {
 			AGENT_LOG_RL(AGENT_LOG_WARN,
 				     "metrics: refusing a connection of uid %d: %zu open, %zu of its uid",
 				     uid == HTTP_UID_UNKNOWN ? -1 : (int)uid, n, same);
