@@ -59,6 +59,10 @@ struct drain_slot {
 	uint64_t spans, bytes, lost;
 };
 
+/* What a cached scope entry costs the agent beyond its entry's bytes
+ * (struct scope_ent, allocator headers, its pointer), for max_scope_bytes. */
+#define AGENT_SCOPE_ENT_OVERHEAD 64u
+
 /* A validated scope-table entry, copied into agent memory. */
 struct scope_ent {
 	uint64_t off;
@@ -95,9 +99,12 @@ struct agent_producer {
 	uint8_t *resource;      /* agent-rewritten Resource message */
 	size_t resource_len;
 	char service[128];      /* service.name from the resource */
-	struct scope_ent **scopes; /* sorted by off */
+	char container_id[65];  /* from its cgroup at accept; "" when none */
+	struct scope_ent **scopes; /* sorted by off, never overlapping */
 	size_t n_scopes, cap_scopes;
+	uint64_t scope_bytes;   /* their cost: entry bytes + AGENT_SCOPE_ENT_OVERHEAD each */
 	uint64_t inflight_chunks;
+	uint64_t inflight_spans;  /* its spans in batches not yet released */
 	uint64_t spans, bytes, lost;
 	uint64_t doorbells;
 	char reason[192];       /* why quarantined */
@@ -193,6 +200,7 @@ struct agent {
 	uint64_t next_batch_seq;
 	uint32_t inflight_batches;
 	char host_name[256];
+	char host_id[128];  /* host_id, else /etc/machine-id; "" when unknown */
 	bool stopping;
 	bool exit_now;
 	bool no_release;  /* exiting: unreferenced batches do not move tails */
@@ -201,6 +209,9 @@ struct agent {
 	struct agent_stats st;
 	struct ctl_conn *ctl_conns;
 	struct http_conn *http_conns;
+	/* Why the last start-up step failed (a socket, an output file),
+	 * naming the path; empty when nothing said more than an errno. */
+	char err[512];
 	/* test hook: observe every finished batch before the exporters */
 	void (*on_batch)(struct agent *ag, struct batch *b);
 };
@@ -231,8 +242,10 @@ void agent_producer_closed(struct agent_producer *p);
 void agent_on_doorbell(struct agent *ag, struct agent_producer *p);
 /* SIGHUP: reopen every exporter's output. */
 void agent_reopen(struct agent *ag);
-/* Bind a listening unix socket (stale file replaced, live one refused). */
-int agent_unix_listen(const char *path, int type, unsigned mode, int *out_fd);
+/* Bind a listening unix socket (stale file replaced, live one refused);
+ * what names it in the message left in err ("control socket"). */
+int agent_unix_listen(const char *path, const char *what, int type, unsigned mode, int *out_fd,
+		      char *err, size_t errlen);
 
 /* registry.c */
 int registry_listen(struct agent *ag);
@@ -245,6 +258,10 @@ void registry_close_listener(struct agent *ag);
  */
 int registry_adopt(struct agent *ag, int fd, uint64_t req_size, pid_t pid, uid_t uid,
 		   gid_t gid, bool reconnect, struct agent_producer **out, const char **why);
+/* What a ring counts for in its uid's max_mapped_per_uid beyond its size:
+ * the most its scope copies may cost (entries of at least 8 bytes that do
+ * not overlap: 9 times its table, at most max_scope_bytes). */
+uint64_t registry_scope_reserve(const struct agent *ag, const struct sr_layout *l);
 /* Mark p for freeing if its connection is gone and nothing references its
  * ring; registry_reap() frees it where no caller holds pointers. */
 void registry_maybe_free(struct agent_producer *p);
@@ -253,6 +270,10 @@ void registry_free(struct agent_producer *p);
 /* Close connections that did not register in time. */
 void registry_housekeeping(struct agent *ag);
 const char *registry_reason_name(int status);
+/* The log level of a failed registration reply (-errno): debug when the
+ * producer hung up after sending its ring (EPIPE, ECONNRESET: it exited at
+ * once, its ring is drained as usual), a warning for anything else. */
+int registry_reply_failure_level(int err);
 void producer_quarantine(struct agent_producer *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -291,11 +312,15 @@ static inline const struct iovec *batch_msg_iov(const struct batch *b, size_t *n
 /* ctl.c: control socket; metrics.c: stats as JSON and Prometheus text */
 int ctl_listen(struct agent *ag);
 void ctl_close(struct agent *ag);
+/* Close connections past their time limits (every second). */
+void ctl_housekeeping(struct agent *ag);
 int metrics_listen(struct agent *ag);
 void metrics_close(struct agent *ag);
+void metrics_housekeeping(struct agent *ag);
 struct sbuf;
-void stats_json(struct agent *ag, struct sbuf *out);
-void stats_rings_json(struct agent *ag, struct sbuf *out);
+/* only_uid >= 0: the producers of that uid only (a non-root caller). */
+void stats_json(struct agent *ag, struct sbuf *out, int64_t only_uid);
+void stats_rings_json(struct agent *ag, struct sbuf *out, int64_t only_uid);
 void stats_prometheus(struct agent *ag, struct sbuf *out);
 
 /* zc.c: the zero-copy proof */
@@ -309,14 +334,27 @@ size_t zc_check_iov(struct agent *ag, const struct iovec *iov, const uint8_t *ki
 		    uint64_t span_bytes);
 
 /* res_rewrite.c */
+/* What the agent verified about a producer: it replaces the producer's own
+ * claims in the Resource (NULL or "" strings: unknown, attribute absent). */
+struct res_identity {
+	pid_t pid;                /* SO_PEERCRED */
+	uid_t uid;                /* SO_PEERCRED: the effective uid */
+	const char *host_name;    /* the agent's host_name */
+	const char *host_id;      /* the agent's host_id (/etc/machine-id) */
+	const char *container_id; /* from the peer's cgroup (registry.c) */
+};
 /*
- * Decode the producer's Resource (len bytes), drop the attributes the
- * agent vouches for (process.pid, process.owner, host.name), add the
- * verified ones and encode it into *out (malloc'd). service (svclen)
- * receives service.name. 0, -EBADMSG (does not decode) or -ENOMEM.
+ * Decode the producer's Resource (len bytes), drop every attribute the
+ * agent sets or refuses to pass on (agent_resource_key_reserved: process
+ * pid and user, host.*, container.id, real and saved user), add the
+ * verified ones from id and encode it into *out (malloc'd). service
+ * (svclen) receives service.name. 0, -EBADMSG (does not decode) or -ENOMEM.
  */
-int agent_resource_rewrite(const uint8_t *in, size_t len, pid_t pid, uid_t uid,
-			   const char *host, uint8_t **out, size_t *out_len, char *service,
-			   size_t svclen);
+int agent_resource_rewrite(const uint8_t *in, size_t len, const struct res_identity *id,
+			   uint8_t **out, size_t *out_len, char *service, size_t svclen);
+bool agent_resource_key_reserved(const char *key);
+/* The container id (64 hex digits) in a /proc/PID/cgroup text (n bytes):
+ * the last one of the last line that has one; false when there is none. */
+bool agent_cgroup_container_id(const char *text, size_t n, char out[65]);
 
 #endif

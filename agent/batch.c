@@ -97,6 +97,7 @@ int batch_add_spans(struct batch *b, struct agent_producer *p, uint32_t slot,
 		    last->ptr + last->len == ptr && (uint64_t)last->len + len <= UINT32_MAX) {
 			last->len += len;
 			last->nspans += nspans;
+			p->inflight_spans += nspans;
 			b->spans += nspans;
 			b->span_bytes += len;
 			return 0;
@@ -112,6 +113,7 @@ int batch_add_spans(struct batch *b, struct agent_producer *p, uint32_t slot,
 					       .order = (uint32_t)b->nsegs,
 					       .slot = slot};
 	b->nsegs++;
+	p->inflight_spans += nspans;
 	b->spans += nspans;
 	b->span_bytes += len;
 	return 0;
@@ -167,6 +169,8 @@ void batch_unref(struct batch *b)
 	if (--b->refs)
 		return;
 	struct agent *ag = b->ag;
+	for (size_t i = 0; i < b->nsegs; i++)
+		b->segs[i].p->inflight_spans -= b->segs[i].nspans;
 	for (size_t i = 0; i < b->nchunks; i++) {
 		struct batch_chunkref *c = &b->chunks[i];
 		if (!ag->no_release)

@@ -19,7 +19,7 @@
 
 enum cfg_type {
 	CT_STR,      /* non-empty string */
-	CT_MODE,     /* octal permission bits */
+	CT_MODE,     /* octal permission bits, none outside the mask max */
 	CT_U32,      /* decimal in [min, max] */
 	CT_SIZE,     /* bytes with optional K/M/G suffix, in [min, max] */
 	CT_DURATION, /* with unit ns/us/ms/s/m/h, stored in us, in [min, max] us */
@@ -66,7 +66,11 @@ static const struct cfg_key cfg_keys[] = {
 	{"max_producers_per_uid", CT_U32, OFF(max_producers_per_uid), 0, 1, 1000000, "1024",
 	 "rings one uid may have registered at once"},
 	{"max_mapped_per_uid", CT_SIZE, OFF(max_mapped_per_uid), 0, 64 * KB, 1024 * GB, "4G",
-	 "bytes of rings one uid may have mapped in the agent"},
+	 "bytes of rings one uid may have mapped in the agent (each with what its scope "
+	 "copies may cost, at most max_scope_bytes)"},
+	{"max_scope_bytes", CT_SIZE, OFF(max_scope_bytes), 0, 4 * KB, 1 * MB, "64K",
+	 "what the scope entries the agent copies may cost per producer, 64 bytes each "
+	 "beyond their own (more: quarantined)"},
 	{"registration_timeout", CT_DURATION, OFF(reg_timeout_us), 0, 1 * MS, 3600 * SEC, "5s",
 	 "a connection that has not sent its request by then is closed"},
 	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, 0, "info", "error, warn, info or debug"},
@@ -100,12 +104,16 @@ static const struct cfg_key cfg_keys[] = {
 	 "OTLP/JSON exporter: rotated files kept"},
 	{"console.path", CT_STR, OFF(console_path), 0, 0, 0, "-",
 	 "console exporter: output ('-': stdout)"},
+	{"output_mode", CT_MODE, OFF(output_mode), 0, 0, 0666, "0600",
+	 "permission bits (octal) of the output files the agent creates (file, json, console)"},
 	{"export_retry_max", CT_DURATION, OFF(export_retry_max_us), 0, 0, 24 * 3600 * SEC, "30s",
 	 "how long an exporter retries a batch before letting it go (counted)"},
 	{"shutdown_timeout", CT_DURATION, OFF(shutdown_timeout_us), 0, 0, 3600 * SEC, "10s",
 	 "on SIGTERM, how long exporters get to finish"},
 	{"host_name", CT_STR, OFF(host_name), 0, 0, 0, "gethostname()",
 	 "host.name set on every producer's resource"},
+	{"host_id", CT_STR, OFF(host_id), 0, 0, 0, "/etc/machine-id",
+	 "host.id set on every producer's resource"},
 	{"debug_zero_copy_check", CT_BOOL, OFF(zc_check), 0, 0, 0, "false",
 	 "check that every span iovec handed to writev lies in a ring mapping "
 	 "(also SPANRING_AGENT_ZC_CHECK=1)"},
@@ -161,6 +169,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->max_producers = 4096;
 	c->max_producers_per_uid = 1024;
 	c->max_mapped_per_uid = 4 * GB;
+	c->max_scope_bytes = 64 * KB; /* the library's whole scope table */
 	c->reg_timeout_us = 5 * SEC;
 	c->log_level = AGENT_LOG_INFO;
 	c->poll_min_us = 1 * MS;
@@ -173,6 +182,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->file_rotate_keep = 5;
 	c->json_rotate_bytes = 64 * MB;
 	c->json_rotate_keep = 5;
+	c->output_mode = 0600;
 	c->export_retry_max_us = 30 * SEC;
 	c->shutdown_timeout_us = 10 * SEC;
 	c->otlp_retry_initial_us = 1 * SEC;
@@ -424,17 +434,19 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		if (!*p)
 			goto bad_mode;
 		for (; *p; p++) {
-			if (*p < '0' || *p > '7')
+			if (*p < '0' || *p > '7' || v > 07777)
 				goto bad_mode;
 			v = v * 8 + (uint64_t)(*p - '0');
-			if (v > k->max)
-				goto bad_mode;
 		}
+		if (v & ~k->max) /* max is the mask of the bits allowed */
+			goto bad_mode;
 		*(uint32_t *)dst = (uint32_t)v;
 		return 0;
 	bad_mode:
-		errf(err, errlen, "key '%s': invalid value '%s': expected octal permission bits like 0660",
-		     key, value);
+		errf(err, errlen,
+		     "key '%s': invalid value '%s': expected octal permission bits like 0660, "
+		     "within %04llo",
+		     key, value, (unsigned long long)k->max);
 		return -EINVAL;
 	}
 	case CT_U32:

@@ -34,7 +34,8 @@ struct agent_config {
 	size_t n_allow_gids;
 	uint32_t max_producers;
 	uint32_t max_producers_per_uid;
-	uint64_t max_mapped_per_uid; /* bytes of rings one uid may have mapped */
+	uint64_t max_mapped_per_uid; /* bytes of rings (and scope copies) of one uid */
+	uint64_t max_scope_bytes;   /* scope entries copied per producer */
 	uint64_t reg_timeout_us;    /* a connection must register within this */
 	int log_level;
 	uint64_t poll_min_us, poll_max_us;
@@ -51,9 +52,11 @@ struct agent_config {
 	uint64_t json_rotate_bytes;
 	uint32_t json_rotate_keep;
 	char *console_path;
+	uint32_t output_mode;       /* permission bits of output files it creates */
 	uint64_t export_retry_max_us;
 	uint64_t shutdown_timeout_us;
 	char *host_name;            /* NULL: gethostname() */
+	char *host_id;              /* NULL: /etc/machine-id */
 	bool zc_check;              /* debug_zero_copy_check */
 	/* OTLP exporters (agent/otlp_conf.c): unset (NULL, 0) means the
 	 * OTEL_EXPORTER_OTLP_* environment, then the defaults. */

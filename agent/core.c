@@ -10,7 +10,9 @@
  * and resets the interval.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -45,18 +47,19 @@ int agent_exporters_from_config(struct agent *ag)
 		struct exp_file_opts o = {.path = c->file_path,
 					  .rotate_bytes = c->file_rotate_bytes,
 					  .rotate_keep = c->file_rotate_keep,
-					  .retry_max_us = c->export_retry_max_us};
+					  .retry_max_us = c->export_retry_max_us,
+					  .mode = c->output_mode};
 		if ((err = exp_file_create(ag, &o, &e)) || (err = agent_add_exporter(ag, e)))
 			return err;
 	}
 	if (c->exporters & AGENT_EXP_JSON) {
 		if ((err = exp_json_create(ag, c->json_path, c->json_rotate_bytes,
-					   c->json_rotate_keep, &e)) ||
+					   c->json_rotate_keep, c->output_mode, &e)) ||
 		    (err = agent_add_exporter(ag, e)))
 			return err;
 	}
 	if (c->exporters & AGENT_EXP_CONSOLE) {
-		if ((err = exp_console_create(ag, c->console_path, &e)) ||
+		if ((err = exp_console_create(ag, c->console_path, c->output_mode, &e)) ||
 		    (err = agent_add_exporter(ag, e)))
 			return err;
 	}
@@ -69,6 +72,39 @@ int agent_exporters_from_config(struct agent *ag)
 			return err;
 	}
 	return 0;
+}
+
+/*
+ * host.id: the configured host_id, else the machine id (/etc/machine-id,
+ * which systemd and the semantic conventions use for it), else none.
+ */
+static void agent_host_id(const struct agent_config *cfg, char *out, size_t n)
+{
+	out[0] = 0;
+	if (cfg->host_id) {
+		snprintf(out, n, "%s", cfg->host_id);
+		return;
+	}
+	static const char *const files[] = {"/etc/machine-id", "/var/lib/dbus/machine-id"};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		int fd = open(files[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		char buf[64];
+		ssize_t r = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (r <= 0)
+			continue;
+		size_t len = 0;
+		while (len < (size_t)r && ((buf[len] >= '0' && buf[len] <= '9') ||
+					   (buf[len] >= 'a' && buf[len] <= 'f')))
+			len++;
+		if (len == 32 && len < n) { /* 32 lower-case hex digits, as machine-id(5) says */
+			memcpy(out, buf, len);
+			out[len] = 0;
+			return;
+		}
+	}
 }
 
 static int agent_signals(struct agent *ag)
@@ -106,6 +142,7 @@ int agent_init(struct agent *ag, struct agent_config *cfg, bool with_sockets)
 		snprintf(ag->host_name, sizeof(ag->host_name), "%s", cfg->host_name);
 	else if (gethostname(ag->host_name, sizeof(ag->host_name) - 1) < 0)
 		ag->host_name[0] = 0;
+	agent_host_id(cfg, ag->host_id, sizeof(ag->host_id));
 	ag->poll_t.fn = agent_on_poll;
 	ag->batch_t.fn = agent_on_batch_timer;
 	ag->house_t.fn = agent_on_house;
@@ -258,6 +295,8 @@ static void agent_on_house(struct loop_timer *t)
 {
 	struct agent *ag = container_of(t, struct agent, house_t);
 	registry_housekeeping(ag);
+	ctl_housekeeping(ag);
+	metrics_housekeeping(ag);
 	loop_timer_arm(&ag->loop, &ag->house_t, agent_now_ns() + 1000000000ull);
 }
 
@@ -303,15 +342,21 @@ void agent_on_doorbell(struct agent *ag, struct agent_producer *p)
 
 void agent_reopen(struct agent *ag)
 {
+	size_t n = 0, failed = 0;
 	for (size_t i = 0; i < ag->n_exp; i++) {
 		struct exporter *e = ag->exp[i];
 		if (e->ops->reopen) {
-			int err = e->ops->reopen(e);
-			if (err)
-				log_error("exporter %s: reopen: %s", e->name, strerror(-err));
+			n++;
+			/* A failure is logged by the output, naming its path. */
+			failed += e->ops->reopen(e) != 0;
 		}
 	}
-	log_info("SIGHUP: output files reopened");
+	if (failed)
+		log_warn("SIGHUP: %zu of %zu output files could not be reopened; retried at the "
+			 "next write",
+			 failed, n);
+	else
+		log_info("SIGHUP: output files reopened");
 }
 
 void agent_stop(struct agent *ag)
@@ -360,6 +405,40 @@ static void agent_on_signal(struct loop_watch *w, uint32_t events)
 	}
 }
 
+/*
+ * Exiting while exporters still hold batches: say what becomes of their
+ * spans. The agent does not release them (no_release), so a producer that
+ * is still connected keeps them in its ring and the next agent exports
+ * them when it reconnects; the ring of a producer that has exited goes
+ * away with this agent, and those spans are lost.
+ */
+static void agent_report_undelivered(struct agent *ag, const char *why)
+{
+	uint64_t live_spans = 0, gone_spans = 0;
+	unsigned live = 0, gone = 0;
+	for (struct agent_producer *p = ag->producers; p; p = p->next) {
+		if (!p->inflight_spans)
+			continue;
+		if (p->conn_closed) {
+			gone++;
+			gone_spans += p->inflight_spans;
+		} else {
+			live++;
+			live_spans += p->inflight_spans;
+		}
+	}
+	char a[160] = "", b[160] = "";
+	if (live)
+		snprintf(a, sizeof(a), "; %llu spans of %u running producer%s stay in their rings "
+			 "for the next agent",
+			 (unsigned long long)live_spans, live, live == 1 ? "" : "s");
+	if (gone)
+		snprintf(b, sizeof(b), "; %llu spans of %u producer%s that %s exited are lost",
+			 (unsigned long long)gone_spans, gone, gone == 1 ? "" : "s",
+			 gone == 1 ? "has" : "have");
+	log_warn("%s: exporters still hold %u batches%s%s", why, ag->inflight_batches, a, b);
+}
+
 int agent_run(struct agent *ag)
 {
 	int status = 0;
@@ -376,9 +455,7 @@ int agent_run(struct agent *ag)
 			if (held == 0 && !ag->cur)
 				break;
 			if (now >= ag->stop_deadline_ns) {
-				log_warn("shutdown timeout: exporters still hold %zu batches; their "
-					 "spans stay in the rings for the next agent",
-					 held);
+				agent_report_undelivered(ag, "shutdown timeout");
 				status = 0;
 				break;
 			}
@@ -393,8 +470,23 @@ int agent_run(struct agent *ag)
 		}
 		registry_reap(ag);
 	}
-	log_info("exiting: %llu spans in %llu batches exported, %llu producers served",
+	if (ag->exit_now && ag->inflight_batches)
+		agent_report_undelivered(ag, "second stop signal");
+	/* Drained is not delivered: each exporter's own counts. */
+	char per[512] = "";
+	size_t off = 0;
+	for (size_t i = 0; i < ag->n_exp && off < sizeof(per); i++) {
+		const struct exp_stats *x = &ag->exp[i]->st;
+		int k = snprintf(per + off, sizeof(per) - off, "%s %s %llu", i ? "," : "; delivered:",
+				 ag->exp[i]->name, (unsigned long long)x->spans);
+		if (k > 0 && x->let_go_spans && (size_t)k < sizeof(per) - off)
+			k += snprintf(per + off + (size_t)k, sizeof(per) - off - (size_t)k,
+				      " (let go %llu)", (unsigned long long)x->let_go_spans);
+		if (k > 0)
+			off += (size_t)k;
+	}
+	log_info("exiting: %llu spans drained in %llu batches, %llu producers served%s",
 		 (unsigned long long)ag->st.spans, (unsigned long long)ag->st.batches,
-		 (unsigned long long)ag->st.registered);
+		 (unsigned long long)ag->st.registered, per);
 	return status;
 }

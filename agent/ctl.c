@@ -6,19 +6,38 @@
  *   ping            {"ok":true,"version":...}
  *   stats           agent, producers and exporters counters (object)
  *   rings           the producers (array)
- *   ringfd ID       the ring of producer ID (or "ringfd pid=PID"), as a
- *                   read-only fd attached (SCM_RIGHTS) to the answer
- *                   {"ok":true,"id":...,"pid":...,"size":...}; only for
- *                   root or the producer's own uid (SO_PEERCRED)
+ *   ringfd ID       the ring of producer ID (or "ringfd pid=PID") attached
+ *                   (SCM_RIGHTS) to the answer {"ok":true,"id":...,"pid":...,
+ *                   "size":...}
  *   help            the commands
  * Errors: {"ok":false,"error":"..."}.
+ *
+ * Who sees what (SO_PEERCRED of the caller): root sees every producer; any
+ * other uid sees, in stats and rings, only the producers of its own uid.
+ *
+ * ringfd's guarantee, exactly: the fd is a new open file of the memfd made
+ * O_RDONLY, so write(2) and a writable shared mapping through it fail and
+ * spanring-dump cannot change the ring by mistake. It is not a read-only
+ * capability: whoever holds it can open /proc/self/fd/N again read-write
+ * (the kernel checks only the memfd inode's mode, 0777, for that). So it
+ * is handed only to callers that could open the ring read-write anyway:
+ * root, or a caller allowed to open the producer's /proc/PID/fd itself
+ * (ctl_could_open: same real, effective and saved uid and gid, process
+ * dumpable, as the kernel's ptrace access rule asks).
+ *
+ * Connections are bounded (ctl_housekeeping): at most CTL_MAX_CONNS, at
+ * most CTL_MAX_CONNS_PER_UID of one non-root uid; a command line must
+ * arrive whole within CTL_LINE_TIMEOUT, an answer be taken within
+ * CTL_SEND_TIMEOUT, and an idle connection is closed after CTL_IDLE_TIMEOUT.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -26,7 +45,13 @@
 #include "sbuf.h"
 
 #define CTL_MAX_CONNS 64
+#define CTL_MAX_CONNS_PER_UID 8
 #define CTL_MAX_LINE 4096
+#define CTL_LINE_TIMEOUT_NS (5ull * 1000000000ull)
+#define CTL_SEND_TIMEOUT_NS (10ull * 1000000000ull)
+#define CTL_IDLE_TIMEOUT_NS (30ull * 1000000000ull)
+
+enum ctl_phase { CTL_IDLE, CTL_LINE, CTL_SEND };
 
 struct ctl_conn {
 	struct agent *ag;
@@ -34,7 +59,10 @@ struct ctl_conn {
 	int fd;
 	struct loop_watch w;
 	uid_t uid;
+	gid_t gid;
 	pid_t pid;
+	int phase;         /* enum ctl_phase: what the connection waits for */
+	uint64_t since_ns; /* ... since when */
 	char in[CTL_MAX_LINE];
 	size_t in_len;
 	struct sbuf out;
@@ -63,8 +91,80 @@ static void ctl_error(struct ctl_conn *c, const char *msg)
 	sbuf_puts(&c->out, "}\n");
 }
 
-/* Send the answer with the ring's fd attached; the fd handed out is a
- * read-only reopen of the memfd, so the tool cannot write the ring. */
+/* Does /proc/PID/fd of p's pid hold p's ring (device and inode)? Proves
+ * that the pid is still a process with the ring, not a reused pid. */
+static bool ctl_pid_holds_ring(const struct agent_producer *p)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)p->pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		struct stat st;
+		if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, 0) == 0)
+			found = st.st_dev == p->dev && st.st_ino == p->ino;
+	}
+	closedir(d);
+	return found;
+}
+
+/* The three values of the "Uid:" or "Gid:" line of a /proc/PID/status
+ * text (real, effective, saved) all equal id? */
+static bool ctl_status_ids(const char *status, const char *key, unsigned id)
+{
+	const char *l = strstr(status, key);
+	if (!l)
+		return false;
+	l += strlen(key);
+	for (int i = 0; i < 3; i++) {
+		char *end;
+		unsigned long v = strtoul(l, &end, 10);
+		if (end == l || v != id)
+			return false;
+		l = end;
+	}
+	return true;
+}
+
+/*
+ * Could the caller (uid, gid from SO_PEERCRED) open the producer's ring
+ * through /proc/PID/fd itself? The kernel's rule for that (ptrace access,
+ * read mode, filesystem ids): the process's real, effective and saved uid
+ * are the caller's uid, the same for the gids, and the process is
+ * dumpable (else /proc/PID/fd belongs to root). The pid is checked to still
+ * hold the ring before and after, so a reused pid does not count.
+ */
+static bool ctl_could_open(const struct agent_producer *p, uid_t uid, gid_t gid)
+{
+	if (p->conn_closed || !ctl_pid_holds_ring(p))
+		return false;
+	char path[64], status[4096];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)p->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, status, sizeof(status) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	status[n] = 0;
+	struct stat st;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)p->pid);
+	bool ok = ctl_status_ids(status, "\nUid:", (unsigned)uid) &&
+		  ctl_status_ids(status, "\nGid:", (unsigned)gid) && stat(path, &st) == 0 &&
+		  st.st_uid == uid && st.st_gid == gid;
+	return ok && ctl_pid_holds_ring(p);
+}
+
+/*
+ * Send the answer with the ring's fd attached: a new O_RDONLY open of the
+ * memfd (through /proc/self/fd), so that the tool cannot write the ring by
+ * mistake. Not a boundary (see the top of the file): only for callers that
+ * could write the ring anyway.
+ */
 static void ctl_ringfd(struct ctl_conn *c, const char *arg)
 {
 	struct agent *ag = c->ag;
@@ -87,10 +187,13 @@ static void ctl_ringfd(struct ctl_conn *c, const char *arg)
 		ctl_error(c, "no such producer");
 		return;
 	}
-	if (c->uid != 0 && c->uid != p->uid) {
+	if (c->uid != 0 && (c->uid != p->uid || !ctl_could_open(p, c->uid, c->gid))) {
 		AGENT_LOG_RL(AGENT_LOG_WARN, "ctl: uid %u (pid %d) denied the ring of producer %llu",
 			     (unsigned)c->uid, (int)c->pid, (unsigned long long)p->id);
-		ctl_error(c, "permission denied: only root or the producer's uid");
+		ctl_error(c, c->uid != p->uid
+				     ? "permission denied: only root or the producer's uid"
+				     : "permission denied: the producer's /proc/PID/fd is closed to you "
+				       "(not dumpable, other real or saved ids, or it has exited)");
 		return;
 	}
 	char path[64];
@@ -138,11 +241,13 @@ static void ctl_command(struct ctl_conn *c, char *line)
 		line[--n] = 0;
 	if (!n)
 		return;
+	/* Root sees every producer, any other uid its own (SO_PEERCRED). */
+	int64_t only = c->uid == 0 ? -1 : (int64_t)c->uid;
 	if (strcmp(line, "stats") == 0) {
-		stats_json(c->ag, &c->out);
+		stats_json(c->ag, &c->out, only);
 		sbuf_putc(&c->out, '\n');
 	} else if (strcmp(line, "rings") == 0) {
-		stats_rings_json(c->ag, &c->out);
+		stats_rings_json(c->ag, &c->out, only);
 		sbuf_putc(&c->out, '\n');
 	} else if (strcmp(line, "ping") == 0) {
 		sbuf_printf(&c->out, "{\"ok\":true,\"version\":\"%s\",\"pid\":%d}\n", AGENT_VERSION,
@@ -154,6 +259,16 @@ static void ctl_command(struct ctl_conn *c, char *line)
 				   "\"ringfd ID\",\"ringfd pid=PID\",\"help\"]}\n");
 	} else {
 		ctl_error(c, "unknown command (try help)");
+	}
+}
+
+/* What the connection waits for now; the clock restarts when that changes. */
+static void ctl_set_phase(struct ctl_conn *c)
+{
+	int ph = c->out.len > c->out_off ? CTL_SEND : c->in_len ? CTL_LINE : CTL_IDLE;
+	if (ph != c->phase) {
+		c->phase = ph;
+		c->since_ns = agent_now_ns();
 	}
 }
 
@@ -217,6 +332,7 @@ static void ctl_on_event(struct loop_watch *w, uint32_t events)
 		}
 	}
 	loop_mod(&c->ag->loop, &c->w, c->out.len ? EPOLLOUT : EPOLLIN);
+	ctl_set_phase(c);
 }
 
 static void ctl_on_accept(struct loop_watch *w, uint32_t events)
@@ -227,24 +343,39 @@ static void ctl_on_accept(struct loop_watch *w, uint32_t events)
 		int fd = accept4(ag->ctl_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		size_t n = 0;
-		for (struct ctl_conn *c = ag->ctl_conns; c; c = c->next)
-			n++;
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
-		struct ctl_conn *c = NULL;
-		if (n < CTL_MAX_CONNS &&
-		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof(cred))
-			c = calloc(1, sizeof(*c));
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred)) {
+			close(fd);
+			continue;
+		}
+		size_t n = 0, same = 0;
+		for (struct ctl_conn *c = ag->ctl_conns; c; c = c->next) {
+			n++;
+			same += c->uid == cred.uid;
+		}
+		/* One uid cannot take every connection (root is not limited
+		 * per uid, only by the total). */
+		if (n >= CTL_MAX_CONNS || (cred.uid != 0 && same >= CTL_MAX_CONNS_PER_UID)) {
+			AGENT_LOG_RL(AGENT_LOG_WARN,
+				     "ctl: refusing a connection of uid %u (pid %d): %zu open, %zu of "
+				     "its uid",
+				     (unsigned)cred.uid, (int)cred.pid, n, same);
+			close(fd);
+			continue;
+		}
+		struct ctl_conn *c = calloc(1, sizeof(*c));
 		if (!c) {
-			AGENT_LOG_RL(AGENT_LOG_WARN, "ctl: refusing a connection (%zu open)", n);
 			close(fd);
 			continue;
 		}
 		c->ag = ag;
 		c->fd = fd;
 		c->uid = cred.uid;
+		c->gid = cred.gid;
 		c->pid = cred.pid;
+		c->phase = CTL_IDLE;
+		c->since_ns = agent_now_ns();
 		c->w.fd = fd;
 		c->w.fn = ctl_on_event;
 		if (loop_add(&ag->loop, &c->w, EPOLLIN)) {
@@ -257,9 +388,31 @@ static void ctl_on_accept(struct loop_watch *w, uint32_t events)
 	}
 }
 
+void ctl_housekeeping(struct agent *ag)
+{
+	uint64_t now = agent_now_ns();
+	struct ctl_conn *next;
+	for (struct ctl_conn *c = ag->ctl_conns; c; c = next) {
+		next = c->next;
+		uint64_t limit = c->phase == CTL_SEND	? CTL_SEND_TIMEOUT_NS
+				 : c->phase == CTL_LINE ? CTL_LINE_TIMEOUT_NS
+							: CTL_IDLE_TIMEOUT_NS;
+		if (now - c->since_ns <= limit)
+			continue;
+		AGENT_LOG_RL(AGENT_LOG_INFO, "ctl: closing a connection of uid %u (pid %d): %s for %.0fs",
+			     (unsigned)c->uid, (int)c->pid,
+			     c->phase == CTL_SEND	? "its answer not read"
+			     : c->phase == CTL_LINE ? "a command line not finished"
+						    : "idle",
+			     (double)limit / 1e9);
+		ctl_free(c);
+	}
+}
+
 int ctl_listen(struct agent *ag)
 {
-	int err = agent_unix_listen(ag->cfg->ctl_path, SOCK_STREAM, ag->cfg->ctl_mode, &ag->ctl_fd);
+	int err = agent_unix_listen(ag->cfg->ctl_path, "control socket", SOCK_STREAM,
+				    ag->cfg->ctl_mode, &ag->ctl_fd, ag->err, sizeof(ag->err));
 	if (err)
 		return err;
 	ag->ctl_w.fd = ag->ctl_fd;

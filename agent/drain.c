@@ -134,6 +134,31 @@ const struct scope_ent *drain_scope_lookup(struct agent_producer *p, uint64_t of
 		*why = "scope entry extends past scope_len";
 		return NULL;
 	}
+	/*
+	 * The copies are bounded: entries may not overlap one already cached
+	 * (the agent's own offsets and lengths, whatever the table says now),
+	 * so they add up to at most the table's size, and a producer's copies
+	 * stay within max_scope_bytes, which registry_adopt() counts against
+	 * the uid's max_mapped_per_uid for every ring. Without that, 1200
+	 * overlapping entries of 1 MiB in one 1.1 MiB ring cost the agent
+	 * 1.2 GB.
+	 */
+	uint64_t cost = sizeof(e) + e.len + AGENT_SCOPE_ENT_OVERHEAD;
+	if (idx > 0) {
+		const struct scope_ent *prev = p->scopes[idx - 1];
+		if (prev->off + sizeof(e) + prev->len > off) {
+			*why = "scope entry overlaps an earlier one";
+			return NULL;
+		}
+	}
+	if (idx < p->n_scopes && off + sizeof(e) + e.len > p->scopes[idx]->off) {
+		*why = "scope entry overlaps a later one";
+		return NULL;
+	}
+	if (p->scope_bytes + cost > p->ag->cfg->max_scope_bytes) {
+		*why = "scope entries beyond the max_scope_bytes the agent copies per producer";
+		return NULL;
+	}
 	struct scope_ent *ent = calloc(1, sizeof(*ent));
 	uint8_t *body = malloc(e.len ? e.len : 1);
 	if (!ent || !body)
@@ -156,6 +181,7 @@ const struct scope_ent *drain_scope_lookup(struct agent_producer *p, uint64_t of
 	ent->off = off;
 	ent->len = e.len;
 	ent->body = body;
+	p->scope_bytes += cost;
 	memmove(p->scopes + idx + 1, p->scopes + idx, (p->n_scopes - idx) * sizeof(*p->scopes));
 	p->scopes[idx] = ent;
 	p->n_scopes++;

@@ -2,7 +2,9 @@
 /*
  * Console exporter: one human-readable line per span. It decodes spans,
  * so it copies each segment out of the ring first; meant for people
- * watching a terminal, not for throughput.
+ * watching a terminal, not for throughput. Every string a producer chose
+ * is escaped (strings in JSON form, names as sbuf_term_str), so that
+ * control sequences never reach the terminal.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -82,7 +84,11 @@ static void console_span(struct sbuf *s, const struct agent_producer *p, const S
 	sbuf_printf(s, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ ", tm.tm_year + 1900, tm.tm_mon + 1,
 		    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		    (unsigned)(sp->start_time_unix_nano % 1000000000ull / 1000));
-	sbuf_puts(s, p->service[0] ? p->service : "?");
+	/* Producer-chosen text: escaped for the terminal (log.h). */
+	if (p->service[0])
+		sbuf_term_str(s, p->service, strlen(p->service));
+	else
+		sbuf_putc(s, '?');
 	sbuf_printf(s, "[%d] ", (int)p->pid);
 	uint64_t dur = sp->end_time_unix_nano >= sp->start_time_unix_nano
 			       ? sp->end_time_unix_nano - sp->start_time_unix_nano
@@ -108,7 +114,8 @@ static void console_span(struct sbuf *s, const struct agent_producer *p, const S
 	}
 	for (size_t i = 0; i < sp->n_attributes; i++) {
 		sbuf_putc(s, ' ');
-		sbuf_puts(s, sp->attributes[i]->key ? sp->attributes[i]->key : "");
+		const char *k = sp->attributes[i]->key ? sp->attributes[i]->key : "";
+		sbuf_term_str(s, k, strlen(k));
 		sbuf_putc(s, '=');
 		console_value(s, sp->attributes[i]->value);
 	}
@@ -165,7 +172,9 @@ static int console_submit(struct exporter *e, struct batch *b)
 		e->st.failures++;
 		e->st.let_go_batches++;
 		e->st.let_go_spans += b->spans;
-		AGENT_LOG_RL(AGENT_LOG_WARN, "exporter console: write: %s", strerror(-err));
+		AGENT_LOG_RL(AGENT_LOG_WARN, "exporter console: write to %s: %s; %llu spans let go",
+			     c->out.is_stdout ? "standard output" : c->out.path, strerror(-err),
+			     (unsigned long long)b->spans);
 		return err;
 	}
 	e->st.batches++;
@@ -203,7 +212,7 @@ static const struct exporter_ops console_ops = {
 	.destroy = console_destroy,
 };
 
-int exp_console_create(struct agent *ag, const char *path, struct exporter **out)
+int exp_console_create(struct agent *ag, const char *path, uint32_t mode, struct exporter **out)
 {
 	struct exp_console *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -211,7 +220,8 @@ int exp_console_create(struct agent *ag, const char *path, struct exporter **out
 	c->e.ops = &console_ops;
 	c->e.ag = ag;
 	snprintf(c->e.name, sizeof(c->e.name), "console");
-	int err = outfile_open(&c->out, path, 0, 0, NULL);
+	int err = outfile_open(&c->out, "exporter console", path, 0, 0,
+			       mode ? mode : AGENT_OUTPUT_MODE_DEFAULT, NULL, ag->err, sizeof(ag->err));
 	if (err) {
 		free(c);
 		return err;

@@ -5,9 +5,11 @@
  * into ring memory. A write that fails is cut off the file again and the
  * batch retried (kept referenced) until export_retry_max.
  *
- * At start an existing file is checked record by record (headers only):
- * an agent killed in the middle of a write leaves a cut record at the end,
- * which is truncated so that the file stays decodable.
+ * At start an existing file is checked record by record: every record
+ * must decode as an ExportTraceServiceRequest, or the file is not ours and
+ * is refused untouched (never truncated, never appended to). An agent
+ * killed in the middle of a write leaves a cut record at the end, which is
+ * truncated so that the file stays decodable.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +18,8 @@
 
 #include "agent.h"
 #include "exp.h"
+#include "otlp_trace_service.pb-c.h"
+#include "pbcheck.h"
 #include "outfile.h"
 #include "pbwire.h"
 #include "sbuf.h"
@@ -30,30 +34,159 @@ struct exp_file {
 	const struct batch *writing; /* for the zero-copy check */
 };
 
-static int64_t file_repair(int fd, uint64_t size)
+/*
+ * Does [p, p+n) decode as message d, every field known to d with the wire
+ * type of its type, nested messages alike (at most depth levels)? What
+ * protobuf-c's unpack accepts, minus unknown fields, without allocating:
+ * an output file is checked whole at start, at hundreds of MB/s.
+ */
+static bool file_msg_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
+			int depth)
+{
+	const uint8_t *end = p + n;
+	if (depth < 0)
+		return false;
+	while (p < end) {
+		uint32_t field, wt;
+		const uint8_t *payload, *next;
+		uint64_t v;
+		if (pb_next_field(p, end, &field, &wt, &payload, &next, &v))
+			return false;
+		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, field);
+		if (!f)
+			return false;
+		switch (f->type) {
+		case PROTOBUF_C_TYPE_MESSAGE:
+			if (wt != SPANRING_WT_LEN ||
+			    !file_msg_ok(f->descriptor, payload, (size_t)v, depth - 1))
+				return false;
+			break;
+		case PROTOBUF_C_TYPE_STRING:
+		case PROTOBUF_C_TYPE_BYTES:
+			if (wt != SPANRING_WT_LEN)
+				return false;
+			break;
+		case PROTOBUF_C_TYPE_SFIXED32:
+		case PROTOBUF_C_TYPE_FIXED32:
+		case PROTOBUF_C_TYPE_FLOAT:
+			if (wt != SPANRING_WT_I32 &&
+			    !(wt == SPANRING_WT_LEN && f->label == PROTOBUF_C_LABEL_REPEATED && v % 4 == 0))
+				return false;
+			break;
+		case PROTOBUF_C_TYPE_SFIXED64:
+		case PROTOBUF_C_TYPE_FIXED64:
+		case PROTOBUF_C_TYPE_DOUBLE:
+			if (wt != SPANRING_WT_I64 &&
+			    !(wt == SPANRING_WT_LEN && f->label == PROTOBUF_C_LABEL_REPEATED && v % 8 == 0))
+				return false;
+			break;
+		default: /* the varint types */
+			if (wt == SPANRING_WT_LEN && f->label == PROTOBUF_C_LABEL_REPEATED) {
+				const uint8_t *q = payload, *qe = payload + v;
+				uint64_t x;
+				while (q < qe)
+					if (pb_get_varint(&q, qe, &x))
+						return false;
+			} else if (wt != SPANRING_WT_VARINT) {
+				return false;
+			}
+			break;
+		}
+		p = next;
+	}
+	return true;
+}
+
+/* Does rec (len bytes) decode as a request this exporter could have
+ * written: an ExportTraceServiceRequest of at least one ResourceSpans,
+ * with nothing in it the schema does not know? */
+static bool file_record_ok(const uint8_t *rec, size_t len)
+{
+	/* ExportTraceServiceRequest has one field: 1, resource_spans. */
+	return len >= 2 && rec[0] == 0x0a &&
+	       file_msg_ok(&opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
+			   rec, len, SR_PB_MAX_NESTING);
+}
+
+/*
+ * The check of an existing output file (outfile_check_fn): every record,
+ * varint(length) + message, must decode as a request (file_record_ok);
+ * only the last one may be cut by the end of the file (the agent was
+ * killed while writing it), and only after at least one whole record
+ * (a lone cut record cannot be told from a foreign file). Anything else
+ * makes the file foreign: -1.
+ */
+static int64_t file_check(int fd, uint64_t size, const char **why)
 {
 	uint64_t off = 0;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	int64_t rc = -1;
 	while (off < size) {
-		uint8_t hdr[10];
-		ssize_t n = pread(fd, hdr, sizeof(hdr), (off_t)off);
-		if (n <= 0)
-			return (int64_t)off;
+		uint8_t hdr[11];
+		size_t want = size - off < sizeof(hdr) ? (size_t)(size - off) : sizeof(hdr);
+		ssize_t n = pread(fd, hdr, want, (off_t)off);
+		if (n != (ssize_t)want) {
+			*why = "it cannot be read";
+			goto out;
+		}
 		const uint8_t *p = hdr;
 		uint64_t len;
 		if (pb_get_varint(&p, hdr + n, &len)) {
-			/* A varint cut by the end of the file, or garbage. */
-			if ((uint64_t)n < sizeof(hdr) && off + (uint64_t)n == size)
-				return (int64_t)off;
-			return off ? (int64_t)off : -1;
+			/* A length cut by the end of the file, after whole records. */
+			bool cut = want < sizeof(hdr) && off > 0;
+			for (size_t i = 0; cut && i < want; i++)
+				cut = (hdr[i] & 0x80) != 0;
+			if (cut) {
+				rc = (int64_t)off;
+				goto out;
+			}
+			*why = off ? "a record length is not a varint" : "it does not start with a record length";
+			goto out;
 		}
-		if (len > FILE_MAX_RECORD)
-			return off ? (int64_t)off : -1;
-		uint64_t rec = (uint64_t)(p - hdr) + len;
-		if (rec > size - off)
-			return (int64_t)off; /* cut record */
-		off += rec;
+		uint64_t hl = (uint64_t)(p - hdr);
+		if (len == 0 || len > FILE_MAX_RECORD) {
+			*why = "a record length is out of range";
+			goto out;
+		}
+		if (len > size - off - hl) {
+			/* Cut: ours only after whole records, and only if what is
+			 * there starts like a request (tag of resource_spans). */
+			if (off == 0) {
+				*why = "its first record is incomplete";
+				goto out;
+			}
+			if ((size_t)n > hl && hdr[hl] != 0x0a) {
+				*why = "its last record is not a request";
+				goto out;
+			}
+			rc = (int64_t)off;
+			goto out;
+		}
+		if (len > cap) {
+			uint8_t *nb = realloc(buf, (size_t)len);
+			if (!nb) {
+				*why = "out of memory reading it";
+				goto out;
+			}
+			buf = nb;
+			cap = (size_t)len;
+		}
+		if (pread(fd, buf, (size_t)len, (off_t)(off + hl)) != (ssize_t)len) {
+			*why = "it cannot be read";
+			goto out;
+		}
+		if (!file_record_ok(buf, (size_t)len)) {
+			*why = off ? "a record does not decode as an ExportTraceServiceRequest"
+				   : "its first record does not decode as an ExportTraceServiceRequest";
+			goto out;
+		}
+		off += hl + len;
 	}
-	return (int64_t)off;
+	rc = (int64_t)off;
+out:
+	free(buf);
+	return rc;
 }
 
 static void file_pre_writev(void *ctx, const struct iovec *iov, size_t first, int cnt)
@@ -140,7 +273,9 @@ int exp_file_create(struct agent *ag, const struct exp_file_opts *o, struct expo
 	f->e.ops = &file_ops;
 	f->e.ag = ag;
 	snprintf(f->e.name, sizeof(f->e.name), "file");
-	int err = outfile_open(&f->out, o->path, o->rotate_bytes, o->rotate_keep, file_repair);
+	int err = outfile_open(&f->out, "exporter file", o->path, o->rotate_bytes, o->rotate_keep,
+			       o->mode ? o->mode : AGENT_OUTPUT_MODE_DEFAULT, file_check, ag->err,
+			       sizeof(ag->err));
 	if (err) {
 		free(f);
 		return err;
@@ -148,7 +283,7 @@ int exp_file_create(struct agent *ag, const struct exp_file_opts *o, struct expo
 	f->out.writev_fn = o->writev_fn;
 	f->out.pre_writev = file_pre_writev;
 	f->out.pre_ctx = f;
-	wq_init(&f->q, &f->e, file_write, o->retry_max_us);
+	wq_init(&f->q, &f->e, file_write, o->retry_max_us, f->out.path);
 	*out = &f->e;
 	return 0;
 }

@@ -4,7 +4,8 @@
  * ExportTraceServiceRequest in the specification's JSON mapping. It has to
  * decode the span bytes, so it copies them out of the ring first (never
  * decoding memory a producer can still change): this is the documented
- * copying exporter, enabled only on request.
+ * copying exporter, enabled only on request. An existing output file is
+ * appended to only when every line is one of its requests (json_check).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,22 +28,93 @@ struct exp_json {
 	struct sbuf js;
 };
 
-/* A JSON lines file is valid up to its last newline. */
-static int64_t json_repair(int fd, uint64_t size)
+#define JSON_LINE_START "{\"resourceSpans\":["
+
+/* The state of json_check's scan of one line. */
+struct json_scan {
+	uint64_t len;    /* bytes of the line so far */
+	uint64_t depth;  /* open brackets and braces outside strings */
+	bool in_str, esc;
+	bool closed;     /* the outermost brace closed: only the newline may follow */
+	bool bad;
+};
+
+static void json_scan_byte(struct json_scan *j, uint8_t c)
 {
-	uint8_t tail[4096];
-	uint64_t end = size;
-	while (end > 0) {
-		uint64_t from = end > sizeof(tail) ? end - sizeof(tail) : 0;
-		ssize_t n = pread(fd, tail, (size_t)(end - from), (off_t)from);
-		if (n <= 0)
-			return (int64_t)size;
-		for (ssize_t i = n - 1; i >= 0; i--)
-			if (tail[i] == '\n')
-				return (int64_t)(from + (uint64_t)i + 1);
-		end = from;
+	static const char start[] = JSON_LINE_START;
+	if (j->len < sizeof(start) - 1 && c != (uint8_t)start[j->len])
+		j->bad = true;
+	j->len++;
+	if (c < 0x20 || j->closed) {
+		j->bad = true; /* the encoder escapes control characters */
+		return;
 	}
-	return 0;
+	if (j->in_str) {
+		if (j->esc)
+			j->esc = false;
+		else if (c == '\\')
+			j->esc = true;
+		else if (c == '"')
+			j->in_str = false;
+		return;
+	}
+	if (c == '"') {
+		j->in_str = true;
+	} else if (c == '{' || c == '[') {
+		j->depth++;
+	} else if (c == '}' || c == ']') {
+		if (j->depth == 0)
+			j->bad = true;
+		else if (--j->depth == 0)
+			j->closed = true;
+	}
+}
+
+/*
+ * The check of an existing output file (outfile_check_fn): every line must
+ * be one of the exporter's requests: a JSON object that starts with
+ * {"resourceSpans":[, with balanced brackets outside its strings, no
+ * control characters, ending with its closing brace. Only the last line
+ * may lack its newline (the agent was killed while writing it) and is then
+ * cut off, if it starts like a request; a file that is nothing but such a
+ * line must hold the whole start. Anything else makes the file foreign.
+ */
+static int64_t json_check(int fd, uint64_t size, const char **why)
+{
+	uint8_t buf[65536];
+	struct json_scan j = {0};
+	uint64_t off = 0, line_start = 0;
+	while (off < size) {
+		size_t want = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
+		ssize_t n = pread(fd, buf, want, (off_t)off);
+		if (n <= 0) {
+			*why = "it cannot be read";
+			return -1;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] != '\n') {
+				json_scan_byte(&j, buf[i]);
+				continue;
+			}
+			if (j.bad || !j.closed) {
+				*why = line_start ? "a line is not an OTLP/JSON request of this exporter"
+						  : "its first line is not an OTLP/JSON request of this exporter";
+				return -1;
+			}
+			line_start = off + (uint64_t)i + 1;
+			memset(&j, 0, sizeof(j));
+		}
+		off += (uint64_t)n;
+	}
+	if (line_start == size)
+		return (int64_t)size;
+	/* A last line without its newline. */
+	if (j.bad || (line_start == 0 && j.len < sizeof(JSON_LINE_START) - 1)) {
+		*why = line_start ? "its last line is not an OTLP/JSON request of this exporter"
+				  : "it is not OTLP/JSON lines of this exporter";
+		return -1;
+	}
+	return (int64_t)line_start;
 }
 
 static int json_write(struct exporter *e, struct batch *b)
@@ -118,7 +190,7 @@ static const struct exporter_ops json_ops = {
 };
 
 int exp_json_create(struct agent *ag, const char *path, uint64_t rotate_bytes,
-		    uint32_t rotate_keep, struct exporter **out)
+		    uint32_t rotate_keep, uint32_t mode, struct exporter **out)
 {
 	struct exp_json *j = calloc(1, sizeof(*j));
 	if (!j)
@@ -126,12 +198,14 @@ int exp_json_create(struct agent *ag, const char *path, uint64_t rotate_bytes,
 	j->e.ops = &json_ops;
 	j->e.ag = ag;
 	snprintf(j->e.name, sizeof(j->e.name), "json");
-	int err = outfile_open(&j->out, path, rotate_bytes, rotate_keep, json_repair);
+	int err = outfile_open(&j->out, "exporter json", path, rotate_bytes, rotate_keep,
+			       mode ? mode : AGENT_OUTPUT_MODE_DEFAULT, json_check, ag->err,
+			       sizeof(ag->err));
 	if (err) {
 		free(j);
 		return err;
 	}
-	wq_init(&j->q, &j->e, json_write, ag->cfg->export_retry_max_us);
+	wq_init(&j->q, &j->e, json_write, ag->cfg->export_retry_max_us, j->out.path);
 	*out = &j->e;
 	return 0;
 }

@@ -48,15 +48,92 @@ uint64_t agent_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+size_t agent_text_char(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	if (c < 0x80)
+		return c >= 0x20 && c != 0x7f ? 1 : 0;
+	size_t len;
+	uint32_t cp;
+	if ((c & 0xe0) == 0xc0) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if ((c & 0xf0) == 0xe0) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if ((c & 0xf8) == 0xf0) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates, values past U+10FFFF and the C1
+	 * controls (U+0080..U+009F: CSI is U+009B) are escaped. */
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0))
+		return 0;
+	return len;
+}
+
+size_t agent_text_escape(char *dst, size_t cap, const char *src, size_t n)
+{
+	static const char hx[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)src;
+	size_t o = 0;
+	if (!cap)
+		return 0;
+	for (size_t i = 0; i < n;) {
+		size_t k = agent_text_char(s + i, n - i);
+		char esc[4];
+		const char *piece = (const char *)s + i;
+		size_t plen = k;
+		if (!k) {
+			esc[0] = '\\';
+			if (s[i] == '\n') {
+				esc[1] = 'n';
+				plen = 2;
+			} else if (s[i] == '\t') {
+				esc[1] = 't';
+				plen = 2;
+			} else {
+				esc[1] = 'x';
+				esc[2] = hx[s[i] >> 4];
+				esc[3] = hx[s[i] & 15];
+				plen = 4;
+			}
+			piece = esc;
+			k = 1;
+		}
+		if (o + plen >= cap)
+			break; /* never half an escape or half a character */
+		memcpy(dst + o, piece, plen);
+		o += plen;
+		i += k;
+	}
+	dst[o] = 0;
+	return o;
+}
+
 /*
  * Format the whole line first and write it with one write(2), so that a
  * line is never interleaved with another process writing the same stderr.
+ * The message is escaped (agent_text_escape): it holds strings producers
+ * and backends chose (service names, server messages), which must neither
+ * reach a terminal as control sequences nor break the line in two.
  */
 static void log_vline(int level, const char *suffix, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 static void log_vline(int level, const char *suffix, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char msg[1024];
+	char line[2048];
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -67,20 +144,17 @@ static void log_vline(int level, const char *suffix, const char *fmt, va_list ap
 	if (n < 0)
 		return;
 	size_t len = (size_t)n;
-	int m = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+	size_t mlen = 0;
+	int m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (m > 0)
-		len += (size_t)m < sizeof(line) - len ? (size_t)m : sizeof(line) - len - 1;
-	if (suffix && len < sizeof(line) - 1) {
-		m = snprintf(line + len, sizeof(line) - len, "%s", suffix);
+		mlen = (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+	if (suffix && mlen < sizeof(msg) - 1) {
+		m = snprintf(msg + mlen, sizeof(msg) - mlen, "%s", suffix);
 		if (m > 0)
-			len += (size_t)m < sizeof(line) - len ? (size_t)m : sizeof(line) - len - 1;
+			mlen += (size_t)m < sizeof(msg) - mlen ? (size_t)m : sizeof(msg) - mlen - 1;
 	}
-	/* Keep it one line whatever the message contained. */
-	for (size_t i = 0; i < len; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
-	if (len >= sizeof(line) - 1)
-		len = sizeof(line) - 2;
+	/* One line whatever the message held; room kept for the newline. */
+	len += agent_text_escape(line + len, sizeof(line) - len - 1, msg, mlen);
 	line[len++] = '\n';
 	ssize_t w = write(STDERR_FILENO, line, len);
 	(void)w;

@@ -7,6 +7,7 @@
 #ifndef SPANRING_AGENT_LOG_H
 #define SPANRING_AGENT_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum agent_log_level {
@@ -52,6 +53,19 @@ void agent_log_rl(struct agent_log_rl *rl, int level, const char *fmt, ...)
 #define log_warn(...) agent_log(AGENT_LOG_WARN, __VA_ARGS__)
 #define log_info(...) agent_log(AGENT_LOG_INFO, __VA_ARGS__)
 #define log_debug(...) agent_log(AGENT_LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * Text that reaches a terminal or a log (log lines, the console exporter)
+ * holds strings that producers and backends chose. agent_text_char()
+ * returns the length of the printable character at s (n bytes left):
+ * printable ASCII, or a valid UTF-8 sequence that is not a C1 control;
+ * 0 when s[0] must be escaped (C0 controls such as ESC, DEL, C1 controls,
+ * invalid UTF-8). agent_text_escape() copies src (n bytes) to dst with
+ * those bytes escaped as \n, \t or \xNN (the same form as spanring-dump),
+ * NUL-terminated, cut at a whole character to fit cap; returns the length.
+ */
+size_t agent_text_char(const unsigned char *s, size_t n);
+size_t agent_text_escape(char *dst, size_t cap, const char *src, size_t n);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t agent_now_ns(void);

@@ -19,7 +19,9 @@ int main(int argc, char **argv)
 	    (action == AGENT_CFG_RUN || action == AGENT_CFG_CHECK
 		     ? agent_config_finish(&cfg, err, sizeof(err))
 		     : 0)) {
-		fprintf(stderr, "spanring-agent: %s\n", err);
+		char esc[4096];
+		agent_text_escape(esc, sizeof(esc), err, strlen(err));
+		fprintf(stderr, "spanring-agent: %s\n", esc);
 		agent_config_free(&cfg);
 		return 2;
 	}
@@ -46,13 +48,13 @@ int main(int argc, char **argv)
 	static struct agent ag;
 	int rc = agent_init(&ag, &cfg, true);
 	if (rc) {
-		log_error("cannot start: %s", strerror(-rc));
+		log_error("cannot start: %s", ag.err[0] ? ag.err : strerror(-rc));
 		agent_config_free(&cfg);
 		return 1;
 	}
 	rc = agent_exporters_from_config(&ag);
 	if (rc) {
-		log_error("cannot start the exporters: %s", strerror(-rc));
+		log_error("cannot start the exporters: %s", ag.err[0] ? ag.err : strerror(-rc));
 		agent_fini(&ag);
 		agent_config_free(&cfg);
 		return 1;

@@ -10,7 +10,12 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -88,12 +93,14 @@ static void producer_json(struct sbuf *o, const struct agent_producer *p)
 	sbuf_puts(o, "]}");
 }
 
-void stats_rings_json(struct agent *ag, struct sbuf *o)
+void stats_rings_json(struct agent *ag, struct sbuf *o, int64_t only_uid)
 {
 	bool first = true;
 	sbuf_putc(o, '[');
 	for (struct agent_producer *p = ag->producers; p; p = p->next) {
 		if (p->state == PROD_PENDING || p->zombie)
+			continue;
+		if (only_uid >= 0 && (int64_t)p->uid != only_uid)
 			continue;
 		if (!first)
 			sbuf_putc(o, ',');
@@ -103,7 +110,7 @@ void stats_rings_json(struct agent *ag, struct sbuf *o)
 	sbuf_putc(o, ']');
 }
 
-void stats_json(struct agent *ag, struct sbuf *o)
+void stats_json(struct agent *ag, struct sbuf *o, int64_t only_uid)
 {
 	const struct agent_stats *s = &ag->st;
 	sbuf_printf(o, "{\"agent\":{\"version\":\"%s\",\"pid\":%d,\"uptime_s\":%.3f,\"socket\":",
@@ -138,7 +145,7 @@ void stats_json(struct agent *ag, struct sbuf *o)
 		    (unsigned long long)s->paused_inflight, (unsigned long long)ag->poll_us,
 		    ag->cfg->zc_check ? "true" : "false", (unsigned long long)s->zc_iov_checked,
 		    (unsigned long long)s->zc_violations);
-	stats_rings_json(ag, o);
+	stats_rings_json(ag, o, only_uid);
 	sbuf_puts(o, ",\"exporters\":[");
 	for (size_t i = 0; i < ag->n_exp; i++) {
 		struct exporter *e = ag->exp[i];
@@ -161,16 +168,24 @@ void stats_json(struct agent *ag, struct sbuf *o)
 
 /* ---- Prometheus text ------------------------------------------------------- */
 
+/* A label value: \\, \" and \n escaped as the text format wants; other
+ * control characters and invalid UTF-8 (which the format has no escape
+ * for) become U+FFFD, so that the text is safe on a terminal too. */
 static void prom_label(struct sbuf *o, const char *v)
 {
-	for (; *v; v++) {
-		if (*v == '\\' || *v == '"')
-			sbuf_putc(o, '\\');
-		if (*v == '\n') {
-			sbuf_puts(o, "\\n");
-			continue;
+	const unsigned char *u = (const unsigned char *)v;
+	size_t n = strlen(v);
+	for (size_t i = 0; i < n;) {
+		size_t k = agent_text_char(u + i, n - i);
+		if (k) {
+			if (u[i] == '\\' || u[i] == '"')
+				sbuf_putc(o, '\\');
+			sbuf_put(o, v + i, k);
+			i += k;
+		} else {
+			sbuf_puts(o, u[i] == '\n' ? "\\n" : "\xef\xbf\xbd");
+			i++;
 		}
-		sbuf_putc(o, *v);
 	}
 }
 
@@ -292,19 +307,95 @@ void stats_prometheus(struct agent *ag, struct sbuf *o)
 	}
 }
 
-/* ---- HTTP listener for Prometheus ---------------------------------------- */
+/* ---- HTTP listener for Prometheus ----------------------------------------
+ *
+ * Connections are bounded: at most HTTP_MAX_CONNS, at most
+ * HTTP_MAX_CONNS_PER_UID of one uid (the uid owning the peer's socket,
+ * asked of the kernel with sock_diag: the listener is on 127.0.0.1, so
+ * the peer is a local process), the request must arrive whole within
+ * HTTP_REQUEST_TIMEOUT of the accept and the answer be taken within
+ * HTTP_SEND_TIMEOUT (metrics_housekeeping). A new connection whose uid
+ * is at its limit closes that uid's oldest connection still reading its
+ * request, so a uid only ever displaces its own; when the kernel does not
+ * say whose a socket is (no NETLINK_SOCK_DIAG), all such connections share
+ * one "unknown" uid, and a scraper, which sends its request at once, still
+ * gets through a flood of half-sent ones. Half-sent requests of one user
+ * therefore cannot keep /metrics from answering others.
+ */
+
+#define HTTP_MAX_CONNS 64
+#define HTTP_MAX_CONNS_PER_UID 8
+#define HTTP_REQUEST_TIMEOUT_NS (5ull * 1000000000ull)
+#define HTTP_SEND_TIMEOUT_NS (10ull * 1000000000ull)
+#define HTTP_UID_UNKNOWN UINT32_MAX
 
 struct http_conn {
 	struct agent *ag;
 	struct http_conn *next;
 	int fd;
 	struct loop_watch w;
+	uint32_t uid;      /* of the peer's socket, or HTTP_UID_UNKNOWN */
 	char in[4096];
 	size_t in_len;
 	struct sbuf out;
 	size_t out_off;
-	uint64_t start_ns;
+	uint64_t start_ns; /* accepted */
+	uint64_t send_ns;  /* answer started (0: still reading the request) */
 };
+
+/*
+ * The uid that owns the TCP socket at the other end of a loopback
+ * connection (peer: its address and port, local: ours), from the kernel
+ * (NETLINK_SOCK_DIAG, an exact lookup). HTTP_UID_UNKNOWN when the kernel
+ * does not say (the peer closed already).
+ */
+static uint32_t tcp_peer_uid(const struct sockaddr_in *peer, const struct sockaddr_in *local)
+{
+	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return HTTP_UID_UNKNOWN;
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req;
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_len = sizeof(req);
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST;
+	req.r.sdiag_family = AF_INET;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_states = ~0u;
+	/* The peer's socket: its source is the peer, its destination us. */
+	req.r.id.idiag_sport = peer->sin_port;
+	req.r.id.idiag_dport = local->sin_port;
+	req.r.id.idiag_src[0] = peer->sin_addr.s_addr;
+	req.r.id.idiag_dst[0] = local->sin_addr.s_addr;
+	req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	uint32_t uid = HTTP_UID_UNKNOWN;
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) ==
+	    (ssize_t)sizeof(req)) {
+		union {
+			struct nlmsghdr h;
+			char b[1024];
+		} ans;
+		struct pollfd pf = {.fd = nl, .events = POLLIN};
+		ssize_t n = poll(&pf, 1, 100) == 1 ? recv(nl, &ans, sizeof(ans), MSG_DONTWAIT) : -1;
+		for (struct nlmsghdr *h = &ans.h; n > 0 && NLMSG_OK(h, (size_t)n);
+		     h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+			    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+				break;
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+			if (m->id.idiag_sport == peer->sin_port && m->id.idiag_dport == local->sin_port)
+				uid = m->idiag_uid;
+			break;
+		}
+	}
+	close(nl);
+	return uid;
+}
 
 static void http_free(struct http_conn *c)
 {
@@ -340,6 +431,7 @@ static void http_respond(struct http_conn *c)
 		    status, body.len);
 	sbuf_put(&c->out, body.p ? body.p : "", body.len);
 	sbuf_free(&body);
+	c->send_ns = agent_now_ns();
 }
 
 static void http_on_event(struct loop_watch *w, uint32_t events)
@@ -391,19 +483,54 @@ static void http_on_accept(struct loop_watch *w, uint32_t events)
 	struct agent *ag = container_of(w, struct agent, metrics_w);
 	(void)events;
 	for (int i = 0; i < 16; i++) {
-		int fd = accept4(ag->metrics_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_in peer, local;
+		socklen_t pl = sizeof(peer), ll = sizeof(local);
+		int fd = accept4(ag->metrics_fd, (struct sockaddr *)&peer, &pl,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		size_t n = 0;
-		for (struct http_conn *c = ag->http_conns; c; c = c->next)
+		uint32_t uid = HTTP_UID_UNKNOWN;
+		if (pl == sizeof(peer) && peer.sin_family == AF_INET &&
+		    getsockname(fd, (struct sockaddr *)&local, &ll) == 0 && ll == sizeof(local))
+			uid = tcp_peer_uid(&peer, &local);
+		size_t n = 0, same = 0;
+		struct http_conn *oldest = NULL; /* of its uid, still reading a request */
+		for (struct http_conn *c = ag->http_conns; c; c = c->next) {
 			n++;
-		struct http_conn *c = n < 32 ? calloc(1, sizeof(*c)) : NULL;
+			if (c->uid != uid)
+				continue;
+			same++;
+			if (!c->send_ns && (!oldest || c->start_ns < oldest->start_ns))
+				oldest = c;
+		}
+		bool full = n >= HTTP_MAX_CONNS || (uid != 0 && same >= HTTP_MAX_CONNS_PER_UID);
+		if (full && oldest && (uid == HTTP_UID_UNKNOWN || same >= HTTP_MAX_CONNS_PER_UID)) {
+			/* Its uid's oldest half-sent request makes room: a uid
+			 * only ever displaces its own (or, when the kernel could
+			 * not say whose a socket is, an unknown one: a scraper
+			 * sends its request at once, a half-sent one goes). */
+			AGENT_LOG_RL(AGENT_LOG_WARN,
+				     "metrics: uid %d has %zu connections: closing its oldest "
+				     "unfinished request",
+				     uid == HTTP_UID_UNKNOWN ? -1 : (int)uid, same);
+			http_free(oldest);
+			full = false;
+		}
+		if (full) {
+			AGENT_LOG_RL(AGENT_LOG_WARN,
+				     "metrics: refusing a connection of uid %d: %zu open, %zu of its uid",
+				     uid == HTTP_UID_UNKNOWN ? -1 : (int)uid, n, same);
+			close(fd);
+			continue;
+		}
+		struct http_conn *c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
 			continue;
 		}
 		c->ag = ag;
 		c->fd = fd;
+		c->uid = uid;
 		c->w.fd = fd;
 		c->w.fn = http_on_event;
 		c->start_ns = agent_now_ns();
@@ -417,11 +544,33 @@ static void http_on_accept(struct loop_watch *w, uint32_t events)
 	}
 }
 
+void metrics_housekeeping(struct agent *ag)
+{
+	uint64_t now = agent_now_ns();
+	struct http_conn *next;
+	for (struct http_conn *c = ag->http_conns; c; c = next) {
+		next = c->next;
+		bool late = c->send_ns ? now - c->send_ns > HTTP_SEND_TIMEOUT_NS
+				       : now - c->start_ns > HTTP_REQUEST_TIMEOUT_NS;
+		if (late) {
+			AGENT_LOG_RL(AGENT_LOG_INFO,
+				     "metrics: closing a connection of uid %d: %s in time",
+				     c->uid == HTTP_UID_UNKNOWN ? -1 : (int)c->uid,
+				     c->send_ns ? "the answer was not read" : "no whole request");
+			http_free(c);
+		}
+	}
+}
+
 int metrics_listen(struct agent *ag)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		int e = errno;
+		snprintf(ag->err, sizeof(ag->err), "metrics listener 127.0.0.1:%u: socket: %s",
+			 ag->cfg->metrics_port, strerror(e));
+		return -e;
+	}
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	struct sockaddr_in sa = {.sin_family = AF_INET,
@@ -429,8 +578,8 @@ int metrics_listen(struct agent *ag)
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
 		int err = -errno;
-		log_error("metrics: cannot listen on 127.0.0.1:%u: %s", ag->cfg->metrics_port,
-			  strerror(-err));
+		snprintf(ag->err, sizeof(ag->err), "metrics: cannot listen on 127.0.0.1:%u: %s",
+			 ag->cfg->metrics_port, strerror(-err));
 		close(fd);
 		return err;
 	}

@@ -84,9 +84,14 @@ void otlp_base_let_go_all(struct otlp_base *ob, const char *why)
 		spans += ob->head->b->spans;
 		ob_let_go(ob, ob->head);
 	}
+	/* At exit the agent does not release what it drops (no_release):
+	 * its shutdown line already said, per producer, which spans stay in
+	 * the rings and which are lost; "letting go" would contradict it. */
 	if (n)
-		log_warn("exporter %s: letting go of %llu held batches (%llu spans): %s", ob->e.name,
-			 (unsigned long long)n, (unsigned long long)spans, why);
+		agent_log(ob->e.ag->no_release ? AGENT_LOG_DEBUG : AGENT_LOG_WARN,
+			  "exporter %s: %s %llu held batches (%llu spans): %s", ob->e.name,
+			  ob->e.ag->no_release ? "dropping, unreleased," : "letting go of",
+			  (unsigned long long)n, (unsigned long long)spans, why);
 }
 
 static void dns_cancel(struct otlp_base *ob);
@@ -277,9 +282,9 @@ static bool ob_isolated_done(struct otlp_base *ob, struct oq_item *it,
 		ob->c.permanent_let_go++;
 		ob->e.st.failures++;
 		ob->e.st.let_go_spans += gspans;
-		log_warn("exporter %s: %s (not retryable)%s%s for the spans of producer %llu "
+		log_warn("exporter %s (%s): %s (not retryable)%s%s for the spans of producer %llu "
 			 "(pid %d, service '%s') alone: letting go of its %llu spans",
-			 ob->e.name, r->what, r->detail[0] ? ": " : "", r->detail,
+			 ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail,
 			 (unsigned long long)p->id, (int)p->pid, p->service,
 			 (unsigned long long)gspans);
 	}
@@ -331,10 +336,10 @@ void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
 		 */
 		ob->c.responses_permanent++;
 		ob->c.isolations++;
-		log_warn("exporter %s: %s (not retryable)%s%s for a request of %zu batches with the "
+		log_warn("exporter %s (%s): %s (not retryable)%s%s for a request of %zu batches with the "
 			 "spans of several producers (%llu groups): sending each producer's spans on "
 			 "their own",
-			 ob->e.name, r->what, r->detail[0] ? ": " : "", r->detail, n,
+			 ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail, n,
 			 (unsigned long long)groups);
 		for (size_t i = 0; i < n; i++) {
 			items[i]->isolate = true;
@@ -369,9 +374,9 @@ void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
 		break;
 	case OTLP_DROP:
 		ob->c.responses_permanent++;
-		log_warn("exporter %s: %s (not retryable)%s%s; letting go of %zu batches (%llu "
+		log_warn("exporter %s (%s): %s (not retryable)%s%s; letting go of %zu batches (%llu "
 			 "spans)",
-			 ob->e.name, r->what, r->detail[0] ? ": " : "", r->detail, n,
+			 ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail, n,
 			 (unsigned long long)spans);
 		for (size_t i = 0; i < n; i++) {
 			ob->e.st.failures++;
@@ -413,15 +418,25 @@ void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
 			if (it->not_before_ns < next_min)
 				next_min = it->not_before_ns;
 		}
-		AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s: %s%s%s; %zu batches retry in %.3fs%s",
-			     ob->e.name, r->what, r->detail[0] ? ": " : "", r->detail, n - gone,
-			     next_min == UINT64_MAX ? 0.0 : (double)(next_min - now) / 1e9,
-			     r->has_delay ? " (as the server asked)" : "");
-		if (gone)
-			log_warn("exporter %s: letting go of %zu batches (%llu spans): retry time "
-				 "(export_retry_max %.1fs) exhausted",
-				 ob->e.name, gone, (unsigned long long)gone_spans,
+		/* One true line: what failed, then what becomes of the batches
+		 * (never "0 batches retry"). */
+		if (gone == n) {
+			log_warn("exporter %s (%s): %s%s%s; letting go of %zu batches (%llu spans): their "
+				 "retry time (export_retry_max %.1fs) is exhausted",
+				 ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail, gone,
+				 (unsigned long long)gone_spans,
 				 (double)ob->conf.retry_max_elapsed_ns / 1e9);
+		} else {
+			AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s (%s): %s%s%s; %zu batches retry in %.3fs%s",
+				     ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail, n - gone,
+				     (double)(next_min - now) / 1e9,
+				     r->has_delay ? " (as the server asked)" : "");
+			if (gone)
+				log_warn("exporter %s: letting go of %zu other batches (%llu spans): their "
+					 "retry time (export_retry_max %.1fs) is exhausted",
+					 ob->e.name, gone, (unsigned long long)gone_spans,
+					 (double)ob->conf.retry_max_elapsed_ns / 1e9);
+		}
 		if (next_min != UINT64_MAX)
 			ob_arm(ob, next_min);
 		break;

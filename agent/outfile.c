@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,66 +15,134 @@
 #include "agent.h"
 #include "log.h"
 
-static int outfile_do_open(struct outfile *f, int64_t (*repair)(int fd, uint64_t size))
+static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || !errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Open f->path for appending, creating it with exactly f->mode. An
+ * existing non-empty regular file is read by f->check (at start, and at a
+ * reopen that finds another file than the one open before) and must be
+ * the exporter's own output; a cut record at its end is truncated. 0 or
+ * -errno with a message naming the path in err.
+ */
+static int outfile_do_open(struct outfile *f, bool at_start, char *err, size_t errlen)
 {
 	if (f->is_stdout) {
 		f->fd = STDOUT_FILENO;
 		f->size = 0;
 		return 0;
 	}
-	int fd = open(f->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
+	bool created = false;
+	int fd;
+	for (int tries = 0;; tries++) {
+		fd = open(f->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+		if (fd >= 0 || errno != ENOENT || tries == 3)
+			break;
+		/* The file does not exist: create it, with exactly the
+		 * configured mode whatever the umask (fchmod below). */
+		fd = open(f->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_CREAT | O_EXCL,
+			  f->mode & 0777);
+		if (fd >= 0) {
+			created = true;
+			break;
+		}
+		if (errno != EEXIST)
+			break; /* EEXIST: created meanwhile by someone else: open it */
+	}
+	if (fd < 0) {
+		int e = errno;
+		errf(err, errlen, "%s: cannot %s %s: %s", f->label,
+		     e == ENOENT ? "create" : "open", f->path, strerror(e));
+		return -e;
+	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
-		int err = -errno;
+		int e = errno;
+		errf(err, errlen, "%s: cannot stat %s: %s", f->label, f->path, strerror(e));
 		close(fd);
-		return err;
+		return -e;
 	}
+	if (created && fchmod(fd, f->mode & 0777) < 0)
+		log_warn("%s: cannot set mode %04o on %s: %s", f->label, (unsigned)f->mode,
+			 f->path, strerror(errno));
 	f->size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-	if (repair && S_ISREG(st.st_mode) && f->size) {
-		/* Reading needs a readable fd: a second, read-only one. */
-		int rfd = open(f->path, O_RDONLY | O_CLOEXEC);
-		int64_t good = rfd >= 0 ? repair(rfd, f->size) : (int64_t)f->size;
-		if (rfd >= 0)
-			close(rfd);
+	bool same = st.st_dev == f->dev && st.st_ino == f->ino && !at_start;
+	if (f->check && !created && !same && S_ISREG(st.st_mode) && f->size) {
+		/* Reading needs a readable fd: the same file, read-only. */
+		char self[64];
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+		int rfd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (rfd < 0) {
+			int e = errno;
+			errf(err, errlen,
+			     "%s: %s exists (%llu bytes) and cannot be read to check that it is "
+			     "spanring output: %s; not appending to it",
+			     f->label, f->path, (unsigned long long)f->size, strerror(e));
+			close(fd);
+			return -e;
+		}
+		const char *why = "";
+		int64_t good = f->check(rfd, f->size, &why);
+		close(rfd);
 		if (good < 0) {
-			log_error("exporter: %s exists and is not a spanring output file; "
-				  "not appending to it",
-				  f->path);
+			errf(err, errlen,
+			     "%s: %s exists and is not spanring output (%s); it is left as it is: "
+			     "move it away or choose another path",
+			     f->label, f->path, why);
 			close(fd);
 			return -EINVAL;
 		}
 		if ((uint64_t)good < f->size) {
 			/* A record cut short (the agent was killed while writing). */
-			log_warn("exporter: %s ends with an incomplete record; truncating %llu "
-				 "bytes",
-				 f->path, (unsigned long long)(f->size - (uint64_t)good));
+			log_warn("%s: %s ends with an incomplete record; truncating %llu bytes",
+				 f->label, f->path, (unsigned long long)(f->size - (uint64_t)good));
 			if (ftruncate(fd, (off_t)good) == 0)
 				f->size = (uint64_t)good;
+			else
+				log_warn("%s: cannot truncate %s: %s", f->label, f->path,
+					 strerror(errno));
 		}
 	}
+	if (at_start && !created && S_ISREG(st.st_mode) && (st.st_mode & 0777 & ~f->mode))
+		log_warn("%s: %s exists with mode %04o, more open than output_mode %04o; "
+			 "its mode is left as it is",
+			 f->label, f->path, (unsigned)(st.st_mode & 0777), (unsigned)f->mode);
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
 	f->fd = fd;
 	return 0;
 }
 
-int outfile_open(struct outfile *f, const char *path, uint64_t rotate_bytes, uint32_t keep,
-		 int64_t (*repair)(int fd, uint64_t size))
+int outfile_open(struct outfile *f, const char *label, const char *path, uint64_t rotate_bytes,
+		 uint32_t keep, uint32_t mode, outfile_check_fn check, char *err, size_t errlen)
 {
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
+	f->label = label;
 	f->path = strdup(path);
-	if (!f->path)
+	if (!f->path) {
+		errf(err, errlen, "%s: out of memory", label);
 		return -ENOMEM;
+	}
 	f->is_stdout = strcmp(path, "-") == 0;
 	f->rotate_bytes = f->is_stdout ? 0 : rotate_bytes;
 	f->rotate_keep = keep;
-	int err = outfile_do_open(f, repair);
-	if (err) {
+	f->mode = mode;
+	f->check = check;
+	int rc = outfile_do_open(f, true, err, errlen);
+	if (rc) {
 		free(f->path);
 		f->path = NULL;
 	}
-	return err;
+	return rc;
 }
 
 int outfile_reopen(struct outfile *f)
@@ -83,7 +152,11 @@ int outfile_reopen(struct outfile *f)
 	if (f->fd >= 0)
 		close(f->fd);
 	f->fd = -1;
-	return outfile_do_open(f, NULL);
+	char err[512];
+	int rc = outfile_do_open(f, false, err, sizeof(err));
+	if (rc)
+		AGENT_LOG_RL(AGENT_LOG_ERROR, "%s", err);
+	return rc;
 }
 
 void outfile_close(struct outfile *f)
@@ -112,7 +185,8 @@ static int outfile_rotate(struct outfile *f)
 				snprintf(from, sizeof(from), "%s.%u", f->path, i - 1);
 			snprintf(to, sizeof(to), "%s.%u", f->path, i);
 			if (rename(from, to) < 0 && errno != ENOENT)
-				log_warn("exporter: rename %s -> %s: %s", from, to, strerror(errno));
+				log_warn("%s: rotating: rename %s -> %s: %s", f->label, from, to,
+					 strerror(errno));
 		}
 	}
 	f->rotations++;
@@ -129,7 +203,7 @@ int outfile_write(struct outfile *f, const struct iovec *iov, size_t n, uint64_t
 	if (f->rotate_bytes && f->size && f->size + total > f->rotate_bytes) {
 		int err = outfile_rotate(f);
 		if (err) {
-			log_warn("exporter: rotating %s: %s", f->path, strerror(-err));
+			log_warn("%s: rotating %s: %s", f->label, f->path, strerror(-err));
 			if (f->fd < 0)
 				return err;
 		}
@@ -157,7 +231,7 @@ int outfile_write(struct outfile *f, const struct iovec *iov, size_t n, uint64_t
 			int err = r < 0 ? -errno : -EIO;
 			/* All or nothing: cut the partial record off again. */
 			if (done && !f->is_stdout && ftruncate(f->fd, (off_t)f->size) < 0)
-				log_error("exporter: %s: cannot truncate a partial write: %s", f->path,
+				log_error("%s: %s: cannot truncate a partial write: %s", f->label, f->path,
 					  strerror(errno));
 			return err;
 		}
@@ -183,10 +257,11 @@ int outfile_write(struct outfile *f, const struct iovec *iov, size_t n, uint64_t
 static void wq_on_timer(struct loop_timer *t);
 
 void wq_init(struct wq *q, struct exporter *e, int (*write)(struct exporter *, struct batch *),
-	     uint64_t retry_max_us)
+	     uint64_t retry_max_us, const char *path)
 {
 	memset(q, 0, sizeof(*q));
 	q->e = e;
+	q->path = path;
 	q->write = write;
 	q->retry_max_ns = retry_max_us * 1000;
 	q->timer.fn = wq_on_timer;
@@ -254,8 +329,8 @@ static void wq_run(struct wq *q, bool ignore_age)
 		int err = q->write(q->e, it->b);
 		if (err) {
 			q->e->st.failures++;
-			AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s: retry failed: %s", q->e->name,
-				     strerror(-err));
+			AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s: retry failed: %s: %s", q->e->name,
+				     q->path ? q->path : "?", strerror(-err));
 			wq_arm(q);
 			return;
 		}
@@ -286,8 +361,8 @@ int wq_submit(struct wq *q, struct batch *b)
 	if (!err)
 		return 0;
 	q->e->st.failures++;
-	AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s: write failed: %s; will retry", q->e->name,
-		     strerror(-err));
+	AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s: write failed: %s: %s; will retry", q->e->name,
+		     q->path ? q->path : "?", strerror(-err));
 	if (q->retry_max_ns == 0 || wq_push(q, b, agent_now_ns())) {
 		q->e->st.let_go_batches++;
 		q->e->st.let_go_spans += b->spans;
@@ -309,11 +384,13 @@ void wq_fini(struct wq *q)
 {
 	if (q->e && q->e->ag)
 		loop_timer_cancel(&q->e->ag->loop, &q->timer);
-	/* At exit nothing is lost: the agent does not release what was not
-	 * delivered, the spans stay in the rings for the next agent. */
+	/* At exit the agent does not release what was not delivered; its
+	 * shutdown line says which spans stay in the rings of running
+	 * producers and which are lost with the rings of exited ones. */
 	bool exiting = q->e && q->e->ag && q->e->ag->no_release;
 	if (exiting && q->len)
-		log_warn("exporter %s: %zu undelivered batches stay in the rings", q->e->name, q->len);
+		log_debug("exporter %s: dropping, unreleased, %zu undelivered batches", q->e->name,
+			  q->len);
 	while (q->len) {
 		if (exiting)
 			wq_pop(q);

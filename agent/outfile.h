@@ -3,7 +3,9 @@
  * Output files of the file-writing exporters: append, size-based rotation
  * (path -> path.1 -> ... -> path.<keep>), reopen on SIGHUP, and writes that
  * are all-or-nothing (a failed write is truncated away, so a file never
- * holds half a record).
+ * holds half a record). Files are created with the configured mode
+ * (output_mode, 0600 by default); an existing file is appended to only
+ * when it is the exporter's own output (checked record by record).
  *
  * Also the retry queue those exporters share: a batch whose write failed
  * is kept referenced (never copied) and retried with backoff until it
@@ -15,16 +17,30 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "log.h"
 #include "exp.h"
 #include "loop.h"
 
+/*
+ * Checks an existing output file before the agent appends to it: reads
+ * the file (fd, size bytes) and returns the length of its valid prefix,
+ * or -1 with *why set when the file is not one of the exporter's own
+ * (then it is neither truncated nor appended to).
+ */
+typedef int64_t (*outfile_check_fn)(int fd, uint64_t size, const char **why);
+
 struct outfile {
 	char *path;          /* "-": standard output */
+	const char *label;   /* "file exporter", ... for messages */
 	int fd;
 	bool is_stdout;
+	uint32_t mode;       /* permission bits of files it creates */
+	outfile_check_fn check;
+	dev_t dev;           /* the file open now (a reopen checks a new one) */
+	ino_t ino;
 	uint64_t size;       /* bytes in the current file */
 	uint64_t rotate_bytes;
 	uint32_t rotate_keep;
@@ -39,12 +55,17 @@ struct outfile {
 };
 
 /*
- * Open (create, append) path. repair, if given, is called with the fd and
- * size of an existing file and returns the length of its valid prefix, or
- * -1 if the file is not one of ours (then opening fails with -EINVAL).
+ * Open path for appending (label names the exporter in messages). A file
+ * that does not exist is created with exactly `mode` (the umask does not
+ * apply). An existing non-empty regular file is read by check first: one
+ * that is not the exporter's own output is refused (-EINVAL) untouched; a
+ * record cut at its end (the agent was killed while writing) is truncated.
+ * 0 or -errno, with a message naming the path in err.
  */
-int outfile_open(struct outfile *f, const char *path, uint64_t rotate_bytes, uint32_t keep,
-		 int64_t (*repair)(int fd, uint64_t size));
+int outfile_open(struct outfile *f, const char *label, const char *path, uint64_t rotate_bytes,
+		 uint32_t keep, uint32_t mode, outfile_check_fn check, char *err, size_t errlen);
+/* SIGHUP, rotation: open path again (a new file is checked like at start).
+ * 0 or -errno; failures are logged, naming the path. */
 int outfile_reopen(struct outfile *f);
 void outfile_close(struct outfile *f);
 /* Write all of iov[0..n) (total bytes), rotating first if the file would
@@ -63,6 +84,7 @@ struct wq_item {
 
 struct wq {
 	struct exporter *e;
+	const char *path; /* the output, named in messages */
 	int (*write)(struct exporter *e, struct batch *b); /* 0 or -errno */
 	uint64_t retry_max_ns;
 	uint64_t backoff_ns;
@@ -74,7 +96,7 @@ struct wq {
 };
 
 void wq_init(struct wq *q, struct exporter *e, int (*write)(struct exporter *, struct batch *),
-	     uint64_t retry_max_us);
+	     uint64_t retry_max_us, const char *path);
 /* submit() of a file-writing exporter: write now, or queue (in order). */
 int wq_submit(struct wq *q, struct batch *b);
 /* Retry everything queued now; returns the number still queued. */

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <poll.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,15 +63,32 @@ static void registry_on_bell(struct loop_watch *w, uint32_t events);
 
 /* ---- listening socket -------------------------------------------------- */
 
+static void listen_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void listen_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || !errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
 /*
- * Bind a unix socket at path with the given mode. A stale socket file
+ * Bind a unix socket at path with the given mode (what names it in
+ * messages: "registration socket", "control socket"). A stale socket file
  * (nobody accepting) is replaced; a live one means another agent runs.
+ * 0 or -errno with a message naming the path in err.
  */
-int agent_unix_listen(const char *path, int type, unsigned mode, int *out_fd)
+int agent_unix_listen(const char *path, const char *what, int type, unsigned mode, int *out_fd,
+		      char *err, size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		listen_err(err, errlen, "%s %s: path too long for a unix socket", what, path);
 		return -ENAMETOOLONG;
+	}
 	strcpy(sa.sun_path, path);
 
 	/* The parent directory, e.g. /run/spanring, is created if missing. */
@@ -78,12 +96,14 @@ int agent_unix_listen(const char *path, int type, unsigned mode, int *out_fd)
 	snprintf(dir, sizeof(dir), "%s", path);
 	char *d = dirname(dir);
 	if (mkdir(d, 0755) < 0 && errno != EEXIST)
-		log_warn("registry: mkdir %s: %s", d, strerror(errno));
+		log_warn("%s %s: cannot create its directory %s: %s", what, path, d,
+			 strerror(errno));
 
 	struct stat st;
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			log_error("registry: %s exists and is not a socket; not replacing it", path);
+			listen_err(err, errlen, "%s %s exists and is not a socket; not replacing it",
+				   what, path);
 			return -EEXIST;
 		}
 		int probe = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
@@ -92,21 +112,26 @@ int agent_unix_listen(const char *path, int type, unsigned mode, int *out_fd)
 			int e = errno;
 			close(probe);
 			if (r == 0) {
-				log_error("registry: another agent is listening on %s", path);
+				listen_err(err, errlen, "another agent is listening on %s %s", what,
+					   path);
 				return -EADDRINUSE;
 			}
 			if (e != ECONNREFUSED && e != ENOENT && e != EPROTOTYPE)
-				log_warn("registry: probing %s: %s", path, strerror(e));
+				log_warn("%s %s: probing it: %s", what, path, strerror(e));
 		}
 		if (unlink(path) < 0 && errno != ENOENT) {
 			int e = errno;
-			log_error("registry: unlink stale %s: %s", path, strerror(e));
+			listen_err(err, errlen, "%s %s: cannot remove the stale socket: %s", what,
+				   path, strerror(e));
 			return -e;
 		}
 	}
 	int fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		int e = errno;
+		listen_err(err, errlen, "%s %s: socket: %s", what, path, strerror(e));
+		return -e;
+	}
 	/* Bind under a strict umask, then widen to the configured mode: the
 	 * socket is never more open than configured, not even briefly. */
 	mode_t old = umask(0177);
@@ -115,15 +140,16 @@ int agent_unix_listen(const char *path, int type, unsigned mode, int *out_fd)
 	umask(old);
 	if (r < 0) {
 		close(fd);
-		log_error("registry: bind %s: %s", path, strerror(e));
+		listen_err(err, errlen, "cannot bind the %s %s: %s", what, path, strerror(e));
 		return -e;
 	}
 	if (chmod(path, mode) < 0)
-		log_warn("registry: chmod %s %o: %s", path, mode, strerror(errno));
+		log_warn("%s %s: chmod %04o: %s", what, path, mode, strerror(errno));
 	if (listen(fd, 512) < 0) {
 		e = errno;
 		close(fd);
 		unlink(path);
+		listen_err(err, errlen, "%s %s: listen: %s", what, path, strerror(e));
 		return -e;
 	}
 	*out_fd = fd;
@@ -134,8 +160,8 @@ static void registry_on_accept(struct loop_watch *w, uint32_t events);
 
 int registry_listen(struct agent *ag)
 {
-	int err = agent_unix_listen(ag->cfg->socket_path, SOCK_SEQPACKET, ag->cfg->socket_mode,
-				    &ag->listen_fd);
+	int err = agent_unix_listen(ag->cfg->socket_path, "registration socket", SOCK_SEQPACKET,
+				    ag->cfg->socket_mode, &ag->listen_fd, ag->err, sizeof(ag->err));
 	if (err)
 		return err;
 	ag->listen_w.fd = ag->listen_fd;
@@ -212,6 +238,7 @@ static void producer_release_ring(struct agent_producer *p, bool close_fd)
 	free(p->scopes);
 	p->scopes = NULL;
 	p->n_scopes = p->cap_scopes = 0;
+	p->scope_bytes = 0;
 	free(p->resource);
 	p->resource = NULL;
 	p->resource_len = 0;
@@ -243,7 +270,7 @@ void registry_free(struct agent_producer *p)
 		for (uint32_t i = 0; p->mapped && i < p->map.l.slot_count; i++)
 			claimed += sr_load_relaxed_64(&sr_prod(&p->map, i)->spans);
 		log_info("producer %llu (pid %d, service '%s') released: %llu spans, %llu bytes "
-			 "exported (ring says %llu committed); %llu lost marks, %llu dropped by the "
+			 "drained (ring says %llu committed); %llu lost marks, %llu dropped by the "
 			 "producer%s%s%s",
 			 (unsigned long long)p->id, (int)p->pid, p->service,
 			 (unsigned long long)p->spans, (unsigned long long)p->bytes,
@@ -315,6 +342,15 @@ static bool registry_peer_allowed(const struct agent_config *c, uid_t uid, gid_t
 	       id_in(c->allow_gids, c->n_allow_gids, (uint32_t)gid);
 }
 
+uint64_t registry_scope_reserve(const struct agent *ag, const struct sr_layout *l)
+{
+	/* Entries are at least 8 bytes and never overlap: at most
+	 * scope_cap / 8 of them, each costing its bytes plus the overhead. */
+	uint64_t most = (uint64_t)l->scope_cap +
+			(uint64_t)l->scope_cap / 8 * AGENT_SCOPE_ENT_OVERHEAD;
+	return most < ag->cfg->max_scope_bytes ? most : ag->cfg->max_scope_bytes;
+}
+
 int registry_adopt(struct agent *ag, int fd, uint64_t req_size, pid_t pid, uid_t uid,
 		   gid_t gid, bool reconnect, struct agent_producer **out, const char **why)
 {
@@ -356,19 +392,24 @@ int registry_adopt(struct agent *ag, int fd, uint64_t req_size, pid_t pid, uid_t
 		*why = "too many producers";
 		return SPANRING_REG_ELIMIT;
 	}
+	/* Each ring counts with the most its scope copies may cost
+	 * (registry_scope_reserve, drain.c). The agent's memory for a uid is
+	 * bounded by the budget, whatever its producers write in their
+	 * tables. */
 	uint32_t uid_count = 0;
 	uint64_t uid_bytes = 0;
 	for (struct agent_producer *q = ag->producers; q; q = q->next) {
 		if (q->mapped && q->uid == uid) {
 			uid_count++;
-			uid_bytes += q->map.l.total_size;
+			uid_bytes += q->map.l.total_size + registry_scope_reserve(ag, &q->map.l);
 		}
 	}
+	const uint64_t scopes = registry_scope_reserve(ag, &l);
 	if (uid_count >= ag->cfg->max_producers_per_uid) {
 		*why = "too many producers for this uid";
 		return SPANRING_REG_ELIMIT;
 	}
-	if (uid_bytes + l.total_size > ag->cfg->max_mapped_per_uid) {
+	if (uid_bytes + l.total_size + scopes > ag->cfg->max_mapped_per_uid) {
 		*why = "too many ring bytes mapped for this uid";
 		return SPANRING_REG_ELIMIT;
 	}
@@ -395,6 +436,9 @@ int registry_adopt(struct agent *ag, int fd, uint64_t req_size, pid_t pid, uid_t
 	p->mapped = true;
 	p->dev = st.st_dev;
 	p->ino = st.st_ino;
+	p->pid = pid;
+	p->uid = uid;
+	p->gid = gid;
 
 	/* Resource: copy out of shared memory, then decode only the copy. */
 	uint8_t *res = malloc(hdr.res_len ? hdr.res_len : 1);
@@ -404,8 +448,13 @@ int registry_adopt(struct agent *ag, int fd, uint64_t req_size, pid_t pid, uid_t
 		goto fail;
 	}
 	memcpy(res, sr_resource(&p->map), hdr.res_len);
-	err = agent_resource_rewrite(res, hdr.res_len, pid, uid, ag->host_name, &p->resource,
-				     &p->resource_len, p->service, sizeof(p->service));
+	struct res_identity id = {.pid = pid,
+				  .uid = uid,
+				  .host_name = ag->host_name,
+				  .host_id = ag->host_id,
+				  .container_id = p->container_id};
+	err = agent_resource_rewrite(res, hdr.res_len, &id, &p->resource, &p->resource_len,
+				     p->service, sizeof(p->service));
 	free(res);
 	if (err) {
 		*why = err == -EBADMSG ? "resource does not decode" : "out of memory";
@@ -516,6 +565,11 @@ static int registry_reply(int conn, int status, uint64_t id, const char *msg, in
 	if (r < 0)
 		return -errno;
 	return r == (ssize_t)sizeof(resp) ? 0 : -EIO;
+}
+
+int registry_reply_failure_level(int err)
+{
+	return err == -EPIPE || err == -ECONNRESET ? AGENT_LOG_DEBUG : AGENT_LOG_WARN;
 }
 
 static void registry_reject(struct agent_producer *p, int status, const char *why)
@@ -651,7 +705,15 @@ static void registry_on_request(struct agent_producer *p)
 	}
 	int err = registry_reply(p->conn_fd, SPANRING_REG_OK, p->id, "registered", p->bell_fd);
 	if (err) {
-		log_warn("registry: reply to pid %d failed: %s", (int)p->pid, strerror(-err));
+		/* EPIPE, ECONNRESET: the producer hung up after sending its ring
+		 * (it exited at once). Its ring is adopted and drained like any
+		 * ended producer's: nothing is wrong. Anything else is worth a
+		 * warning. */
+		int lvl = registry_reply_failure_level(err);
+		agent_log(lvl, "registry: reply to pid %d failed: %s%s", (int)p->pid, strerror(-err),
+			  lvl == AGENT_LOG_DEBUG
+				  ? " (it hung up after sending its ring, which is drained)"
+				  : "; its ring is drained as if it had disconnected");
 		/* The ring is adopted; treat it as a producer whose connection ended. */
 		p->conn_closed = true;
 		loop_del(&ag->loop, &p->conn_w);
@@ -710,6 +772,45 @@ static void registry_on_conn(struct loop_watch *w, uint32_t events)
 		agent_producer_closed(p);
 }
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5 */
+#endif
+
+/*
+ * The container the peer runs in, as the kernel sees it: the container id
+ * in its cgroup path (/proc/PID/cgroup), never what the producer claims.
+ * The pid could be reused once the peer has exited, so the file is read
+ * only through the identity SO_PEERPIDFD pins (Linux 6.5): after the read
+ * the pidfd must show the process still running. Without it, or when the
+ * peer has already exited (a producer that registers as it ends), the
+ * container is not known and container.id is absent.
+ */
+static void registry_peer_container(struct agent_producer *p, int conn)
+{
+	p->container_id[0] = 0;
+	int pidfd = -1;
+	socklen_t len = sizeof(pidfd);
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0 || len != sizeof(pidfd) ||
+	    pidfd < 0)
+		return;
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)p->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = -1;
+	if (fd >= 0) {
+		do
+			n = read(fd, buf, sizeof(buf));
+		while (n < 0 && errno == EINTR);
+		close(fd);
+	}
+	struct pollfd pf = {.fd = pidfd, .events = POLLIN};
+	bool alive = poll(&pf, 1, 0) == 0;
+	close(pidfd);
+	char id[65];
+	if (n > 0 && alive && agent_cgroup_container_id(buf, (size_t)n, id))
+		memcpy(p->container_id, id, sizeof(id));
+}
+
 static void registry_on_accept(struct loop_watch *w, uint32_t events)
 {
 	struct agent *ag = container_of(w, struct agent, listen_w);
@@ -719,7 +820,8 @@ static void registry_on_accept(struct loop_watch *w, uint32_t events)
 		if (fd < 0) {
 			int e = errno;
 			if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR)
-				AGENT_LOG_RL(AGENT_LOG_WARN, "registry: accept: %s", strerror(e));
+				AGENT_LOG_RL(AGENT_LOG_WARN, "registry: accept on %s: %s",
+					     ag->cfg->socket_path, strerror(e));
 			/* Out of fds (or memory): the connection stays queued and
 			 * the socket readable, so the loop would spin on it. Stop
 			 * watching it; housekeeping resumes it within a second. */
@@ -740,7 +842,8 @@ static void registry_on_accept(struct loop_watch *w, uint32_t events)
 		socklen_t len = sizeof(cred);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
 		    len != sizeof(cred)) {
-			AGENT_LOG_RL(AGENT_LOG_WARN, "registry: SO_PEERCRED: %s", strerror(errno));
+			AGENT_LOG_RL(AGENT_LOG_WARN, "registry: SO_PEERCRED of a connection to %s: %s",
+				     ag->cfg->socket_path, strerror(errno));
 			close(fd);
 			continue;
 		}
@@ -766,6 +869,7 @@ static void registry_on_accept(struct loop_watch *w, uint32_t events)
 		p->pid = cred.pid;
 		p->uid = cred.uid;
 		p->gid = cred.gid;
+		registry_peer_container(p, fd);
 		p->accept_ns = agent_now_ns();
 		p->conn_w.fd = fd;
 		p->conn_w.fn = registry_on_conn;

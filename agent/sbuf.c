@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 bool sbuf_reserve(struct sbuf *b, size_t n)
 {
 	if (b->oom)
@@ -113,7 +115,7 @@ void sbuf_json_str(struct sbuf *b, const char *s, size_t n)
 	while (i < n) {
 		size_t run = i;
 		/* Copy runs of plain characters at once. */
-		while (run < n && u[run] >= 0x20 && u[run] < 0x80 && u[run] != '"' && u[run] != '\\')
+		while (run < n && u[run] >= 0x20 && u[run] < 0x7f && u[run] != '"' && u[run] != '\\')
 			run++;
 		if (run > i) {
 			sbuf_put(b, s + i, run - i);
@@ -145,7 +147,7 @@ void sbuf_json_str(struct sbuf *b, const char *s, size_t n)
 		default:
 			break;
 		}
-		if (c < 0x20) {
+		if (c < 0x20 || c == 0x7f) {
 			sbuf_printf(b, "\\u%04x", c);
 			i++;
 			continue;
@@ -154,12 +156,34 @@ void sbuf_json_str(struct sbuf *b, const char *s, size_t n)
 		if (l == 0) {
 			sbuf_puts(b, "\\ufffd");
 			i++;
+		} else if (l == 2 && c == 0xc2 && u[i + 1] < 0xa0) {
+			/* A C1 control (U+0080..U+009F; U+009B is CSI): escaped,
+			 * so that the text is safe on a terminal too. */
+			sbuf_printf(b, "\\u%04x", (unsigned)u[i + 1]);
+			i += 2;
 		} else {
 			sbuf_put(b, s + i, l);
 			i += l;
 		}
 	}
 	sbuf_putc(b, '"');
+}
+
+void sbuf_term_str(struct sbuf *b, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		size_t k = agent_text_char(u + i, n - i);
+		if (k) {
+			sbuf_put(b, s + i, k);
+			i += k;
+			continue;
+		}
+		char esc[5];
+		agent_text_escape(esc, sizeof(esc), s + i, 1);
+		sbuf_puts(b, esc);
+		i++;
+	}
 }
 
 void sbuf_hex(struct sbuf *b, const uint8_t *p, size_t n)

@@ -23,8 +23,12 @@ void sbuf_put(struct sbuf *b, const void *s, size_t n);
 void sbuf_puts(struct sbuf *b, const char *s);
 void sbuf_putc(struct sbuf *b, char c);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A JSON string literal (with quotes) of n bytes; invalid UTF-8 becomes U+FFFD. */
+/* A JSON string literal (with quotes) of n bytes; invalid UTF-8 becomes
+ * U+FFFD; control characters, DEL and C1 controls are \u-escaped. */
 void sbuf_json_str(struct sbuf *b, const char *s, size_t n);
+/* Text for a terminal (no quotes): control characters, DEL, C1 controls
+ * and invalid UTF-8 bytes become \n, \t or \xNN (agent_text_escape). */
+void sbuf_term_str(struct sbuf *b, const char *s, size_t n);
 /* Lower-case hex of n bytes. */
 void sbuf_hex(struct sbuf *b, const uint8_t *p, size_t n);
 /* Standard base64 (with padding) of n bytes. */

@@ -212,6 +212,7 @@ vals = {"socket": "/tmp/x.sock", "socket_mode": "0660", "control_socket": "/tmp/
         "poll_interval_max": "10ms", "batch_max_bytes": "2M", "batch_max_age": "5ms",
         "max_inflight_batches": "64", "watermark_pct": "75", "metrics_port": "0",
         "exporters": "file,json", "host_name": "h", "debug_zero_copy_check": "true",
+        "output_mode": "0640", "max_scope_bytes": "128K", "host_id": "h",
         "otlp.endpoint": "http://127.0.0.1:4318", "otlp.headers": "a=b,c=d%20e",
         "otlp.protocol": "http/protobuf", "otlp.compression": "gzip"}
 lines = ["# every key"]

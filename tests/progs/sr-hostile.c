@@ -10,10 +10,17 @@
  *   devzero lying size uninit nofd twofds short badmagic
  * Quarantined after registration: head-beyond head-back garbage badscope
  * Other: stall (connects, sends nothing; prints when the agent hangs up)
+ *   scope-bomb N: the scope-cache attack of issue 14 (R2): a 1 MiB scope
+ *     table, N entries at successive offsets each reaching to (128 bytes
+ *     before) the end of the table (overlapping), each used by a span once the previous one
+ *     was released; prints "steps=K released=R" (K entries the agent took)
+ *   quitter: registers (with a reply expected) and exits at once, without
+ *     reading the reply; its 3 spans must still be exported (R16)
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -94,11 +101,11 @@ static void sleep_ms(int ms)
 static struct tr t;
 static uint64_t scope;
 
-static void make_ring(void)
+static void make_ring(uint32_t scope_cap)
 {
 	uint8_t res[256];
 	size_t rl = tr_encode_resource(res, "hostile", true);
-	if (tr_create(&t, 1, 16384, res, rl)) {
+	if (tr_create_ex(&t, 1, 16384, scope_cap, res, rl)) {
 		fprintf(stderr, "sr-hostile: ring\n");
 		exit(1);
 	}
@@ -143,7 +150,8 @@ int main(int argc, char **argv)
 	int hold = argc > 2 ? atoi(argv[2]) : 3000;
 	char pathbuf[108];
 	sock_path = sr_socket_path(pathbuf, sizeof(pathbuf));
-	make_ring();
+	bool bomb = !strcmp(mode, "scope-bomb");
+	make_ring(bomb ? SPANRING_MAX_SCOPE_CAP : SPANRING_PAGE);
 	const unsigned S = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 	uint64_t size = t.m.l.total_size;
 	int s = connect_agent();
@@ -158,6 +166,80 @@ int main(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &b);
 		long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
 		printf("%s after %ldms\n", r > 0 ? "closed-by-agent" : "still-open", ms);
+		return 0;
+	}
+	if (bomb) {
+		/* Registered properly, then the attack (argv[2]: entries). */
+		if (reg(s, 1, size, &fd, 1, sizeof(struct spanring_reg_req), SPANRING_REG_MAGIC))
+			return 1;
+		struct spanring_ring_hdr *h = sr_hdr(&t.m);
+		const uint64_t cap = t.m.l.scope_cap;
+		const uint64_t base = (h->scope_len + 7) & ~7ull;
+		uint8_t *table = sr_scope_table(&t.m);
+		int steps = 0, released = 0;
+		for (int k = 0; k < hold; k++) {
+			uint64_t off = base + 8 * (uint64_t)k;
+			/* To (nearly) the end of the table: room left for the
+			 * agent's per-entry overhead within a 1 MiB max_scope_bytes. */
+			uint32_t len = (uint32_t)(cap - off - 8 - 128);
+			struct spanring_scope_entry e = {.len = len};
+			memcpy(table + off, &e, sizeof(e));
+			/* A valid body: one schema_url filling the entry. */
+			uint32_t url = len - 1 - (uint32_t)pb_varint_size(len - 4);
+			uint8_t *p = pb_put_tag1(table + off + 8, 3, SPANRING_WT_LEN);
+			p = pb_put_varint(p, url);
+			memset(p, 'x', (size_t)(table + off + 8 + len - p));
+			sr_store_release_64(&h->scope_len, cap);
+			struct tr_span sp;
+			memset(&sp, 0, sizeof(sp));
+			sp.trace_id[0] = 1;
+			sp.span_id[0] = (uint8_t)(k + 1);
+			sp.name = "bomb";
+			sp.start_ns = 1;
+			sp.end_ns = 2;
+			sp.seq = k;
+			if (tr_write_span(&t, 0, off, &sp))
+				break;
+			steps++;
+			/* Wait until the agent exported it: the entry was cached. */
+			int w;
+			for (w = 0; w < 400 && tr_unreleased(&t, 0); w++)
+				sleep_ms(5);
+			if (tr_unreleased(&t, 0))
+				break; /* not released any more: quarantined */
+			released++;
+		}
+		printf("steps=%d released=%d\n", steps, released);
+		fflush(stdout);
+		sleep_ms(500);
+		return 0;
+	}
+	if (!strcmp(mode, "quitter")) {
+		good_spans(3);
+		struct spanring_reg_req req;
+		memset(&req, 0, sizeof(req));
+		req.magic = SPANRING_REG_MAGIC;
+		req.abi_major = SPANRING_ABI_MAJOR;
+		req.abi_minor = SPANRING_ABI_MINOR;
+		req.ring_size = size;
+		struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} cm;
+		memset(&cm, 0, sizeof(cm));
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+				    .msg_controllen = sizeof(cm.buf)};
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		if (sendmsg(s, &mh, MSG_NOSIGNAL) < 0)
+			return 1;
+		/* Gone before the agent answers: its reply finds no reader. */
+		close(s);
+		printf("quit pid=%d\n", (int)getpid());
 		return 0;
 	}
 	if (!strcmp(mode, "abi")) {

@@ -9,16 +9,21 @@
  *   sr-testprod [-t threads] [-n spans/thread] [-s slots] [-z slot_size]
  *               [-S service] [-r spans/s per thread] [-W] [-L]
  *               [-w ms to wait for registration] [-d ms to wait for release]
- *               [-H] [-q scope change period]
+ *               [-H] [-q scope change period] [-A key=value | -A key:=int]...
+ *               [-X text] [-N span name] [-D]
  *   -W  wait (retry) when the ring is full instead of dropping
  *   -L  put false process.pid/host.name/process.owner in the resource
  *   -H  hold: after writing, keep the connection until SIGTERM/SIGINT
+ *   -A  one more resource attribute (a string, or an int with :=), any bytes
+ *   -X  every span carries test.str=text;  -N  every span is named so
+ *   -D  not dumpable (prctl PR_SET_DUMPABLE 0) before registering
  *   -l N  latency probe instead: N times, after 100 ms of quiet, commit one
  *         span and time until the agent released it (it was exported);
  *         prints "latency_us p50=.. max=.."
  * Prints "committed=N drops=D registered=R" at the end.
  */
 #include <getopt.h>
+#include <sys/prctl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +42,7 @@ static uint64_t scopes[4];
 static uint64_t committed, dropped;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile sig_atomic_t stop;
+static const char *span_text, *span_name;
 
 static uint64_t now_ns(void)
 {
@@ -83,13 +89,15 @@ static void *worker(void *arg)
 		memcpy(s.span_id, &r, 8);
 		char name[64];
 		snprintf(name, sizeof(name), "t%ld-s%ld", id, k);
-		s.name = name;
+		s.name = span_name ? span_name : name;
 		s.kind = 1 + (uint32_t)(k % 5);
 		s.start_ns = now_ns();
 		s.end_ns = s.start_ns + 1000;
 		s.seq = k;
 		s.thread = id;
 		s.str = (k % 4 == 0) ? "a longer string value so that record sizes vary" : NULL;
+		if (span_text)
+			s.str = span_text;
 		uint64_t scope = scopes[scope_period ? (k / scope_period) % 2 : 0];
 		for (;;) {
 			pthread_mutex_lock(&slot_lock[slot]);
@@ -170,8 +178,10 @@ int main(int argc, char **argv)
 {
 	uint32_t slot_size = 65536;
 	const char *service = "testprod";
-	int lie = 0, hold = 0, wait_reg = 5000, wait_drain = 10000, probes = 0, opt;
-	while ((opt = getopt(argc, argv, "t:n:s:z:S:r:WLHw:d:q:l:")) != -1) {
+	int lie = 0, hold = 0, wait_reg = 5000, wait_drain = 10000, probes = 0, opt, nodump = 0;
+	const char *extra[16];
+	int n_extra = 0;
+	while ((opt = getopt(argc, argv, "t:n:s:z:S:r:WLHw:d:q:l:A:X:N:D")) != -1) {
 		switch (opt) {
 		case 't': n_threads = atoi(optarg); break;
 		case 'n': n_spans = atol(optarg); break;
@@ -186,6 +196,13 @@ int main(int argc, char **argv)
 		case 'd': wait_drain = atoi(optarg); break;
 		case 'q': scope_period = atoi(optarg); break;
 		case 'l': probes = atoi(optarg); break;
+		case 'A':
+			if (n_extra < 16)
+				extra[n_extra++] = optarg;
+			break;
+		case 'X': span_text = optarg; break;
+		case 'N': span_name = optarg; break;
+		case 'D': nodump = 1; break;
 		default:
 			fprintf(stderr, "usage: see the comment at the top of sr-testprod.c\n");
 			return 2;
@@ -193,8 +210,25 @@ int main(int argc, char **argv)
 	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
-	uint8_t res[1024];
+	uint8_t res[4096];
 	size_t rl = tr_encode_resource(res, service, lie);
+	for (int i = 0; i < n_extra; i++) {
+		char key[256];
+		const char *eq = strchr(extra[i], '=');
+		if (!eq || (size_t)(eq - extra[i]) >= sizeof(key) || rl + 300 + strlen(eq) > sizeof(res)) {
+			fprintf(stderr, "sr-testprod: bad -A %s\n", extra[i]);
+			return 2;
+		}
+		bool is_int = eq > extra[i] && eq[-1] == ':';
+		size_t kl = (size_t)(eq - extra[i]) - (is_int ? 1 : 0);
+		memcpy(key, extra[i], kl);
+		key[kl] = 0;
+		uint8_t *e = is_int ? tr_put_kv_int(res + rl, 1, key, strtoll(eq + 1, NULL, 10))
+				    : tr_put_kv_str(res + rl, 1, key, eq + 1);
+		rl = (size_t)(e - res);
+	}
+	if (nodump)
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	int err = tr_create(&t, (uint32_t)n_slots, slot_size, res, rl);
 	if (err) {
 		fprintf(stderr, "sr-testprod: ring: %s\n", strerror(-err));

@@ -413,34 +413,205 @@ static void test_zc_check_detects_copies(void **state)
 	fx_fini(&f);
 }
 
-/* A cut record at the end of an existing output file is truncated. */
+/* The whole contents of path (malloc'd) and its size. */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	uint8_t *b = malloc((size_t)st.st_size + 1);
+	assert_int_equal(read(fd, b, (size_t)st.st_size), st.st_size);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return b;
+}
+
+static void put_file(const char *path, const void *b, size_t n, mode_t mode)
+{
+	unlink(path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b, n), (ssize_t)n);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/* Create the file or json exporter on path; its status. */
+static int make_exporter(struct fx *f, bool json, const char *path, uint32_t mode,
+			 struct exporter **e)
+{
+	f->ag.err[0] = 0;
+	if (json)
+		return exp_json_create(&f->ag, path, 0, 0, mode, e);
+	struct exp_file_opts o = {.path = path, .retry_max_us = 1000000, .mode = mode};
+	return exp_file_create(&f->ag, &o, e);
+}
+
+/* Write n spans through a file or json exporter on path (created or appended). */
+static void export_spans(struct fx *f, bool json, const char *path, int n)
+{
+	struct exporter *e;
+	assert_int_equal(make_exporter(f, json, path, 0, &e), 0);
+	assert_int_equal(agent_add_exporter(&f->ag, e), 0);
+	for (int i = 0; i < n; i++) {
+		struct tr_span s = fx_span(i, 0);
+		assert_int_equal(tr_write_span(&f->t, 0, f->scope_a, &s), 0);
+	}
+	assert_int_equal(fx_pump(f), (uint64_t)n);
+	assert_int_equal(e->st.spans, (uint64_t)n);
+	f->ag.n_exp--; /* the hold exporter stays */
+	e->ops->destroy(e);
+}
+
+/*
+ * Issue 14 R10: an existing output file is appended to only when it is the
+ * exporter's own output; a record (line) cut by a crash at its end is
+ * truncated; any other file is refused at start with an error naming it,
+ * and left byte for byte as it was.
+ */
 static void test_file_repair(void **state)
 {
 	(void)state;
 	struct fx f;
-	fx_init(&f, 1, 16384);
+	fx_init(&f, 1, 65536);
 	f.hold.keep = false;
-	char path[] = "/tmp/spanring-repair-XXXXXX";
-	int tfd = mkstemp(path);
-	/* one good record (len 3) and a cut one (claims 100 bytes, has 5) */
-	uint8_t junk[] = {3, 0x0a, 0x01, 0x00, 100, 1, 2, 3, 4, 5};
-	assert_int_equal(write(tfd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
-	close(tfd);
-	struct exp_file_opts o = {.path = path, .retry_max_us = 1000000};
-	struct exporter *e;
-	assert_int_equal(exp_file_create(&f.ag, &o, &e), 0);
-	struct stat st;
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_size, 4);
-	e->ops->destroy(e);
-	/* Not one of ours: refused, left alone. */
-	int gfd = open(path, O_WRONLY | O_TRUNC);
-	assert_int_equal(write(gfd, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11), 11);
-	close(gfd);
-	assert_int_equal(exp_file_create(&f.ag, &o, &e), -EINVAL);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_size, 11);
-	unlink(path);
+	char dir[] = "/tmp/spanring-repair-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	for (int json = 0; json < 2; json++) {
+		char path[300];
+		snprintf(path, sizeof(path), "%s/out.%s", dir, json ? "jsonl" : "pb");
+		/* Our own output, then a record cut short: truncated to the
+		 * whole records, appended to afterwards. */
+		export_spans(&f, json, path, 5);
+		export_spans(&f, json, path, 3);
+		size_t good_len, cut_len;
+		uint8_t *good = slurp(path, &good_len);
+		export_spans(&f, json, path, 4);
+		uint8_t *more = slurp(path, &cut_len);
+		assert_true(cut_len > good_len + 8);
+		cut_len = good_len + (cut_len - good_len) / 2;
+		put_file(path, more, cut_len, 0600);
+		struct exporter *e;
+		assert_int_equal(make_exporter(&f, json, path, 0, &e), 0);
+		e->ops->destroy(e);
+		size_t len;
+		uint8_t *now = slurp(path, &len);
+		assert_int_equal(len, good_len);
+		assert_memory_equal(now, good, good_len);
+		free(now);
+		free(more);
+		free(good);
+		/* A lone cut record (protobuf) is not ours to judge: refused. */
+		if (!json) {
+			uint8_t lone[] = {0x80, 0x01, 0x0a, 0x10, 0x0a};
+			put_file(path, lone, sizeof(lone), 0600);
+			assert_int_equal(make_exporter(&f, json, path, 0, &e), -EINVAL);
+		}
+		unlink(path);
+	}
+	/* Files that are not the exporters' output, as the review found them
+	 * destroyed: copies of /etc/passwd and /bin/ls, {"a":1}, a text file
+	 * (the JSON exporter cut its last line), zeros, a first record that
+	 * does not decode. Refused by both exporters, named, unchanged. */
+	struct {
+		const char *name;
+		const char *src; /* a file to copy, or NULL */
+		const void *b;
+		size_t n;
+	} foreign[] = {
+		{"passwd", "/etc/passwd", NULL, 0},
+		{"ls", "/bin/ls", NULL, 0},
+		{"a.json", NULL, "{\"a\":1}", 7},
+		{"text", NULL, "line one\nline two\nthree", 23},
+		{"zeros", NULL, "\0\0\0\0\0\0\0\0", 8},
+		{"junk", NULL, "\x03\x0a\x01\x00\x64\x01\x02\x03\x04\x05", 10},
+		{"json-like", NULL, "{\"resourceSpans\":[]}\n{\"a\":1}\n", 28},
+	};
+	for (size_t i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
+		for (int json = 0; json < 2; json++) {
+			char path[300];
+			snprintf(path, sizeof(path), "%s/%s", dir, foreign[i].name);
+			size_t n = foreign[i].n;
+			uint8_t *want;
+			if (foreign[i].src) {
+				want = slurp(foreign[i].src, &n);
+			} else {
+				want = malloc(n);
+				memcpy(want, foreign[i].b, n);
+			}
+			put_file(path, want, n, 0644);
+			struct exporter *e = NULL;
+			int rc = make_exporter(&f, json, path, 0, &e);
+			if (rc != -EINVAL)
+				fail_msg("%s (%s exporter): %d", foreign[i].name, json ? "json" : "file",
+					 rc);
+			assert_non_null(strstr(f.ag.err, path));
+			assert_non_null(strstr(f.ag.err, "not spanring output"));
+			size_t len;
+			uint8_t *now = slurp(path, &len);
+			assert_int_equal(len, n);
+			assert_memory_equal(now, want, n);
+			struct stat st;
+			assert_int_equal(stat(path, &st), 0);
+			assert_int_equal(st.st_mode & 0777, 0644);
+			free(now);
+			free(want);
+			unlink(path);
+		}
+	}
+	rmdir(dir);
+	fx_fini(&f);
+}
+
+/*
+ * Issue 14 R5a: output files are created 0600 by default, or with exactly
+ * the configured mode whatever the umask; an existing file keeps its mode.
+ * R15: a path that cannot be created is named in the error.
+ */
+static void test_output_mode(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, 1, 65536);
+	f.hold.keep = false;
+	char dir[] = "/tmp/spanring-mode-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	mode_t old = umask(0);
+	const char *kinds[] = {"file", "json", "console"};
+	for (int k = 0; k < 3; k++) {
+		char path[300];
+		snprintf(path, sizeof(path), "%s/%s.default", dir, kinds[k]);
+		struct exporter *e;
+		uint32_t modes[] = {0, 0640};
+		for (int m = 0; m < 2; m++) {
+			snprintf(path, sizeof(path), "%s/%s.%o", dir, kinds[k], modes[m]);
+			int rc = k == 2 ? exp_console_create(&f.ag, path, modes[m], &e)
+				 : make_exporter(&f, k == 1, path, modes[m], &e);
+			assert_int_equal(rc, 0);
+			e->ops->destroy(e);
+			struct stat st;
+			assert_int_equal(stat(path, &st), 0);
+			assert_int_equal(st.st_mode & 0777, modes[m] ? modes[m] : 0600);
+			/* Opened again with another mode: it keeps its own. */
+			rc = k == 2 ? exp_console_create(&f.ag, path, 0666, &e)
+				    : make_exporter(&f, k == 1, path, 0666, &e);
+			assert_int_equal(rc, 0);
+			e->ops->destroy(e);
+			assert_int_equal(stat(path, &st), 0);
+			assert_int_equal(st.st_mode & 0777, modes[m] ? modes[m] : 0600);
+			unlink(path);
+		}
+		/* A directory that does not exist: the error names the path. */
+		snprintf(path, sizeof(path), "%s/missing/%s.out", dir, kinds[k]);
+		f.ag.err[0] = 0;
+		int rc = k == 2 ? exp_console_create(&f.ag, path, 0, &e)
+			 : make_exporter(&f, k == 1, path, 0, &e);
+		assert_int_equal(rc, -ENOENT);
+		assert_non_null(strstr(f.ag.err, path));
+	}
+	umask(old);
+	rmdir(dir);
 	fx_fini(&f);
 }
 
@@ -495,6 +666,7 @@ int main(void)
 		cmocka_unit_test(test_file_exporter_zero_copy),
 		cmocka_unit_test(test_zc_check_detects_copies),
 		cmocka_unit_test(test_file_repair),
+		cmocka_unit_test(test_output_mode),
 		cmocka_unit_test(test_file_rotation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,6 +61,13 @@ static void test_invalid_values(void **state)
 	bad_line("max_producers_per_uid = 99999999999999999999", "max_producers_per_uid", NULL);
 	bad_line("max_mapped_per_uid = 1Q", "key 'max_mapped_per_uid'", "'1Q'");
 	bad_line("max_mapped_per_uid = 1K", "key 'max_mapped_per_uid'", "from 65536");
+	bad_line("max_scope_bytes = 1K", "key 'max_scope_bytes'", "from 4096");
+	bad_line("max_scope_bytes = 2M", "key 'max_scope_bytes'", "to 1048576");
+	/* Output files: read and write bits only (issue 14 R5a). */
+	bad_line("output_mode = 0777", "key 'output_mode'", "within 0666");
+	bad_line("output_mode = 0601", "key 'output_mode'", "'0601'");
+	bad_line("output_mode = 4600", "key 'output_mode'", NULL);
+	bad_line("output_mode = 600x", "key 'output_mode'", "octal");
 	bad_line("registration_timeout = 5", "key 'registration_timeout'", "with a unit");
 	bad_line("registration_timeout = 5 s", "key 'registration_timeout'", NULL);
 	bad_line("log_level = loud", "key 'log_level'", "'loud'");
@@ -108,6 +115,9 @@ static void test_valid_file(void **state)
 			   "file.path = \"/var/tmp/a b.pb\"\n"
 			   "registration_timeout = 1500000ns\n"
 			   "debug_zero_copy_check = on\n"
+			   "output_mode = 0640\n"
+			   "max_scope_bytes = 1M\n"
+			   "host_id = 0123abcd\n"
 			   "metrics_port = 9464";
 	assert_int_equal(parse(&c, text, err, sizeof(err)), 0);
 	assert_string_equal(c.socket_path, "/tmp/x.sock");
@@ -121,6 +131,9 @@ static void test_valid_file(void **state)
 	assert_int_equal(c.batch_max_bytes, 512 * 1024);
 	assert_int_equal(c.batch_max_age_us, 0);
 	assert_int_equal(c.max_mapped_per_uid, 2ull << 30);
+	assert_int_equal(c.output_mode, 0640);
+	assert_int_equal(c.max_scope_bytes, 1u << 20);
+	assert_string_equal(c.host_id, "0123abcd");
 	assert_int_equal(c.exporters, AGENT_EXP_FILE | AGENT_EXP_JSON);
 	assert_string_equal(c.file_path, "/var/tmp/a b.pb");
 	assert_int_equal(c.reg_timeout_us, 1500);
@@ -263,6 +276,9 @@ static void test_help_lists_every_key(void **state)
 			      "export_retry_max",
 			      "shutdown_timeout",
 			      "host_name",
+			      "host_id",
+			      "output_mode",
+			      "max_scope_bytes",
 			      "debug_zero_copy_check",
 			      "--config",
 			      "--check-config",

@@ -183,6 +183,7 @@ static void test_scope_flood(void **state)
 	struct fx f;
 	fx_init_ex(&f, 1, 1 << 20, 64 << 10);
 	f.hold.keep = false;
+	f.cfg.max_scope_bytes = 1 << 20; /* the count limit is the one tested */
 	/* Build our own big table: 8-byte entries with an empty body. */
 	struct spanring_ring_hdr *h = sr_hdr(&f.t.m);
 	uint64_t base = h->scope_len;
@@ -208,6 +209,150 @@ static void test_scope_flood(void **state)
 	assert_non_null(strstr(f.p->reason, "more distinct scopes"));
 	assert_int_equal(f.p->n_scopes, 4096);
 	fx_fini(&f);
+}
+
+/* Write a scope entry at table offset off whose body is `body` bytes: a
+ * schema_url (field 3) filling it. Moves scope_len to cover it. */
+static void put_scope_entry(struct fx *f, uint64_t off, uint32_t body)
+{
+	uint8_t *t = sr_scope_table(&f->t.m) + off;
+	struct spanring_scope_entry e = {.len = body};
+	memcpy(t, &e, sizeof(e));
+	uint32_t url = body - 1 - (uint32_t)pb_varint_size(body - 3);
+	uint8_t *p = pb_put_tag1(t + sizeof(e), 3, SPANRING_WT_LEN);
+	p = pb_put_varint(p, url);
+	assert_int_equal((size_t)(p - (t + sizeof(e))) + url, body);
+	memset(p, 'u', url);
+	struct spanring_ring_hdr *h = sr_hdr(&f->t.m);
+	uint64_t end = (off + sizeof(e) + body + 7) & ~7ull;
+	if (end > h->scope_len)
+		sr_store_release_64(&h->scope_len, end);
+}
+
+/* Make the agent look up the scope at off (a scope record and a span). */
+static void use_scope(struct fx *f, uint64_t off, int64_t seq)
+{
+	struct tr_span s = fx_span(seq, 0);
+	assert_int_equal(tr_write_span(&f->t, 0, off, &s), 0);
+	fx_pump(f);
+}
+
+/*
+ * Issue 14 R2: the scope cache cannot grow the agent's memory past the
+ * table. The review's attack: many entries at distinct offsets of one big
+ * table, each reaching to its end (overlapping), and the table rewritten
+ * after caching. Each overlapping entry is refused (quarantine), so the
+ * copies never exceed the table; they stay within max_scope_bytes per
+ * producer and count against the uid's max_mapped_per_uid.
+ */
+static void test_scope_overlap(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init_ex(&f, 1, 1 << 16, 1 << 20);
+	f.hold.keep = false;
+	f.cfg.max_scope_bytes = 1 << 20;
+	uint64_t base = (sr_hdr(&f.t.m)->scope_len + 7) & ~7ull;
+	uint32_t big = (uint32_t)(f.t.m.l.scope_cap - base - 8);
+	put_scope_entry(&f, base, big); /* to the end of the table */
+	use_scope(&f, base, 0);
+	assert_int_equal(f.p->state, PROD_ACTIVE);
+	uint64_t bytes = f.p->scope_bytes;
+	assert_true(bytes >= big);
+	/* An entry inside the one cached: refused, nothing more copied. */
+	put_scope_entry(&f, base + 64, big - 64);
+	use_scope(&f, base + 64, 1);
+	assert_int_equal(f.p->state, PROD_QUARANTINED);
+	assert_non_null(strstr(f.p->reason, "overlaps an earlier one"));
+	assert_int_equal(f.p->scope_bytes, bytes);
+	assert_int_equal(f.hold.spans, 1);
+	fx_fini(&f);
+
+	/* Rewritten after caching: the cached entry's bounds are the agent's,
+	 * so a rewrite cannot make room for an overlapping one. */
+	fx_init_ex(&f, 1, 1 << 16, 1 << 20);
+	f.hold.keep = false;
+	f.cfg.max_scope_bytes = 1 << 20;
+	base = (sr_hdr(&f.t.m)->scope_len + 7) & ~7ull;
+	put_scope_entry(&f, base + 4096, 100);
+	use_scope(&f, base + 4096, 0);
+	put_scope_entry(&f, base, 100); /* before it, not overlapping: fine */
+	use_scope(&f, base, 1);
+	assert_int_equal(f.p->state, PROD_ACTIVE);
+	put_scope_entry(&f, base, 8); /* shrunk after caching, then ... */
+	put_scope_entry(&f, base + 16, 100); /* ... an entry where it was */
+	use_scope(&f, base + 16, 2);
+	assert_int_equal(f.p->state, PROD_QUARANTINED);
+	assert_non_null(strstr(f.p->reason, "overlaps an earlier one"));
+	fx_fini(&f);
+
+	/* An entry reaching into a later cached one. */
+	fx_init_ex(&f, 1, 1 << 16, 1 << 20);
+	f.hold.keep = false;
+	f.cfg.max_scope_bytes = 1 << 20;
+	base = (sr_hdr(&f.t.m)->scope_len + 7) & ~7ull;
+	put_scope_entry(&f, base + 512, 100);
+	use_scope(&f, base + 512, 0);
+	put_scope_entry(&f, base, 600);
+	use_scope(&f, base, 1);
+	assert_int_equal(f.p->state, PROD_QUARANTINED);
+	assert_non_null(strstr(f.p->reason, "overlaps a later one"));
+	fx_fini(&f);
+}
+
+/* Copies per producer stop at max_scope_bytes, which every ring counts
+ * with against its uid's max_mapped_per_uid. */
+static void test_scope_bytes_limits(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init_ex(&f, 1, 1 << 16, 1 << 20);
+	f.hold.keep = false;
+	f.cfg.max_scope_bytes = 64 << 10;
+	uint64_t base = (sr_hdr(&f.t.m)->scope_len + 7) & ~7ull;
+	uint64_t before = f.p->scope_bytes;
+	int k;
+	for (k = 0; k < 100 && f.p->state == PROD_ACTIVE; k++) {
+		put_scope_entry(&f, base + (uint64_t)k * 8192, 8000);
+		use_scope(&f, base + (uint64_t)k * 8192, k);
+	}
+	assert_int_equal(f.p->state, PROD_QUARANTINED);
+	assert_non_null(strstr(f.p->reason, "max_scope_bytes"));
+	assert_true(f.p->scope_bytes <= 64 << 10);
+	/* 8 entries of 8008 bytes fit beside the fixture's two; the 9th not. */
+	assert_int_equal(f.p->scope_bytes, before + 8 * (8008 + AGENT_SCOPE_ENT_OVERHEAD));
+	assert_int_equal(k, 9);
+	fx_fini(&f);
+
+	/* The uid's budget: each ring counts with the most its copies may
+	 * take (its table, at most max_scope_bytes); a second ring that would
+	 * pass it is refused. */
+	fx_init_ex(&f, 1, 1 << 16, 1 << 20);
+	struct tr t2;
+	uint8_t res[256];
+	size_t rl = tr_encode_resource(res, "second", false);
+	assert_int_equal(tr_create_ex(&t2, 1, 16384, 1 << 20, res, rl), 0);
+	assert_int_equal(registry_scope_reserve(&f.ag, &f.t.m.l), 64 << 10);
+	assert_int_equal(registry_scope_reserve(&f.ag, &t2.m.l), 64 << 10);
+	/* A small table reserves what its entries could cost. */
+	assert_int_equal(registry_scope_reserve(&f.ag, &f.ag.producers->map.l), 64 << 10);
+	struct sr_layout small = f.t.m.l;
+	small.scope_cap = 4096;
+	assert_int_equal(registry_scope_reserve(&f.ag, &small), 4096 + 512 * AGENT_SCOPE_ENT_OVERHEAD);
+	f.cfg.max_mapped_per_uid = f.t.m.l.total_size + t2.m.l.total_size + 2 * (64 << 10) - 1;
+	struct agent_producer *p2 = NULL;
+	const char *why = "";
+	int fd = dup(t2.m.fd);
+	assert_int_equal(registry_adopt(&f.ag, fd, t2.m.l.total_size, getpid(), getuid(), getgid(),
+					false, &p2, &why),
+			 SPANRING_REG_ELIMIT);
+	f.cfg.max_mapped_per_uid++;
+	p2 = NULL;
+	assert_int_equal(registry_adopt(&f.ag, fd, t2.m.l.total_size, getpid(), getuid(), getgid(),
+					false, &p2, &why),
+			 SPANRING_REG_OK);
+	fx_fini(&f);
+	sr_ring_unmap(&t2.m, true);
 }
 
 static void test_span_before_scope(void **state)
@@ -444,6 +589,8 @@ int main(void)
 		cmocka_unit_test(test_bad_scope_offsets),
 		cmocka_unit_test(test_scope_entry_hostile),
 		cmocka_unit_test(test_scope_flood),
+		cmocka_unit_test(test_scope_overlap),
+		cmocka_unit_test(test_scope_bytes_limits),
 		cmocka_unit_test(test_span_before_scope),
 		cmocka_unit_test(test_oversize_record),
 		cmocka_unit_test(test_head_backwards),

@@ -270,53 +270,160 @@ static void test_data_read_only(void **state)
 	fx_fini(&f);
 }
 
+/* The value of key in r (NULL when absent); *count gets how often it occurs. */
+static const Opentelemetry__Proto__Common__V1__AnyValue *
+res_attr(const Opentelemetry__Proto__Resource__V1__Resource *r, const char *key, int *count)
+{
+	const Opentelemetry__Proto__Common__V1__AnyValue *v = NULL;
+	*count = 0;
+	for (size_t i = 0; i < r->n_attributes; i++) {
+		if (strcmp(r->attributes[i]->key, key) == 0) {
+			(*count)++;
+			v = r->attributes[i]->value;
+		}
+	}
+	return v;
+}
+
+static void expect_str(const Opentelemetry__Proto__Resource__V1__Resource *r, const char *key,
+		       const char *want)
+{
+	int n;
+	const Opentelemetry__Proto__Common__V1__AnyValue *v = res_attr(r, key, &n);
+	if (!want) {
+		if (n)
+			fail_msg("%s present", key);
+		return;
+	}
+	if (n != 1 || !v || !v->string_value)
+		fail_msg("%s: %d times", key, n);
+	assert_string_equal(v->string_value, want);
+}
+
+static void expect_int(const Opentelemetry__Proto__Resource__V1__Resource *r, const char *key,
+		       int64_t want)
+{
+	int n;
+	const Opentelemetry__Proto__Common__V1__AnyValue *v = res_attr(r, key, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(v->value_case, OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE);
+	assert_int_equal(v->int_value, want);
+}
+
+/*
+ * Issue 14 R4: a producer running as nobody claims to be root on another
+ * host in another container. Every claim about its identity is replaced
+ * by what the agent verified, or removed; its own word stays its own.
+ */
 static void test_resource_rewrite(void **state)
 {
 	(void)state;
-	uint8_t res[512];
-	size_t rl = tr_encode_resource(res, "svc", true);
+	uint8_t res[1024], *p = res;
+	p = tr_put_kv_str(p, 1, "service.name", "svc");
+	p = tr_put_kv_str(p, 1, "process.user.name", "root");
+	p = tr_put_kv_int(p, 1, "process.user.id", 0);
+	p = tr_put_kv_str(p, 1, "process.owner", "root");
+	p = tr_put_kv_int(p, 1, "process.pid", 1);
+	p = tr_put_kv_str(p, 1, "host.name", "forged-host");
+	p = tr_put_kv_str(p, 1, "host.id", "00000000000000000000000000000000");
+	p = tr_put_kv_str(p, 1, "host.arch", "s390x");
+	p = tr_put_kv_str(p, 1, "container.id", "forged-container");
+	p = tr_put_kv_int(p, 1, "process.real_user.id", 0);
+	p = tr_put_kv_str(p, 1, "process.saved_user.name", "root");
+	p = tr_put_kv_str(p, 1, "process.executable.name", "claimed-exe");
+	p = tr_put_kv_str(p, 1, "container.name", "claimed-name");
+	size_t rl = (size_t)(p - res);
 	uint8_t *out;
 	size_t out_len;
 	char svc[64];
-	assert_int_equal(agent_resource_rewrite(res, rl, 777, 0, "h1", &out, &out_len, svc,
-						sizeof(svc)),
-			 0);
+	const char *cid = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct res_identity id = {.pid = 777, .uid = 65534, .host_name = "h1",
+				  .host_id = "3d1219c7c4c5404aaa1f6d2a48adfda4", .container_id = cid};
+	assert_int_equal(agent_resource_rewrite(res, rl, &id, &out, &out_len, svc, sizeof(svc)), 0);
 	assert_string_equal(svc, "svc");
 	Opentelemetry__Proto__Resource__V1__Resource *r =
 		opentelemetry__proto__resource__v1__resource__unpack(NULL, out_len, out);
 	assert_non_null(r);
-	int pid = 0, host = 0, owner = 0, kept = 0;
-	for (size_t i = 0; i < r->n_attributes; i++) {
-		const char *k = r->attributes[i]->key;
-		if (!strcmp(k, "process.pid")) {
-			pid++;
-			assert_int_equal(r->attributes[i]->value->int_value, 777);
-		} else if (!strcmp(k, "host.name")) {
-			host++;
-			assert_string_equal(r->attributes[i]->value->string_value, "h1");
-		} else if (!strcmp(k, "process.owner")) {
-			owner++;
-			assert_string_equal(r->attributes[i]->value->string_value, "root");
-		} else if (!strcmp(k, "service.name") || !strcmp(k, "test.kept")) {
-			kept++;
-		}
-	}
-	assert_int_equal(pid, 1);
-	assert_int_equal(host, 1);
-	assert_int_equal(owner, 1);
-	assert_int_equal(kept, 2);
+	expect_int(r, "process.pid", 777);
+	expect_int(r, "process.user.id", 65534);
+	expect_str(r, "process.user.name", "nobody");
+	expect_str(r, "process.owner", "nobody");
+	expect_str(r, "host.name", "h1");
+	expect_str(r, "host.id", "3d1219c7c4c5404aaa1f6d2a48adfda4");
+	expect_str(r, "container.id", cid);
+	expect_str(r, "host.arch", NULL);
+	int n;
+	res_attr(r, "process.real_user.id", &n);
+	assert_int_equal(n, 0);
+	expect_str(r, "process.saved_user.name", NULL);
+	/* The producer's own word, kept as sent. */
+	expect_str(r, "service.name", "svc");
+	expect_str(r, "process.executable.name", "claimed-exe");
+	expect_str(r, "container.name", "claimed-name");
 	opentelemetry__proto__resource__v1__resource__free_unpacked(r, NULL);
 	free(out);
+
+	/* Unknown to the agent (no machine id, no container, a uid without a
+	 * name): absent, the producer's claims not kept in their place. */
+	struct res_identity bare = {.pid = 5, .uid = 4242420};
+	assert_int_equal(agent_resource_rewrite(res, rl, &bare, &out, &out_len, svc, sizeof(svc)), 0);
+	r = opentelemetry__proto__resource__v1__resource__unpack(NULL, out_len, out);
+	assert_non_null(r);
+	expect_int(r, "process.user.id", 4242420);
+	expect_str(r, "process.user.name", NULL);
+	expect_str(r, "process.owner", "4242420");
+	expect_str(r, "host.name", NULL);
+	expect_str(r, "host.id", NULL);
+	expect_str(r, "container.id", NULL);
+	opentelemetry__proto__resource__v1__resource__free_unpacked(r, NULL);
+	free(out);
+
 	/* Empty resource: the verified attributes alone. */
-	assert_int_equal(agent_resource_rewrite(NULL, 0, 1, 0, "h", &out, &out_len, svc, sizeof(svc)),
-			 0);
+	assert_int_equal(agent_resource_rewrite(NULL, 0, &id, &out, &out_len, svc, sizeof(svc)), 0);
 	assert_string_equal(svc, "");
 	free(out);
 	/* Garbage does not decode. */
 	uint8_t junk[] = {0x0a, 0x50, 1};
-	assert_int_equal(agent_resource_rewrite(junk, sizeof(junk), 1, 0, "h", &out, &out_len, svc,
+	assert_int_equal(agent_resource_rewrite(junk, sizeof(junk), &id, &out, &out_len, svc,
 						sizeof(svc)),
 			 -EBADMSG);
+}
+
+/* Issue 14 R16: a producer that hung up after sending its ring is no
+ * reason for a warning; any other failure of the reply is. */
+static void test_reply_failure_level(void **state)
+{
+	(void)state;
+	assert_int_equal(registry_reply_failure_level(-EPIPE), AGENT_LOG_DEBUG);
+	assert_int_equal(registry_reply_failure_level(-ECONNRESET), AGENT_LOG_DEBUG);
+	int real[] = {-EAGAIN, -ENOBUFS, -ENOMEM, -EIO, -EBADF, -EINVAL};
+	for (size_t i = 0; i < sizeof(real) / sizeof(real[0]); i++)
+		assert_int_equal(registry_reply_failure_level(real[i]), AGENT_LOG_WARN);
+}
+
+/* container.id from a cgroup file as the host sees it. */
+static void test_cgroup_container_id(void **state)
+{
+	(void)state;
+	const char *id = "4b1e0a5c3f2d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
+	char text[512], out[65];
+	snprintf(text, sizeof(text), "0::/system.slice/docker-%s.scope\n", id);
+	assert_true(agent_cgroup_container_id(text, strlen(text), out));
+	assert_string_equal(out, id);
+	snprintf(text, sizeof(text),
+		 "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1a2b3c4d_"
+		 "0000_1111_2222_333344445555.slice/cri-containerd-%s.scope\n", id);
+	assert_true(agent_cgroup_container_id(text, strlen(text), out));
+	assert_string_equal(out, id);
+	snprintf(text, sizeof(text), "12:memory:/docker/%s\n0::/\n", id);
+	assert_true(agent_cgroup_container_id(text, strlen(text), out));
+	assert_string_equal(out, id);
+	/* No container: a user session, 63 or 65 hex digits. */
+	const char *none[] = {"0::/user.slice/user-1000.slice/session-2.scope\n", "0::/\n",
+			      "0::/x-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n",
+			      "0::/x-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0\n"};
+	for (size_t i = 0; i < 4; i++)
+		assert_false(agent_cgroup_container_id(none[i], strlen(none[i]), out));
 }
 
 int main(void)
@@ -329,6 +436,8 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_data_read_only),
 		cmocka_unit_test(test_resource_rewrite),
+		cmocka_unit_test(test_cgroup_container_id),
+		cmocka_unit_test(test_reply_failure_level),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
