@@ -250,6 +250,9 @@ int agent_unix_listen(const char *path, const char *what, int type, unsigned mod
 /* registry.c */
 int registry_listen(struct agent *ag);
 void registry_close_listener(struct agent *ag);
+/* At stop: accept the connections already queued and read the requests
+ * already sent, adopting those rings (never waits). */
+void registry_admit_queued(struct agent *ag);
 /*
  * Validate and adopt the ring behind fd for a peer (the socket path calls
  * this after reading the request; unit tests call it directly). On success

@@ -368,6 +368,8 @@ void agent_stop(struct agent *ag)
 	}
 	ag->stopping = true;
 	log_info("stopping: no new producers; draining every ring and flushing exporters");
+	/* Rings handed over before the stop are taken, then no more. */
+	registry_admit_queued(ag);
 	registry_close_listener(ag);
 	loop_timer_cancel(&ag->loop, &ag->poll_t);
 	/* Pending connections will never register now. */

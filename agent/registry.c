@@ -883,6 +883,27 @@ static void registry_on_accept(struct loop_watch *w, uint32_t events)
 	}
 }
 
+void registry_admit_queued(struct agent *ag)
+{
+	/* Connections the kernel has queued, and requests already in their
+	 * sockets: producers that handed their ring over before the stop. A
+	 * registration at the end of a process (NOREPLY) expects no answer,
+	 * so its ring would otherwise be dropped unread with its spans. Only
+	 * what is already there: nothing here waits. */
+	for (int i = 0; i < 64 && ag->listen_fd >= 0; i++) {
+		uint64_t before = ag->st.accepted;
+		registry_on_accept(&ag->listen_w, EPOLLIN);
+		if (ag->st.accepted - before < 64)
+			break;
+	}
+	struct agent_producer *next;
+	for (struct agent_producer *p = ag->producers; p; p = next) {
+		next = p->next;
+		if (p->state == PROD_PENDING)
+			registry_on_request(p);
+	}
+}
+
 void registry_housekeeping(struct agent *ag)
 {
 	/* Resume accepting if a lack of fds paused it (registry_on_accept). */

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -360,6 +361,24 @@ static bool only_our_thread(void)
 	       st.st_nlink == 4;
 }
 
+/*
+ * After the registration thread was stopped: pthread_join() returns when
+ * the kernel clears the thread's tid, which is before the thread has left
+ * the thread group; until it has, the kernel still sees two threads and
+ * the call fails with EINVAL again (1 run in 10 of preload_procs'
+ * connect-unshare under ASan). Wait for that, at most 200 ms.
+ */
+static void wait_single_thread(bool was)
+{
+	struct stat st;
+	struct timespec ms1 = {0, 1000000};
+	for (int i = 0; was && i < 200; i++) {
+		if (stat("/proc/self/task", &st) != 0 || st.st_nlink <= 3)
+			return;
+		nanosleep(&ms1, NULL);
+	}
+}
+
 PL_EXPORT int unshare(int flags)
 {
 	int (*real)(int) = PL_REAL(unshare);
@@ -377,6 +396,7 @@ PL_EXPORT int unshare(int flags)
 		return r;
 	}
 	bool was = pl_client_pause();
+	wait_single_thread(was);
 	r = real(flags);
 	e = errno;
 	pl_client_resume(was);
@@ -402,6 +422,7 @@ PL_EXPORT int setns(int fd, int nstype)
 		return r;
 	}
 	bool was = pl_client_pause();
+	wait_single_thread(was);
 	r = real(fd, nstype);
 	e = errno;
 	pl_client_resume(was);
