@@ -102,6 +102,7 @@ static struct {
 	int final_sock;      /* the connection of a final registration */
 	int quiet;           /* (atomic) the thread is in its loop: allocates nothing */
 	bool restricted;     /* a restricted fork child: no thread (see below) */
+	bool agent_busy;     /* the last attempt: an agent that said "not yet" */
 } cl = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 	.fdmu = PTHREAD_MUTEX_INITIALIZER,
@@ -682,7 +683,11 @@ static int cl_attempt(void)
 		result = ATT_NOAGENT; /* not an agent we understand */
 	} else if (resp.status == SPANRING_REG_EPROTO) {
 		/* Also "ring already registered": the agent has not yet finished
-		 * with our previous connection. Transient: the short backoff. */
+		 * with our previous connection. Transient: the short backoff
+		 * (and sr_client_flush() asks again until its deadline). */
+		pthread_mutex_lock(&cl.mu);
+		cl.agent_busy = true;
+		pthread_mutex_unlock(&cl.mu);
 		result = ATT_NOAGENT;
 	} else if (resp.status != SPANRING_REG_OK) {
 		resp.message[sizeof(resp.message) - 1] = 0;
@@ -1030,8 +1035,27 @@ int sr_client_flush(int timeout_ms)
 	dl.tv_sec += (time_t)(ns / 1000000000u);
 	dl.tv_nsec = (long)(ns % 1000000000u);
 	int r = 0;
-	while (cl.state != CL_REGISTERED && cl.attempts < target && cl.thread_alive && r == 0)
-		r = pthread_cond_timedwait(&cl.cv, &cl.mu, &dl);
+	for (;;) {
+		cl.agent_busy = false;
+		while (cl.state != CL_REGISTERED && cl.attempts < target && cl.thread_alive && r == 0)
+			r = pthread_cond_timedwait(&cl.cv, &cl.mu, &dl);
+		/* An agent that is still letting go of our previous connection
+		 * (the thread was restarted: unshare, setns) answers "already
+		 * registered" for a few milliseconds: ask again, 2 ms apart,
+		 * until the deadline. Without an agent, one attempt is all. */
+		if (r || cl.state == CL_REGISTERED || !cl.thread_alive || !cl.agent_busy)
+			break;
+		pthread_mutex_unlock(&cl.mu);
+		struct timespec ms2 = {0, 2000000};
+		nanosleep(&ms2, NULL);
+		pthread_mutex_lock(&cl.mu);
+		target = cl.attempts + 1;
+		cl.kick = true;
+		cl.kick_for = target;
+		uint64_t one = 1;
+		ssize_t n = write(cl.wake_fd, &one, sizeof(one));
+		(void)n;
+	}
 	int ret = cl.state == CL_REGISTERED ? 0 : r == ETIMEDOUT ? -ETIMEDOUT : -ENOTCONN;
 	pthread_mutex_unlock(&cl.mu);
 	return ret;
