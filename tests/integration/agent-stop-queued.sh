@@ -8,6 +8,10 @@
 # export their process spans before it exits.
 . "$(dirname "$0")/preload_lib.sh"
 agent_start
+# The socket file exists from bind(); connections queue only after
+# listen(): wait for the line the agent logs once it is ready.
+for _ in $(seq 200); do grep -q " started " "$T/agent.log" && break; sleep 0.025; done
+grep -q " started " "$T/agent.log" || fail "agent not ready"
 kill -STOP "$AGENT_PID"
 for i in $(seq 20); do
 	traced /bin/true || { kill -CONT "$AGENT_PID"; fail "true under the shim"; }
