@@ -68,17 +68,28 @@ struct agent_config {
 	uint64_t otlp_max_request_bytes;
 	uint32_t otlp_max_streams;
 	uint64_t otlp_zerocopy_min; /* 0: MSG_ZEROCOPY off */
+	/* Exporter instances TYPE[/NAME] (agent/instances.h); the unnamed
+	 * ones enabled are also the bits of `exporters`. */
+	struct exp_instance *inst;
+	size_t n_inst;
 };
 
 void agent_config_defaults(struct agent_config *c);
 void agent_config_free(struct agent_config *c);
 
 /*
- * Set one key from its text value. Returns 0, or -EINVAL / -ENOENT
+ * Set one key from its text value. A key TYPE/NAME.KEY sets that of an
+ * exporter instance (agent/instances.h). Returns 0, or -EINVAL / -ENOENT
  * (unknown key) with a message in err naming the key and the value.
  */
 int agent_config_set(struct agent_config *c, const char *key, const char *value, char *err,
 		     size_t errlen);
+
+/* Is key an agent-wide key? */
+bool agent_config_has_key(const char *key);
+/* Copy the value of key from src to dst (shallow for strings and lists). */
+void agent_config_copy_key(struct agent_config *dst, const struct agent_config *src,
+			   const char *key);
 
 /*
  * Parse the contents of a config file (buf, len bytes, need not be

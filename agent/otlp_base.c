@@ -648,16 +648,24 @@ int exp_otlp_create(struct agent *ag, struct exporter **out)
 			  "per agent)");
 		return -EINVAL;
 	}
+	return exp_otlp_create_cfg(ag, ag->cfg, forced, NULL, out);
+}
+
+int exp_otlp_create_cfg(struct agent *ag, const struct agent_config *cfg, int forced_proto,
+			const char *name, struct exporter **out)
+{
+	enum otlp_protocol forced = (enum otlp_protocol)forced_proto;
 	struct otlp_conf conf;
 	char err[512];
-	int rc = otlp_conf_resolve(&conf, ag->cfg, forced, otlp_getenv, err, sizeof(err));
+	const char *nm = name ? name : "OTLP exporter";
+	int rc = otlp_conf_resolve(&conf, cfg, forced, otlp_getenv, err, sizeof(err));
 	if (rc) {
-		log_error("OTLP exporter: %s", err);
+		log_error("%s: %s", nm, err);
 		return rc;
 	}
-	log_info("OTLP exporter: %s to %s (endpoint from %s, protocol from %s), timeout %.3fs "
+	log_info("%s: %s to %s (endpoint from %s, protocol from %s), timeout %.3fs "
 		 "(%s), %zu headers (%s), compression %s (%s)",
-		 otlp_protocol_name(conf.protocol), conf.url, conf.src_endpoint, conf.src_protocol,
+		 nm, otlp_protocol_name(conf.protocol), conf.url, conf.src_endpoint, conf.src_protocol,
 		 (double)conf.timeout_ns / 1e9, conf.src_timeout, conf.n_headers, conf.src_headers,
 		 conf.gzip ? "gzip" : "none", conf.src_compression);
 	if (conf.protocol == OTLP_PROTO_GRPC)
@@ -665,8 +673,10 @@ int exp_otlp_create(struct agent *ag, struct exporter **out)
 	else
 		rc = otlp_http_create(ag, &conf, out);
 	if (rc) {
-		log_error("OTLP exporter: cannot start: %s", strerror(-rc));
+		log_error("%s: cannot start: %s", nm, strerror(-rc));
 		otlp_conf_free(&conf);
+	} else if (name) {
+		snprintf((*out)->name, sizeof((*out)->name), "%s", name);
 	}
 	return rc;
 }
