@@ -139,6 +139,19 @@ static const struct cfg_key cfg_keys[] = {
 	 "OTLP/gRPC: concurrent streams (also capped by the server's setting)"},
 	{"otlp.zerocopy_min", CT_SIZE, OFF(otlp_zerocopy_min), 0, 0, 256 * MB, "0 (off)",
 	 "OTLP: MSG_ZEROCOPY for requests of at least this size on non-loopback TCP"},
+	{"otlp.hold_budget", CT_SIZE, OFF(otlp_hold_budget), 0, 0, 64 * GB, "1M",
+	 "OTLP: ring bytes an instance may hold (sending or waiting); beyond, its oldest "
+	 "waiting batches go to its spool (without one: let go); 0: no limit"},
+	{"otlp.spool_bytes", CT_SIZE, OFF(otlp_spool_bytes), 0, 0, 1024 * GB, "2G",
+	 "OTLP: disk spool of an instance for what its backend cannot take (oldest let go "
+	 "when full); 0: no spool"},
+	{"otlp.spool_dir", CT_STR, OFF(otlp_spool_dir), 0, 0, 0, "<state_dir>/spool/<instance>",
+	 "OTLP: the instance's spool directory"},
+	{"otlp.probe_interval", CT_DURATION, OFF(otlp_probe_interval_us), 0, 10 * MS, 3600 * SEC,
+	 "1s", "OTLP: a failed backend is tried this often while data waits"},
+	{"state_dir", CT_STR, OFF(state_dir), 0, 0, 0,
+	 "/var/lib/spanring (root), $XDG_STATE_HOME/spanring, ~/.local/state/spanring",
+	 "the agent's state (exporter spools)"},
 };
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
@@ -169,6 +182,24 @@ void agent_config_defaults(struct agent_config *c)
 	c->otlp_max_held = 16384;
 	c->otlp_max_request_bytes = 4 * MB;
 	c->otlp_max_streams = 8;
+	c->otlp_hold_budget = 1 * MB;
+	c->otlp_spool_bytes = 2 * GB; /* > 10 min at 10 k spans/s of 270 bytes */
+	c->otlp_probe_interval_us = 1 * SEC;
+}
+
+void agent_state_dir(const struct agent_config *c, char *buf, size_t n)
+{
+	const char *x;
+	if (c->state_dir)
+		snprintf(buf, n, "%s", c->state_dir);
+	else if (geteuid() == 0)
+		snprintf(buf, n, "/var/lib/spanring");
+	else if ((x = getenv("XDG_STATE_HOME")) && x[0] == '/')
+		snprintf(buf, n, "%s/spanring", x);
+	else if ((x = getenv("HOME")) && x[0] == '/')
+		snprintf(buf, n, "%s/.local/state/spanring", x);
+	else
+		snprintf(buf, n, "/tmp/spanring-%u/state", (unsigned)geteuid());
 }
 
 void agent_config_free(struct agent_config *c)

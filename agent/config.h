@@ -68,6 +68,12 @@ struct agent_config {
 	uint64_t otlp_max_request_bytes;
 	uint32_t otlp_max_streams;
 	uint64_t otlp_zerocopy_min; /* 0: MSG_ZEROCOPY off */
+	/* Isolation of OTLP instances (per instance as TYPE/NAME.KEY) */
+	uint64_t otlp_hold_budget;  /* ring bytes held; 0: no limit */
+	uint64_t otlp_spool_bytes;  /* 0: no spool */
+	char *otlp_spool_dir;       /* NULL: <state_dir>/spool/<instance> */
+	uint64_t otlp_probe_interval_us;
+	char *state_dir;            /* NULL: agent_state_dir() */
 	/* Exporter instances TYPE[/NAME] (agent/instances.h); the unnamed
 	 * ones enabled are also the bits of `exporters`. */
 	struct exp_instance *inst;
@@ -125,6 +131,13 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
  * exporter) and check combinations. 0 or -EINVAL with err set.
  */
 int agent_config_finish(struct agent_config *c, char *err, size_t errlen);
+
+/*
+ * The agent's state directory (spools): state_dir, else /var/lib/spanring
+ * for root, $XDG_STATE_HOME/spanring, $HOME/.local/state/spanring,
+ * /tmp/spanring-<uid>/state.
+ */
+void agent_state_dir(const struct agent_config *c, char *buf, size_t n);
 
 /* --help text: every flag and key with its default. */
 void agent_config_usage(FILE *f);

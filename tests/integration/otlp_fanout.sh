@@ -21,7 +21,7 @@ start_recv_n() { # NAME: receiver writing $T/recv-NAME.jsonl; sets HP GP
 	HP=$(node -e 'console.log(require(process.argv[1]).http)' "$T/ports-$n.json")
 	GP=$(node -e 'console.log(require(process.argv[1]).grpc)' "$T/ports-$n.json")
 }
-trap 'for p in "${RPIDS[@]}"; do kill "$p" 2>/dev/null; done; otlp_cleanup' EXIT
+trap 'for p in "${RPIDS[@]}"; do kill "$p" 2>/dev/null || true; done; otlp_cleanup' EXIT
 
 start_recv_n tempo;  TEMPO=$HP
 start_recv_n custom; CUSTOM=$HP
@@ -38,7 +38,7 @@ grep -q "otlp_grpc/jaeger.endpoint = http://127.0.0.1:$JAEGER" "$T/agent.conf" |
 	fail "README example not found or changed: $(cat "$T/agent.conf")"
 "$bin/spanring-agent" --config "$T/agent.conf" --socket "$T/a.sock" --check-config ||
 	fail "the config is refused"
-"$bin/spanring-agent" --config "$T/agent.conf" --socket "$T/a.sock" \
+"$bin/spanring-agent" --config "$T/agent.conf" --socket "$T/a.sock" --state-dir="$T/state" \
 	--debug-zero-copy-check=true >>"$T/agent.log" 2>&1 &
 AGENT_PID=$!
 for _ in $(seq 200); do [ -S "$T/a.sock.ctl" ] && break; sleep 0.05; done
@@ -72,7 +72,7 @@ say "command line: --exporter otlp_http/NAME:BASE-URL (no path: /v1/traces appen
 rm -f "$T"/exp-*.jsonl "$T/agent.log"
 start_recv_n one; ONE=$HP
 start_recv_n two; TWO=$HP
-"$bin/spanring-agent" --socket "$T/a.sock" --debug-zero-copy-check=true \
+"$bin/spanring-agent" --socket "$T/a.sock" --debug-zero-copy-check=true --state-dir="$T/state" \
 	--exporter "otlp_http/one:http://127.0.0.1:$ONE" \
 	--exporter "otlp_http/two:http://127.0.0.1:$TWO/" >>"$T/agent.log" 2>&1 &
 AGENT_PID=$!
