@@ -884,6 +884,83 @@ void otlp_base_stats_json(struct otlp_base *ob, struct sbuf *o)
 			    (unsigned long long)sp->write_ns, (unsigned long long)sp->read_ns);
 }
 
+static bool is_otlp(const struct exporter *e)
+{
+	return strncmp(e->ops->kind, "otlp_", 5) == 0;
+}
+
+void otlp_base_prometheus(struct agent *ag, struct sbuf *o)
+{
+	enum { V_SENT, V_FAILED, V_SPILLED, V_REPLAYED, V_HELD_BYTES, V_BUDGET, V_INFLIGHT,
+	       V_SPOOL_BYTES, V_SPOOL_CAP, V_SPOOL_SPANS, V_SPOOL_AGE, N_V };
+	static const struct {
+		const char *name, *type, *help;
+	} m[N_V] = {
+		{"spanring_exporter_sent_spans_total", "counter", "Spans the backend took."},
+		{"spanring_exporter_send_failed_spans_total", "counter",
+		 "Spans let go, by cause (the causes add up to spanring_exporter_let_go_spans_total)."},
+		{"spanring_exporter_spilled_spans_total", "counter",
+		 "Spans moved from the ring to the instance's spool."},
+		{"spanring_exporter_replayed_spans_total", "counter",
+		 "Spans delivered from the instance's spool."},
+		{"spanring_exporter_held_bytes", "gauge", "Ring bytes the instance holds."},
+		{"spanring_exporter_hold_budget_bytes", "gauge",
+		 "Ring bytes the instance may hold (0: no limit)."},
+		{"spanring_exporter_batches_in_flight", "gauge", "Batches in requests on the wire."},
+		{"spanring_exporter_spool_bytes", "gauge", "Bytes in the instance's spool."},
+		{"spanring_exporter_spool_capacity_bytes", "gauge", "Capacity of the spool."},
+		{"spanring_exporter_spool_spans", "gauge", "Spans waiting in the spool."},
+		{"spanring_exporter_spool_oldest_age_seconds", "gauge",
+		 "Age of the oldest record waiting in the spool."},
+	};
+	for (int k = 0; k < N_V; k++) {
+		bool head = false;
+		for (size_t i = 0; i < ag->n_exp; i++) {
+			struct exporter *e = ag->exp[i];
+			if (!is_otlp(e))
+				continue;
+			struct otlp_base *ob = container_of(e, struct otlp_base, e);
+			const struct spool *sp = ob->spool;
+			if (k >= V_SPOOL_BYTES && !sp)
+				continue;
+			if (!head) {
+				sbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help,
+					    m[k].name, m[k].type);
+				head = true;
+			}
+			if (k == V_FAILED) {
+				const struct otlp_counters *c = &ob->c;
+				const struct {
+					const char *cause;
+					uint64_t v;
+				} cs[] = {{"permanent", c->lg_permanent},     {"retry_budget", c->lg_retry_budget},
+					  {"queue_full", c->lg_queue_full},   {"hold_budget", c->lg_hold_budget},
+					  {"spool_full", c->lg_spool_full},   {"other", c->lg_other}};
+				for (size_t j = 0; j < sizeof(cs) / sizeof(cs[0]); j++)
+					sbuf_printf(o, "%s{exporter=\"%s\",cause=\"%s\"} %llu\n", m[k].name,
+						    e->name, cs[j].cause, (unsigned long long)cs[j].v);
+				continue;
+			}
+			if (k == V_SPOOL_AGE) {
+				sbuf_printf(o, "%s{exporter=\"%s\"} %.3f\n", m[k].name, e->name,
+					    (double)spool_oldest_age_ms(sp) / 1e3);
+				continue;
+			}
+			uint64_t v = k == V_SENT	   ? e->st.spans
+				     : k == V_SPILLED	   ? ob->c.spilled_spans
+				     : k == V_REPLAYED	   ? ob->c.replayed_spans
+				     : k == V_HELD_BYTES   ? ob->ring_held_bytes
+				     : k == V_BUDGET	   ? ob->hold_budget
+				     : k == V_INFLIGHT	   ? ob->n_busy
+				     : k == V_SPOOL_BYTES  ? sp->bytes
+				     : k == V_SPOOL_CAP	   ? sp->cap
+							   : sp->pending_spans;
+			sbuf_printf(o, "%s{exporter=\"%s\"} %llu\n", m[k].name, e->name,
+				    (unsigned long long)v);
+		}
+	}
+}
+
 int otlp_base_setup_spool(struct otlp_base *ob, uint64_t hold_budget, uint64_t probe_ns,
 			  const char *spool_dir, uint64_t spool_bytes)
 {

@@ -169,6 +169,10 @@ void otlp_base_stats_json(struct otlp_base *ob, struct sbuf *out);
 int otlp_base_setup_spool(struct otlp_base *ob, uint64_t hold_budget, uint64_t probe_ns,
 			  const char *spool_dir, uint64_t spool_bytes);
 
+/* Prometheus lines of every OTLP instance of ag (the Collector's names
+ * with the spanring_ prefix, label exporter="TYPE/NAME"). */
+void otlp_base_prometheus(struct agent *ag, struct sbuf *out);
+
 /* Let every held batch go (counted): shutdown. */
 void otlp_base_let_go_all(struct otlp_base *ob, const char *why);
 

@@ -3,10 +3,10 @@
 # (issue 12 items 2-3): per-instance hold budget and disk spool.
 #
 # Why short outages prove it: what matters is an outage longer than the
-# ring can hold at that rate. The producer here uses SPANRING_SLOT_SIZE=256K
-# (8 slots: 2 MiB of ring, about 7 700 spans of 270 bytes, 0.8 s at 10 k
+# ring can hold at that rate. The producer here uses SPANRING_SLOT_SIZE=128K
+# (8 slots: 1 MiB of ring, about 3 900 spans of 270 bytes, 0.8 s at 5 k
 # spans/s); the outage lasts 3 s, 4 times what the ring holds, and the
-# instances may hold 512 KiB of it each (a dead one nothing but its probe). (The issue's 50 k spans/s and
+# instances may hold 256 KiB of it each (a dead one nothing but its probe). (The issue's 50 k spans/s and
 # 60 s need three Node.js receivers decoding 50 k spans/s each: more than
 # this 2-core machine has; the rate does not change the mechanism, the
 # ratio outage/ring does.) Without the
@@ -16,7 +16,8 @@
 # records to the spool, whose bound is tested on its own (section 3).
 #
 # 1. three OTLP/HTTP instances, one backend dead 3 s while 2 threads
-#    produce 10 k spans/s: no producer drop, the two others receive
+#    produce 5 k spans/s (the suite runs on a loaded 2-core machine, ASan
+#    too): no producer drop, the two others receive
 #    every span while it is down, the dead one everything once back (0
 #    lost, 0 duplicates: refused connections have nothing in flight),
 #    delivery resumes within 2 s of its return, the agent's own memory
@@ -59,15 +60,15 @@ check_n() { # NAME ARGS...: check.js on a receiver's file; prints its line
 }
 rss_anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$AGENT_PID/status"; }
 
-say "1. one of three backends dead for 3 s, 10 k spans/s, 256 KiB slots"
+say "1. one of three backends dead for 3 s, 5 k spans/s, 128 KiB slots"
 start_recv_n a; PA=$HP
 start_recv_n b; PB=$HP
 start_recv_n c; PC=$HP
 stop_recv_n c
 agent_n --exporter "otlp_http/a:http://127.0.0.1:$PA" --exporter "otlp_http/b:http://127.0.0.1:$PB" \
-	--exporter "otlp_http/c:http://127.0.0.1:$PC" --otlp.hold-budget=512K \
+	--exporter "otlp_http/c:http://127.0.0.1:$PC" --otlp.hold-budget=256K \
 	--otlp.retry-initial=100ms ${OUTAGE_AGENT_ARGS:-}
-SPANRING_SLOT_SIZE=256K produce p svc-p -t 2 -r 2500 -n 15000 &
+SPANRING_SLOT_SIZE=128K produce p svc-p -t 2 -r 1250 -n 7500 &
 ppid=$!
 max_rss=0
 for i in $(seq 30); do # 3 s of outage
@@ -86,13 +87,15 @@ done
 resume_ms=$(((first - back) / 1000000))
 echo "c: first delivery ${resume_ms} ms after it came back; ring bytes it held while down: $held_c"
 [ "$resume_ms" -le 2000 ] || fail "delivery resumed after ${resume_ms} ms (> 2 s)"
-[ "$held_c" -le $((512 * 1024 + 300 * 1024)) ] || fail "c held $held_c ring bytes (budget 512K)"
+[ "$held_c" -le $((256 * 1024 + 300 * 1024)) ] || fail "c held $held_c ring bytes (budget 256K)"
 wait $ppid || fail "producer failed (dropped?)"
 total=$(expected_count)
 for e in a b c; do wait_settled "otlp_http/$e" "$total" 60; done
 for i in $(seq 20); do r=$(rss_anon_kb); [ "$r" -gt "$max_rss" ] && max_rss=$r; sleep 0.05; done
 echo "agent RssAnon at most ${max_rss} kB"
-[ "$max_rss" -le 65536 ] || fail "agent RssAnon $max_rss kB"
+rss_limit=32768 # kB; sanitizers keep shadow memory and quarantines: not checked
+case "$build" in *asan* | *tsan* | *ubsan*) rss_limit=$((4 << 20)) ;; esac
+[ "$max_rss" -le "$rss_limit" ] || fail "agent RssAnon $max_rss kB"
 expect_eq "c let go" "$(stat exp.otlp_http/c.let_go_spans)" 0
 expect_ge "c spilled to its spool" "$(stat exp.otlp_http/c.spilled_spans)" 1
 expect_eq "c replayed = spilled" "$(stat exp.otlp_http/c.replayed_spans)" "$(stat exp.otlp_http/c.spilled_spans)"
@@ -136,8 +139,9 @@ rm -f "$T"/exp-*.jsonl "$T"/recv-*.jsonl "$T/agent.log"
 say "3. a spool too small for the outage lets go of exactly what it counts"
 start_recv_n f; PF=$HP
 stop_recv_n f
+MP=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 agent_n --exporter "otlp_http/f:http://127.0.0.1:$PF" --otlp.hold-budget=64K \
-	--otlp.spool-bytes=1M
+	--otlp.spool-bytes=1M --metrics-port="$MP"
 produce f svc-f -t 1 -n 12000
 total=$(expected_count)
 for i in $(seq 100); do [ "$(stat exp.otlp_http/f.held_bytes)" -le 65536 ] && break; sleep 0.1; done
@@ -145,6 +149,12 @@ lg=$(stat exp.otlp_http/f.let_go_spans)
 expect_ge "f let go (spool full)" "$lg" 1
 expect_eq "f let go = spool full cause" "$(stat exp.otlp_http/f.let_go_spans_spool_full)" "$lg"
 expect_eq "f let go = spool's own count" "$(stat exp.otlp_http/f.spool_let_go_spans)" "$lg"
+prom() { python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' \
+	"http://127.0.0.1:$MP/metrics"; }
+pl=$(prom | grep '^spanring_exporter_send_failed_spans_total{exporter="otlp_http/f",cause="spool_full"}')
+expect_eq "Prometheus: let go, cause spool_full" "${pl##* }" "$lg"
+prom | grep -q '^spanring_exporter_spool_capacity_bytes{exporter="otlp_http/f"} 1048576$' ||
+	fail "Prometheus: no spool capacity"
 start_recv_n f "$PF"
 wait_settled otlp_http/f "$total" 60
 expect_eq "f let go after replay" "$(stat exp.otlp_http/f.let_go_spans)" "$lg"
