@@ -974,6 +974,10 @@ void agent_config_usage(FILE *f)
 		"The otlp.* keys (endpoint and protocol excepted) and OTEL_EXPORTER_OTLP_* are\n"
 		"defaults for every OTLP instance. Unknown keys, duplicate names, settings of\n"
 		"instances not enabled or not used by their protocol are errors.\n"
+		"Each OTLP instance holds at most otlp.hold_budget bytes of the rings; beyond\n"
+		"that, and while its backend is down, its batches go to its own bounded disk\n"
+		"spool (otlp.spool_bytes, under state_dir), replayed oldest first once the\n"
+		"backend answers (probed every otlp.probe_interval) and after a restart.\n"
 		"\n"
 		"Keys (default in brackets):\n");
 	for (size_t i = 0; i < N_KEYS; i++)

@@ -459,6 +459,30 @@ int inst_finish(struct agent_config *c, char *err, size_t errlen)
 		if (rc)
 			return rc;
 	}
+	/* Two OTLP instances sharing one spool directory would mix their
+	 * records (otlp.spool_dir set agent-wide applies to every one). */
+	for (size_t i = 0; i < c->n_inst; i++) {
+		struct exp_instance *a = &c->inst[i];
+		if (!a->enabled || !(a->type & OTLP_BITS))
+			continue;
+		struct agent_config ma;
+		inst_merged_config(c, a, &ma);
+		for (size_t j = i + 1; ma.otlp_spool_dir && ma.otlp_spool_bytes && j < c->n_inst; j++) {
+			struct exp_instance *b = &c->inst[j];
+			if (!b->enabled || !(b->type & OTLP_BITS))
+				continue;
+			struct agent_config mb;
+			inst_merged_config(c, b, &mb);
+			if (mb.otlp_spool_dir && mb.otlp_spool_bytes &&
+			    strcmp(ma.otlp_spool_dir, mb.otlp_spool_dir) == 0) {
+				errf(err, errlen,
+				     "exporters '%s' and '%s' have the same spool directory ('%s'): set "
+				     "spool_dir per instance (the default is one per instance)",
+				     a->id, b->id, ma.otlp_spool_dir);
+				return -EINVAL;
+			}
+		}
+	}
 	/* Two instances writing one file would interleave their records. */
 	for (size_t i = 0; i < c->n_inst; i++) {
 		const char *pi = inst_path(c, &c->inst[i]);

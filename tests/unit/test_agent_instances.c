@@ -138,6 +138,8 @@ static void test_other_errors(void **state)
 	expect_error("exporters = otlp_http/t\notlp_http/t.endpoint = https://h\n", 0, NULL,
 		     "otlp_http/t", "TLS");
 	expect_error("exporters = otlp_http/bad-name\n", 0, NULL, "t.conf:1:", "letters, digits");
+	expect_error("exporters = otlp_http/a, otlp_grpc/b\notlp.spool_dir = /tmp/sp\n", 0, NULL,
+		     "same spool directory", NULL);
 }
 
 /* Three OTLP and a file instance, each with its own settings. */
