@@ -26,15 +26,16 @@
 #    replayed, 0 spans lost (duplicates only from at-least-once);
 # 3. a spool too small for the outage lets go of exactly what its
 #    counters say (missing at the receiver == let_go_spans ==
-#    let_go_spans_spool_full == the spool's own count).
+#    let_go_spans_spool_full == the spool's own count);
+# 4. the same spool and replay for an OTLP/gRPC instance (0 lost).
 . "$(dirname "$0")/otlp-lib.sh"
 
 RPIDS=()
 declare -A RPID
-start_recv_n() { # NAME [HTTP_PORT]: receiver writing $T/recv-NAME.jsonl; sets HP
-	local n=$1 hp=${2:-0}
+start_recv_n() { # NAME [HTTP_PORT [GRPC_PORT]]: receiver writing $T/recv-NAME.jsonl; sets HP GP
+	local n=$1 hp=${2:-0} gp=${3:-0}
 	rm -f "$T/ports-$n.json"
-	node "$rdir/receiver.js" --out "$T/recv-$n.jsonl" --http-port "$hp" --grpc-port 0 \
+	node "$rdir/receiver.js" --out "$T/recv-$n.jsonl" --http-port "$hp" --grpc-port "$gp" \
 		--host 127.0.0.1 --port-file "$T/ports-$n.json" --max-seconds 240 --quiet \
 		2>>"$T/recv.err" &
 	RPID[$n]=$!
@@ -42,6 +43,7 @@ start_recv_n() { # NAME [HTTP_PORT]: receiver writing $T/recv-NAME.jsonl; sets H
 	for _ in $(seq 200); do [ -f "$T/ports-$n.json" ] && break; sleep 0.05; done
 	[ -f "$T/ports-$n.json" ] || fail "receiver $n did not start"
 	HP=$(node -e 'console.log(require(process.argv[1]).http)' "$T/ports-$n.json")
+	GP=$(node -e 'console.log(require(process.argv[1]).grpc)' "$T/ports-$n.json")
 }
 stop_recv_n() { kill "${RPID[$1]}" 2>/dev/null || true; wait "${RPID[$1]}" 2>/dev/null || true; }
 trap 'for p in "${RPIDS[@]}"; do kill "$p" 2>/dev/null || true; done; otlp_cleanup' EXIT
@@ -164,4 +166,22 @@ echo "$line"
 missing=$(sed -n 's/.*missing=\([0-9]*\).*/\1/p' <<<"$line")
 expect_eq "spans missing at the receiver = let go" "$missing" "$lg"
 grep -q 'exporter otlp_http/f: spool full' "$T/agent.log" || fail "no log line naming the instance"
+stop_recv_n f
+rm -f "$T"/exp-*.jsonl "$T"/recv-*.jsonl "$T/agent.log"
+
+say "4. OTLP/gRPC: the backend down, then back: replayed from the spool"
+start_recv_n g; PG=$GP
+stop_recv_n g
+agent_n --exporter "otlp_grpc/g:http://127.0.0.1:$PG" --otlp.hold-budget=64K
+produce g svc-g -t 1 -n 3000
+total=$(expected_count)
+sleep 0.5
+expect_ge "g spilled" "$(stat exp.otlp_grpc/g.spilled_spans)" 1
+start_recv_n g 0 "$PG"
+wait_settled otlp_grpc/g "$total" 60
+expect_eq "g let go" "$(stat exp.otlp_grpc/g.let_go_spans)" 0
+check_zero_copy
+stop_agent
+node "$rdir/check.js" --recv "$T/recv-g.jsonl" --expect "$(expect_file)" --proto grpc ||
+	fail "backend g"
 echo "otlp_outage: all checks passed"
