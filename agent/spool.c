@@ -284,6 +284,10 @@ int spool_open(struct spool *sp, const char *dir, uint64_t cap, const char *name
 		sp->pending_records += sp->segs[i].records;
 		next_seq = sp->segs[i].seq + 1;
 	}
+	/* New segments come after what pos names, whatever was deleted:
+	 * a segment numbered below pos would be taken as delivered. */
+	if (next_seq <= pseq)
+		next_seq = pseq + 1;
 	sp->rseq = sp->n ? sp->segs[0].seq : next_seq;
 	sp->roff = 0;
 	if (sp->n && sp->segs[0].seq == pseq && poff) {

@@ -127,6 +127,38 @@ static void test_order_commit_restart(void **state)
 	spool_close(&sp);
 }
 
+/* Everything delivered, the spool restarted empty, then new records and a
+ * restart: they are replayed (not taken as delivered by the old pos). */
+static void test_restart_after_drained(void **state)
+{
+	(void)state;
+	char sdir[128];
+	snprintf(sdir, sizeof(sdir), "%s/drained", dir);
+	struct spool sp;
+	uint8_t *buf;
+	size_t len;
+	uint64_t spans, seq, off;
+	/* one run writes, the next replays it all and writes nothing: the
+	 * directory is left with pos alone */
+	assert_int_equal(spool_open(&sp, sdir, 1 << 20, "t"), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(put(&sp, 40, 1), 0);
+	spool_close(&sp);
+	assert_int_equal(spool_open(&sp, sdir, 1 << 20, "t"), 0);
+	while (spool_load(&sp, 1 << 20, &buf, &len, &spans, &seq, &off) == 0) {
+		free(buf);
+		spool_commit(&sp, seq, off);
+	}
+	spool_close(&sp);
+	assert_int_equal(spool_open(&sp, sdir, 1 << 20, "t"), 0);
+	assert_false(spool_pending(&sp));
+	assert_int_equal(put(&sp, 7, 1), 0);
+	spool_close(&sp);
+	assert_int_equal(spool_open(&sp, sdir, 1 << 20, "t"), 0);
+	assert_int_equal(sp.pending_spans, 7);
+	spool_close(&sp);
+}
+
 static void test_torn_tail(void **state)
 {
 	(void)state;
@@ -192,6 +224,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_order_commit_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_after_drained, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_lets_go_exactly, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
