@@ -251,7 +251,8 @@ int spool_open(struct spool *sp, const char *dir, uint64_t cap, const char *name
 		}
 	}
 	closedir(d);
-	qsort(sp->segs, sp->n, sizeof(sp->segs[0]), seq_cmp);
+	if (sp->n > 1)
+		qsort(sp->segs, sp->n, sizeof(sp->segs[0]), seq_cmp);
 	size_t keep = 0;
 	for (size_t i = 0; i < sp->n; i++) {
 		struct spool_seg *s = &sp->segs[i];
