@@ -158,7 +158,10 @@ static void test_instances_settings(void **state)
 			   "otlp_http/custom.timeout = 2s\n"
 			   "otlp_http/custom.retry_max = 1m\n"
 			   "otlp_grpc/jaeger.endpoint = http://127.0.0.1:4317\n"
-			   "otlp_grpc/jaeger.max_streams = 3\n";
+			   "otlp_grpc/jaeger.max_streams = 3\n"
+			   "otlp_grpc/jaeger.hold_budget = 4M\n"
+			   "otlp_grpc/jaeger.spool_bytes = 0\n"
+			   "otlp_http/tempo.spool_dir = /tmp/tempo-spool\n";
 	char *av[] = {"--exporter", "otlp_http/cli:http://127.0.0.1:5318/base",
 		      "--exporter", "console"};
 	assert_int_equal(load(&c, file, 4, av), 0);
@@ -203,6 +206,12 @@ static void test_instances_settings(void **state)
 	assert_int_equal(oc.max_streams, 3);
 	assert_int_equal(oc.u.port, 4317);
 	otlp_conf_free(&oc);
+	assert_int_equal(m.otlp_hold_budget, 4 << 20);
+	assert_int_equal(m.otlp_spool_bytes, 0);
+	inst_merged_config(&c, inst_find(&c, "otlp_http/tempo", 15), &m);
+	assert_string_equal(m.otlp_spool_dir, "/tmp/tempo-spool");
+	assert_int_equal(m.otlp_hold_budget, 1 << 20); /* the default */
+	assert_int_equal(m.otlp_spool_bytes, 2ull << 30);
 	in = inst_find(&c, "file/archive", 12);
 	inst_merged_config(&c, in, &m);
 	assert_string_equal(m.file_path, "/tmp/archive.pb");
