@@ -25,7 +25,7 @@
 #include "ring.h"
 
 #define AGENT_VERSION "0.1.0"
-#define AGENT_MAX_EXPORTERS 8
+#define AGENT_MAX_EXPORTERS 64 /* INST_MAX */
 
 /* ---- producers and slots ------------------------------------------------ */
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "instances.h"
 #include "log.h"
 #include "otlp_conf.h"
 
@@ -89,7 +90,8 @@ static const struct cfg_key cfg_keys[] = {
 	{"metrics_port", CT_U32, OFF(metrics_port), 0, 0, 65535, "0 (off)",
 	 "serve Prometheus text on 127.0.0.1:<port>"},
 	{"exporters", CT_EXPORTERS, OFF(exporters), 0, 0, 0, "console",
-	 "comma-separated: file, json, console, null, otlp, otlp_http, otlp_grpc"},
+	 "comma-separated instances TYPE or TYPE/NAME; types: file, json, console, null, "
+	 "otlp, otlp_http, otlp_grpc"},
 	{"file.path", CT_STR, OFF(file_path), 0, 0, 0, "spans.pb",
 	 "file exporter: output (varint-length-delimited ExportTraceServiceRequest)"},
 	{"file.rotate_bytes", CT_SIZE, OFF(file_rotate_bytes), 0, 0, 1024 * GB, "64M",
@@ -145,21 +147,21 @@ static const struct cfg_key cfg_keys[] = {
 	 "OTLP/gRPC: concurrent streams (also capped by the server's setting)"},
 	{"otlp.zerocopy_min", CT_SIZE, OFF(otlp_zerocopy_min), 0, 0, 256 * MB, "0 (off)",
 	 "OTLP: MSG_ZEROCOPY for requests of at least this size on non-loopback TCP"},
+	{"otlp.hold_budget", CT_SIZE, OFF(otlp_hold_budget), 0, 0, 64 * GB, "1M",
+	 "OTLP: ring bytes an instance may hold (sending or waiting); beyond, its oldest "
+	 "waiting batches go to its spool (without one: let go); 0: no limit"},
+	{"otlp.spool_bytes", CT_SIZE, OFF(otlp_spool_bytes), 0, 0, 1024 * GB, "2G",
+	 "OTLP: disk spool of an instance for what its backend cannot take (oldest let go "
+	 "when full); 0: no spool"},
+	{"otlp.spool_dir", CT_STR, OFF(otlp_spool_dir), 0, 0, 0, "<state_dir>/spool/<instance>",
+	 "OTLP: the instance's spool directory"},
+	{"otlp.probe_interval", CT_DURATION, OFF(otlp_probe_interval_us), 0, 10 * MS, 3600 * SEC,
+	 "1s", "OTLP: a failed backend is tried this often while data waits"},
+	{"state_dir", CT_STR, OFF(state_dir), 0, 0, 0,
+	 "/var/lib/spanring (root), $XDG_STATE_HOME/spanring, ~/.local/state/spanring",
+	 "the agent's state (exporter spools)"},
 };
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
-
-static const struct {
-	const char *name;
-	uint32_t bit;
-} exporter_names[] = {
-	{"file", AGENT_EXP_FILE},
-	{"json", AGENT_EXP_JSON},
-	{"console", AGENT_EXP_CONSOLE},
-	{"null", AGENT_EXP_NULL},
-	{"otlp", AGENT_EXP_OTLP},
-	{"otlp_http", AGENT_EXP_OTLP_HTTP},
-	{"otlp_grpc", AGENT_EXP_OTLP_GRPC},
-};
 
 void agent_config_defaults(struct agent_config *c)
 {
@@ -190,10 +192,29 @@ void agent_config_defaults(struct agent_config *c)
 	c->otlp_max_held = 16384;
 	c->otlp_max_request_bytes = 4 * MB;
 	c->otlp_max_streams = 8;
+	c->otlp_hold_budget = 1 * MB;
+	c->otlp_spool_bytes = 2 * GB; /* > 10 min at 10 k spans/s of 270 bytes */
+	c->otlp_probe_interval_us = 1 * SEC;
+}
+
+void agent_state_dir(const struct agent_config *c, char *buf, size_t n)
+{
+	const char *x;
+	if (c->state_dir)
+		snprintf(buf, n, "%s", c->state_dir);
+	else if (geteuid() == 0)
+		snprintf(buf, n, "/var/lib/spanring");
+	else if ((x = getenv("XDG_STATE_HOME")) && x[0] == '/')
+		snprintf(buf, n, "%s/spanring", x);
+	else if ((x = getenv("HOME")) && x[0] == '/')
+		snprintf(buf, n, "%s/.local/state/spanring", x);
+	else
+		snprintf(buf, n, "/tmp/spanring-%u/state", (unsigned)geteuid());
 }
 
 void agent_config_free(struct agent_config *c)
 {
+	inst_free_all(c);
 	for (size_t i = 0; i < N_KEYS; i++) {
 		const struct cfg_key *k = &cfg_keys[i];
 		if (k->type == CT_STR || k->type == CT_IDLIST) {
@@ -357,41 +378,6 @@ static int parse_idlist(const char *s, uint32_t **out, size_t *n_out, const char
 	return 0;
 }
 
-static int parse_exporters(const char *s, uint32_t *out, const char **bad, size_t *badlen)
-{
-	uint32_t mask = 0;
-	const char *p = s;
-	for (;;) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		const char *b = p;
-		while (*p && *p != ',' && *p != ' ' && *p != '\t')
-			p++;
-		size_t len = (size_t)(p - b);
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (len == 0 && !*p && mask == 0 && b == s + strspn(s, " \t"))
-			break; /* empty value: no exporter (the default applies) */
-		size_t i;
-		for (i = 0; i < sizeof(exporter_names) / sizeof(exporter_names[0]); i++)
-			if (strlen(exporter_names[i].name) == len &&
-			    strncmp(exporter_names[i].name, b, len) == 0)
-				break;
-		if (i == sizeof(exporter_names) / sizeof(exporter_names[0]) ||
-		    (*p && *p != ',')) {
-			*bad = b;
-			*badlen = len;
-			return -1;
-		}
-		mask |= exporter_names[i].bit;
-		if (!*p)
-			break;
-		p++;
-	}
-	*out = mask;
-	return 0;
-}
-
 static const struct cfg_key *cfg_find(const char *key)
 {
 	for (size_t i = 0; i < N_KEYS; i++)
@@ -400,11 +386,54 @@ static const struct cfg_key *cfg_find(const char *key)
 	return NULL;
 }
 
+bool agent_config_has_key(const char *key)
+{
+	return cfg_find(key) != NULL;
+}
+
+void agent_config_copy_key(struct agent_config *dst, const struct agent_config *src,
+			   const char *key)
+{
+	const struct cfg_key *k = cfg_find(key);
+	if (!k)
+		return;
+	size_t sz;
+	switch (k->type) {
+	case CT_STR:
+	case CT_IDLIST:
+		sz = sizeof(void *);
+		break;
+	case CT_SIZE:
+	case CT_DURATION:
+		sz = sizeof(uint64_t);
+		break;
+	case CT_BOOL:
+		sz = sizeof(bool);
+		break;
+	case CT_LOGLEVEL:
+		sz = sizeof(int);
+		break;
+	default:
+		sz = sizeof(uint32_t);
+		break;
+	}
+	memcpy((char *)dst + k->off, (const char *)src + k->off, sz);
+	if (k->type == CT_IDLIST)
+		memcpy((char *)dst + k->off_n, (const char *)src + k->off_n, sizeof(size_t));
+}
+
+/* Where the key being set was written ("file:line", "--flag"), for the
+ * checks that can only be made at the end (instances). */
+static const char *cfg_where;
+
 int agent_config_set(struct agent_config *c, const char *key, const char *value, char *err,
 		     size_t errlen)
 {
 	const struct cfg_key *k = cfg_find(key);
 	if (!k) {
+		int ir = inst_set(c, key, value, cfg_where ? cfg_where : key, err, errlen);
+		if (ir != -ENOENT)
+			return ir;
 		errf(err, errlen, "unknown key '%s' (see --help)", key);
 		return -ENOENT;
 	}
@@ -518,17 +547,12 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		return 0;
 	}
 	case CT_EXPORTERS: {
-		uint32_t mask;
-		const char *bad = value;
-		size_t badlen = 0;
-		if (parse_exporters(value, &mask, &bad, &badlen)) {
-			errf(err, errlen,
-			     "key '%s': invalid value '%s': unknown exporter '%.*s' (known: file, json, "
-			     "console, null, otlp, otlp_http, otlp_grpc)",
-			     key, value, (int)(badlen > 64 ? 64 : badlen), bad);
-			return -EINVAL;
+		char msg[384];
+		int r = inst_set_list(c, value, cfg_where ? cfg_where : key, msg, sizeof(msg));
+		if (r) {
+			errf(err, errlen, "key '%s': %s", key, msg);
+			return r;
 		}
-		*(uint32_t *)dst = mask;
 		return 0;
 	}
 	}
@@ -611,7 +635,11 @@ int agent_config_parse_file(struct agent_config *c, const char *buf, size_t len,
 		}
 		memcpy(value, vb, vlen);
 		value[vlen] = 0;
+		char where[300];
+		snprintf(where, sizeof(where), "%.256s:%zu", name, lineno);
+		cfg_where = where;
 		int r = agent_config_set(c, key, value, msg, sizeof(msg));
+		cfg_where = NULL;
 		free(value);
 		if (r) {
 			errf(err, errlen, "%s:%zu: %s", name, lineno, msg);
@@ -666,13 +694,36 @@ static void flag_to_key(const char *flag, size_t n, char *key, size_t keylen)
 	key[i] = 0;
 }
 
-static int add_exporter(struct agent_config *c, uint32_t bit, const char *pathkey,
-			const char *path, char *err, size_t errlen)
+/* Enable an instance from a flag (where: the flag); then set its path or
+ * endpoint from the flag's argument, if any. */
+static int add_exporter(struct agent_config *c, const char *id, size_t idlen, const char *arg,
+			const char *where, char *err, size_t errlen)
 {
-	c->exporters |= bit;
-	if (pathkey && path)
-		return agent_config_set(c, pathkey, path, err, errlen);
-	return 0;
+	int r = inst_enable(c, id, idlen, false, where, err, errlen);
+	if (r || !arg)
+		return r;
+	struct exp_instance *in = inst_find(c, id, idlen);
+	bool otlp = in->type & (AGENT_EXP_OTLP | AGENT_EXP_OTLP_HTTP | AGENT_EXP_OTLP_GRPC);
+	char key[INST_ID_MAX + 32];
+	if (in->type == AGENT_EXP_NULL) {
+		errf(err, errlen, "exporter '%s' takes no path", in->id);
+		return -EINVAL;
+	}
+	if (in->named) {
+		snprintf(key, sizeof(key), "%s.%s", in->id, otlp ? "endpoint" : "path");
+		return agent_config_set(c, key, arg, err, errlen);
+	}
+	if (!otlp) {
+		snprintf(key, sizeof(key), "%s.path", in->id);
+		return agent_config_set(c, key, arg, err, errlen);
+	}
+	/* The unnamed OTLP instance: a base URL, v1/traces when no path. */
+	char *url = inst_endpoint_url(arg);
+	if (!url)
+		return -ENOMEM;
+	r = agent_config_set(c, "otlp.traces_endpoint", url, err, errlen);
+	free(url);
+	return r;
 }
 
 int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *action,
@@ -723,11 +774,11 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
 		}
 		int r = 0;
 		if (strcmp(a, "--console") == 0) {
-			r = add_exporter(c, AGENT_EXP_CONSOLE, NULL, NULL, msg, sizeof(msg));
+			r = add_exporter(c, "console", 7, NULL, a, msg, sizeof(msg));
 			goto next;
 		}
 		if (strcmp(a, "--null") == 0) {
-			r = add_exporter(c, AGENT_EXP_NULL, NULL, NULL, msg, sizeof(msg));
+			r = add_exporter(c, "null", 4, NULL, a, msg, sizeof(msg));
 			goto next;
 		}
 		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
@@ -761,7 +812,7 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
 		flag_to_key(name, nlen, key, sizeof(key));
 		bool shortcut = strcmp(key, "file") == 0 || strcmp(key, "json") == 0 ||
 				strcmp(key, "exporter") == 0;
-		if (!shortcut && !cfg_find(key)) {
+		if (!shortcut && !cfg_find(key) && !strchr(key, '/')) {
 			errf(err, errlen, "unknown option '%s' (see --help)", a);
 			return -EINVAL;
 		}
@@ -771,40 +822,36 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
 				return -EINVAL;
 			}
 			value = argv[++i];
-		}
-		if (strcmp(key, "file") == 0) {
-			r = add_exporter(c, AGENT_EXP_FILE, "file.path", value, msg, sizeof(msg));
-		} else if (strcmp(key, "json") == 0) {
-			r = add_exporter(c, AGENT_EXP_JSON, "json.path", value, msg, sizeof(msg));
-		} else if (strcmp(key, "exporter") == 0) {
-			/* --exporter NAME[:PATH] adds to the list (the key replaces it). */
-			static const char *const pathkeys[][2] = {
-				{"file", "file.path"}, {"json", "json.path"}, {"console", "console.path"},
-				{"otlp", "otlp.traces_endpoint"}, {"otlp_http", "otlp.traces_endpoint"},
-				{"otlp_grpc", "otlp.traces_endpoint"}};
-			const size_t npk = sizeof(pathkeys) / sizeof(pathkeys[0]);
-			uint32_t before = c->exporters;
-			const char *colon = strchr(value, ':');
-			char ename[32];
-			size_t nl = colon ? (size_t)(colon - value) : strlen(value);
-			snprintf(ename, sizeof(ename), "%.*s", (int)(nl < 31 ? nl : 31), value);
-			r = agent_config_set(c, "exporters", ename, msg, sizeof(msg));
-			c->exporters |= before;
-			if (!r && colon) {
-				size_t k;
-				for (k = 0; k < npk; k++)
-					if (strcmp(ename, pathkeys[k][0]) == 0)
-						break;
-				if (k == npk) {
-					snprintf(msg, sizeof(msg), "exporter '%s' takes no path", ename);
-					r = -EINVAL;
-				} else {
-					r = agent_config_set(c, pathkeys[k][1], colon + 1, msg, sizeof(msg));
-				}
+			/* "--file --check-config" is a forgotten value, not a file
+			 * name: a value that starts with '-' goes in --KEY=VALUE. */
+			if (value[0] == '-' && value[1]) {
+				errf(err, errlen,
+				     "option '%s' needs a value, got the flag '%s' (a value that starts "
+				     "with '-' is given as %.*s=VALUE)",
+				     a, value, (int)(strchr(a, '=') ? strchr(a, '=') - a : (long)strlen(a)),
+				     a);
+				return -EINVAL;
 			}
+		}
+		char where[160];
+		snprintf(where, sizeof(where), "option '%.100s'", a);
+		cfg_where = where;
+		if (strcmp(key, "file") == 0) {
+			r = add_exporter(c, "file", 4, value, where, msg, sizeof(msg));
+		} else if (strcmp(key, "json") == 0) {
+			r = add_exporter(c, "json", 4, value, where, msg, sizeof(msg));
+		} else if (strcmp(key, "exporter") == 0) {
+			/* --exporter TYPE[/NAME][:PATH_OR_URL] adds an instance (the
+			 * 'exporters' key replaces the list). */
+			const char *colon = strchr(value, ':');
+			size_t nl = colon ? (size_t)(colon - value) : strlen(value);
+			snprintf(where, sizeof(where), "option '%.40s %.*s'", a, (int)(nl < 64 ? nl : 64),
+				 value);
+			r = add_exporter(c, value, nl, colon ? colon + 1 : NULL, where, msg, sizeof(msg));
 		} else {
 			r = agent_config_set(c, key, value, msg, sizeof(msg));
 		}
+		cfg_where = NULL;
 	next:
 		if (r) {
 			errf(err, errlen, "option '%s': %s", a, msg);
@@ -860,8 +907,14 @@ int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
 		     (unsigned long long)c->poll_min_us, (unsigned long long)c->poll_max_us);
 		return -EINVAL;
 	}
-	if (!c->exporters)
-		c->exporters = AGENT_EXP_CONSOLE;
+	bool any = false;
+	for (size_t i = 0; i < c->n_inst; i++)
+		any = any || c->inst[i].enabled;
+	if (!any) {
+		int r = inst_enable(c, "console", 7, true, "default", err, errlen);
+		if (r)
+			return r;
+	}
 	static const struct {
 		char **path;
 		const char *def;
@@ -889,7 +942,7 @@ int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
 	int orc = otlp_conf_check(c, err, errlen); /* OTLP endpoint, headers, ... */
 	if (orc)
 		return orc;
-	return 0;
+	return inst_finish(c, err, errlen); /* named instances */
 }
 
 void agent_config_usage(FILE *f)
@@ -913,14 +966,30 @@ void agent_config_usage(FILE *f)
 		"      --exporter NAME[:PATH]  enable exporter NAME (file, json, console, null),\n"
 		"                        writing PATH for file, json and console\n"
 		"      --exporter otlp_http[:URL], otlp_grpc[:URL], otlp[:URL]\n"
-		"                        OTLP/HTTP or OTLP/gRPC to URL (otlp.traces_endpoint);\n"
+		"                        OTLP/HTTP or OTLP/gRPC to URL, a base URL (/v1/traces\n"
+		"                        appended when it has no path);\n"
 		"                        OTEL_EXPORTER_OTLP_* apply, see docs/EXPORTERS.md\n"
+		"      --exporter TYPE/NAME[:URL_OR_PATH]  a named instance (any type, any number\n"
+		"                        of them: otlp_http/tempo, otlp_grpc/jaeger, file/archive)\n"
 		"      --check-config    validate the configuration and exit\n"
 		"  -h, --help            this text;  -V, --version: the version\n"
 		"\n"
 		"Every configuration key below is also a flag: --KEY=VALUE or --KEY VALUE, with\n"
 		"'-' or '_' alike (--batch-max-age=5ms). Durations need a unit (ns, us, ms, s, m, h);\n"
-		"sizes take K, M, G suffixes (powers of 1024).\n"
+		"sizes take K, M, G suffixes (powers of 1024). A value that starts with '-' is\n"
+		"given as --KEY=VALUE.\n"
+		"\n"
+		"Named exporter instances: each key of a type is also TYPE/NAME.KEY (file) or\n"
+		"--TYPE/NAME.KEY=VALUE (flag): otlp_* types take every otlp.* key without\n"
+		"'otlp.' (endpoint: a base URL; traces_endpoint: as is) and retry_max; file and\n"
+		"json take path, rotate_bytes, rotate_keep, retry_max; console takes path.\n"
+		"The otlp.* keys (endpoint and protocol excepted) and OTEL_EXPORTER_OTLP_* are\n"
+		"defaults for every OTLP instance. Unknown keys, duplicate names, settings of\n"
+		"instances not enabled or not used by their protocol are errors.\n"
+		"Each OTLP instance holds at most otlp.hold_budget bytes of the rings; beyond\n"
+		"that, and while its backend is down, its batches go to its own bounded disk\n"
+		"spool (otlp.spool_bytes, under state_dir), replayed oldest first once the\n"
+		"backend answers (probed every otlp.probe_interval) and after a restart.\n"
 		"\n"
 		"Keys (default in brackets):\n");
 	for (size_t i = 0; i < N_KEYS; i++)

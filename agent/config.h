@@ -71,17 +71,34 @@ struct agent_config {
 	uint64_t otlp_max_request_bytes;
 	uint32_t otlp_max_streams;
 	uint64_t otlp_zerocopy_min; /* 0: MSG_ZEROCOPY off */
+	/* Isolation of OTLP instances (per instance as TYPE/NAME.KEY) */
+	uint64_t otlp_hold_budget;  /* ring bytes held; 0: no limit */
+	uint64_t otlp_spool_bytes;  /* 0: no spool */
+	char *otlp_spool_dir;       /* NULL: <state_dir>/spool/<instance> */
+	uint64_t otlp_probe_interval_us;
+	char *state_dir;            /* NULL: agent_state_dir() */
+	/* Exporter instances TYPE[/NAME] (agent/instances.h); the unnamed
+	 * ones enabled are also the bits of `exporters`. */
+	struct exp_instance *inst;
+	size_t n_inst;
 };
 
 void agent_config_defaults(struct agent_config *c);
 void agent_config_free(struct agent_config *c);
 
 /*
- * Set one key from its text value. Returns 0, or -EINVAL / -ENOENT
+ * Set one key from its text value. A key TYPE/NAME.KEY sets that of an
+ * exporter instance (agent/instances.h). Returns 0, or -EINVAL / -ENOENT
  * (unknown key) with a message in err naming the key and the value.
  */
 int agent_config_set(struct agent_config *c, const char *key, const char *value, char *err,
 		     size_t errlen);
+
+/* Is key an agent-wide key? */
+bool agent_config_has_key(const char *key);
+/* Copy the value of key from src to dst (shallow for strings and lists). */
+void agent_config_copy_key(struct agent_config *dst, const struct agent_config *src,
+			   const char *key);
 
 /*
  * Parse the contents of a config file (buf, len bytes, need not be
@@ -117,6 +134,13 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
  * exporter) and check combinations. 0 or -EINVAL with err set.
  */
 int agent_config_finish(struct agent_config *c, char *err, size_t errlen);
+
+/*
+ * The agent's state directory (spools): state_dir, else /var/lib/spanring
+ * for root, $XDG_STATE_HOME/spanring, $HOME/.local/state/spanring,
+ * /tmp/spanring-<uid>/state.
+ */
+void agent_state_dir(const struct agent_config *c, char *buf, size_t n);
 
 /* --help text: every flag and key with its default. */
 void agent_config_usage(FILE *f);

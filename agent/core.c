@@ -22,6 +22,7 @@
 #include "agent.h"
 #include "exp.h"
 #include "exp_otlp.h"
+#include "instances.h"
 #include "log.h"
 
 static void agent_on_poll(struct loop_timer *t);
@@ -70,6 +71,49 @@ int agent_exporters_from_config(struct agent *ag)
 	if (c->exporters & (AGENT_EXP_OTLP | AGENT_EXP_OTLP_HTTP | AGENT_EXP_OTLP_GRPC)) {
 		if ((err = exp_otlp_create(ag, &e)) || (err = agent_add_exporter(ag, e)))
 			return err;
+	}
+	/* Named instances TYPE/NAME, each with its own settings. */
+	for (size_t i = 0; i < c->n_inst; i++) {
+		const struct exp_instance *in = &c->inst[i];
+		if (!in->enabled || !in->named)
+			continue;
+		struct agent_config m;
+		inst_merged_config(c, in, &m);
+		e = NULL;
+		switch (in->type) {
+		case AGENT_EXP_FILE: {
+			struct exp_file_opts o = {.path = m.file_path,
+						  .rotate_bytes = m.file_rotate_bytes,
+						  .rotate_keep = m.file_rotate_keep,
+						  .retry_max_us = m.export_retry_max_us,
+						  .mode = m.output_mode};
+			err = exp_file_create(ag, &o, &e);
+			break;
+		}
+		case AGENT_EXP_JSON:
+			err = exp_json_create(ag, m.json_path, m.json_rotate_bytes, m.json_rotate_keep,
+					      m.output_mode, &e);
+			break;
+		case AGENT_EXP_CONSOLE:
+			err = exp_console_create(ag, m.console_path, m.output_mode, &e);
+			break;
+		case AGENT_EXP_NULL:
+			err = exp_null_create(ag, &e);
+			break;
+		default: {
+			err = exp_otlp_create_cfg(ag, &m, inst_forced_protocol(in, &m), in->id, &e);
+			break;
+		}
+		}
+		if (err) {
+			log_error("exporter %s: cannot start: %s", in->id, strerror(-err));
+			return err;
+		}
+		snprintf(e->name, sizeof(e->name), "%s", in->id);
+		if ((err = agent_add_exporter(ag, e))) {
+			e->ops->destroy(e);
+			return err;
+		}
 	}
 	return 0;
 }

@@ -13,4 +13,13 @@ struct exporter;
  */
 int exp_otlp_create(struct agent *ag, struct exporter **out);
 
+struct agent_config;
+/*
+ * The same for one instance: its settings in cfg (instances.h,
+ * inst_merged_config), forced_proto an enum otlp_protocol (UNSET: from
+ * the settings), name the exporter's name (NULL: the kind's).
+ */
+int exp_otlp_create_cfg(struct agent *ag, const struct agent_config *cfg, int forced_proto,
+			const char *name, struct exporter **out);
+
 #endif

@@ -192,6 +192,8 @@ static void s_result(struct otlp_grpc *g, struct g_stream *s, uint32_t h2err,
 		}
 	} else {
 		r->v = OTLP_DROP;
+		/* malformed data, maybe one producer's: resent per producer */
+		r->isolate_ok = code == GRPC_INVALID_ARGUMENT;
 	}
 }
 
@@ -562,7 +564,28 @@ static void g_open_stream(struct otlp_grpc *g, struct oq_item **items, size_t n)
 	s->n_items = n;
 	s->span_bytes = span_bytes;
 	s->niov = 1;
-	for (size_t i = 0; i < n; i++) {
+	bool group = false;
+	if (n == 1 && items[0]->isolate) {
+		/* One producer's group of the batch, after INVALID_ARGUMENT for a
+		 * request of several (otlp_base.h: isolation), as OTLP/HTTP after
+		 * a 400. */
+		const struct batch *b = items[0]->b;
+		size_t first, k;
+		uint64_t spans;
+		const struct agent_producer *p;
+		if (otlp_batch_group(b, items[0]->iso_next, &first, &k, &msg, &spans, &p) == 0) {
+			memcpy(s->iov + 1, b->iov + 1 + first, k * sizeof(*s->iov));
+			memcpy(s->kind + 1, b->iov_kind + 1 + first, k);
+			s->niov += k;
+			span_bytes = 0;
+			for (size_t i = 1; i < s->niov; i++)
+				if (s->kind[i] == BATCH_IOV_SPANS)
+					span_bytes += s->iov[i].iov_len;
+			s->span_bytes = span_bytes;
+			group = true;
+		}
+	}
+	for (size_t i = 0; i < n && !group; i++) {
 		size_t k;
 		const struct iovec *iov = batch_msg_iov(items[i]->b, &k);
 		memcpy(s->iov + s->niov, iov, k * sizeof(*iov));

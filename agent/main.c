@@ -59,16 +59,13 @@ int main(int argc, char **argv)
 		agent_config_free(&cfg);
 		return 1;
 	}
-	log_info("spanring-agent %s started (pid %d): exporters%s%s%s%s%s, batch %llu bytes / %lluus, "
+	char names[512] = "";
+	for (size_t i = 0; i < ag.n_exp; i++) /* every instance, named or not */
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), " %s",
+			 ag.exp[i]->name);
+	log_info("spanring-agent %s started (pid %d): exporters%s, batch %llu bytes / %lluus, "
 		 "poll %llu..%lluus%s",
-		 AGENT_VERSION, (int)getpid(), (cfg.exporters & AGENT_EXP_FILE) ? " file" : "",
-		 (cfg.exporters & AGENT_EXP_JSON) ? " json" : "",
-		 (cfg.exporters & AGENT_EXP_CONSOLE) ? " console" : "",
-		 (cfg.exporters & AGENT_EXP_NULL) ? " null" : "",
-		 (cfg.exporters & AGENT_EXP_OTLP_GRPC)	 ? " otlp_grpc"
-		 : (cfg.exporters & AGENT_EXP_OTLP_HTTP) ? " otlp_http"
-		 : (cfg.exporters & AGENT_EXP_OTLP)	 ? " otlp"
-							 : "",
+		 AGENT_VERSION, (int)getpid(), names,
 		 (unsigned long long)cfg.batch_max_bytes, (unsigned long long)cfg.batch_max_age_us,
 		 (unsigned long long)cfg.poll_min_us, (unsigned long long)cfg.poll_max_us,
 		 cfg.zc_check ? ", zero-copy check on" : "");

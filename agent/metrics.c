@@ -24,6 +24,7 @@
 #include "agent.h"
 #include "atomics.h"
 #include "log.h"
+#include "otlp_base.h"
 #include "sbuf.h"
 
 static const char *producer_state_name(const struct agent_producer *p)
@@ -305,6 +306,7 @@ void stats_prometheus(struct agent *ag, struct sbuf *o)
 				    (unsigned long long)v);
 		}
 	}
+	otlp_base_prometheus(ag, o); /* per OTLP instance: budget, spool, causes */
 }
 
 /* ---- HTTP listener for Prometheus ----------------------------------------

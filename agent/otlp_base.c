@@ -5,6 +5,7 @@
 
 #include <ck_pr.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include "log.h"
 #include "otlp_retry.h"
 #include "sbuf.h"
+#include "spool.h"
 
 static uint64_t ob_rand(struct otlp_base *ob)
 {
@@ -63,23 +65,192 @@ static void ob_unlink(struct otlp_base *ob, struct oq_item *it)
 		ob->n_busy--;
 	ob->n_held--;
 	ob->e.st.held = ob->n_held;
+	if (it->spooled) {
+		if (ob->spool_item == it)
+			ob->spool_item = NULL;
+	} else {
+		ob->ring_held_bytes -= it->b->msg_len;
+	}
 	struct batch *b = it->b;
 	free(it);
 	batch_unref(b);
 }
 
+/* Let it go, counted under its cause (spans; they add up to the total). */
+static void ob_let_go_cause(struct otlp_base *ob, struct oq_item *it, uint64_t *cause)
+{
+	/* An isolated batch: its groups already settled were counted. */
+	uint64_t spans = it->b->spans - it->iso_spans_done;
+	ob->e.st.let_go_batches++;
+	ob->e.st.let_go_spans += spans;
+	*cause += spans;
+	if (it->spooled && ob->spool) /* the spool moves on past it */
+		spool_commit(ob->spool, it->sp_seq, it->sp_off);
+	ob_unlink(ob, it);
+}
+
 static void ob_let_go(struct otlp_base *ob, struct oq_item *it)
 {
-	ob->e.st.let_go_batches++;
-	/* An isolated batch: its groups already settled were counted. */
-	ob->e.st.let_go_spans += it->b->spans - it->iso_spans_done;
-	ob_unlink(ob, it);
+	ob_let_go_cause(ob, it, &ob->c.lg_other);
+}
+
+/* Spool counters into the instance's: what a full spool let go. */
+static void ob_spool_sync(struct otlp_base *ob, uint64_t lg_spans0, uint64_t lg_rec0)
+{
+	uint64_t ds = ob->spool->let_go_spans - lg_spans0, dr = ob->spool->let_go_records - lg_rec0;
+	ob->e.st.let_go_spans += ds;
+	ob->e.st.let_go_batches += dr;
+	ob->c.lg_spool_full += ds;
+}
+
+/*
+ * Move a waiting batch out of the ring: to the spool (a copy, the failure
+ * path only), or let it go (counted under cause) when there is no spool
+ * or it cannot be written.
+ */
+static void ob_spill(struct otlp_base *ob, struct oq_item *it, uint64_t *cause)
+{
+	if (ob->spool && !it->spooled && !it->isolate) {
+		size_t niov;
+		const struct iovec *iov = batch_msg_iov(it->b, &niov);
+		uint64_t s0 = ob->spool->let_go_spans, r0 = ob->spool->let_go_records;
+		int rc = spool_put(ob->spool, iov, niov, it->b->msg_len, it->b->spans);
+		ob_spool_sync(ob, s0, r0);
+		if (rc == 0) {
+			ob->c.spilled_batches++;
+			ob->c.spilled_spans += it->b->spans;
+			ob_unlink(ob, it);
+			return;
+		}
+	}
+	AGENT_LOG_RL(AGENT_LOG_WARN,
+		     "exporter %s: %llu ring bytes held (hold_budget %llu) and %s: letting go of "
+		     "the oldest waiting batch (%llu spans)",
+		     ob->e.name, (unsigned long long)ob->ring_held_bytes,
+		     (unsigned long long)ob->hold_budget,
+		     ob->spool ? "the spool cannot take it" : "no spool",
+		     (unsigned long long)it->b->spans);
+	ob_let_go_cause(ob, it, cause);
+}
+
+/* Over the hold budget: the oldest waiting batches leave the ring. A
+ * backend that cannot be reached keeps nothing waiting in the ring: its
+ * budget is 0 until it answers again (only what the probe carries stays). */
+static void ob_enforce_budget(struct otlp_base *ob)
+{
+	if (!ob->hold_budget)
+		return;
+	uint64_t budget = ob->conn_failures && ob->spool ? 0 : ob->hold_budget;
+	struct oq_item *it = ob->head;
+	while (it && ob->ring_held_bytes > budget) {
+		struct oq_item *next = it->next;
+		if (!it->busy && !it->spooled && !it->isolate)
+			ob_spill(ob, it, &ob->c.lg_hold_budget);
+		it = next;
+	}
+}
+
+/* A spooled batch: the records' messages in the batch's own framing
+ * buffer (agent memory), one FRAME iovec; no producer, no ring. */
+static struct batch *ob_spool_batch(struct agent *ag, uint8_t *buf, size_t len, uint64_t spans)
+{
+	struct batch *b = batch_new(ag);
+	if (!b)
+		return NULL;
+	size_t need = len + 10;
+	if (b->frame_cap < need) {
+		uint8_t *nf = realloc(b->frame, need);
+		if (!nf)
+			goto fail;
+		b->frame = nf;
+		b->frame_cap = need;
+	}
+	if (b->cap_iov < 2) {
+		struct iovec *ni = realloc(b->iov, 2 * sizeof(*ni));
+		if (!ni)
+			goto fail;
+		b->iov = ni;
+		uint8_t *nk = realloc(b->iov_kind, 2);
+		if (!nk) {
+			b->cap_iov = 1; /* iov grew, kind did not: keep them equal */
+			goto fail;
+		}
+		b->iov_kind = nk;
+		b->cap_iov = 2;
+	}
+	uint8_t *p = pb_put_varint(b->frame, len);
+	size_t hl = (size_t)(p - b->frame);
+	memcpy(p, buf, len);
+	b->iov[0] = (struct iovec){b->frame, hl};
+	b->iov[1] = (struct iovec){p, len};
+	b->iov_kind[0] = b->iov_kind[1] = BATCH_IOV_FRAME;
+	b->niov = 2;
+	b->msg_len = len;
+	b->spans = spans;
+	b->span_bytes = 0;
+	b->finalized = true;
+	return b;
+fail:
+	batch_unref(b);
+	return NULL;
+}
+
+/* Put the next records of the spool in the queue: one at a time, behind
+ * the fresh batches waiting (so live spans are not held behind the
+ * backlog), while the backend answers, or as the probe when nothing else
+ * waits. */
+static void ob_spool_feed(struct otlp_base *ob)
+{
+	struct spool *sp = ob->spool;
+	if (!sp || ob->spool_item || !spool_pending(sp) || ob->e.ag->stopping)
+		return;
+	if (ob->conn_failures && ob->n_held)
+		return; /* down: the waiting batches probe */
+	size_t max = ob->conf.max_request_bytes / 2;
+	if (max > (1u << 20))
+		max = 1u << 20;
+	uint8_t *buf;
+	size_t len;
+	uint64_t spans, seq, off;
+	if (spool_load(sp, max, &buf, &len, &spans, &seq, &off))
+		return;
+	struct batch *b = ob_spool_batch(ob->e.ag, buf, len, spans);
+	free(buf);
+	struct oq_item *it = b ? calloc(1, sizeof(*it)) : NULL;
+	if (!it) {
+		/* out of memory: these records are let go */
+		if (b)
+			batch_unref(b);
+		ob->e.st.let_go_batches++;
+		ob->e.st.let_go_spans += spans;
+		ob->c.lg_other += spans;
+		spool_commit(sp, seq, off);
+		return;
+	}
+	it->b = b; /* batch_new's reference is the queue's */
+	it->first_ns = agent_now_ns();
+	it->spooled = true;
+	it->sp_seq = seq;
+	it->sp_off = off;
+	it->prev = ob->tail;
+	if (ob->tail)
+		ob->tail->next = it;
+	else
+		ob->head = it;
+	ob->tail = it;
+	ob->n_held++;
+	ob->e.st.held = ob->n_held;
+	ob->spool_item = it;
 }
 
 void otlp_base_let_go_all(struct otlp_base *ob, const char *why)
 {
 	uint64_t n = 0, spans = 0;
 	while (ob->head) {
+		if (ob->head->spooled) { /* still in the spool file: replayed next time */
+			ob_unlink(ob, ob->head);
+			continue;
+		}
 		n++;
 		spans += ob->head->b->spans;
 		ob_let_go(ob, ob->head);
@@ -104,6 +275,11 @@ void otlp_base_fini(struct otlp_base *ob)
 		freeaddrinfo(ob->ai);
 	ob->ai = ob->ai_next = NULL;
 	otlp_base_let_go_all(ob, "exporter shutting down");
+	if (ob->spool) {
+		spool_close(ob->spool);
+		free(ob->spool);
+		ob->spool = NULL;
+	}
 	otlp_conf_free(&ob->conf);
 }
 
@@ -113,6 +289,7 @@ int otlp_base_submit(struct otlp_base *ob, struct batch *b)
 	if (!it) {
 		ob->e.st.let_go_batches++;
 		ob->e.st.let_go_spans += b->spans;
+		ob->c.lg_other += b->spans;
 		AGENT_LOG_RL(AGENT_LOG_ERROR, "exporter %s: out of memory; letting go of %llu spans",
 			     ob->e.name, (unsigned long long)b->spans);
 		return -ENOMEM;
@@ -128,10 +305,12 @@ int otlp_base_submit(struct otlp_base *ob, struct batch *b)
 	ob->tail = it;
 	ob->n_held++;
 	ob->e.st.held = ob->n_held;
+	ob->ring_held_bytes += b->msg_len;
+	ob_enforce_budget(ob);
 	if (ob->n_held > ob->conf.max_held) {
 		/* Full: the oldest batch that is not on the wire goes. */
 		struct oq_item *old = ob->head;
-		while (old && old->busy)
+		while (old && (old->busy || old->spooled))
 			old = old->next;
 		if (old) {
 			ob->c.queue_full_let_go++;
@@ -140,9 +319,10 @@ int otlp_base_submit(struct otlp_base *ob, struct batch *b)
 				     "the oldest waiting one (%llu spans, %u failed attempts)",
 				     ob->e.name, ob->n_held - 1, (unsigned long long)old->b->spans,
 				     old->attempts);
-			ob_let_go(ob, old);
+			ob_let_go_cause(ob, old, &ob->c.lg_queue_full);
 		}
 	}
+	ob_spool_feed(ob);
 	ob->kick(ob);
 	return 0;
 }
@@ -151,13 +331,20 @@ size_t otlp_base_take(struct otlp_base *ob, uint64_t now, struct oq_item **out, 
 {
 	size_t n = 0;
 	uint64_t bytes = 0;
+	/* A request never pins more of the ring than the hold budget. */
+	uint64_t limit = ob->conf.max_request_bytes;
+	if (ob->hold_budget && ob->hold_budget < limit)
+		limit = ob->hold_budget;
+	/* A failed backend is probed with whatever waits, whatever the
+	 * batches' own backoff says (otlp_base_ready). */
+	bool probing = ob->conn_failures > 0;
 	for (struct oq_item *it = ob->head; it && n < max_n; it = it->next) {
-		if (it->busy || it->not_before_ns > now)
+		if (it->busy || (it->not_before_ns > now && !probing))
 			continue;
 		/* A batch being isolated goes alone (one producer's group). */
 		if (n && it->isolate)
 			break;
-		if (n && bytes + it->b->msg_len > ob->conf.max_request_bytes)
+		if (n && bytes + it->b->msg_len > limit)
 			break;
 		bytes += it->b->msg_len;
 		it->busy = true;
@@ -226,11 +413,17 @@ static void ob_arm(struct otlp_base *ob, uint64_t when)
 bool otlp_base_ready(struct otlp_base *ob, uint64_t now)
 {
 	uint64_t min = UINT64_MAX;
+	ob_spool_feed(ob);
 	for (struct oq_item *it = ob->head; it; it = it->next)
 		if (!it->busy && it->not_before_ns < min)
 			min = it->not_before_ns;
 	if (min == UINT64_MAX)
 		return false;
+	/* The backend failed: probe it every probe interval while anything
+	 * waits (the connection backoff is capped at it), so that delivery
+	 * resumes soon after it is back. */
+	if (ob->conn_failures && ob->conn_not_before_ns < min)
+		min = ob->conn_not_before_ns;
 	if (min <= now)
 		return true;
 	ob_arm(ob, min);
@@ -250,6 +443,8 @@ void otlp_base_conn_failed(struct otlp_base *ob)
 	ob->conn_failures++;
 	uint64_t d = otlp_backoff_ns(ob->conf.retry_initial_ns, ob->conf.retry_max_backoff_ns,
 				     ob->conn_failures, ob_rand(ob));
+	if (ob->probe_ns && d > ob->probe_ns)
+		d = ob->probe_ns;
 	ob->conn_not_before_ns = agent_now_ns() + d;
 	ob_arm(ob, ob->conn_not_before_ns);
 }
@@ -282,6 +477,7 @@ static bool ob_isolated_done(struct otlp_base *ob, struct oq_item *it,
 		ob->c.permanent_let_go++;
 		ob->e.st.failures++;
 		ob->e.st.let_go_spans += gspans;
+		ob->c.lg_permanent += gspans;
 		log_warn("exporter %s (%s): %s (not retryable)%s%s for the spans of producer %llu "
 			 "(pid %d, service '%s') alone: letting go of its %llu spans",
 			 ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail,
@@ -369,8 +565,15 @@ void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
 			ob->e.st.batches++;
 			ob->e.st.spans += b->spans;
 			ob->e.st.bytes += b->msg_len;
+			if (items[i]->spooled) {
+				ob->c.replayed_batches++;
+				ob->c.replayed_spans += b->spans;
+				if (ob->spool)
+					spool_commit(ob->spool, items[i]->sp_seq, items[i]->sp_off);
+			}
 			ob_unlink(ob, items[i]);
 		}
+		ob_spool_feed(ob);
 		break;
 	case OTLP_DROP:
 		ob->c.responses_permanent++;
@@ -381,8 +584,9 @@ void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
 		for (size_t i = 0; i < n; i++) {
 			ob->e.st.failures++;
 			ob->c.permanent_let_go++;
-			ob_let_go(ob, items[i]);
+			ob_let_go_cause(ob, items[i], &ob->c.lg_permanent);
 		}
+		ob_spool_feed(ob);
 		break;
 	case OTLP_RETRY_NOW:
 		for (size_t i = 0; i < n; i++) {
@@ -395,7 +599,7 @@ void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
 		ob_arm(ob, now);
 		break;
 	case OTLP_RETRY: {
-		size_t gone = 0;
+		size_t gone = 0, spilled = 0;
 		uint64_t gone_spans = 0, next_min = UINT64_MAX;
 		for (size_t i = 0; i < n; i++) {
 			struct oq_item *it = items[i];
@@ -405,11 +609,23 @@ void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
 						  : otlp_backoff_ns(ob->conf.retry_initial_ns,
 								    ob->conf.retry_max_backoff_ns,
 								    it->attempts, ob_rand(ob));
-			if (!otlp_retry_in_budget(it->first_ns, now + d, ob->conf.retry_max_elapsed_ns)) {
+			if (!it->spooled &&
+			    !otlp_retry_in_budget(it->first_ns, now + d, ob->conf.retry_max_elapsed_ns)) {
+				/* Out of retry time: to the spool if there is one (it
+				 * is retried from there), else let go. */
+				it->busy = false;
+				ob->n_busy--;
+				if (ob->spool && !it->isolate) {
+					ob_spill(ob, it, &ob->c.lg_retry_budget);
+					spilled++;
+					continue;
+				}
+				it->busy = true;
+				ob->n_busy++;
 				gone++;
 				gone_spans += it->b->spans;
 				ob->c.retry_budget_let_go++;
-				ob_let_go(ob, it);
+				ob_let_go_cause(ob, it, &ob->c.lg_retry_budget);
 				continue;
 			}
 			it->busy = false;
@@ -420,6 +636,7 @@ void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
 		}
 		/* One true line: what failed, then what becomes of the batches
 		 * (never "0 batches retry"). */
+		size_t waiting = n - gone - spilled;
 		if (gone == n) {
 			log_warn("exporter %s (%s): %s%s%s; letting go of %zu batches (%llu spans): their "
 				 "retry time (export_retry_max %.1fs) is exhausted",
@@ -427,10 +644,16 @@ void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
 				 (unsigned long long)gone_spans,
 				 (double)ob->conf.retry_max_elapsed_ns / 1e9);
 		} else {
-			AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s (%s): %s%s%s; %zu batches retry in %.3fs%s",
-				     ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail, n - gone,
-				     (double)(next_min - now) / 1e9,
-				     r->has_delay ? " (as the server asked)" : "");
+			if (waiting)
+				AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s (%s): %s%s%s; %zu batches retry in %.3fs%s",
+					     ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail,
+					     waiting, (double)(next_min - now) / 1e9,
+					     r->has_delay ? " (as the server asked)" : "");
+			if (spilled)
+				AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s (%s): %s%s%s; %zu batches out of retry "
+					     "time (export_retry_max %.1fs) moved to the spool",
+					     ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail,
+					     spilled, (double)ob->conf.retry_max_elapsed_ns / 1e9);
 			if (gone)
 				log_warn("exporter %s: letting go of %zu other batches (%llu spans): their "
 					 "retry time (export_retry_max %.1fs) is exhausted",
@@ -439,6 +662,7 @@ void otlp_base_done(struct otlp_base *ob, struct oq_item **items, size_t n,
 		}
 		if (next_min != UINT64_MAX)
 			ob_arm(ob, next_min);
+		ob_enforce_budget(ob);
 		break;
 	}
 	}
@@ -651,6 +875,137 @@ void otlp_base_stats_json(struct otlp_base *ob, struct sbuf *o)
 		    (unsigned long long)c->zc_sends, (unsigned long long)c->zc_completions,
 		    (unsigned long long)c->zc_copied, (unsigned long long)c->would_block,
 		    (unsigned long long)c->isolations, (unsigned long long)c->isolated_let_go_groups);
+	/* let go by cause, in spans (they add up to let_go_spans) */
+	sbuf_printf(o,
+		    ",\"let_go_spans_permanent\":%llu,\"let_go_spans_retry_budget\":%llu,"
+		    "\"let_go_spans_queue_full\":%llu,\"let_go_spans_hold_budget\":%llu,"
+		    "\"let_go_spans_spool_full\":%llu,\"let_go_spans_other\":%llu",
+		    (unsigned long long)c->lg_permanent, (unsigned long long)c->lg_retry_budget,
+		    (unsigned long long)c->lg_queue_full, (unsigned long long)c->lg_hold_budget,
+		    (unsigned long long)c->lg_spool_full, (unsigned long long)c->lg_other);
+	sbuf_printf(o,
+		    ",\"held_bytes\":%llu,\"hold_budget\":%llu,\"spilled_batches\":%llu,"
+		    "\"spilled_spans\":%llu,\"replayed_batches\":%llu,\"replayed_spans\":%llu",
+		    (unsigned long long)ob->ring_held_bytes, (unsigned long long)ob->hold_budget,
+		    (unsigned long long)c->spilled_batches, (unsigned long long)c->spilled_spans,
+		    (unsigned long long)c->replayed_batches, (unsigned long long)c->replayed_spans);
+	const struct spool *sp = ob->spool;
+	if (sp)
+		sbuf_printf(o,
+			    ",\"spool_bytes\":%llu,\"spool_capacity\":%llu,\"spool_spans\":%llu,"
+			    "\"spool_records\":%llu,\"spool_oldest_age_ms\":%llu,"
+			    "\"spool_written_spans\":%llu,\"spool_written_bytes\":%llu,"
+			    "\"spool_loaded_spans\":%llu,\"spool_let_go_spans\":%llu,"
+			    "\"spool_let_go_records\":%llu,\"spool_write_errors\":%llu,"
+			    "\"spool_write_ns\":%llu,\"spool_read_ns\":%llu",
+			    (unsigned long long)sp->bytes, (unsigned long long)sp->cap,
+			    (unsigned long long)sp->pending_spans, (unsigned long long)sp->pending_records,
+			    (unsigned long long)spool_oldest_age_ms(sp),
+			    (unsigned long long)sp->written_spans, (unsigned long long)sp->written_bytes,
+			    (unsigned long long)sp->loaded_spans, (unsigned long long)sp->let_go_spans,
+			    (unsigned long long)sp->let_go_records, (unsigned long long)sp->write_errors,
+			    (unsigned long long)sp->write_ns, (unsigned long long)sp->read_ns);
+}
+
+static bool is_otlp(const struct exporter *e)
+{
+	return strncmp(e->ops->kind, "otlp_", 5) == 0;
+}
+
+void otlp_base_prometheus(struct agent *ag, struct sbuf *o)
+{
+	enum { V_SENT, V_FAILED, V_SPILLED, V_REPLAYED, V_HELD_BYTES, V_BUDGET, V_INFLIGHT,
+	       V_SPOOL_BYTES, V_SPOOL_CAP, V_SPOOL_SPANS, V_SPOOL_AGE, N_V };
+	static const struct {
+		const char *name, *type, *help;
+	} m[N_V] = {
+		{"spanring_exporter_sent_spans_total", "counter", "Spans the backend took."},
+		{"spanring_exporter_send_failed_spans_total", "counter",
+		 "Spans let go, by cause (the causes add up to spanring_exporter_let_go_spans_total)."},
+		{"spanring_exporter_spilled_spans_total", "counter",
+		 "Spans moved from the ring to the instance's spool."},
+		{"spanring_exporter_replayed_spans_total", "counter",
+		 "Spans delivered from the instance's spool."},
+		{"spanring_exporter_held_bytes", "gauge", "Ring bytes the instance holds."},
+		{"spanring_exporter_hold_budget_bytes", "gauge",
+		 "Ring bytes the instance may hold (0: no limit)."},
+		{"spanring_exporter_batches_in_flight", "gauge", "Batches in requests on the wire."},
+		{"spanring_exporter_spool_bytes", "gauge", "Bytes in the instance's spool."},
+		{"spanring_exporter_spool_capacity_bytes", "gauge", "Capacity of the spool."},
+		{"spanring_exporter_spool_spans", "gauge", "Spans waiting in the spool."},
+		{"spanring_exporter_spool_oldest_age_seconds", "gauge",
+		 "Age of the oldest record waiting in the spool."},
+	};
+	for (int k = 0; k < N_V; k++) {
+		bool head = false;
+		for (size_t i = 0; i < ag->n_exp; i++) {
+			struct exporter *e = ag->exp[i];
+			if (!is_otlp(e))
+				continue;
+			struct otlp_base *ob = container_of(e, struct otlp_base, e);
+			const struct spool *sp = ob->spool;
+			if (k >= V_SPOOL_BYTES && !sp)
+				continue;
+			if (!head) {
+				sbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help,
+					    m[k].name, m[k].type);
+				head = true;
+			}
+			if (k == V_FAILED) {
+				const struct otlp_counters *c = &ob->c;
+				const struct {
+					const char *cause;
+					uint64_t v;
+				} cs[] = {{"permanent", c->lg_permanent},     {"retry_budget", c->lg_retry_budget},
+					  {"queue_full", c->lg_queue_full},   {"hold_budget", c->lg_hold_budget},
+					  {"spool_full", c->lg_spool_full},   {"other", c->lg_other}};
+				for (size_t j = 0; j < sizeof(cs) / sizeof(cs[0]); j++)
+					sbuf_printf(o, "%s{exporter=\"%s\",cause=\"%s\"} %llu\n", m[k].name,
+						    e->name, cs[j].cause, (unsigned long long)cs[j].v);
+				continue;
+			}
+			if (k == V_SPOOL_AGE) {
+				sbuf_printf(o, "%s{exporter=\"%s\"} %.3f\n", m[k].name, e->name,
+					    (double)spool_oldest_age_ms(sp) / 1e3);
+				continue;
+			}
+			uint64_t v = k == V_SENT	   ? e->st.spans
+				     : k == V_SPILLED	   ? ob->c.spilled_spans
+				     : k == V_REPLAYED	   ? ob->c.replayed_spans
+				     : k == V_HELD_BYTES   ? ob->ring_held_bytes
+				     : k == V_BUDGET	   ? ob->hold_budget
+				     : k == V_INFLIGHT	   ? ob->n_busy
+				     : k == V_SPOOL_BYTES  ? sp->bytes
+				     : k == V_SPOOL_CAP	   ? sp->cap
+							   : sp->pending_spans;
+			sbuf_printf(o, "%s{exporter=\"%s\"} %llu\n", m[k].name, e->name,
+				    (unsigned long long)v);
+		}
+	}
+}
+
+int otlp_base_setup_spool(struct otlp_base *ob, uint64_t hold_budget, uint64_t probe_ns,
+			  const char *spool_dir, uint64_t spool_bytes)
+{
+	ob->hold_budget = hold_budget;
+	ob->probe_ns = probe_ns;
+	if (!spool_bytes || !spool_dir)
+		return 0;
+	struct spool *sp = calloc(1, sizeof(*sp));
+	if (!sp)
+		return -ENOMEM;
+	int rc = spool_open(sp, spool_dir, spool_bytes, ob->e.name);
+	if (rc) {
+		spool_close(sp);
+		free(sp);
+		return rc;
+	}
+	ob->spool = sp;
+	log_info("exporter %s: hold budget %llu ring bytes, spool %s (%llu bytes)", ob->e.name,
+		 (unsigned long long)hold_budget, spool_dir, (unsigned long long)spool_bytes);
+	if (spool_pending(sp))
+		ob->kick(ob);
+	return 0;
 }
 
 /* ---- construction ---------------------------------------------------------- */
@@ -663,16 +1018,24 @@ int exp_otlp_create(struct agent *ag, struct exporter **out)
 			  "per agent)");
 		return -EINVAL;
 	}
+	return exp_otlp_create_cfg(ag, ag->cfg, forced, NULL, out);
+}
+
+int exp_otlp_create_cfg(struct agent *ag, const struct agent_config *cfg, int forced_proto,
+			const char *name, struct exporter **out)
+{
+	enum otlp_protocol forced = (enum otlp_protocol)forced_proto;
 	struct otlp_conf conf;
 	char err[512];
-	int rc = otlp_conf_resolve(&conf, ag->cfg, forced, otlp_getenv, err, sizeof(err));
+	const char *nm = name ? name : "OTLP exporter";
+	int rc = otlp_conf_resolve(&conf, cfg, forced, otlp_getenv, err, sizeof(err));
 	if (rc) {
-		log_error("OTLP exporter: %s", err);
+		log_error("%s: %s", nm, err);
 		return rc;
 	}
-	log_info("OTLP exporter: %s to %s (endpoint from %s, protocol from %s), timeout %.3fs "
+	log_info("%s: %s to %s (endpoint from %s, protocol from %s), timeout %.3fs "
 		 "(%s), %zu headers (%s), compression %s (%s)",
-		 otlp_protocol_name(conf.protocol), conf.url, conf.src_endpoint, conf.src_protocol,
+		 nm, otlp_protocol_name(conf.protocol), conf.url, conf.src_endpoint, conf.src_protocol,
 		 (double)conf.timeout_ns / 1e9, conf.src_timeout, conf.n_headers, conf.src_headers,
 		 conf.gzip ? "gzip" : "none", conf.src_compression);
 	if (conf.protocol == OTLP_PROTO_GRPC)
@@ -680,8 +1043,33 @@ int exp_otlp_create(struct agent *ag, struct exporter **out)
 	else
 		rc = otlp_http_create(ag, &conf, out);
 	if (rc) {
-		log_error("OTLP exporter: cannot start: %s", strerror(-rc));
+		log_error("%s: cannot start: %s", nm, strerror(-rc));
 		otlp_conf_free(&conf);
+		return rc;
+	}
+	if (name)
+		snprintf((*out)->name, sizeof((*out)->name), "%s", name);
+	/* Hold budget and spool: <state_dir>/spool/<name, '/' as '.'>. */
+	struct otlp_base *ob = container_of(*out, struct otlp_base, e);
+	char dir[PATH_MAX];
+	const char *sdir = cfg->otlp_spool_dir;
+	if (!sdir && cfg->otlp_spool_bytes) {
+		char state[PATH_MAX - 64];
+		agent_state_dir(cfg, state, sizeof(state));
+		char id[sizeof(ob->e.name)];
+		snprintf(id, sizeof(id), "%s", ob->e.name);
+		for (char *q = id; *q; q++)
+			if (*q == '/')
+				*q = '.';
+		snprintf(dir, sizeof(dir), "%s/spool/%s", state, id);
+		sdir = dir;
+	}
+	rc = otlp_base_setup_spool(ob, cfg->otlp_hold_budget, cfg->otlp_probe_interval_us * 1000,
+				   sdir, cfg->otlp_spool_bytes);
+	if (rc) {
+		log_error("%s: spool: %s", nm, strerror(-rc));
+		(*out)->ops->destroy(*out);
+		*out = NULL;
 	}
 	return rc;
 }

@@ -41,6 +41,10 @@ struct oq_item {
 	uint32_t iso_next;
 	uint64_t iso_spans_done;
 	uint64_t iso_delivered;
+	/* Records replayed from the spool (heap, not ring): where they end in
+	 * it, committed once delivered. */
+	bool spooled;
+	uint64_t sp_seq, sp_off;
 };
 
 enum otlp_verdict {
@@ -74,9 +78,16 @@ struct otlp_counters {
 	uint64_t would_block; /* writes the socket did not take whole (cursor kept) */
 	uint64_t isolations;  /* refused requests resent per producer */
 	uint64_t isolated_let_go_groups; /* producers' groups refused on their own */
+	/* hold budget and spool (docs/EXPORTERS.md) */
+	uint64_t spilled_batches, spilled_spans;   /* moved from the ring to the spool */
+	uint64_t replayed_batches, replayed_spans; /* delivered from the spool */
+	/* let go, in spans, by cause: they add up to exp_stats.let_go_spans */
+	uint64_t lg_permanent, lg_retry_budget, lg_queue_full, lg_hold_budget, lg_spool_full,
+		lg_other;
 };
 
 struct dns_job;
+struct spool;
 
 struct otlp_base {
 	struct exporter e;
@@ -96,6 +107,14 @@ struct otlp_base {
 	struct addrinfo *ai;       /* resolved addresses (freeaddrinfo) */
 	struct addrinfo *ai_next;  /* next one to try */
 	void (*on_resolved)(struct otlp_base *ob, int err);
+	/* Isolation from the other instances: ring bytes this instance may
+	 * hold (0: no limit); beyond, the oldest waiting batches go to the
+	 * spool (or are let go without one). */
+	uint64_t hold_budget;
+	uint64_t ring_held_bytes;
+	uint64_t probe_ns;         /* a failed backend is tried this often */
+	struct spool *spool;       /* NULL: none */
+	struct oq_item *spool_item; /* the replayed records in the queue */
 };
 
 void otlp_base_init(struct otlp_base *ob, struct agent *ag, const struct exporter_ops *ops,
@@ -142,6 +161,17 @@ void otlp_base_cancel_resolve(struct otlp_base *ob);
 int otlp_base_connect_next(struct otlp_base *ob, bool *done);
 
 void otlp_base_stats_json(struct otlp_base *ob, struct sbuf *out);
+
+/*
+ * Hold budget and spool of an instance (exp_otlp_create_cfg): budget 0
+ * means no limit; spool_bytes 0 no spool. 0 or -errno.
+ */
+int otlp_base_setup_spool(struct otlp_base *ob, uint64_t hold_budget, uint64_t probe_ns,
+			  const char *spool_dir, uint64_t spool_bytes);
+
+/* Prometheus lines of every OTLP instance of ag (the Collector's names
+ * with the spanring_ prefix, label exporter="TYPE/NAME"). */
+void otlp_base_prometheus(struct agent *ag, struct sbuf *out);
 
 /* Let every held batch go (counted): shutdown. */
 void otlp_base_let_go_all(struct otlp_base *ob, const char *why);

@@ -6,7 +6,9 @@
  * body). It does not decode the protobuf: it stands for a collector that
  * costs nothing, so that the agent's own CPU per span is what is measured.
  *
- *   bench_otlpsink --port-file PATH [--max-seconds N]
+ *   bench_otlpsink --port-file PATH [--max-seconds N] [--port P]
+ *
+ * --port: listen on P (a backend that comes back on its port), else any.
  *
  * Writes the port it listens on to PATH; on SIGTERM prints
  * {"requests":N,"body_bytes":N} and exits.
@@ -46,10 +48,12 @@ static const char OK[] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobu
 int main(int argc, char **argv)
 {
 	const char *port_file = NULL;
-	long max_s = 600;
+	long max_s = 600, port = 0;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--port-file"))
 			port_file = argv[i + 1];
+		else if (!strcmp(argv[i], "--port"))
+			port = atol(argv[i + 1]);
 		else if (!strcmp(argv[i], "--max-seconds"))
 			max_s = atol(argv[i + 1]);
 	}
@@ -63,7 +67,8 @@ int main(int argc, char **argv)
 	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1;
 	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				.sin_port = htons((uint16_t)port)};
 	socklen_t al = sizeof(a);
 	if (bind(ls, (struct sockaddr *)&a, sizeof(a)) || listen(ls, 16) ||
 	    getsockname(ls, (struct sockaddr *)&a, &al)) {

@@ -37,6 +37,9 @@
 #   lttng      LTTng-UST, same payload, same run (tests/bench/lttng.sh:
 #              installs liblttng-ust-dev and lttng-tools if missing, runs its
 #              own lttng-sessiond) (issue 7 §3)
+#   fanout     one agent, 1/2/3/8 OTLP/HTTP backends at 10 k spans/s and flat
+#              out, idle agent, spool write/replay (tests/bench/fanout_bench.sh,
+#              block bench:fanout) (issue 12 §5)
 # The agent-side sections render into their own blocks through
 # tests/bench/report_agent.py (bench:agent, bench:agent-targets, ...).
 #
@@ -86,7 +89,7 @@ SLOT_SIZE=${BENCH_SLOT_SIZE:-8M}
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-SECTIONS=${BENCH_SECTIONS:-env,producer,callgrind,prodagent,agent,agentcg,latency,rates,sockbase,scale,lttng}
+SECTIONS=${BENCH_SECTIONS:-env,producer,callgrind,prodagent,agent,agentcg,latency,rates,sockbase,scale,lttng,fanout}
 want() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 for b in "$BIN" "$B/bin/spanring-agent" "$B/bench/bench_agentprod" "$B/bench/bench_otlpsink" \
 	"$B/bench/bench_sockbase"; do
@@ -643,4 +646,12 @@ done
 want lttng && section_lttng
 want producer && report
 python3 tests/bench/report_agent.py "$OUT" "$DOC" "$B"
+# one agent, several OTLP/HTTP backends, the spool (tests/bench/fanout_bench.sh)
+if want fanout; then
+	log "fanout: start"
+	fdoc=()
+	[ "$DOC" != - ] && fdoc=(--doc "$DOC")
+	B=$B timeout 900 tests/bench/fanout_bench.sh "${fdoc[@]}" >"$OUT/fanout.txt" ||
+		log "fanout: failed (exit $?)"
+fi
 log "suite took $(($(date +%s) - START)) s"

@@ -36,7 +36,7 @@ fail() {
 # start_agent ARGS...: start the agent on $SPANRING_SOCKET, wait until the
 # control socket answers. Appends to $T/agent.log (stderr), $T/agent.out.
 start_agent() {
-	"$AGENT" --socket "$SPANRING_SOCKET" "$@" >>"$T/agent.out" 2>>"$T/agent.log" &
+	"$AGENT" --socket "$SPANRING_SOCKET" --state-dir="$T/state" "$@" >>"$T/agent.out" 2>>"$T/agent.log" &
 	AGENT_PID=$!
 	STARTED+=("$AGENT_PID")
 	local i

@@ -54,11 +54,13 @@ stop_receiver() {
 }
 
 # start_agent ARGS...: the agent with a file exporter beside, zero-copy
-# check on, fast retries unless the arguments say otherwise.
+# check on, fast retries unless the arguments say otherwise; no hold budget
+# and no spool (the retry machinery alone) unless the arguments set them.
 start_agent() {
 	rm -f "$T/s.pb"
 	"$bin/spanring-agent" --socket "$T/a.sock" --file "$T/s.pb" --debug-zero-copy-check=true \
-		--otlp.retry-initial=100ms --otlp.retry-max-backoff=400ms "$@" >>"$T/agent.log" 2>&1 &
+		--otlp.retry-initial=100ms --otlp.retry-max-backoff=400ms --state-dir="$T/state" \
+		--otlp.hold-budget=0 --otlp.spool-bytes=0 "$@" >>"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
 	for _ in $(seq 200); do [ -S "$T/a.sock.ctl" ] && break; sleep 0.05; done
 	[ -S "$T/a.sock.ctl" ] || fail "agent did not start"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 14 R17: log lines that say what happened, against a dead OTLP
-# endpoint (http://127.0.0.1:1/v1/traces) with short retry settings.
+# endpoint (http://127.0.0.1:1/v1/traces) with short retry settings and
+# no spool (which would keep the batches: otlp_outage.sh tests that).
 #  1. Batches whose retry time runs out: one line says the attempt failed
 #     and that they are let go; never "0 batches retry in 0.000s" first.
 #  2. SIGTERM while the exporter still holds batches: the shutdown line
@@ -12,7 +13,7 @@
 #     released.
 . "$(dirname "$0")/sec_lib.sh"
 DEAD=http://127.0.0.1:1/v1/traces
-start_agent --exporter otlp_http:$DEAD --otlp.retry-initial=100ms --otlp.retry-max-backoff=200ms \
+start_agent --exporter otlp_http:$DEAD --otlp.hold-budget=0 --otlp.spool-bytes=0 --otlp.retry-initial=100ms --otlp.retry-max-backoff=200ms \
 	--export-retry-max=1s
 "$PROGS/sr-testprod" -S gone -n 300 -d 100 >/dev/null 2>&1
 "$PROGS/sr-testprod" -S gone2 -n 200 -d 100 >/dev/null 2>&1
@@ -28,7 +29,7 @@ grep -q "exiting: 500 spans drained in [0-9]* batches, 2 producers served; deliv
 echo "retry exhausted: one true line"
 
 : >"$T/agent.log"
-start_agent --exporter otlp_http:$DEAD --otlp.retry-initial=100ms --otlp.retry-max-backoff=200ms \
+start_agent --exporter otlp_http:$DEAD --otlp.hold-budget=0 --otlp.spool-bytes=0 --otlp.retry-initial=100ms --otlp.retry-max-backoff=200ms \
 	--shutdown-timeout=1s
 "$PROGS/sr-testprod" -S gone -n 300 -d 100 >/dev/null 2>&1
 "$PROGS/sr-testprod" -S gone2 -n 100 -d 100 >/dev/null 2>&1
