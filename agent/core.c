@@ -1,30 +1,52 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The agent's core loop: adaptive polling of the rings, doorbells,
- * batching by size and age, handing batches to the exporters, and the
- * orderly shutdown.
+ * The agent's core loop: scans of the rings, sleeping until a producer
+ * commits, doorbells, adaptive batching, handing batches to the exporters,
+ * and the orderly shutdown.
  *
- * Polling: while spans flow the rings are polled every poll_interval_min;
- * each idle round doubles the interval up to poll_interval_max. A doorbell
- * (a producer's slot crossed its watermark) drains that producer at once
- * and resets the interval.
+ * Scans and sleep. A scan (agent_on_poll) drains every ring into the
+ * current batch. The batch goes out by its deadline, seen_ns +
+ * latency_bound, where seen_ns is a time before which every committed span
+ * had been walked: no span waits in the agent longer than the bound. When
+ * spans flow fast enough to fill a batch by size within the bound, scans
+ * run every poll_interval_min and batches fill by size; otherwise the next
+ * scan is the batch's deadline, so the batch age grows toward the bound.
+ * When a scan finds the batch empty the agent goes to sleep (agent_sleep):
+ * it stores need_wakeup in every ring (E), calls
+ * membarrier(MEMBARRIER_CMD_GLOBAL), scans again (G) and, if nothing was
+ * committed, waits with no timer at all until a doorbell, a connection or
+ * an exporter's deadline. The proof is in docs/ABI.md ("Sleeping agent").
+ *
+ * Polling remains for what cannot wake the agent: rings of producers of
+ * ABI minor < 1.2, rings without a doorbell (SPANRING_REG_F_NOREPLY) and
+ * kernels without MEMBARRIER_CMD_GLOBAL. While any such ring is
+ * registered, an idle agent scans every poll_interval_max.
+ *
+ * A doorbell while awake drains its producer and, when a slot of it is
+ * above its watermark, ships the batch at once so the space comes back.
  */
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "atomics.h"
 #include "exp.h"
 #include "exp_otlp.h"
 #include "log.h"
 
 static void agent_on_poll(struct loop_timer *t);
-static void agent_on_batch_timer(struct loop_timer *t);
 static void agent_on_house(struct loop_timer *t);
+static void agent_mb_start(struct agent *ag);
+static void agent_mb_stop(struct agent *ag);
 static void agent_on_signal(struct loop_watch *w, uint32_t events);
 
 int agent_add_exporter(struct agent *ag, struct exporter *e)
@@ -107,19 +129,22 @@ int agent_init(struct agent *ag, struct agent_config *cfg, bool with_sockets)
 	else if (gethostname(ag->host_name, sizeof(ag->host_name) - 1) < 0)
 		ag->host_name[0] = 0;
 	ag->poll_t.fn = agent_on_poll;
-	ag->batch_t.fn = agent_on_batch_timer;
 	ag->house_t.fn = agent_on_house;
 	ag->poll_us = cfg->poll_min_us;
+	ag->mb_req = ag->mb_done = -1;
+	agent_wake_setup(ag);
 	if (with_sockets) {
 		if ((err = agent_signals(ag)) || (err = registry_listen(ag)) ||
 		    (err = ctl_listen(ag)))
 			goto fail;
 		if (cfg->metrics_port && (err = metrics_listen(ag)))
 			goto fail;
+		if (ag->wake_mode == AGENT_WAKE_MEMBARRIER)
+			agent_mb_start(ag);
 	}
-	uint64_t now = agent_now_ns();
-	loop_timer_arm(&ag->loop, &ag->poll_t, now + ag->poll_us * 1000);
-	loop_timer_arm(&ag->loop, &ag->house_t, now + 1000000000ull);
+	/* The first scan finds nothing to do and puts the agent to sleep. */
+	ag->seen_ns = ag->scan_ns = agent_now_ns();
+	loop_timer_arm(&ag->loop, &ag->poll_t, ag->seen_ns);
 	return 0;
 fail:
 	agent_fini(ag);
@@ -131,6 +156,7 @@ void agent_fini(struct agent *ag)
 	/* What was not delivered by now stays in the rings: the tails do not
 	 * move over it, so the next agent exports it (at-least-once). */
 	ag->no_release = true;
+	agent_mb_stop(ag);
 	if (ag->cur) {
 		struct batch *b = ag->cur;
 		ag->cur = NULL;
@@ -153,14 +179,28 @@ void agent_fini(struct agent *ag)
 	loop_fini(&ag->loop);
 }
 
+/* Make sure a scan runs by when_ns; the agent is awake from now on. */
+static void agent_scan_by(struct agent *ag, uint64_t when_ns)
+{
+	ag->armed = false;
+	ag->arming = false;
+	if (ag->stopping)
+		return;
+	if (!ag->poll_t.armed || ag->poll_t.when_ns > when_ns)
+		loop_timer_arm(&ag->loop, &ag->poll_t, when_ns);
+}
+
 struct batch *agent_batch(struct agent *ag)
 {
 	if (ag->cur)
 		return ag->cur;
 	ag->cur = batch_new(ag);
-	if (ag->cur && ag->cfg->batch_max_age_us)
-		loop_timer_arm(&ag->loop, &ag->batch_t,
-			       agent_now_ns() + ag->cfg->batch_max_age_us * 1000);
+	if (ag->cur) {
+		/* Its spans were committed after seen_ns: the deadline keeps
+		 * each within latency_bound (batch_max_age_us) of its commit. */
+		ag->cur_deadline_ns = ag->seen_ns + ag->cfg->batch_max_age_us * 1000;
+		agent_scan_by(ag, ag->cur_deadline_ns);
+	}
 	return ag->cur;
 }
 
@@ -170,7 +210,6 @@ void agent_flush(struct agent *ag)
 	if (!b)
 		return;
 	ag->cur = NULL;
-	loop_timer_cancel(&ag->loop, &ag->batch_t);
 	if (b->spans == 0) {
 		/* Only control records: nothing to export, release at once. */
 		ag->st.empty_batches++;
@@ -200,13 +239,17 @@ void agent_flush(struct agent *ag)
 uint64_t agent_drain_all(struct agent *ag)
 {
 	uint64_t walked = 0;
+	ag->drain_complete = true;
 	for (struct agent_producer *p = ag->producers; p; p = p->next) {
 		if (p->zombie || p->state != PROD_ACTIVE || (p->conn_closed && p->final_drained))
 			continue;
 		/* Back-pressure: while exporters hold this many batches, spans
-		 * wait in the rings (which is what the rings are for). */
+		 * wait in the rings (which is what the rings are for). The
+		 * batch that brings the count below the limit schedules a scan
+		 * (batch_unref). */
 		if (ag->inflight_batches >= ag->cfg->max_inflight_batches) {
 			ag->st.paused_inflight++;
+			ag->drain_complete = false;
 			break;
 		}
 		int64_t r = drain_producer(ag, p);
@@ -222,11 +265,193 @@ uint64_t agent_drain_all(struct agent *ag)
 
 void agent_poll_soon(struct agent *ag, uint64_t us)
 {
-	if (ag->stopping)
+	agent_scan_by(ag, agent_now_ns() + us * 1000);
+}
+
+static int agent_membarrier(int cmd)
+{
+	return (int)syscall(__NR_membarrier, cmd, 0, 0);
+}
+
+static void agent_armed_check(struct agent *ag, int mb_err);
+
+/* The helper thread: one membarrier per request, answered on mb_done with
+ * 1 (done) or 2 (failed). It touches nothing else of the agent. */
+static void *agent_mb_main(void *arg)
+{
+	struct agent *ag = arg;
+	for (;;) {
+		uint64_t v;
+		ssize_t r = read(ag->mb_req, &v, sizeof(v));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != sizeof(v) || v >= (1ull << 40))
+			return NULL; /* closed, or told to stop */
+		uint64_t res = agent_membarrier(MEMBARRIER_CMD_GLOBAL) < 0 ? 2 : 1;
+		if (write(ag->mb_done, &res, sizeof(res)) < 0)
+			return NULL;
+	}
+}
+
+static void agent_on_mb_done(struct loop_watch *w, uint32_t events)
+{
+	struct agent *ag = container_of(w, struct agent, mb_w);
+	uint64_t v;
+	(void)events;
+	if (read(ag->mb_done, &v, sizeof(v)) != sizeof(v))
 		return;
-	uint64_t when = agent_now_ns() + us * 1000;
-	if (!ag->poll_t.armed || ag->poll_t.when_ns > when)
-		loop_timer_arm(&ag->loop, &ag->poll_t, when);
+	agent_armed_check(ag, v >= 2);
+}
+
+/* Start the helper thread (agent_init with sockets); without it the
+ * membarrier runs inline. */
+static void agent_mb_start(struct agent *ag)
+{
+	ag->mb_req = eventfd(0, EFD_CLOEXEC);
+	ag->mb_done = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ag->mb_req < 0 || ag->mb_done < 0)
+		goto fail;
+	ag->mb_w.fd = ag->mb_done;
+	ag->mb_w.fn = agent_on_mb_done;
+	if (loop_add(&ag->loop, &ag->mb_w, EPOLLIN))
+		goto fail;
+	pthread_t th;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	/* No signal of the agent's may land on the helper. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int e = pthread_create(&th, &a, agent_mb_main, ag);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&a);
+	if (e) {
+		loop_del(&ag->loop, &ag->mb_w);
+		goto fail;
+	}
+	ag->mb_thread = true;
+	return;
+fail:
+	if (ag->mb_req >= 0)
+		close(ag->mb_req);
+	if (ag->mb_done >= 0)
+		close(ag->mb_done);
+	ag->mb_req = ag->mb_done = -1;
+}
+
+static void agent_mb_stop(struct agent *ag)
+{
+	if (!ag->mb_thread)
+		return;
+	/* The thread exits at this value (it may be inside a membarrier;
+	 * it is detached and touches only the two fds, kept open: the
+	 * process is ending). */
+	uint64_t stop = 1ull << 41;
+	if (write(ag->mb_req, &stop, sizeof(stop)) < 0)
+		(void)0;
+	loop_del(&ag->loop, &ag->mb_w);
+	ag->mb_thread = false;
+}
+
+void agent_wake_setup(struct agent *ag)
+{
+	int q = agent_membarrier(MEMBARRIER_CMD_QUERY);
+	const char *env = getenv("SPANRING_AGENT_POLL");
+	if (env && *env && strcmp(env, "0") != 0) {
+		ag->wake_mode = AGENT_WAKE_POLL;
+		log_info("wake-up: polling every %lluus (SPANRING_AGENT_POLL is set)",
+			 (unsigned long long)ag->cfg->poll_max_us);
+	} else if (q >= 0 && (q & MEMBARRIER_CMD_GLOBAL)) {
+		ag->wake_mode = AGENT_WAKE_MEMBARRIER;
+		log_info("wake-up: membarrier(MEMBARRIER_CMD_GLOBAL): the agent sleeps until a "
+			 "producer commits (latency bound %lluus)",
+			 (unsigned long long)ag->cfg->batch_max_age_us);
+	} else {
+		ag->wake_mode = AGENT_WAKE_POLL;
+		log_warn("wake-up: membarrier(MEMBARRIER_CMD_GLOBAL) is not available (%s): "
+			 "polling every %lluus",
+			 q < 0 ? strerror(errno) : "not supported by this kernel",
+			 (unsigned long long)ag->cfg->poll_max_us);
+	}
+}
+
+/*
+ * Nothing is waiting in the current batch: arm every ring and sleep (E,
+ * membarrier, G of the wake-up protocol), or, while a ring cannot wake the
+ * agent, scan again after poll_interval_max.
+ */
+static void agent_sleep(struct agent *ag)
+{
+	const uint64_t t0 = agent_now_ns();
+	bool poll = ag->wake_mode != AGENT_WAKE_MEMBARRIER;
+	for (struct agent_producer *p = ag->producers; p && !poll; p = p->next) {
+		if (p->zombie || p->state != PROD_ACTIVE || p->conn_closed)
+			continue;
+		if (!p->wake || p->bell_fd < 0)
+			poll = true;
+	}
+	if (poll) {
+		ag->poll_us = ag->cfg->poll_max_us;
+		agent_scan_by(ag, t0 + ag->poll_us * 1000);
+		return;
+	}
+	/* E: the agent's only writes of need_wakeup. A producer may clear or
+	 * set its own at will; that changes only when its own ring is looked
+	 * at (its doorbell is its own fd in the epoll set). */
+	for (struct agent_producer *p = ag->producers; p; p = p->next)
+		if (!p->zombie && p->state == PROD_ACTIVE && !p->conn_closed && p->wake)
+			sr_store_relaxed_32(&sr_cons_hdr(&p->map)->need_wakeup,
+					    SPANRING_WAKE_ASLEEP);
+	/* Orders E before G in this thread (and is what TSan sees). */
+	sr_fence_full();
+	ag->st.membarriers++;
+	ag->arming = true;
+	ag->arm_t0 = t0;
+	if (ag->mb_thread) {
+		/* Meanwhile the loop serves doorbells (a producer that saw E
+		 * rings) and everything else; agent_armed_check() does G. */
+		uint64_t one = 1;
+		if (write(ag->mb_req, &one, sizeof(one)) == sizeof(one))
+			return;
+	}
+	agent_armed_check(ag, agent_membarrier(MEMBARRIER_CMD_GLOBAL) < 0);
+}
+
+/* The membarrier after E returned: G, then sleep if nothing was committed. */
+static void agent_armed_check(struct agent *ag, int mb_err)
+{
+	if (!ag->arming)
+		return;
+	ag->arming = false;
+	if (mb_err) {
+		log_warn("wake-up: membarrier(MEMBARRIER_CMD_GLOBAL) failed; polling from now on");
+		ag->wake_mode = AGENT_WAKE_POLL;
+		agent_scan_by(ag, agent_now_ns());
+		return;
+	}
+	if (ag->stopping || ag->poll_t.armed)
+		return; /* woken meanwhile: a scan is due anyway */
+	const uint64_t t0 = ag->arm_t0;
+	/* G: every head stored before the membarrier is visible now; a head
+	 * stored after it finds need_wakeup set (F) and rings. */
+	ag->scan_ns = t0;
+	uint64_t walked = agent_drain_all(ag);
+	if (ag->drain_complete)
+		ag->seen_ns = t0;
+	if (ag->cur) {
+		agent_scan_by(ag, ag->cur_deadline_ns);
+		return;
+	}
+	if (!ag->drain_complete)
+		return; /* back-pressure: batch_unref schedules the next scan */
+	if (walked) {
+		agent_scan_by(ag, agent_now_ns()); /* a batch filled by size meanwhile */
+		return;
+	}
+	ag->armed = true;
+	ag->st.sleeps++;
 }
 
 static void agent_on_poll(struct loop_timer *t)
@@ -235,30 +460,38 @@ static void agent_on_poll(struct loop_timer *t)
 	if (ag->stopping)
 		return;
 	ag->st.polls++;
+	const uint64_t start = agent_now_ns();
+	const uint64_t prev = ag->scan_ns;
+	ag->scan_ns = start;
 	uint64_t walked = agent_drain_all(ag);
-	if (walked) {
-		ag->poll_us = ag->cfg->poll_min_us;
-	} else {
-		ag->poll_us *= 2;
-		if (ag->poll_us > ag->cfg->poll_max_us)
-			ag->poll_us = ag->cfg->poll_max_us;
-	}
-	if (ag->cfg->batch_max_age_us == 0)
+	if (ag->drain_complete)
+		ag->seen_ns = start;
+	uint64_t now = agent_now_ns();
+	if (ag->cur && (ag->cfg->batch_max_age_us == 0 || now >= ag->cur_deadline_ns))
 		agent_flush(ag);
-	loop_timer_arm(&ag->loop, &ag->poll_t, agent_now_ns() + ag->poll_us * 1000);
-}
-
-static void agent_on_batch_timer(struct loop_timer *t)
-{
-	struct agent *ag = container_of(t, struct agent, batch_t);
-	agent_flush(ag);
+	/* Fast enough to fill a batch by size within the bound: scan often,
+	 * batches go out by size (as drain_slot fills them). */
+	uint64_t bound_ns = ag->cfg->batch_max_age_us * 1000;
+	if (walked && start > prev &&
+	    (double)walked * (double)bound_ns >=
+		    (double)ag->cfg->batch_max_bytes * (double)(start - prev)) {
+		ag->poll_us = ag->cfg->poll_min_us;
+		agent_scan_by(ag, now + ag->poll_us * 1000);
+		return;
+	}
+	if (ag->cur) {
+		agent_scan_by(ag, ag->cur_deadline_ns);
+		return;
+	}
+	if (!ag->drain_complete)
+		return; /* back-pressure: batch_unref schedules the next scan */
+	agent_sleep(ag);
 }
 
 static void agent_on_house(struct loop_timer *t)
 {
 	struct agent *ag = container_of(t, struct agent, house_t);
 	registry_housekeeping(ag);
-	loop_timer_arm(&ag->loop, &ag->house_t, agent_now_ns() + 1000000000ull);
 }
 
 void agent_producer_closed(struct agent_producer *p)
@@ -279,11 +512,17 @@ void agent_producer_closed(struct agent_producer *p)
 		  "producer %llu (pid %d) disconnected; draining what it committed",
 		  (unsigned long long)p->id, (int)p->pid);
 	/* The producer is gone (or closed): its heads are final. A record
-	 * is visible only once whole, so what is below head is complete. */
+	 * is visible only once whole, so what is below head is complete.
+	 * This is also what serves a producer that died between its commit
+	 * and its doorbell. */
 	if (p->state == PROD_ACTIVE && ag->inflight_batches < ag->cfg->max_inflight_batches) {
 		if (drain_producer(ag, p) != -ENOMEM)
 			p->final_drained = true;
 	}
+	if (p->state == PROD_ACTIVE && !p->final_drained)
+		agent_poll_soon(ag, 0); /* out of memory or paused: retried by a scan */
+	else if (ag->cur)
+		agent_scan_by(ag, ag->cur_deadline_ns);
 	registry_maybe_free(p);
 }
 
@@ -291,14 +530,30 @@ void agent_on_doorbell(struct agent *ag, struct agent_producer *p)
 {
 	if (ag->stopping)
 		return;
-	if (ag->inflight_batches < ag->cfg->max_inflight_batches) {
-		drain_producer(ag, p);
-		/* A slot crossed its watermark: ship now, so that its space comes
-		 * back without waiting for the batch's age limit. */
+	bool was_armed = ag->armed;
+	ag->armed = false;
+	if (was_armed)
+		ag->st.wakeups++;
+	if (ag->inflight_batches >= ag->cfg->max_inflight_batches)
+		return; /* the batch that frees room schedules a scan */
+	uint64_t spans = p->spans, lost = p->lost;
+	int64_t r = drain_producer(ag, p);
+	/* A slot is above its watermark: ship now, so that its space comes
+	 * back without waiting for the batch's deadline. */
+	if (r >= 0 && drain_producer_above_watermark(p))
 		agent_flush(ag);
+	if (ag->cur) {
+		agent_scan_by(ag, ag->cur_deadline_ns);
+	} else if (was_armed) {
+		/* Nothing new (a hostile or late doorbell): this ring's
+		 * need_wakeup may be clear, so re-arm by a scan, at most one
+		 * per latency bound. */
+		if (p->spans == spans && p->lost == lost)
+			ag->st.spurious++;
+		uint64_t when = ag->seen_ns + ag->cfg->batch_max_age_us * 1000;
+		uint64_t now = agent_now_ns();
+		agent_scan_by(ag, when > now ? when : now);
 	}
-	ag->poll_us = ag->cfg->poll_min_us;
-	agent_poll_soon(ag, ag->poll_us);
 }
 
 void agent_reopen(struct agent *ag)
@@ -382,8 +637,10 @@ int agent_run(struct agent *ag)
 				status = 0;
 				break;
 			}
+			/* Exporters progress by their own events and timers: wait
+			 * for one of them, or for the deadline. */
 			uint64_t left_ms = (ag->stop_deadline_ns - now) / 1000000 + 1;
-			timeout = left_ms < 100 ? (int)left_ms : 100;
+			timeout = left_ms < INT32_MAX ? (int)left_ms : INT32_MAX;
 		}
 		int r = loop_run_once(&ag->loop, timeout);
 		if (r < 0) {

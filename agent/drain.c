@@ -35,6 +35,17 @@ static uint32_t drain_max_record(const struct agent_producer *p)
 	return half < SPANRING_MAX_RECORD ? half : SPANRING_MAX_RECORD;
 }
 
+bool drain_producer_above_watermark(const struct agent_producer *p)
+{
+	if (!p->mapped || !p->slots)
+		return false;
+	uint64_t mark = (uint64_t)p->map.l.slot_size * p->ag->cfg->watermark_pct / 100;
+	for (uint32_t i = 0; i < p->map.l.slot_count; i++)
+		if (p->slots[i].last_head - p->slots[i].tail >= mark)
+			return true;
+	return false;
+}
+
 uint64_t drain_producer_drops(const struct agent_producer *p)
 {
 	uint64_t sum = 0;
