@@ -200,7 +200,10 @@ struct agent {
 	uint64_t arm_t0;      /* when E began */
 	/* The membarrier runs on a helper thread (it takes milliseconds; the
 	 * loop keeps serving meanwhile): mb_req wakes it, mb_done reports. */
-	int mb_req, mb_done;
+	int mb_req, mb_done;  /* pipes: request numbers out, answers back */
+	uint64_t mb_seq;      /* the last request's number */
+	bool mb_busy;         /* a request is being served */
+	bool mb_want;         /* ... and E was stored again since it was made */
 	struct loop_watch mb_w;
 	bool mb_thread;
 	bool accept_paused;   /* out of fds: accepting resumes at housekeeping */

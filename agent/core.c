@@ -26,6 +26,7 @@
  * above its watermark, ships the batch at once so the space comes back.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/membarrier.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -274,21 +275,30 @@ static int agent_membarrier(int cmd)
 }
 
 static void agent_armed_check(struct agent *ag, int mb_err);
+static bool agent_mb_request(struct agent *ag);
 
-/* The helper thread: one membarrier per request, answered on mb_done with
- * 1 (done) or 2 (failed). It touches nothing else of the agent. */
+/* The helper thread: reads a request number from the mb_req pipe, calls
+ * membarrier, writes the number back on mb_done (| MB_FAILED if it
+ * failed). Requests are served in order, so the answer k means that a
+ * membarrier began after request k was written (after its E). It touches
+ * nothing else of the agent. */
+#define MB_FAILED (1ull << 63)
+#define MB_STOP UINT64_MAX
 static void *agent_mb_main(void *arg)
 {
-	struct agent *ag = arg;
+	int fds[2];
+	memcpy(fds, arg, sizeof(fds));
+	free(arg);
 	for (;;) {
 		uint64_t v;
-		ssize_t r = read(ag->mb_req, &v, sizeof(v));
+		ssize_t r = read(fds[0], &v, sizeof(v));
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r != sizeof(v) || v >= (1ull << 40))
+		if (r != sizeof(v) || v == MB_STOP)
 			return NULL; /* closed, or told to stop */
-		uint64_t res = agent_membarrier(MEMBARRIER_CMD_GLOBAL) < 0 ? 2 : 1;
-		if (write(ag->mb_done, &res, sizeof(res)) < 0)
+		if (agent_membarrier(MEMBARRIER_CMD_GLOBAL) < 0)
+			v |= MB_FAILED;
+		if (write(fds[1], &v, sizeof(v)) != sizeof(v))
 			return NULL;
 	}
 }
@@ -296,21 +306,65 @@ static void *agent_mb_main(void *arg)
 static void agent_on_mb_done(struct loop_watch *w, uint32_t events)
 {
 	struct agent *ag = container_of(w, struct agent, mb_w);
-	uint64_t v;
+	uint64_t v, last = 0;
+	bool failed = false;
 	(void)events;
-	if (read(ag->mb_done, &v, sizeof(v)) != sizeof(v))
+	while (read(ag->mb_done, &v, sizeof(v)) == sizeof(v)) {
+		failed |= (v & MB_FAILED) != 0;
+		last = v & ~MB_FAILED;
+	}
+	if (last != ag->mb_seq)
+		return; /* an older answer: the current request is still on its way */
+	ag->mb_busy = false;
+	if (ag->mb_want && ag->arming && !failed) {
+		/* E was stored again after this request was made: it takes a
+		 * membarrier that begins after it. */
+		agent_mb_request(ag);
 		return;
-	agent_armed_check(ag, v >= 2);
+	}
+	ag->mb_want = false;
+	if (ag->arming)
+		agent_armed_check(ag, failed);
+}
+
+/* One membarrier in flight at most: a new E while one runs waits for it
+ * and then asks again (agent_on_mb_done). */
+static bool agent_mb_request(struct agent *ag)
+{
+	if (ag->mb_busy) {
+		ag->mb_want = true;
+		return true;
+	}
+	uint64_t seq = ag->mb_seq + 1;
+	if (write(ag->mb_req, &seq, sizeof(seq)) != sizeof(seq))
+		return false;
+	ag->mb_seq = seq;
+	ag->mb_busy = true;
+	ag->mb_want = false;
+	ag->st.membarriers++;
+	return true;
 }
 
 /* Start the helper thread (agent_init with sockets); without it the
  * membarrier runs inline. */
 static void agent_mb_start(struct agent *ag)
 {
-	ag->mb_req = eventfd(0, EFD_CLOEXEC);
-	ag->mb_done = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ag->mb_req < 0 || ag->mb_done < 0)
-		goto fail;
+	int req[2] = {-1, -1}, done[2] = {-1, -1};
+	int *arg = malloc(2 * sizeof(int));
+	if (!arg || pipe2(req, O_CLOEXEC) || pipe2(done, O_CLOEXEC | O_NONBLOCK)) {
+		free(arg);
+		for (int i = 0; i < 2; i++) {
+			if (req[i] >= 0)
+				close(req[i]);
+			if (done[i] >= 0)
+				close(done[i]);
+		}
+		return;
+	}
+	ag->mb_req = req[1];
+	ag->mb_done = done[0];
+	arg[0] = req[0];
+	arg[1] = done[1];
 	ag->mb_w.fd = ag->mb_done;
 	ag->mb_w.fn = agent_on_mb_done;
 	if (loop_add(&ag->loop, &ag->mb_w, EPOLLIN))
@@ -324,20 +378,21 @@ static void agent_mb_start(struct agent *ag)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int e = pthread_create(&th, &a, agent_mb_main, ag);
+	int e = pthread_create(&th, &a, agent_mb_main, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&a);
 	if (e) {
 		loop_del(&ag->loop, &ag->mb_w);
+		free(arg);
+		close(req[0]);
+		close(done[1]);
 		goto fail;
 	}
 	ag->mb_thread = true;
 	return;
 fail:
-	if (ag->mb_req >= 0)
-		close(ag->mb_req);
-	if (ag->mb_done >= 0)
-		close(ag->mb_done);
+	close(ag->mb_req);
+	close(ag->mb_done);
 	ag->mb_req = ag->mb_done = -1;
 }
 
@@ -348,7 +403,7 @@ static void agent_mb_stop(struct agent *ag)
 	/* The thread exits at this value (it may be inside a membarrier;
 	 * it is detached and touches only the two fds, kept open: the
 	 * process is ending). */
-	uint64_t stop = 1ull << 41;
+	uint64_t stop = MB_STOP;
 	if (write(ag->mb_req, &stop, sizeof(stop)) < 0)
 		(void)0;
 	loop_del(&ag->loop, &ag->mb_w);
@@ -406,16 +461,28 @@ static void agent_sleep(struct agent *ag)
 					    SPANRING_WAKE_ASLEEP);
 	/* Orders E before G in this thread (and is what TSan sees). */
 	sr_fence_full();
-	ag->st.membarriers++;
+	/* A first look right away: a commit since the last scan that found
+	 * need_wakeup clear (its producer had taken the previous wake-up)
+	 * is visible here in practice; it must not wait for the membarrier
+	 * (milliseconds). G after the membarrier is the proof. */
+	ag->scan_ns = t0;
+	uint64_t walked = agent_drain_all(ag);
+	if (walked || ag->cur || !ag->drain_complete) {
+		if (ag->drain_complete)
+			ag->seen_ns = t0;
+		if (ag->cur)
+			agent_scan_by(ag, ag->cur_deadline_ns);
+		else if (ag->drain_complete)
+			agent_scan_by(ag, agent_now_ns());
+		return;
+	}
 	ag->arming = true;
 	ag->arm_t0 = t0;
-	if (ag->mb_thread) {
-		/* Meanwhile the loop serves doorbells (a producer that saw E
-		 * rings) and everything else; agent_armed_check() does G. */
-		uint64_t one = 1;
-		if (write(ag->mb_req, &one, sizeof(one)) == sizeof(one))
-			return;
-	}
+	/* Meanwhile the loop serves doorbells (a producer that saw E rings)
+	 * and everything else; agent_armed_check() does G. */
+	if (ag->mb_thread && agent_mb_request(ag))
+		return;
+	ag->st.membarriers++;
 	agent_armed_check(ag, agent_membarrier(MEMBARRIER_CMD_GLOBAL) < 0);
 }
 
