@@ -13,6 +13,7 @@
 #ifndef SPANRING_AGENT_AGENT_H
 #define SPANRING_AGENT_AGENT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -205,6 +206,8 @@ struct agent {
 	bool mb_busy;         /* a request is being served */
 	bool mb_want;         /* ... and E was stored again since it was made */
 	struct loop_watch mb_w;
+	int mb_fds[2];        /* the helper's ends of the pipes */
+	pthread_t mb_th;
 	bool mb_thread;
 	bool accept_paused;   /* out of fds: accepting resumes at housekeeping */
 	bool drain_complete;  /* the last agent_drain_all() visited every ring */

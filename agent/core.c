@@ -140,9 +140,9 @@ int agent_init(struct agent *ag, struct agent_config *cfg, bool with_sockets)
 			goto fail;
 		if (cfg->metrics_port && (err = metrics_listen(ag)))
 			goto fail;
-		if (ag->wake_mode == AGENT_WAKE_MEMBARRIER)
-			agent_mb_start(ag);
 	}
+	if (ag->wake_mode == AGENT_WAKE_MEMBARRIER)
+		agent_mb_start(ag);
 	/* The first scan finds nothing to do and puts the agent to sleep. */
 	ag->seen_ns = ag->scan_ns = agent_now_ns();
 	loop_timer_arm(&ag->loop, &ag->poll_t, ag->seen_ns);
@@ -286,9 +286,7 @@ static bool agent_mb_request(struct agent *ag);
 #define MB_STOP UINT64_MAX
 static void *agent_mb_main(void *arg)
 {
-	int fds[2];
-	memcpy(fds, arg, sizeof(fds));
-	free(arg);
+	const int *fds = arg;
 	for (;;) {
 		uint64_t v;
 		ssize_t r = read(fds[0], &v, sizeof(v));
@@ -345,14 +343,12 @@ static bool agent_mb_request(struct agent *ag)
 	return true;
 }
 
-/* Start the helper thread (agent_init with sockets); without it the
- * membarrier runs inline. */
+/* Start the helper thread; without it (no thread, no pipe) the membarrier
+ * runs inline and blocks the loop for its milliseconds. */
 static void agent_mb_start(struct agent *ag)
 {
 	int req[2] = {-1, -1}, done[2] = {-1, -1};
-	int *arg = malloc(2 * sizeof(int));
-	if (!arg || pipe2(req, O_CLOEXEC) || pipe2(done, O_CLOEXEC | O_NONBLOCK)) {
-		free(arg);
+	if (pipe2(req, O_CLOEXEC) || pipe2(done, O_CLOEXEC | O_NONBLOCK)) {
 		for (int i = 0; i < 2; i++) {
 			if (req[i] >= 0)
 				close(req[i]);
@@ -363,27 +359,24 @@ static void agent_mb_start(struct agent *ag)
 	}
 	ag->mb_req = req[1];
 	ag->mb_done = done[0];
-	arg[0] = req[0];
-	arg[1] = done[1];
+	ag->mb_fds[0] = req[0];
+	ag->mb_fds[1] = done[1];
 	ag->mb_w.fd = ag->mb_done;
 	ag->mb_w.fn = agent_on_mb_done;
 	if (loop_add(&ag->loop, &ag->mb_w, EPOLLIN))
 		goto fail;
-	pthread_t th;
 	pthread_attr_t a;
 	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, 64 * 1024);
+	pthread_attr_setstacksize(&a, 256 * 1024);
 	/* No signal of the agent's may land on the helper. */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int e = pthread_create(&th, &a, agent_mb_main, arg);
+	int e = pthread_create(&ag->mb_th, &a, agent_mb_main, ag->mb_fds);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&a);
 	if (e) {
 		loop_del(&ag->loop, &ag->mb_w);
-		free(arg);
 		close(req[0]);
 		close(done[1]);
 		goto fail;
@@ -400,13 +393,18 @@ static void agent_mb_stop(struct agent *ag)
 {
 	if (!ag->mb_thread)
 		return;
-	/* The thread exits at this value (it may be inside a membarrier;
-	 * it is detached and touches only the two fds, kept open: the
-	 * process is ending). */
+	/* The thread exits at this value, after the membarrier it may be in
+	 * (milliseconds). */
 	uint64_t stop = MB_STOP;
 	if (write(ag->mb_req, &stop, sizeof(stop)) < 0)
 		(void)0;
+	pthread_join(ag->mb_th, NULL);
 	loop_del(&ag->loop, &ag->mb_w);
+	close(ag->mb_req);
+	close(ag->mb_done);
+	close(ag->mb_fds[0]);
+	close(ag->mb_fds[1]);
+	ag->mb_req = ag->mb_done = -1;
 	ag->mb_thread = false;
 }
 
