@@ -609,16 +609,17 @@ void agent_on_doorbell(struct agent *ag, struct agent_producer *p)
 		agent_flush(ag);
 	if (ag->cur) {
 		agent_scan_by(ag, ag->cur_deadline_ns);
-	} else if (was_armed) {
-		/* Nothing new (a hostile or late doorbell): this ring's
-		 * need_wakeup may be clear, so re-arm by a scan, at most one
-		 * per latency bound. */
-		if (p->spans == spans && p->lost == lost)
-			ag->st.spurious++;
-		uint64_t when = ag->seen_ns + ag->cfg->batch_max_age_us * 1000;
-		uint64_t now = agent_now_ns();
-		agent_scan_by(ag, when > now ? when : now);
+		return;
 	}
+	/* Nothing waits in a batch (a late or hostile doorbell, or the batch
+	 * went out above the watermark). The producer may have taken its
+	 * need_wakeup: the agent sleeps again only through a scan and E,
+	 * which come at most once per latency bound for such doorbells. */
+	if (was_armed && p->spans == spans && p->lost == lost)
+		ag->st.spurious++;
+	uint64_t when = ag->seen_ns + ag->cfg->batch_max_age_us * 1000;
+	uint64_t now = agent_now_ns();
+	agent_scan_by(ag, when > now ? when : now);
 }
 
 void agent_reopen(struct agent *ag)
