@@ -905,7 +905,7 @@ void agent_config_usage(FILE *f)
 		"  -h, --help            this text;  -V, --version: the version\n"
 		"\n"
 		"Every configuration key below is also a flag: --KEY=VALUE or --KEY VALUE, with\n"
-		"'-' or '_' alike (--batch-max-age=5ms). Durations need a unit (ns, us, ms, s, m, h);\n"
+		"'-' or '_' alike (--latency-bound=5ms). Durations need a unit (ns, us, ms, s, m, h);\n"
 		"sizes take K, M, G suffixes (powers of 1024).\n"
 		"\n"
 		"Keys (default in brackets):\n");
@@ -915,5 +915,7 @@ void agent_config_usage(FILE *f)
 		"\n"
 		"Signals: SIGTERM/SIGINT drain every ring, flush the exporters and exit 0;\n"
 		"SIGHUP reopens the output files. Environment: SPANRING_SOCKET (socket path),\n"
-		"SPANRING_AGENT_ZC_CHECK=1 (debug_zero_copy_check). See docs/AGENT.md.\n");
+		"SPANRING_AGENT_ZC_CHECK=1 (debug_zero_copy_check), SPANRING_AGENT_POLL=1 (poll the\n"
+		"rings every poll_interval_max instead of sleeping until a producer commits).\n"
+		"See docs/AGENT.md.\n");
 }
