@@ -76,7 +76,19 @@ static void *producer_thread(void *arg)
 		if (rng % 8 == 0) /* long enough for a whole sleep transition */
 			ts.tv_nsec = 20000000 + (long)(rng % 20000000);
 		nanosleep(&ts, NULL);
-		struct tr_span s = fx_span(i, a->slot);
+		/* Not fx_span(): its name buffers are shared between threads. */
+		struct tr_span s;
+		memset(&s, 0, sizeof(s));
+		s.trace_id[0] = 1;
+		s.trace_id[15] = (uint8_t)i;
+		s.span_id[0] = (uint8_t)(a->slot + 1);
+		memcpy(s.span_id + 1, &i, sizeof(i));
+		s.name = "wake";
+		s.kind = 2;
+		s.start_ns = 1700000000000000000ull + (uint64_t)i * 1000;
+		s.end_ns = s.start_ns + 500;
+		s.seq = i;
+		s.thread = a->slot;
 		uint64_t t0 = mono_ns();
 		if (tr_write_span(&x->f.t, a->slot, x->f.scope_a, &s) != 0) {
 			__atomic_add_fetch(&x->timeouts, 1, __ATOMIC_RELAXED);
