@@ -214,6 +214,7 @@ struct agent {
 	uint64_t seen_ns;     /* every span committed before this was walked */
 	uint64_t scan_ns;     /* start of the last scan */
 	uint64_t cur_deadline_ns; /* the current batch goes out by then */
+	uint64_t shipped_at_scan; /* batches shipped when the last scan ended */
 	struct agent_producer *producers;
 	uint32_t n_producers; /* registered (not pending) */
 	uint32_t n_pending;
