@@ -628,22 +628,25 @@ void agent_on_doorbell(struct agent *ag, struct agent_producer *p)
 		return; /* the batch that frees room schedules a scan */
 	uint64_t spans = p->spans, lost = p->lost;
 	int64_t r = drain_producer(ag, p);
-	/* A slot is above its watermark: ship now, so that its space comes
-	 * back without waiting for the batch's deadline. */
-	if (r >= 0 && drain_producer_above_watermark(p))
-		agent_flush(ag);
-	if (ag->cur) {
-		agent_scan_by(ag, ag->cur_deadline_ns);
+	bool news = r > 0 || p->spans != spans || p->lost != lost;
+	/* Ship now: a watermark doorbell wants its slot's space back (at a
+	 * few M spans/s a 512 KiB slot fills in half a millisecond), and a
+	 * wake-up doorbell after a quiet spell has a span waiting. */
+	agent_flush(ag);
+	uint64_t now = agent_now_ns();
+	if (news && !was_armed) {
+		/* Spans flow fast enough to cross a watermark: scan soon. */
+		ag->poll_us = ag->cfg->poll_min_us;
+		agent_scan_by(ag, now + ag->poll_us * 1000);
 		return;
 	}
-	/* Nothing waits in a batch (a late or hostile doorbell, or the batch
-	 * went out above the watermark). The producer may have taken its
-	 * need_wakeup: the agent sleeps again only through a scan and E,
-	 * which come at most once per latency bound for such doorbells. */
-	if (was_armed && p->spans == spans && p->lost == lost)
+	/* Woken from sleep, or a doorbell that brought nothing (late, or
+	 * hostile). The producer may have taken its need_wakeup: the agent
+	 * sleeps again only through a scan and E, which such doorbells bring
+	 * about at most once per latency bound. */
+	if (!news && was_armed)
 		ag->st.spurious++;
 	uint64_t when = ag->seen_ns + agent_aim_ns(ag);
-	uint64_t now = agent_now_ns();
 	agent_scan_by(ag, when > now ? when : now);
 }
 
