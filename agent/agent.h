@@ -300,8 +300,8 @@ const struct scope_ent *drain_scope_lookup(struct agent_producer *p, uint64_t of
 					   const char **why);
 /* Release the chunk seq of slot i: advance tail over the released prefix. */
 void drain_chunk_release(struct agent_producer *p, uint32_t i, uint64_t seq);
-/* Some slot of p holds at least its doorbell watermark of unreleased bytes
- * (by the agent's own copies of head and tail). */
+/* Some slot of p holds at least its doorbell watermark of bytes the agent
+ * has not released (head loaded now, the agent's own tail). */
 bool drain_producer_above_watermark(const struct agent_producer *p);
 /* Sum of the producer-side drop counters of every slot. */
 uint64_t drain_producer_drops(const struct agent_producer *p);

@@ -620,32 +620,39 @@ void agent_on_doorbell(struct agent *ag, struct agent_producer *p)
 {
 	if (ag->stopping)
 		return;
-	bool was_armed = ag->armed;
+	bool was_armed = ag->armed, was_asleep = ag->armed || ag->arming;
 	ag->armed = false;
 	if (was_armed)
 		ag->st.wakeups++;
 	if (ag->inflight_batches >= ag->cfg->max_inflight_batches)
 		return; /* the batch that frees room schedules a scan */
 	uint64_t spans = p->spans, lost = p->lost;
+	/* A watermark doorbell (not a wake-up): judged before the drain. */
+	bool full = drain_producer_above_watermark(p);
 	int64_t r = drain_producer(ag, p);
 	bool news = r > 0 || p->spans != spans || p->lost != lost;
-	/* Ship now: a watermark doorbell wants its slot's space back (at a
-	 * few M spans/s a 512 KiB slot fills in half a millisecond), and a
-	 * wake-up doorbell after a quiet spell has a span waiting. */
-	agent_flush(ag);
-	uint64_t now = agent_now_ns();
-	if (news && !was_armed) {
-		/* Spans flow fast enough to cross a watermark: scan soon. */
+	if (full) {
+		/* A slot filled up: ship now, so its space comes back (at a few
+		 * M spans/s a 512 KiB slot fills in half a millisecond), and
+		 * scan again soon. */
+		agent_flush(ag);
 		ag->poll_us = ag->cfg->poll_min_us;
-		agent_scan_by(ag, now + ag->poll_us * 1000);
+		agent_scan_by(ag, agent_now_ns() + ag->poll_us * 1000);
 		return;
 	}
-	/* Woken from sleep, or a doorbell that brought nothing (late, or
-	 * hostile). The producer may have taken its need_wakeup: the agent
-	 * sleeps again only through a scan and E, which such doorbells bring
-	 * about at most once per latency bound. */
-	if (!news && was_armed)
+	if (ag->cur) {
+		/* Woken with spans: they go by their batch's deadline (at once
+		 * after a quiet spell). */
+		agent_scan_by(ag, ag->cur_deadline_ns);
+		return;
+	}
+	/* Nothing waits in a batch (a late or hostile doorbell). The
+	 * producer may have taken its need_wakeup: the agent sleeps again
+	 * only through a scan and E, which such doorbells bring about at
+	 * most once per latency bound. */
+	if (!news && was_asleep)
 		ag->st.spurious++;
+	uint64_t now = agent_now_ns();
 	uint64_t when = ag->seen_ns + agent_aim_ns(ag);
 	agent_scan_by(ag, when > now ? when : now);
 }
