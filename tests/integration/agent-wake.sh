@@ -5,9 +5,9 @@
 #     agent makes at most 10 voluntary context switches per second (all its
 #     threads) and uses at most 0.1 % of a core;
 #  2. single spans at random intervals (1 ms .. 2 s, log-uniform) from
-#     several producers while the agent sleeps: each producer's p99 is
-#     within latency_bound + 5 ms and every span is exported (written to
-#     the file and released) within 250 ms. A lost wake-up leaves a span
+#     several producers while the agent sleeps: 99 % of all the spans
+#     (over 1000 of them) are exported (written to the file and released)
+#     within latency_bound + 5 ms, and every span within 250 ms. A lost wake-up leaves a span
 #     waiting for an unrelated event (seconds). The single worst span is
 #     not held to bound + 5 ms here: on a 2-core machine that runs other
 #     test suites the agent thread itself waits for a CPU for tens of
@@ -68,25 +68,26 @@ wait "${IDLE[@]}" 2>/dev/null
 s0=$(ctl stats | jsonq 'd["agent"]["sleeps"]')
 PR=()
 for i in $(seq 8); do
-	"$PROGS/sr-testprod" -S rnd$i -l 100000 -i 1:2000 -T 40 >"$T/rnd$i.txt" 2>&1 &
+	"$PROGS/sr-testprod" -S rnd$i -l 100000 -i 1:2000 -T 40 -B $(( (BOUND_MS + 5 * SLOW) * 1000 )) \
+		>"$T/rnd$i.txt" 2>&1 &
 	PR+=($!); STARTED+=($!)
 done
-total=0
+total=0 over=0
 limit_us=$(( (BOUND_MS + 5 * SLOW) * 1000 ))
 for i in $(seq 8); do
 	wait "${PR[$((i - 1))]}" || fail "producer rnd$i: $(cat "$T/rnd$i.txt")"
 	out=$(cat "$T/rnd$i.txt")
 	n=$(sed -n 's/^committed=\([0-9]*\) .*/\1/p' <<<"$out")
-	p99=$(sed -n 's/.* p99=\([0-9]*\) .*/\1/p' <<<"$out")
 	max=$(sed -n 's/.* max=\([0-9]*\)$/\1/p' <<<"$out")
 	echo "rnd$i: $(tail -1 <<<"$out")"
 	[ -n "$max" ] || fail "rnd$i: no measurement: $out"
-	[ "$p99" -le "$limit_us" ] || fail "rnd$i: p99 ${p99}us (bound ${limit_us}us)"
+	over=$((over + $(sed -n 's/^over=//p' <<<"$out")))
 	[ "$max" -le $((250000 * SLOW)) ] || fail "rnd$i: a span waited ${max}us: a lost wake-up?"
 	total=$((total + n))
 done
-echo "random-interval spans: $total; p99 of each producer within ${limit_us}us"
+echo "random-interval spans: $total, of which $over took longer than ${limit_us}us"
 [ "$total" -ge 1000 ] || fail "only $total trials"
+[ $((over * 100)) -le "$total" ] || fail "$over of $total spans over ${limit_us}us (more than 1 %)"
 s1=$(ctl stats | jsonq 'd["agent"]["sleeps"]')
 [ "$s1" -gt "$s0" ] || fail "the agent never slept during the random test"
 

@@ -20,6 +20,7 @@
  *         between MIN and MAX milliseconds instead of 100 ms; -l N runs
  *         until N probes or -T seconds, whichever comes first
  *   -T S  with -i: stop probing after S seconds
+ *   -B US with -l: also print "over=N": probes that took longer than US µs
  *   -O  be a producer of ABI 1.1: no wake-up protocol (the agent polls)
  *   -K  commit one span, then die by SIGKILL before any doorbell write
  *       (need_wakeup cleared first, as if this commit had taken it)
@@ -139,6 +140,7 @@ static int cmp_u64(const void *a, const void *b)
 
 static double iv_min_ms = 100, iv_max_ms = 100;
 static int probe_secs;
+static long over_us = -1;
 
 /* xorshift64*, seeded from the pid and the clock */
 static uint64_t rnd(void)
@@ -211,9 +213,15 @@ static int latency_probe(int n, int reg)
 	if (!n)
 		return 1;
 	qsort(lat, (size_t)n, sizeof(lat[0]), cmp_u64);
-	printf("committed=%d drops=0 registered=%d\nlatency_us p50=%llu p99=%llu max=%llu\n", n,
-	       reg == 0, (unsigned long long)lat[n / 2], (unsigned long long)lat[n * 99 / 100],
-	       (unsigned long long)lat[n - 1]);
+	printf("committed=%d drops=0 registered=%d\n", n, reg == 0);
+	if (over_us >= 0) {
+		int over = 0;
+		for (int i = 0; i < n; i++)
+			over += lat[i] > (uint64_t)over_us;
+		printf("over=%d\n", over);
+	}
+	printf("latency_us p50=%llu p99=%llu max=%llu\n", (unsigned long long)lat[n / 2],
+	       (unsigned long long)lat[n * 99 / 100], (unsigned long long)lat[n - 1]);
 	sr_client_stop();
 	return 0;
 }
@@ -230,7 +238,7 @@ int main(int argc, char **argv)
 	const char *service = "testprod";
 	int lie = 0, hold = 0, wait_reg = 5000, wait_drain = 10000, probes = 0, opt;
 	int old_minor = 0, kill_mode = 0, flipper = 0;
-	while ((opt = getopt(argc, argv, "t:n:s:z:S:r:WLHw:d:q:l:i:T:OKM")) != -1) {
+	while ((opt = getopt(argc, argv, "t:n:s:z:S:r:WLHw:d:q:l:i:T:B:OKM")) != -1) {
 		switch (opt) {
 		case 't': n_threads = atoi(optarg); break;
 		case 'n': n_spans = atol(optarg); break;
@@ -253,6 +261,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'T': probe_secs = atoi(optarg); break;
+		case 'B': over_us = atol(optarg); break;
 		case 'O': old_minor = 1; break;
 		case 'K': kill_mode = 1; break;
 		case 'M': flipper = 1; break;
