@@ -72,6 +72,8 @@ def emit(obj):
 
 def command(cid, cmd):
     with open(os.path.join(A.out, f"{A.section}.commands"), "a") as f:
+        if A.base:
+            cmd = cmd.replace(A.base.rstrip("/") + "/", "$BASE/")
         f.write(f"{cid}|{cmd.replace(B + '/', '$B/').replace(TMP, '$T')}\n")
 
 
