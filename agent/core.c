@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <pthread.h>
 #include <time.h>

@@ -207,6 +207,10 @@ static int latency_probe(int n, int reg)
 			sleep_ns(iv_max_ms > iv_min_ms ? 200000 : 20000);
 		}
 		lat[i] = (now_ns() - t0) / 1000;
+		if (lat[i] > 1000000)
+			fprintf(stderr, "slow probe %d: %llu us (t0 %llu ns), need_wakeup now %u\n", i,
+				(unsigned long long)lat[i], (unsigned long long)t0,
+				sr_load_relaxed_32(&sr_cons_hdr(&t.m)->need_wakeup));
 		done++;
 	}
 	n = done;
