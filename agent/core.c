@@ -327,7 +327,10 @@ static void agent_on_mb_done(struct loop_watch *w, uint32_t events)
 	if (ag->mb_want && ag->arming && !failed) {
 		/* E was stored again after this request was made: it takes a
 		 * membarrier that begins after it. */
-		agent_mb_request(ag);
+		if (agent_mb_request(ag))
+			return;
+		ag->st.membarriers++;
+		agent_armed_check(ag, agent_membarrier(MEMBARRIER_CMD_GLOBAL) < 0);
 		return;
 	}
 	ag->mb_want = false;
