@@ -13,6 +13,7 @@
 #ifndef SPANRING_AGENT_AGENT_H
 #define SPANRING_AGENT_AGENT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -95,6 +96,8 @@ struct agent_producer {
 	uint32_t creator_pid;   /* the producer's claim, informational */
 	bool reconnect;
 	bool ending;          /* registered with SPANRING_REG_F_NOREPLY */
+	bool wake;            /* armed with need_wakeup when the agent sleeps
+				 (ABI >= 1.2 and a doorbell); else polled */
 	struct drain_slot *slots;
 	uint8_t *resource;      /* agent-rewritten Resource message */
 	size_t resource_len;
@@ -171,6 +174,16 @@ struct agent_stats {
 	uint64_t batches, spans, bytes, empty_batches;
 	uint64_t zc_iov_checked, zc_violations;
 	uint64_t paused_inflight; /* drain rounds skipped for max_inflight_batches */
+	uint64_t sleeps;      /* times every ring was armed and the agent slept */
+	uint64_t wakeups;     /* doorbells that woke a sleeping agent */
+	uint64_t spurious;    /* ... of which found nothing new */
+	uint64_t membarriers; /* membarrier() calls (one per sleep attempt) */
+};
+
+/* How the agent learns of a commit (see core.c and docs/ABI.md). */
+enum agent_wake_mode {
+	AGENT_WAKE_POLL = 0,       /* no membarrier(MEMBARRIER_CMD_GLOBAL): poll */
+	AGENT_WAKE_MEMBARRIER = 1, /* sleep with need_wakeup set in every ring */
 };
 
 struct ctl_conn;
@@ -187,8 +200,28 @@ struct agent {
 	struct loop_watch metrics_w;
 	int sig_fd;
 	struct loop_watch sig_w;
-	struct loop_timer poll_t, batch_t, house_t;
-	uint64_t poll_us; /* current adaptive poll interval */
+	struct loop_timer poll_t, house_t; /* poll_t: the next scan of every ring */
+	uint64_t poll_us;     /* interval to the next scan when polling */
+	int wake_mode;        /* enum agent_wake_mode */
+	bool armed;           /* asleep: every ring armed, no scan scheduled */
+	bool arming;          /* need_wakeup stored (E), membarrier in flight */
+	uint64_t arm_t0;      /* when E began */
+	/* The membarrier runs on a helper thread (it takes milliseconds; the
+	 * loop keeps serving meanwhile): mb_req wakes it, mb_done reports. */
+	int mb_req, mb_done;  /* pipes: request numbers out, answers back */
+	uint64_t mb_seq;      /* the last request's number */
+	bool mb_busy;         /* a request is being served */
+	bool mb_want;         /* ... and E was stored again since it was made */
+	struct loop_watch mb_w;
+	int mb_fds[2];        /* the helper's ends of the pipes */
+	pthread_t mb_th;
+	bool mb_thread;
+	bool accept_paused;   /* out of fds: accepting resumes at housekeeping */
+	bool drain_complete;  /* the last agent_drain_all() visited every ring */
+	uint64_t seen_ns;     /* every span committed before this was walked */
+	uint64_t scan_ns;     /* start of the last scan */
+	uint64_t cur_deadline_ns; /* the current batch goes out by then */
+	uint64_t shipped_at_scan; /* batches shipped when the last scan ended */
 	struct agent_producer *producers;
 	uint32_t n_producers; /* registered (not pending) */
 	uint32_t n_pending;
@@ -224,14 +257,17 @@ void agent_fini(struct agent *ag);
 int agent_run(struct agent *ag);
 /* Begin the orderly shutdown (what SIGTERM does). */
 void agent_stop(struct agent *ag);
-/* Drain every active ring into the current batch. Returns bytes walked. */
+/* Drain every active ring into the current batch. Returns bytes walked;
+ * ag->drain_complete tells whether every ring was visited. */
 uint64_t agent_drain_all(struct agent *ag);
 /* Finish the current batch and hand it to every exporter. */
 void agent_flush(struct agent *ag);
 /* The batch being filled, created (and its age timer armed) if needed.
  * NULL only when out of memory. */
 struct batch *agent_batch(struct agent *ag);
-/* Make sure the poll timer fires within us microseconds. */
+/* Probe membarrier(MEMBARRIER_CMD_GLOBAL), choose ag->wake_mode, log it. */
+void agent_wake_setup(struct agent *ag);
+/* Make sure every ring is scanned within us microseconds. */
 void agent_poll_soon(struct agent *ag, uint64_t us);
 int agent_add_exporter(struct agent *ag, struct exporter *e);
 /* Create the exporters the configuration enables. 0 or -errno. */
@@ -253,6 +289,9 @@ void registry_close_listener(struct agent *ag);
 /* At stop: accept the connections already queued and read the requests
  * already sent, adopting those rings (never waits). */
 void registry_admit_queued(struct agent *ag);
+/* Make sure housekeeping (house_t) runs by when_ns: registration
+ * deadlines, control and metrics connection timeouts. */
+void agent_house_arm(struct agent *ag, uint64_t when_ns);
 /*
  * Validate and adopt the ring behind fd for a peer (the socket path calls
  * this after reading the request; unit tests call it directly). On success
@@ -288,6 +327,9 @@ const struct scope_ent *drain_scope_lookup(struct agent_producer *p, uint64_t of
 					   const char **why);
 /* Release the chunk seq of slot i: advance tail over the released prefix. */
 void drain_chunk_release(struct agent_producer *p, uint32_t i, uint64_t seq);
+/* Some slot of p holds at least its doorbell watermark of bytes the agent
+ * has not released (head loaded now, the agent's own tail). */
+bool drain_producer_above_watermark(const struct agent_producer *p);
 /* Sum of the producer-side drop counters of every slot. */
 uint64_t drain_producer_drops(const struct agent_producer *p);
 

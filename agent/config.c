@@ -76,13 +76,16 @@ static const struct cfg_key cfg_keys[] = {
 	 "a connection that has not sent its request by then is closed"},
 	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, 0, "info", "error, warn, info or debug"},
 	{"poll_interval_min", CT_DURATION, OFF(poll_min_us), 0, 50, 10 * SEC, "1ms",
-	 "ring polling interval while spans are flowing"},
+	 "ring scan interval while spans flow fast enough to fill batches by size"},
 	{"poll_interval_max", CT_DURATION, OFF(poll_max_us), 0, 50, 10 * SEC, "5ms",
-	 "polling interval an idle agent backs off to (doorbells wake it earlier)"},
+	 "scan interval while a ring cannot wake the agent (ABI < 1.2, no doorbell)"},
+	{"latency_bound", CT_DURATION, OFF(batch_max_age_us), 0, 0, 60 * SEC, "10ms",
+	 "longest a span waits in the agent before it is handed to the exporters; "
+	 "batches grow toward it at low rates (0: ship at every scan)"},
 	{"batch_max_bytes", CT_SIZE, OFF(batch_max_bytes), 0, 4 * KB, 64 * MB, "256K",
 	 "an export batch is sent once it holds this many span bytes"},
-	{"batch_max_age", CT_DURATION, OFF(batch_max_age_us), 0, 0, 60 * SEC, "2ms",
-	 "... or once its oldest span has waited this long"},
+	{"batch_max_age", CT_DURATION, OFF(batch_max_age_us), 0, 0, 60 * SEC, "10ms",
+	 "the same setting as latency_bound (older name)"},
 	{"max_inflight_batches", CT_U32, OFF(max_inflight_batches), 0, 1, 1000000, "1024",
 	 "batches not yet released by every exporter before draining pauses"},
 	{"watermark_pct", CT_U32, OFF(watermark_pct), 0, 1, 100, "50",
@@ -177,7 +180,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->poll_min_us = 1 * MS;
 	c->poll_max_us = 5 * MS;
 	c->batch_max_bytes = 256 * KB; /* half a default slot: its doorbell watermark */
-	c->batch_max_age_us = 2 * MS;
+	c->batch_max_age_us = 10 * MS; /* latency_bound */
 	c->max_inflight_batches = 1024;
 	c->watermark_pct = 50;
 	c->file_rotate_bytes = 64 * MB;
@@ -975,7 +978,7 @@ void agent_config_usage(FILE *f)
 		"  -h, --help            this text;  -V, --version: the version\n"
 		"\n"
 		"Every configuration key below is also a flag: --KEY=VALUE or --KEY VALUE, with\n"
-		"'-' or '_' alike (--batch-max-age=5ms). Durations need a unit (ns, us, ms, s, m, h);\n"
+		"'-' or '_' alike (--latency-bound=5ms). Durations need a unit (ns, us, ms, s, m, h);\n"
 		"sizes take K, M, G suffixes (powers of 1024). A value that starts with '-' is\n"
 		"given as --KEY=VALUE.\n"
 		"\n"
@@ -998,5 +1001,7 @@ void agent_config_usage(FILE *f)
 		"\n"
 		"Signals: SIGTERM/SIGINT drain every ring, flush the exporters and exit 0;\n"
 		"SIGHUP reopens the output files. Environment: SPANRING_SOCKET (socket path),\n"
-		"SPANRING_AGENT_ZC_CHECK=1 (debug_zero_copy_check). See docs/AGENT.md.\n");
+		"SPANRING_AGENT_ZC_CHECK=1 (debug_zero_copy_check), SPANRING_AGENT_POLL=1 (poll the\n"
+		"rings every poll_interval_max instead of sleeping until a producer commits).\n"
+		"See docs/AGENT.md.\n");
 }

@@ -40,7 +40,7 @@ struct agent_config {
 	int log_level;
 	uint64_t poll_min_us, poll_max_us;
 	uint64_t batch_max_bytes;
-	uint64_t batch_max_age_us;
+	uint64_t batch_max_age_us;  /* latency_bound (batch_max_age is its old name) */
 	uint32_t max_inflight_batches;
 	uint32_t watermark_pct;
 	uint32_t metrics_port;      /* 0: no Prometheus listener */

@@ -1,33 +1,54 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The agent's core loop: adaptive polling of the rings, doorbells,
- * batching by size and age, handing batches to the exporters, and the
- * orderly shutdown.
+ * The agent's core loop: scans of the rings, sleeping until a producer
+ * commits, doorbells, adaptive batching, handing batches to the exporters,
+ * and the orderly shutdown.
  *
- * Polling: while spans flow the rings are polled every poll_interval_min;
- * each idle round doubles the interval up to poll_interval_max. A doorbell
- * (a producer's slot crossed its watermark) drains that producer at once
- * and resets the interval.
+ * Scans and sleep. A scan (agent_on_poll) drains every ring into the
+ * current batch. The batch goes out by its deadline, seen_ns +
+ * latency_bound, where seen_ns is a time before which every committed span
+ * had been walked: no span waits in the agent longer than the bound. When
+ * spans flow fast enough to fill a batch by size within the bound, scans
+ * run every poll_interval_min and batches fill by size; otherwise the next
+ * scan is the batch's deadline, so the batch age grows toward the bound.
+ * When a scan finds the batch empty the agent goes to sleep (agent_sleep):
+ * it stores need_wakeup in every ring (E), calls
+ * membarrier(MEMBARRIER_CMD_GLOBAL), scans again (G) and, if nothing was
+ * committed, waits with no timer at all until a doorbell, a connection or
+ * an exporter's deadline. The proof is in docs/ABI.md ("Sleeping agent").
+ *
+ * Polling remains for what cannot wake the agent: rings of producers of
+ * ABI minor < 1.2, rings without a doorbell (SPANRING_REG_F_NOREPLY) and
+ * kernels without MEMBARRIER_CMD_GLOBAL. While any such ring is
+ * registered, an idle agent scans every poll_interval_max.
+ *
+ * A doorbell while awake drains its producer and, when a slot of it is
+ * above its watermark, ships the batch at once so the space comes back.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/membarrier.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "atomics.h"
 #include "exp.h"
 #include "exp_otlp.h"
 #include "instances.h"
 #include "log.h"
 
 static void agent_on_poll(struct loop_timer *t);
-static void agent_on_batch_timer(struct loop_timer *t);
 static void agent_on_house(struct loop_timer *t);
+static void agent_mb_start(struct agent *ag);
+static void agent_mb_stop(struct agent *ag);
 static void agent_on_signal(struct loop_watch *w, uint32_t events);
 
 int agent_add_exporter(struct agent *ag, struct exporter *e)
@@ -188,9 +209,10 @@ int agent_init(struct agent *ag, struct agent_config *cfg, bool with_sockets)
 		ag->host_name[0] = 0;
 	agent_host_id(cfg, ag->host_id, sizeof(ag->host_id));
 	ag->poll_t.fn = agent_on_poll;
-	ag->batch_t.fn = agent_on_batch_timer;
 	ag->house_t.fn = agent_on_house;
 	ag->poll_us = cfg->poll_min_us;
+	ag->mb_req = ag->mb_done = -1;
+	agent_wake_setup(ag);
 	if (with_sockets) {
 		if ((err = agent_signals(ag)) || (err = registry_listen(ag)) ||
 		    (err = ctl_listen(ag)))
@@ -198,9 +220,11 @@ int agent_init(struct agent *ag, struct agent_config *cfg, bool with_sockets)
 		if (cfg->metrics_port && (err = metrics_listen(ag)))
 			goto fail;
 	}
-	uint64_t now = agent_now_ns();
-	loop_timer_arm(&ag->loop, &ag->poll_t, now + ag->poll_us * 1000);
-	loop_timer_arm(&ag->loop, &ag->house_t, now + 1000000000ull);
+	if (ag->wake_mode == AGENT_WAKE_MEMBARRIER)
+		agent_mb_start(ag);
+	/* The first scan finds nothing to do and puts the agent to sleep. */
+	ag->seen_ns = ag->scan_ns = agent_now_ns();
+	loop_timer_arm(&ag->loop, &ag->poll_t, ag->seen_ns);
 	return 0;
 fail:
 	agent_fini(ag);
@@ -212,6 +236,7 @@ void agent_fini(struct agent *ag)
 	/* What was not delivered by now stays in the rings: the tails do not
 	 * move over it, so the next agent exports it (at-least-once). */
 	ag->no_release = true;
+	agent_mb_stop(ag);
 	if (ag->cur) {
 		struct batch *b = ag->cur;
 		ag->cur = NULL;
@@ -234,14 +259,39 @@ void agent_fini(struct agent *ag)
 	loop_fini(&ag->loop);
 }
 
+/*
+ * The deadline the agent aims at, after the time before which every
+ * committed span had been walked: 7/8 of latency_bound, so that the
+ * scan, the batch's framing and its hand-off fit within the bound.
+ */
+static uint64_t agent_aim_ns(const struct agent *ag)
+{
+	uint64_t b = ag->cfg->batch_max_age_us * 1000;
+	return b - b / 8;
+}
+
+/* Make sure a scan runs by when_ns; the agent is awake from now on. */
+static void agent_scan_by(struct agent *ag, uint64_t when_ns)
+{
+	ag->armed = false;
+	ag->arming = false;
+	if (ag->stopping)
+		return;
+	if (!ag->poll_t.armed || ag->poll_t.when_ns > when_ns)
+		loop_timer_arm(&ag->loop, &ag->poll_t, when_ns);
+}
+
 struct batch *agent_batch(struct agent *ag)
 {
 	if (ag->cur)
 		return ag->cur;
 	ag->cur = batch_new(ag);
-	if (ag->cur && ag->cfg->batch_max_age_us)
-		loop_timer_arm(&ag->loop, &ag->batch_t,
-			       agent_now_ns() + ag->cfg->batch_max_age_us * 1000);
+	if (ag->cur) {
+		/* Its spans were committed after seen_ns: the deadline keeps
+		 * each within latency_bound (batch_max_age_us) of its commit. */
+		ag->cur_deadline_ns = ag->seen_ns + agent_aim_ns(ag);
+		agent_scan_by(ag, ag->cur_deadline_ns);
+	}
 	return ag->cur;
 }
 
@@ -251,7 +301,6 @@ void agent_flush(struct agent *ag)
 	if (!b)
 		return;
 	ag->cur = NULL;
-	loop_timer_cancel(&ag->loop, &ag->batch_t);
 	if (b->spans == 0) {
 		/* Only control records: nothing to export, release at once. */
 		ag->st.empty_batches++;
@@ -281,13 +330,17 @@ void agent_flush(struct agent *ag)
 uint64_t agent_drain_all(struct agent *ag)
 {
 	uint64_t walked = 0;
+	ag->drain_complete = true;
 	for (struct agent_producer *p = ag->producers; p; p = p->next) {
 		if (p->zombie || p->state != PROD_ACTIVE || (p->conn_closed && p->final_drained))
 			continue;
 		/* Back-pressure: while exporters hold this many batches, spans
-		 * wait in the rings (which is what the rings are for). */
+		 * wait in the rings (which is what the rings are for). The
+		 * batch that brings the count below the limit schedules a scan
+		 * (batch_unref). */
 		if (ag->inflight_batches >= ag->cfg->max_inflight_batches) {
 			ag->st.paused_inflight++;
+			ag->drain_complete = false;
 			break;
 		}
 		int64_t r = drain_producer(ag, p);
@@ -303,11 +356,260 @@ uint64_t agent_drain_all(struct agent *ag)
 
 void agent_poll_soon(struct agent *ag, uint64_t us)
 {
-	if (ag->stopping)
+	agent_scan_by(ag, agent_now_ns() + us * 1000);
+}
+
+static int agent_membarrier(int cmd)
+{
+	return (int)syscall(__NR_membarrier, cmd, 0, 0);
+}
+
+static void agent_armed_check(struct agent *ag, int mb_err);
+static bool agent_mb_request(struct agent *ag);
+
+/* The helper thread: reads a request number from the mb_req pipe, calls
+ * membarrier, writes the number back on mb_done (| MB_FAILED if it
+ * failed). Requests are served in order, so the answer k means that a
+ * membarrier began after request k was written (after its E). It touches
+ * nothing else of the agent. */
+#define MB_FAILED (1ull << 63)
+#define MB_STOP UINT64_MAX
+static void *agent_mb_main(void *arg)
+{
+	const int *fds = arg;
+	for (;;) {
+		uint64_t v;
+		ssize_t r = read(fds[0], &v, sizeof(v));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != sizeof(v) || v == MB_STOP)
+			return NULL; /* closed, or told to stop */
+		if (agent_membarrier(MEMBARRIER_CMD_GLOBAL) < 0)
+			v |= MB_FAILED;
+		if (write(fds[1], &v, sizeof(v)) != sizeof(v))
+			return NULL;
+	}
+}
+
+static void agent_on_mb_done(struct loop_watch *w, uint32_t events)
+{
+	struct agent *ag = container_of(w, struct agent, mb_w);
+	uint64_t v, last = 0;
+	bool failed = false;
+	(void)events;
+	while (read(ag->mb_done, &v, sizeof(v)) == sizeof(v)) {
+		failed |= (v & MB_FAILED) != 0;
+		last = v & ~MB_FAILED;
+	}
+	if (last != ag->mb_seq)
+		return; /* an older answer: the current request is still on its way */
+	ag->mb_busy = false;
+	if (ag->mb_want && ag->arming && !failed) {
+		/* E was stored again after this request was made: it takes a
+		 * membarrier that begins after it. */
+		if (agent_mb_request(ag))
+			return;
+		ag->st.membarriers++;
+		agent_armed_check(ag, agent_membarrier(MEMBARRIER_CMD_GLOBAL) < 0);
 		return;
-	uint64_t when = agent_now_ns() + us * 1000;
-	if (!ag->poll_t.armed || ag->poll_t.when_ns > when)
-		loop_timer_arm(&ag->loop, &ag->poll_t, when);
+	}
+	ag->mb_want = false;
+	if (ag->arming)
+		agent_armed_check(ag, failed);
+}
+
+/* One membarrier in flight at most: a new E while one runs waits for it
+ * and then asks again (agent_on_mb_done). */
+static bool agent_mb_request(struct agent *ag)
+{
+	if (ag->mb_busy) {
+		ag->mb_want = true;
+		return true;
+	}
+	uint64_t seq = ag->mb_seq + 1;
+	if (write(ag->mb_req, &seq, sizeof(seq)) != sizeof(seq))
+		return false;
+	ag->mb_seq = seq;
+	ag->mb_busy = true;
+	ag->mb_want = false;
+	ag->st.membarriers++;
+	return true;
+}
+
+/* Start the helper thread; without it (no thread, no pipe) the membarrier
+ * runs inline and blocks the loop for its milliseconds. */
+static void agent_mb_start(struct agent *ag)
+{
+	int req[2] = {-1, -1}, done[2] = {-1, -1};
+	if (pipe2(req, O_CLOEXEC) || pipe2(done, O_CLOEXEC | O_NONBLOCK)) {
+		for (int i = 0; i < 2; i++) {
+			if (req[i] >= 0)
+				close(req[i]);
+			if (done[i] >= 0)
+				close(done[i]);
+		}
+		return;
+	}
+	ag->mb_req = req[1];
+	ag->mb_done = done[0];
+	ag->mb_fds[0] = req[0];
+	ag->mb_fds[1] = done[1];
+	ag->mb_w.fd = ag->mb_done;
+	ag->mb_w.fn = agent_on_mb_done;
+	if (loop_add(&ag->loop, &ag->mb_w, EPOLLIN))
+		goto fail;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setstacksize(&a, 256 * 1024);
+	/* No signal of the agent's may land on the helper. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int e = pthread_create(&ag->mb_th, &a, agent_mb_main, ag->mb_fds);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&a);
+	if (e) {
+		loop_del(&ag->loop, &ag->mb_w);
+		close(req[0]);
+		close(done[1]);
+		goto fail;
+	}
+	ag->mb_thread = true;
+	return;
+fail:
+	close(ag->mb_req);
+	close(ag->mb_done);
+	ag->mb_req = ag->mb_done = -1;
+}
+
+static void agent_mb_stop(struct agent *ag)
+{
+	if (!ag->mb_thread)
+		return;
+	/* The thread exits at this value, after the membarrier it may be in
+	 * (milliseconds). */
+	uint64_t stop = MB_STOP;
+	if (write(ag->mb_req, &stop, sizeof(stop)) < 0)
+		(void)0;
+	pthread_join(ag->mb_th, NULL);
+	loop_del(&ag->loop, &ag->mb_w);
+	close(ag->mb_req);
+	close(ag->mb_done);
+	close(ag->mb_fds[0]);
+	close(ag->mb_fds[1]);
+	ag->mb_req = ag->mb_done = -1;
+	ag->mb_thread = false;
+}
+
+void agent_wake_setup(struct agent *ag)
+{
+	int q = agent_membarrier(MEMBARRIER_CMD_QUERY);
+	const char *env = getenv("SPANRING_AGENT_POLL");
+	if (env && *env && strcmp(env, "0") != 0) {
+		ag->wake_mode = AGENT_WAKE_POLL;
+		log_info("wake-up: polling every %lluus (SPANRING_AGENT_POLL is set)",
+			 (unsigned long long)ag->cfg->poll_max_us);
+	} else if (q >= 0 && (q & MEMBARRIER_CMD_GLOBAL)) {
+		ag->wake_mode = AGENT_WAKE_MEMBARRIER;
+		log_info("wake-up: membarrier(MEMBARRIER_CMD_GLOBAL): the agent sleeps until a "
+			 "producer commits (latency bound %lluus)",
+			 (unsigned long long)ag->cfg->batch_max_age_us);
+	} else {
+		ag->wake_mode = AGENT_WAKE_POLL;
+		log_warn("wake-up: membarrier(MEMBARRIER_CMD_GLOBAL) is not available (%s): "
+			 "polling every %lluus",
+			 q < 0 ? strerror(errno) : "not supported by this kernel",
+			 (unsigned long long)ag->cfg->poll_max_us);
+	}
+}
+
+/*
+ * Nothing is waiting in the current batch: arm every ring and sleep (E,
+ * membarrier, G of the wake-up protocol), or, while a ring cannot wake the
+ * agent, scan again after poll_interval_max.
+ */
+static void agent_sleep(struct agent *ag)
+{
+	const uint64_t t0 = agent_now_ns();
+	bool poll = ag->wake_mode != AGENT_WAKE_MEMBARRIER;
+	for (struct agent_producer *p = ag->producers; p && !poll; p = p->next) {
+		if (p->zombie || p->state != PROD_ACTIVE || p->conn_closed)
+			continue;
+		if (!p->wake || p->bell_fd < 0)
+			poll = true;
+	}
+	if (poll) {
+		ag->poll_us = ag->cfg->poll_max_us;
+		agent_scan_by(ag, t0 + ag->poll_us * 1000);
+		return;
+	}
+	/* E: the agent's only writes of need_wakeup. A producer may clear or
+	 * set its own at will; that changes only when its own ring is looked
+	 * at (its doorbell is its own fd in the epoll set). */
+	for (struct agent_producer *p = ag->producers; p; p = p->next)
+		if (!p->zombie && p->state == PROD_ACTIVE && !p->conn_closed && p->wake)
+			sr_store_relaxed_32(&sr_cons_hdr(&p->map)->need_wakeup,
+					    SPANRING_WAKE_ASLEEP);
+	/* Orders E before G in this thread (and is what TSan sees). */
+	sr_fence_full();
+	/* A first look right away: a commit since the last scan that found
+	 * need_wakeup clear (its producer had taken the previous wake-up)
+	 * is visible here in practice; it must not wait for the membarrier
+	 * (milliseconds). G after the membarrier is the proof. */
+	ag->scan_ns = t0;
+	uint64_t walked = agent_drain_all(ag);
+	if (walked || ag->cur || !ag->drain_complete) {
+		if (ag->drain_complete)
+			ag->seen_ns = t0;
+		if (ag->cur)
+			agent_scan_by(ag, ag->cur_deadline_ns);
+		else if (ag->drain_complete)
+			agent_scan_by(ag, agent_now_ns());
+		return;
+	}
+	ag->arming = true;
+	ag->arm_t0 = t0;
+	/* Meanwhile the loop serves doorbells (a producer that saw E rings)
+	 * and everything else; agent_armed_check() does G. */
+	if (ag->mb_thread && agent_mb_request(ag))
+		return;
+	ag->st.membarriers++;
+	agent_armed_check(ag, agent_membarrier(MEMBARRIER_CMD_GLOBAL) < 0);
+}
+
+/* The membarrier after E returned: G, then sleep if nothing was committed. */
+static void agent_armed_check(struct agent *ag, int mb_err)
+{
+	if (!ag->arming)
+		return;
+	ag->arming = false;
+	if (mb_err) {
+		log_warn("wake-up: membarrier(MEMBARRIER_CMD_GLOBAL) failed; polling from now on");
+		ag->wake_mode = AGENT_WAKE_POLL;
+		agent_scan_by(ag, agent_now_ns());
+		return;
+	}
+	if (ag->stopping || ag->poll_t.armed)
+		return; /* woken meanwhile: a scan is due anyway */
+	const uint64_t t0 = ag->arm_t0;
+	/* G: every head stored before the membarrier is visible now; a head
+	 * stored after it finds need_wakeup set (F) and rings. */
+	ag->scan_ns = t0;
+	uint64_t walked = agent_drain_all(ag);
+	if (ag->drain_complete)
+		ag->seen_ns = t0;
+	if (ag->cur) {
+		agent_scan_by(ag, ag->cur_deadline_ns);
+		return;
+	}
+	if (!ag->drain_complete)
+		return; /* back-pressure: batch_unref schedules the next scan */
+	if (walked) {
+		agent_scan_by(ag, agent_now_ns()); /* a batch filled by size meanwhile */
+		return;
+	}
+	ag->armed = true;
+	ag->st.sleeps++;
 }
 
 static void agent_on_poll(struct loop_timer *t)
@@ -316,23 +618,46 @@ static void agent_on_poll(struct loop_timer *t)
 	if (ag->stopping)
 		return;
 	ag->st.polls++;
+	const uint64_t start = agent_now_ns();
+	const uint64_t prev = ag->scan_ns;
+	ag->scan_ns = start;
 	uint64_t walked = agent_drain_all(ag);
-	if (walked) {
-		ag->poll_us = ag->cfg->poll_min_us;
-	} else {
-		ag->poll_us *= 2;
-		if (ag->poll_us > ag->cfg->poll_max_us)
-			ag->poll_us = ag->cfg->poll_max_us;
-	}
-	if (ag->cfg->batch_max_age_us == 0)
+	if (ag->drain_complete)
+		ag->seen_ns = start;
+	uint64_t now = agent_now_ns();
+	if (ag->cur && (ag->cfg->batch_max_age_us == 0 || now >= ag->cur_deadline_ns))
 		agent_flush(ag);
-	loop_timer_arm(&ag->loop, &ag->poll_t, agent_now_ns() + ag->poll_us * 1000);
-}
-
-static void agent_on_batch_timer(struct loop_timer *t)
-{
-	struct agent *ag = container_of(t, struct agent, batch_t);
-	agent_flush(ag);
+	/* This scan chooses the next one (a batch made during the drain
+	 * asked for its deadline, which may have passed and been served). */
+	loop_timer_cancel(&ag->loop, &ag->poll_t);
+	/* Fast enough to fill a batch by size within the bound: scan often,
+	 * batches go out by size (as drain_slot fills them). */
+	uint64_t bound_ns = ag->cfg->batch_max_age_us * 1000;
+	if (walked && start > prev &&
+	    (double)walked * (double)bound_ns >=
+		    (double)ag->cfg->batch_max_bytes * (double)(start - prev)) {
+		ag->poll_us = ag->cfg->poll_min_us;
+		agent_scan_by(ag, now + ag->poll_us * 1000);
+		return;
+	}
+	if (ag->cur) {
+		agent_scan_by(ag, ag->cur_deadline_ns);
+		return;
+	}
+	if (!ag->drain_complete)
+		return; /* back-pressure: batch_unref schedules the next scan */
+	/* Spans came since the previous scan (walked now, or by a doorbell
+	 * and shipped since): look again when those committed from now on
+	 * are due, rather than sleep (a sleep costs a membarrier, tens of
+	 * microseconds of CPU here, and a doorbell per producer). */
+	uint64_t shipped = ag->st.batches + ag->st.empty_batches;
+	bool active = walked || shipped != ag->shipped_at_scan;
+	ag->shipped_at_scan = shipped;
+	if (active) {
+		agent_scan_by(ag, start + agent_aim_ns(ag));
+		return;
+	}
+	agent_sleep(ag);
 }
 
 static void agent_on_house(struct loop_timer *t)
@@ -341,7 +666,10 @@ static void agent_on_house(struct loop_timer *t)
 	registry_housekeeping(ag);
 	ctl_housekeeping(ag);
 	metrics_housekeeping(ag);
-	loop_timer_arm(&ag->loop, &ag->house_t, agent_now_ns() + 1000000000ull);
+	/* Control and metrics connections have timeouts: checked each second
+	 * while any is open, not when none is (no periodic wake-up). */
+	if (ag->ctl_conns || ag->http_conns)
+		agent_house_arm(ag, agent_now_ns() + 1000000000ull);
 }
 
 void agent_producer_closed(struct agent_producer *p)
@@ -362,11 +690,17 @@ void agent_producer_closed(struct agent_producer *p)
 		  "producer %llu (pid %d) disconnected; draining what it committed",
 		  (unsigned long long)p->id, (int)p->pid);
 	/* The producer is gone (or closed): its heads are final. A record
-	 * is visible only once whole, so what is below head is complete. */
+	 * is visible only once whole, so what is below head is complete.
+	 * This is also what serves a producer that died between its commit
+	 * and its doorbell. */
 	if (p->state == PROD_ACTIVE && ag->inflight_batches < ag->cfg->max_inflight_batches) {
 		if (drain_producer(ag, p) != -ENOMEM)
 			p->final_drained = true;
 	}
+	if (p->state == PROD_ACTIVE && !p->final_drained)
+		agent_poll_soon(ag, 0); /* out of memory or paused: retried by a scan */
+	else if (ag->cur)
+		agent_scan_by(ag, ag->cur_deadline_ns);
 	registry_maybe_free(p);
 }
 
@@ -374,14 +708,41 @@ void agent_on_doorbell(struct agent *ag, struct agent_producer *p)
 {
 	if (ag->stopping)
 		return;
-	if (ag->inflight_batches < ag->cfg->max_inflight_batches) {
-		drain_producer(ag, p);
-		/* A slot crossed its watermark: ship now, so that its space comes
-		 * back without waiting for the batch's age limit. */
+	bool was_armed = ag->armed, was_asleep = ag->armed || ag->arming;
+	ag->armed = false;
+	if (was_armed)
+		ag->st.wakeups++;
+	if (ag->inflight_batches >= ag->cfg->max_inflight_batches)
+		return; /* the batch that frees room schedules a scan */
+	uint64_t spans = p->spans, lost = p->lost;
+	/* A watermark doorbell (not a wake-up): judged before the drain. */
+	bool full = drain_producer_above_watermark(p);
+	int64_t r = drain_producer(ag, p);
+	bool news = r > 0 || p->spans != spans || p->lost != lost;
+	if (full) {
+		/* A slot filled up: ship now, so its space comes back (at a few
+		 * M spans/s a 512 KiB slot fills in half a millisecond), and
+		 * scan again soon. */
 		agent_flush(ag);
+		ag->poll_us = ag->cfg->poll_min_us;
+		agent_scan_by(ag, agent_now_ns() + ag->poll_us * 1000);
+		return;
 	}
-	ag->poll_us = ag->cfg->poll_min_us;
-	agent_poll_soon(ag, ag->poll_us);
+	if (ag->cur) {
+		/* Woken with spans: they go by their batch's deadline (at once
+		 * after a quiet spell). */
+		agent_scan_by(ag, ag->cur_deadline_ns);
+		return;
+	}
+	/* Nothing waits in a batch (a late or hostile doorbell). The
+	 * producer may have taken its need_wakeup: the agent sleeps again
+	 * only through a scan and E, which such doorbells bring about at
+	 * most once per latency bound. */
+	if (!news && was_asleep)
+		ag->st.spurious++;
+	uint64_t now = agent_now_ns();
+	uint64_t when = ag->seen_ns + agent_aim_ns(ag);
+	agent_scan_by(ag, when > now ? when : now);
 }
 
 void agent_reopen(struct agent *ag)
@@ -505,8 +866,10 @@ int agent_run(struct agent *ag)
 				status = 0;
 				break;
 			}
+			/* Exporters progress by their own events and timers: wait
+			 * for one of them, or for the deadline. */
 			uint64_t left_ms = (ag->stop_deadline_ns - now) / 1000000 + 1;
-			timeout = left_ms < 100 ? (int)left_ms : 100;
+			timeout = left_ms < INT32_MAX ? (int)left_ms : INT32_MAX;
 		}
 		int r = loop_run_once(&ag->loop, timeout);
 		if (r < 0) {

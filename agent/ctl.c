@@ -385,6 +385,8 @@ static void ctl_on_accept(struct loop_watch *w, uint32_t events)
 		}
 		c->next = ag->ctl_conns;
 		ag->ctl_conns = c;
+		/* its timeouts: housekeeping runs while connections are open */
+		agent_house_arm(ag, agent_now_ns() + 1000000000ull);
 	}
 }
 

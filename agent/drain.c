@@ -35,6 +35,21 @@ static uint32_t drain_max_record(const struct agent_producer *p)
 	return half < SPANRING_MAX_RECORD ? half : SPANRING_MAX_RECORD;
 }
 
+bool drain_producer_above_watermark(const struct agent_producer *p)
+{
+	if (p->state != PROD_ACTIVE || !p->mapped || !p->slots)
+		return false;
+	uint64_t mark = (uint64_t)p->map.l.slot_size * p->ag->cfg->watermark_pct / 100;
+	for (uint32_t i = 0; i < p->map.l.slot_count; i++) {
+		/* Compared only, never used as a length or an offset: a
+		 * hostile head can only make its own batch go out early. */
+		uint64_t head = sr_load_relaxed_64(&sr_prod(&p->map, i)->head);
+		if (head > p->slots[i].tail && head - p->slots[i].tail >= mark)
+			return true;
+	}
+	return false;
+}
+
 uint64_t drain_producer_drops(const struct agent_producer *p)
 {
 	uint64_t sum = 0;

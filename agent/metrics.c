@@ -137,7 +137,7 @@ void stats_json(struct agent *ag, struct sbuf *o, int64_t only_uid)
 		    "\"drain_passes\":%llu,\"batches\":%llu,\"spans\":%llu,\"bytes\":%llu,"
 		    "\"empty_batches\":%llu,\"inflight_batches\":%u,\"paused_inflight\":%llu,"
 		    "\"poll_interval_us\":%llu,\"zc_check\":%s,\"zc_iov_checked\":%llu,"
-		    "\"zc_violations\":%llu},\"producers\":",
+		    "\"zc_violations\":%llu",
 		    (unsigned long long)s->quarantined, (unsigned long long)s->closed,
 		    (unsigned long long)s->polls, (unsigned long long)s->doorbells,
 		    (unsigned long long)s->drain_passes, (unsigned long long)s->batches,
@@ -146,6 +146,16 @@ void stats_json(struct agent *ag, struct sbuf *o, int64_t only_uid)
 		    (unsigned long long)s->paused_inflight, (unsigned long long)ag->poll_us,
 		    ag->cfg->zc_check ? "true" : "false", (unsigned long long)s->zc_iov_checked,
 		    (unsigned long long)s->zc_violations);
+	/* The wake-up protocol (core.c). */
+	sbuf_printf(o,
+		    ",\"wake_mode\":\"%s\",\"asleep\":%s,\"sleeps\":%llu,\"wakeups\":%llu,"
+		    "\"spurious_wakeups\":%llu,\"membarriers\":%llu,\"latency_bound_us\":%llu},"
+		    "\"producers\":",
+		    ag->wake_mode == AGENT_WAKE_MEMBARRIER ? "membarrier" : "poll",
+		    ag->armed ? "true" : "false", (unsigned long long)s->sleeps,
+		    (unsigned long long)s->wakeups, (unsigned long long)s->spurious,
+		    (unsigned long long)s->membarriers,
+		    (unsigned long long)ag->cfg->batch_max_age_us);
 	stats_rings_json(ag, o, only_uid);
 	sbuf_puts(o, ",\"exporters\":[");
 	for (size_t i = 0; i < ag->n_exp; i++) {
@@ -218,7 +228,14 @@ void stats_prometheus(struct agent *ag, struct sbuf *o)
 		{"spanring_agent_spans_total", "counter", "Spans drained and exported.", s->spans},
 		{"spanring_agent_bytes_total", "counter", "Request bytes built.", s->bytes},
 		{"spanring_agent_doorbells_total", "counter", "Doorbell wake-ups.", s->doorbells},
-		{"spanring_agent_polls_total", "counter", "Poll rounds.", s->polls},
+		{"spanring_agent_polls_total", "counter", "Scans of every ring.", s->polls},
+		{"spanring_agent_wake_membarrier", "gauge",
+		 "1: the agent sleeps until a producer commits (membarrier); 0: it polls.",
+		 ag->wake_mode == AGENT_WAKE_MEMBARRIER},
+		{"spanring_agent_sleeps_total", "counter", "Times the agent armed every ring and slept.",
+		 s->sleeps},
+		{"spanring_agent_wakeups_total", "counter", "Doorbells that woke a sleeping agent.",
+		 s->wakeups},
 		{"spanring_agent_inflight_batches", "gauge", "Batches not yet released.",
 		 ag->inflight_batches},
 		{"spanring_agent_zero_copy_violations_total", "counter",
@@ -543,6 +560,8 @@ static void http_on_accept(struct loop_watch *w, uint32_t events)
 		}
 		c->next = ag->http_conns;
 		ag->http_conns = c;
+		/* its timeouts: housekeeping runs while connections are open */
+		agent_house_arm(ag, agent_now_ns() + 1000000000ull);
 	}
 }
 

@@ -500,6 +500,10 @@ int registry_adopt(struct agent *ag, int fd, uint64_t req_size, pid_t pid, uid_t
 	uint64_t epoch = sr_load_relaxed_64(&ch->agent_epoch);
 	ch->agent_abi_major = SPANRING_ABI_MAJOR;
 	ch->watermark_pct = ag->cfg->watermark_pct;
+	/* Not armed until the agent sleeps with this ring's doorbell in its
+	 * epoll set (whatever a previous agent left here). */
+	sr_store_relaxed_32(&ch->need_wakeup, 0);
+	p->wake = false;
 	sr_store_release_64(&ch->agent_epoch, epoch + 1);
 
 	p->id = ++ag->next_producer_id;
@@ -703,6 +707,9 @@ static void registry_on_request(struct agent_producer *p)
 			p->bell_fd = -1;
 		}
 	}
+	/* ABI 1.2 producers check need_wakeup after each commit; older ones
+	 * are polled while they are registered (core.c). */
+	p->wake = p->abi_minor >= SPANRING_ABI_MINOR_WAKE && p->bell_fd >= 0;
 	int err = registry_reply(p->conn_fd, SPANRING_REG_OK, p->id, "registered", p->bell_fd);
 	if (err) {
 		/* EPIPE, ECONNRESET: the producer hung up after sending its ring
@@ -720,9 +727,10 @@ static void registry_on_request(struct agent_producer *p)
 		close(p->conn_fd);
 		p->conn_fd = -1;
 	}
-	log_info("producer %llu registered: pid %d uid %u service '%s', %u slots x %u bytes%s",
+	log_info("producer %llu registered: pid %d uid %u service '%s', %u slots x %u bytes%s%s",
 		 (unsigned long long)p->id, (int)p->pid, (unsigned)p->uid, p->service,
-		 p->map.l.slot_count, p->map.l.slot_size, p->reconnect ? " (reconnect)" : "");
+		 p->map.l.slot_count, p->map.l.slot_size, p->reconnect ? " (reconnect)" : "",
+		 p->wake ? "" : " (polled: ABI minor < 2 or no doorbell)");
 	/* Spans written before registration are waiting. */
 	if (!p->conn_closed)
 		agent_poll_soon(ag, 0);
@@ -825,8 +833,11 @@ static void registry_on_accept(struct loop_watch *w, uint32_t events)
 			/* Out of fds (or memory): the connection stays queued and
 			 * the socket readable, so the loop would spin on it. Stop
 			 * watching it; housekeeping resumes it within a second. */
-			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
 				loop_mod(&ag->loop, &ag->listen_w, 0);
+				ag->accept_paused = true;
+				agent_house_arm(ag, agent_now_ns() + 1000000000ull);
+			}
 			return;
 		}
 		ag->st.accepted++;
@@ -880,6 +891,8 @@ static void registry_on_accept(struct loop_watch *w, uint32_t events)
 		}
 		producer_link(ag, p);
 		ag->n_pending++;
+		/* Its registration deadline: an exact timer, not a periodic one. */
+		agent_house_arm(ag, p->accept_ns + ag->cfg->reg_timeout_us * 1000 + 1);
 	}
 }
 
@@ -904,16 +917,31 @@ void registry_admit_queued(struct agent *ag)
 	}
 }
 
+/* Make sure housekeeping runs by when_ns. */
+void agent_house_arm(struct agent *ag, uint64_t when_ns)
+{
+	if (!ag->house_t.armed || ag->house_t.when_ns > when_ns)
+		loop_timer_arm(&ag->loop, &ag->house_t, when_ns);
+}
+
 void registry_housekeeping(struct agent *ag)
 {
 	/* Resume accepting if a lack of fds paused it (registry_on_accept). */
-	if (ag->listen_fd >= 0)
+	if (ag->listen_fd >= 0 && ag->accept_paused) {
+		ag->accept_paused = false;
 		loop_mod(&ag->loop, &ag->listen_w, EPOLLIN);
+	}
 	uint64_t now = agent_now_ns();
 	uint64_t limit = ag->cfg->reg_timeout_us * 1000;
+	uint64_t next_due = 0;
 	struct agent_producer *next;
 	for (struct agent_producer *p = ag->producers; p; p = next) {
 		next = p->next;
+		if (p->state == PROD_PENDING && now - p->accept_ns <= limit) {
+			uint64_t due = p->accept_ns + limit + 1;
+			if (!next_due || due < next_due)
+				next_due = due;
+		}
 		if (p->state == PROD_PENDING && now - p->accept_ns > limit) {
 			AGENT_LOG_RL(AGENT_LOG_WARN,
 				     "registry: pid %d uid %u sent no request within %llums; closed",
@@ -922,4 +950,8 @@ void registry_housekeeping(struct agent *ag)
 			registry_free(p);
 		}
 	}
+	if (next_due)
+		agent_house_arm(ag, next_due);
+	if (ag->accept_paused)
+		agent_house_arm(ag, now + 1000000000ull);
 }

@@ -70,6 +70,29 @@ static inline uint64_t sr_faa_64(uint64_t *p, uint64_t d)
 {
 	return __atomic_fetch_add(p, d, __ATOMIC_ACQ_REL);
 }
+/* Wake-up protocol (ring_abi.h, E/F/G). TSan does not model membarrier:
+ * here the producer's barrier is a real fence, so that what TSan sees is
+ * a protocol it can check. */
+static inline uint32_t sr_load_relaxed_32(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline void sr_store_relaxed_32(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+static inline uint32_t sr_xchg_32(uint32_t *p, uint32_t v)
+{
+	return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
+}
+static inline void sr_wake_barrier(void)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+static inline void sr_fence_full(void)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
 
 /* Process-local lock for slots shared by several threads. */
 typedef pthread_mutex_t sr_lock_t;
@@ -133,6 +156,29 @@ static inline _Bool sr_cas_int(int *p, int old, int new_)
 static inline uint64_t sr_faa_64(uint64_t *p, uint64_t d)
 {
 	return ck_pr_faa_64(p, d);
+}
+/* Wake-up protocol (ring_abi.h, E/F/G). */
+static inline uint32_t sr_load_relaxed_32(const uint32_t *p)
+{
+	return ck_pr_load_32(p);
+}
+static inline void sr_store_relaxed_32(uint32_t *p, uint32_t v)
+{
+	ck_pr_store_32(p, v);
+}
+static inline uint32_t sr_xchg_32(uint32_t *p, uint32_t v)
+{
+	return ck_pr_fas_32(p, v); /* full barrier on x86-64 */
+}
+/* The producer's side of the asymmetric fence: only the compiler may not
+ * reorder; the agent's membarrier() supplies the hardware barrier. */
+static inline void sr_wake_barrier(void)
+{
+	ck_pr_barrier();
+}
+static inline void sr_fence_full(void)
+{
+	ck_pr_fence_memory();
 }
 
 /*

@@ -551,6 +551,15 @@ static void cl_install_doorbell(int efd)
 		close(efd);
 	}
 	sr_store_int(&sr_doorbell_fd, cl.bell_fd);
+	/* Ring once (ABI 1.2): a commit that found need_wakeup set before
+	 * the doorbell was installed cleared it and rang nothing. Its head
+	 * store precedes its exchange (a full barrier), ours precedes this
+	 * fence: either it saw the doorbell and rang, or the agent, woken
+	 * by this write, sees its head. */
+	sr_fence_full();
+	uint64_t one = 1;
+	ssize_t wr = write(cl.bell_fd, &one, sizeof(one));
+	(void)wr;
 	pthread_mutex_unlock(&cl.mu);
 }
 

@@ -83,6 +83,12 @@ static inline int slot_commit(struct sr_slot_w *w, struct spanring_span *s, uint
 	w->head = head + total;
 	/* B: pairs with the agent's load-acquire of head (C). */
 	sr_store_release_64(&w->prod->head, w->head);
+	/* F: after B, load need_wakeup (ring_abi.h, wake-up protocol). The
+	 * compiler barrier is all this side needs: the agent's membarrier()
+	 * between its E and G is the hardware fence of both sides. */
+	sr_wake_barrier();
+	if (SR_UNLIKELY(sr_load_relaxed_32(w->wake)))
+		sr_wake_agent(w);
 	w->spans++;
 	sr_store_relaxed_64(&w->prod->spans, w->spans);
 	if (SR_UNLIKELY(used + total >= w->watermark))

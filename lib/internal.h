@@ -189,6 +189,7 @@ struct sr_slot_w {
 	uint8_t *data;               /* mirror-mapped slot data */
 	struct spanring_slot_prod *prod;
 	struct spanring_slot_cons *cons;
+	uint32_t *wake;              /* the ring's cons_hdr.need_wakeup */
 	uint32_t mask;
 	uint32_t watermark;          /* bytes */
 	uint64_t bell_tail;          /* tail when we last rang the doorbell */
@@ -259,6 +260,7 @@ SR_HIDDEN struct sr_thread *sr_thread_get(void);
 SR_HIDDEN void sr_slot_claim(struct sr_thread *t);
 SR_HIDDEN bool sr_slot_move(struct sr_thread *t);
 SR_HIDDEN void sr_doorbell_check(struct sr_slot_w *w, uint64_t head);
+SR_HIDDEN void sr_wake_agent(struct sr_slot_w *w);
 
 /* Scope table: make sure tracer's scope entry exists in the current ring. */
 SR_HIDDEN int sr_scope_publish(struct sr_tracer *tr);

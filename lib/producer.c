@@ -182,6 +182,7 @@ static int ring_setup(void)
 		w->data = sr_slot_data(&sr_g.map, i);
 		w->prod = sr_prod(&sr_g.map, i);
 		w->cons = sr_cons(&sr_g.map, i);
+		w->wake = &sr_cons_hdr(&sr_g.map)->need_wakeup;
 		w->mask = l.slot_size - 1;
 		w->watermark = l.slot_size / 2;
 		w->max_record = l.slot_size / 2 < SPANRING_MAX_RECORD ? l.slot_size / 2
@@ -472,6 +473,26 @@ void sr_doorbell_check(struct sr_slot_w *w, uint64_t head)
 	w->bell_tail = tail;
 	uint64_t one = 1;
 	/* Non-blocking eventfd: EAGAIN only when the counter would overflow. */
+	ssize_t r = write(fd, &one, sizeof(one));
+	(void)r;
+	w->doorbells++;
+	sr_store_relaxed_64(&w->prod->doorbells, w->doorbells);
+}
+
+/*
+ * The agent said it sleeps (need_wakeup, F in ring_abi.h). The exchange
+ * lets one thread of this process ring once per sleep; the others find 0.
+ * Without a doorbell (not registered yet) nothing is lost: the client
+ * rings once right after it installs one (cl_install_doorbell).
+ */
+void sr_wake_agent(struct sr_slot_w *w)
+{
+	if (!sr_xchg_32(w->wake, 0))
+		return;
+	int fd = sr_load_int(&sr_doorbell_fd);
+	if (fd < 0)
+		return;
+	uint64_t one = 1;
 	ssize_t r = write(fd, &one, sizeof(one));
 	(void)r;
 	w->doorbells++;

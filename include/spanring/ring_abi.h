@@ -56,6 +56,20 @@
  *   after the agent has finished reading them (the release of D orders the
  *   agent's reads, and the exporters' completion, before the new tail).
  *
+ * Wake-up protocol (ABI 1.2, docs/ABI.md "Sleeping agent"):
+ *
+ *   producer (after B)                      agent (before it sleeps)
+ *      compiler barrier                     E: store(need_wakeup, 1), every ring
+ *   F: w = load(need_wakeup)                   membarrier(MEMBARRIER_CMD_GLOBAL)
+ *      if w && exchange(need_wakeup, 0):    G: C on every slot of every ring;
+ *          write(doorbell, 1)                  sleep only if no head moved
+ *
+ *   The membarrier puts a full barrier into every running thread between
+ *   E and G, so for each commit either G sees its head (B) or F sees the
+ *   1 stored by E: a commit is never missed (no lost wake-up). The
+ *   exchange makes one thread ring once per sleep; a producer that writes
+ *   need_wakeup only changes when its own ring is drained.
+ *
  * Records. The bytes of a slot are a sequence of protobuf fields at the
  * level of the ScopeSpans message:
  *   span record:    tag(2, LEN) varint(len) <Span message bytes>
@@ -74,7 +88,7 @@
 
 #define SPANRING_RING_MAGIC 0x474e49524e415053ull /* "SPANRING" in memory (little-endian) */
 #define SPANRING_ABI_MAJOR 1u
-#define SPANRING_ABI_MINOR 1u
+#define SPANRING_ABI_MINOR 2u
 
 #define SPANRING_PAGE 4096u      /* unit of the layout; mapping needs an MMU page of 4 KiB */
 #define SPANRING_CACHELINE 64u
@@ -186,12 +200,27 @@ struct spanring_cons_hdr {
 	uint32_t watermark_pct;    /* doorbell watermark in percent of slot_size, 1..100;
 				      anything else: the producer's default (50) */
 	uint64_t agent_epoch;      /* incremented by each agent that adopts the ring */
-	uint64_t reserved[6];
+	/*
+	 * (ABI 1.2) need_wakeup: the agent stores SPANRING_WAKE_ASLEEP (E)
+	 * before it sleeps; a producer that loads it non-zero after a commit
+	 * (F) exchanges it with 0 and, if it got the non-zero value, writes
+	 * its doorbell once. The one field of this line the producer writes.
+	 * The agent never reads it back.
+	 */
+	uint32_t need_wakeup;
+	uint32_t reserved0;
+	uint64_t reserved[5];
 };
 _Static_assert(sizeof(struct spanring_cons_hdr) == 64, "abi");
 _Static_assert(offsetof(struct spanring_cons_hdr, agent_abi_major) == 0, "abi");
 _Static_assert(offsetof(struct spanring_cons_hdr, watermark_pct) == 4, "abi");
 _Static_assert(offsetof(struct spanring_cons_hdr, agent_epoch) == 8, "abi");
+_Static_assert(offsetof(struct spanring_cons_hdr, need_wakeup) == 16, "abi");
+
+#define SPANRING_WAKE_ASLEEP 1u
+/* The first ABI minor whose producers check need_wakeup; the agent polls
+ * rings of older minors while they are registered. */
+#define SPANRING_ABI_MINOR_WAKE 2u
 
 /*
  * struct spanring_slot_cons: one cache line per slot, agent-written,
@@ -264,7 +293,9 @@ _Static_assert(sizeof(struct spanring_scope_entry) == 8, "abi");
  *    F_SEAL_FUTURE_WRITE, size), the header, and
  *    answers one struct spanring_reg_resp. On success it attaches one
  *    eventfd, the doorbell, which the producer writes (8 bytes, value 1)
- *    when a slot crosses the watermark.
+ *    when a slot crosses the watermark, when it finds need_wakeup set
+ *    (ABI 1.2), and once right after it installed the doorbell (ABI 1.2:
+ *    a commit made before that found no doorbell to ring).
  * 3. The connection stays open for the ring's life. Its end (the producer
  *    exited, crashed or closed it) tells the agent to drain and unmap.
  * With SPANRING_REG_F_NOREPLY step 2 sends nothing back (no answer, no
@@ -290,9 +321,10 @@ _Static_assert(offsetof(struct spanring_reg_req, reserved) == 24, "abi");
 
 #define SPANRING_REG_F_RECONNECT (1u << 0) /* the ring was registered before */
 /* (ABI 1.1) Send no reply and make no doorbell: the producer does not
- * wait (it is ending: exit, exec, a fatal signal). The agent polls the
- * ring until the connection ends, as for any producer. An agent of ABI
- * 1.0 ignores the bit and answers; the producer never reads the answer. */
+ * wait (it is ending: exit, exec, a fatal signal). The agent drains the
+ * ring at once, polls it while the connection lasts and drains it when
+ * the connection ends. An agent of ABI 1.0 ignores the bit and answers;
+ * the producer never reads the answer. */
 #define SPANRING_REG_F_NOREPLY (1u << 1)
 
 struct spanring_reg_resp {

@@ -18,6 +18,11 @@ SECTION is one of
             agent, same spans, same rate
   scale     256 producer processes on one agent; 1..1024 threads in one
             process; memory of rings + agent vs processes and threads
+  wake      the agent when little happens (issue 15): CPU and voluntary
+            context switches over 10 s idle (no producer; 100 idle
+            registered producers), agent CPU per span and end-to-end
+            latency at 10 k and 1 k spans/s to OTLP/HTTP; with --base B2
+            the same cases also with B2's agent and producers ("before")
 Each appends JSON lines to DIR/SECTION.jsonl and the commands it ran to
 DIR/SECTION.commands. Every process it starts is bounded in time and
 killed on exit; sockets are unix sockets in a private temp dir, the OTLP
@@ -43,6 +48,7 @@ P.add_argument("section")
 P.add_argument("--build", required=True)
 P.add_argument("--out", required=True)
 P.add_argument("--quick", action="store_true")
+P.add_argument("--base", help="wake: a second build to compare with (its agent and producers)")
 A = P.parse_args()
 B = A.build
 AGENT = os.path.join(B, "bin", "spanring-agent")
@@ -66,6 +72,8 @@ def emit(obj):
 
 def command(cid, cmd):
     with open(os.path.join(A.out, f"{A.section}.commands"), "a") as f:
+        if A.base:
+            cmd = cmd.replace(A.base.rstrip("/") + "/", "$BASE/")
         f.write(f"{cid}|{cmd.replace(B + '/', '$B/').replace(TMP, '$T')}\n")
 
 
@@ -82,6 +90,22 @@ def cleanup():
         except Exception:
             pass
     subprocess.run(["rm", "-rf", TMP])
+
+
+def task_vcsw(pid):
+    """Voluntary context switches of every live thread of pid (wake-ups)."""
+    total = 0
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            try:
+                for line in open(f"/proc/{pid}/task/{t}/status"):
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+            except (OSError, ValueError):
+                pass
+    except OSError:
+        pass
+    return total
 
 
 def task_cpu_ns(pid):
@@ -147,9 +171,9 @@ def loadavg():
 
 
 class Agent:
-    def __init__(self, args, tag="a"):
+    def __init__(self, args, tag="a", binary=None):
         self.sock = os.path.join(TMP, f"{tag}.sock")
-        self.args = [AGENT, "--socket", self.sock, "-q"] + args
+        self.args = [binary or AGENT, "--socket", self.sock, "-q"] + args
         self.log = open(os.path.join(TMP, f"{tag}.log"), "ab")
         self.p = subprocess.Popen(self.args, stdout=self.log, stderr=self.log)
         CHILDREN.append(self.p)
@@ -232,12 +256,12 @@ def exporter_args(exp):
     raise ValueError(exp)
 
 
-def start_producers(ag, n, args, env_extra=None):
+def start_producers(ag, n, args, env_extra=None, prog=None):
     env = dict(os.environ, SPANRING_SOCKET=ag.sock)
     env.update(env_extra or {})
     ps = []
     for _ in range(n):
-        p = subprocess.Popen([PROD] + args, env=env, stdout=subprocess.PIPE,
+        p = subprocess.Popen([prog or PROD] + args, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
         CHILDREN.append(p)
         ps.append(p)
@@ -723,8 +747,96 @@ def section_agentcg():
         emit({"exporter": exp, "rate": rate, "runs": runs})
 
 
+# ---- wake: the agent when little happens (issue 15) ----------------------------------------
+
+def section_wake():
+    rounds = 1 if QUICK else 3
+    window = 4.0 if QUICK else 10.0
+    builds = [("after", B)] + ([("before", A.base)] if A.base else [])
+    for r in range(1, rounds + 1):
+        log(f"round {r}/{rounds}")
+        for label, bd in builds:
+            agent_bin = os.path.join(bd, "bin", "spanring-agent")
+            prod = os.path.join(bd, "bench", "bench_agentprod")
+            idle_prod = os.path.join(bd, "tests", "progs", "sr-testprod")
+            for case in ("idle.p0", "idle.p100", "otlp.r10k", "otlp.r1k"):
+                try:
+                    wake_case(r, label, case, agent_bin, prod, idle_prod, window)
+                except Exception as e:  # one case failing must not end the section
+                    log(f"{label}.{case}: failed: {e!r}")
+                    emit({"round": r, "build": label, "config": case, "error": repr(e)})
+                for p in CHILDREN:
+                    if p.poll() is None:
+                        p.kill()
+                for p in CHILDREN:
+                    try:
+                        p.wait(timeout=10)
+                    except Exception:
+                        pass
+                CHILDREN.clear()
+
+
+def wake_case(r, label, case, agent_bin, prod, idle_prod, window):
+    sink = Sink()
+    eargs = ["--exporter", f"otlp_http:http://127.0.0.1:{sink.port}/v1/traces"]
+    ag = Agent(eargs, binary=agent_bin)
+    cid = f"{label}.{case}"
+    ps = []
+    if case == "idle.p100":
+        pargs = ["-S", "idle", "-n", "1", "-H", "-d", "3000"]
+        ps = start_producers(ag, 100, pargs, prog=idle_prod)
+        if r == 1:
+            command(cid, f"{agent_bin} --socket $T/a.sock -q {' '.join(eargs)} & 100 x "
+                    f"SPANRING_SOCKET=$T/a.sock {idle_prod} {' '.join(pargs)}; "
+                    f"{window:g} s window from 1 s after the last registration")
+        wait_registered(ag, 100, timeout=60)
+        time.sleep(4.0)  # every idle producer committed its span and was drained
+    elif case.startswith("otlp.r"):
+        rate = 10000 if case == "otlp.r10k" else 1000
+        pargs = ["--mode", "api", "--rate", str(rate), "--latency", "--lat-every", "1",
+                 "--duration-ms", str(int((window + 3) * 1000)), "--quiet-start", "200"]
+        ps = start_producers(ag, 1, pargs, prog=prod)
+        if r == 1:
+            command(cid, f"{agent_bin} --socket $T/a.sock -q {' '.join(eargs)} & "
+                    f"SPANRING_SOCKET=$T/a.sock {prod} {' '.join(pargs)}; "
+                    f"{window:g} s window from 1.5 s after registration")
+        wait_registered(ag, 1)
+        time.sleep(1.5)
+    else:
+        if r == 1:
+            command(cid, f"{agent_bin} --socket $T/a.sock -q {' '.join(eargs)}; "
+                    f"{window:g} s window from 1 s after the start")
+        time.sleep(1.0)
+    st0 = ag.ctl("stats")
+    c0, v0, t0 = ag.cpu(), task_vcsw(ag.p.pid), time.monotonic()
+    time.sleep(window)
+    c1, v1, t1 = ag.cpu(), task_vcsw(ag.p.pid), time.monotonic()
+    st1 = ag.ctl("stats")
+    la = loadavg()
+    outs = collect(ps, sig=case == "idle.p100", timeout=window + 30)
+    ag.stop()
+    sk = sink.stop()
+    spans = st1["agent"]["spans"] - st0["agent"]["spans"]
+    batches = st1["agent"]["batches"] - st0["agent"]["batches"]
+    dt = t1 - t0
+    res = {"round": r, "build": label, "config": case, "window_s": dt,
+           "agent_cpu_s": (c1 - c0) / 1e9, "agent_cpu_pct": 100.0 * (c1 - c0) / 1e9 / dt,
+           "wakeups_per_s": (v1 - v0) / dt, "spans": spans, "batches": batches,
+           "spans_per_batch": spans / batches if batches else None,
+           "agent_us_per_span": (c1 - c0) / 1e3 / spans if spans else None,
+           "wake_mode": st1["agent"].get("wake_mode"), "loadavg": la, "sink": sk}
+    if case.startswith("otlp.r") and outs:
+        res["lat"] = outs[0].get("lat", {})
+        res["drops"] = outs[0].get("drops")
+    emit(res)
+    lat = res.get("lat", {})
+    log(f"{cid}: agent {res['agent_cpu_pct']:.3f} % of a core, {res['wakeups_per_s']:.1f} wake-ups/s, "
+        f"{res['agent_us_per_span'] or 0:.2f} us/span, {res['spans_per_batch'] or 0:.0f} spans/batch, "
+        f"p50 {lat.get('p50_us')} p99 {lat.get('p99_us')} us (load {la})")
+
+
 try:
-    {"prodagent": section_prodagent, "agentcg": section_agentcg, "agent": section_agent, "latency": section_latency, "rates": section_rates,
+    {"wake": section_wake, "prodagent": section_prodagent, "agentcg": section_agentcg, "agent": section_agent, "latency": section_latency, "rates": section_rates,
      "sockbase": section_sockbase, "scale": section_scale}[A.section]()
 finally:
     cleanup()

@@ -34,6 +34,10 @@
 #              producer + agent, CPU per span (issue 7 §4)
 #   scale      256 producer processes, 1..1024 threads in one process, host
 #              memory (rings + agent) (issue 7 §6)
+#   wake       the agent when little happens (issue 15): CPU and wake-ups
+#              idle (no producer, 100 idle producers), CPU per span and
+#              latency at 10 k and 1 k spans/s to OTLP/HTTP; BENCH_BASE adds
+#              the same cases with a build of the previous version
 #   lttng      LTTng-UST, same payload, same run (tests/bench/lttng.sh:
 #              installs liblttng-ust-dev and lttng-tools if missing, runs its
 #              own lttng-sessiond) (issue 7 §3)
@@ -59,6 +63,9 @@
 #   BENCH_ONLY=a,b       run only these configurations: producer ids as in
 #                        PRODUCER_CONFIGS, callgrind ids prefixed cg: (cg:reference)
 #   BENCH_SLOT_SIZE=8M   SPANRING_SLOT_SIZE of the producer runs (see below)
+#   BENCH_BASE=dir       wake: also run its cases with this build directory's
+#                        agent and producers (e.g. a build of the previous
+#                        version), shown as "before"
 #   BENCH_SECTIONS=a,b   run only these sections (default: all, in the order
 #                        above); the results of the others in $OUT are kept
 #                        and rendered again (the producer blocks only when
@@ -89,7 +96,7 @@ SLOT_SIZE=${BENCH_SLOT_SIZE:-8M}
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-SECTIONS=${BENCH_SECTIONS:-env,producer,callgrind,prodagent,agent,agentcg,latency,rates,sockbase,scale,lttng,fanout}
+SECTIONS=${BENCH_SECTIONS:-env,producer,callgrind,prodagent,agent,agentcg,latency,rates,sockbase,scale,wake,fanout,lttng}
 want() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 for b in "$BIN" "$B/bin/spanring-agent" "$B/bench/bench_agentprod" "$B/bench/bench_otlpsink" \
 	"$B/bench/bench_sockbase"; do
@@ -623,6 +630,7 @@ section_py() { # section
 		return
 	fi
 	: >"$OUT/$1.jsonl"
+	[ "$1" = wake ] && [ -n "${BENCH_BASE:-}" ] && q+=(--base "$BENCH_BASE")
 	timeout 900 python3 tests/bench/agent.py "$1" --build "$B" --out "$OUT" "${q[@]}" ||
 		log "$1: failed (exit $?); its results are partial"
 }
@@ -637,7 +645,7 @@ section_lttng() {
 section_env
 want producer && section_producer
 want callgrind && section_callgrind
-for s in prodagent agent agentcg latency rates sockbase scale; do
+for s in prodagent agent agentcg latency rates sockbase scale wake; do
 	if want "$s"; then
 		log "$s: start"
 		section_py "$s"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# On a quiet ring (the agent has backed off to poll_interval_max), a single
-# committed span is exported (written to the file and released) within a
-# few milliseconds: poll_interval_max (5 ms) + batch_max_age (2 ms) by
-# default. The bounds below leave room for a loaded CI machine.
+# On a quiet ring (the agent sleeps: ABI 1.2 wake-up protocol), a single
+# committed span wakes the agent through the doorbell and is exported
+# (written to the file and released) at once: after a quiet spell its
+# batch deadline (latency_bound after the last scan) has passed. The
+# bounds below leave room for a loaded CI machine.
 . "$(dirname "$0")/agent-lib.sh"
 start_agent --file "$T/out.pb"
 out=$("$PROGS/sr-testprod" -S quiet -l 30) || fail "probe failed: $out"

@@ -19,11 +19,21 @@
  *   -D  not dumpable (prctl PR_SET_DUMPABLE 0) before registering
  *   -l N  latency probe instead: N times, after 100 ms of quiet, commit one
  *         span and time until the agent released it (it was exported);
- *         prints "latency_us p50=.. max=.."
+ *         prints "latency_us p50=.. p99=.. max=.."
+ *   -i MIN:MAX  with -l: quiet intervals drawn at random (log-uniform)
+ *         between MIN and MAX milliseconds instead of 100 ms; -l N runs
+ *         until N probes or -T seconds, whichever comes first
+ *   -T S  with -i: stop probing after S seconds
+ *   -B US with -l: also print "over=N": probes that took longer than US µs
+ *   -O  be a producer of ABI 1.1: no wake-up protocol (the agent polls)
+ *   -K  commit one span, then die by SIGKILL before any doorbell write
+ *       (need_wakeup cleared first, as if this commit had taken it)
+ *   -M  with -l: clear and set need_wakeup at random in a loop (hostile)
  * Prints "committed=N drops=D registered=R" at the end.
  */
 #include <getopt.h>
 #include <sys/prctl.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -136,14 +146,57 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static double iv_min_ms = 100, iv_max_ms = 100;
+static int probe_secs;
+static long over_us = -1;
+
+/* xorshift64*, seeded from the pid and the clock */
+static uint64_t rnd(void)
+{
+	static uint64_t x;
+	if (!x)
+		x = now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* Hostile: set and clear our own ring's need_wakeup at random. */
+static void *flag_flipper(void *arg)
+{
+	(void)arg;
+	uint32_t *w = &sr_cons_hdr(&t.m)->need_wakeup;
+	while (!stop) {
+		sr_store_relaxed_32(w, (uint32_t)(rnd() & 1));
+		if ((rnd() & 15) == 0) {
+			uint64_t one = 1;
+			int fd = sr_load_int(&sr_doorbell_fd);
+			if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+				(void)0;
+		}
+		sleep_ns(rnd() % 200000);
+	}
+	return NULL;
+}
+
 /* Commit one span at a time on a quiet ring; time until it is released. */
 static int latency_probe(int n, int reg)
 {
-	uint64_t lat[1000];
-	if (n > 1000)
-		n = 1000;
+	static uint64_t lat[100000];
+	if (n > 100000)
+		n = 100000;
+	uint64_t t_end = probe_secs ? now_ns() + (uint64_t)probe_secs * 1000000000ull : 0;
+	int done = 0;
 	for (int i = 0; i < n; i++) {
-		sleep_ns(100000000ull);
+		if (t_end && now_ns() >= t_end)
+			break;
+		double ms = iv_min_ms;
+		if (iv_max_ms > iv_min_ms) {
+			double u = (double)(rnd() >> 11) / 9007199254740992.0;
+			ms = iv_min_ms * pow(iv_max_ms / iv_min_ms, u);
+		}
+		sleep_ns((uint64_t)(ms * 1e6));
 		struct tr_span s;
 		memset(&s, 0, sizeof(s));
 		s.trace_id[0] = 1;
@@ -155,15 +208,32 @@ static int latency_probe(int n, int reg)
 			return 1;
 		uint64_t t0 = now_ns();
 		while (tr_unreleased(&t, 0)) {
-			if (now_ns() - t0 > 5000000000ull)
+			if (now_ns() - t0 > 5000000000ull) {
+				printf("probe %d: not released after 5 s\n", i);
 				return 1;
-			sleep_ns(20000);
+			}
+			sleep_ns(iv_max_ms > iv_min_ms ? 200000 : 20000);
 		}
 		lat[i] = (now_ns() - t0) / 1000;
+		if (lat[i] > 1000000)
+			fprintf(stderr, "slow probe %d: %llu us (t0 %llu ns), need_wakeup now %u\n", i,
+				(unsigned long long)lat[i], (unsigned long long)t0,
+				sr_load_relaxed_32(&sr_cons_hdr(&t.m)->need_wakeup));
+		done++;
 	}
+	n = done;
+	if (!n)
+		return 1;
 	qsort(lat, (size_t)n, sizeof(lat[0]), cmp_u64);
-	printf("committed=%d drops=0 registered=%d\nlatency_us p50=%llu max=%llu\n", n, reg == 0,
-	       (unsigned long long)lat[n / 2], (unsigned long long)lat[n - 1]);
+	printf("committed=%d drops=0 registered=%d\n", n, reg == 0);
+	if (over_us >= 0) {
+		int over = 0;
+		for (int i = 0; i < n; i++)
+			over += lat[i] > (uint64_t)over_us;
+		printf("over=%d\n", over);
+	}
+	printf("latency_us p50=%llu p99=%llu max=%llu\n", (unsigned long long)lat[n / 2],
+	       (unsigned long long)lat[n * 99 / 100], (unsigned long long)lat[n - 1]);
 	sr_client_stop();
 	return 0;
 }
@@ -179,9 +249,10 @@ int main(int argc, char **argv)
 	uint32_t slot_size = 65536;
 	const char *service = "testprod";
 	int lie = 0, hold = 0, wait_reg = 5000, wait_drain = 10000, probes = 0, opt, nodump = 0;
+	int old_minor = 0, kill_mode = 0, flipper = 0;
 	const char *extra[16];
 	int n_extra = 0;
-	while ((opt = getopt(argc, argv, "t:n:s:z:S:r:WLHw:d:q:l:A:X:N:D")) != -1) {
+	while ((opt = getopt(argc, argv, "t:n:s:z:S:r:WLHw:d:q:l:A:X:N:Di:T:B:OKM")) != -1) {
 		switch (opt) {
 		case 't': n_threads = atoi(optarg); break;
 		case 'n': n_spans = atol(optarg); break;
@@ -203,6 +274,18 @@ int main(int argc, char **argv)
 		case 'X': span_text = optarg; break;
 		case 'N': span_name = optarg; break;
 		case 'D': nodump = 1; break;
+		case 'i':
+			if (sscanf(optarg, "%lf:%lf", &iv_min_ms, &iv_max_ms) != 2 ||
+			    iv_min_ms <= 0 || iv_max_ms < iv_min_ms) {
+				fprintf(stderr, "sr-testprod: -i MIN:MAX (ms)\n");
+				return 2;
+			}
+			break;
+		case 'T': probe_secs = atoi(optarg); break;
+		case 'B': over_us = atol(optarg); break;
+		case 'O': old_minor = 1; break;
+		case 'K': kill_mode = 1; break;
+		case 'M': flipper = 1; break;
 		default:
 			fprintf(stderr, "usage: see the comment at the top of sr-testprod.c\n");
 			return 2;
@@ -234,12 +317,40 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sr-testprod: ring: %s\n", strerror(-err));
 		return 1;
 	}
+	if (!old_minor)
+		tr_wake_enable(&t, &sr_doorbell_fd);
 	scopes[0] = tr_add_scope(&t, "sr-testprod", "1.0", NULL);
 	scopes[1] = tr_add_scope(&t, "sr-testprod-other", "2.0", "https://opentelemetry.io/schemas/1.21.0");
 	for (unsigned i = 0; i < SPANRING_MAX_SLOTS; i++)
 		pthread_mutex_init(&slot_lock[i], NULL);
 	sr_client_start(&t.m);
 	int reg = wait_reg > 0 ? sr_client_flush(wait_reg) : -1;
+	if (kill_mode) {
+		/* Let the agent fall asleep with our ring armed, take the
+		 * wake-up as the library's exchange would, commit, and die
+		 * before the doorbell write. */
+		sleep_ns(300000000ull);
+		sr_xchg_32(&sr_cons_hdr(&t.m)->need_wakeup, 0);
+		struct tr_span s;
+		memset(&s, 0, sizeof(s));
+		s.trace_id[0] = 7;
+		s.span_id[0] = 7;
+		s.name = "killed";
+		s.start_ns = s.end_ns = now_ns();
+		const int *bell = t.bell;
+		t.bell = NULL; /* no F step: we "die" before it */
+		if (tr_write_span(&t, 0, scopes[0], &s))
+			return 1;
+		t.bell = bell;
+		printf("committed=1 then SIGKILL\n");
+		fflush(stdout);
+		raise(SIGKILL);
+	}
+	if (flipper) {
+		pthread_t ft;
+		pthread_create(&ft, NULL, flag_flipper, NULL);
+		pthread_detach(ft);
+	}
 	if (probes > 0)
 		return latency_probe(probes, reg);
 	pthread_t th[256];

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "atomics.h"
 #include "pbwire.h"
@@ -25,6 +26,7 @@ struct tr {
 	uint64_t scope[SPANRING_MAX_SLOTS];  /* last scope record written */
 	uint64_t drops[SPANRING_MAX_SLOTS];
 	uint64_t spans[SPANRING_MAX_SLOTS];
+	const int *bell; /* tr_wake_enable(): the doorbell fd's location, else NULL */
 };
 
 struct tr_span {
@@ -134,6 +136,9 @@ static inline int tr_create_ex(struct tr *t, uint32_t slots, uint32_t slot_size,
 	memcpy(sr_resource(&t->m), res, res_len);
 	struct spanring_ring_hdr *h = sr_hdr(&t->m);
 	h->res_len = (uint32_t)res_len;
+	/* A raw writer is an ABI 1.1 producer, which the agent polls, unless
+	 * it follows the wake-up protocol (tr_wake_enable()). */
+	h->abi_minor = 1;
 	for (uint32_t i = 0; i < SPANRING_MAX_SLOTS; i++)
 		t->scope[i] = SPANRING_SCOPE_NONE;
 	sr_store_release_32(&h->flags, SPANRING_HDR_F_INITIALIZED);
@@ -195,6 +200,27 @@ static inline void tr_put_raw(struct tr *t, uint32_t i, const void *b, size_t n)
 	t->pending[i] += n;
 }
 
+/* Follow the ABI 1.2 wake-up protocol (F after each commit), ringing the
+ * doorbell whose fd is at *bell (-1: none yet). Before registration. */
+static inline void tr_wake_enable(struct tr *t, const int *bell)
+{
+	sr_hdr(&t->m)->abi_minor = SPANRING_ABI_MINOR;
+	t->bell = bell;
+}
+
+/* F of ring_abi.h: the library's sr_wake_agent(). */
+static inline void tr_wake(struct tr *t)
+{
+	uint32_t *w = &sr_cons_hdr(&t->m)->need_wakeup;
+	sr_wake_barrier();
+	if (!sr_load_relaxed_32(w) || !sr_xchg_32(w, 0))
+		return;
+	int fd = sr_load_int(t->bell);
+	uint64_t one = 1;
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+		(void)0;
+}
+
 /* Publish the pending bytes (B: store-release head), then the span
  * counter, in the library's order (lib/commit.h): a producer killed
  * between the two stores leaves the counter one span short, never one
@@ -205,6 +231,8 @@ static inline void tr_commit(struct tr *t, uint32_t i)
 	t->pending[i] = 0;
 	sr_store_release_64(&sr_prod(&t->m, i)->head, t->head[i]);
 	sr_store_relaxed_64(&sr_prod(&t->m, i)->spans, t->spans[i]);
+	if (t->bell)
+		tr_wake(t);
 }
 
 /* Set head to any value (hostile tests). */
@@ -213,6 +241,8 @@ static inline void tr_set_head(struct tr *t, uint32_t i, uint64_t head)
 	t->head[i] = head;
 	t->pending[i] = 0;
 	sr_store_release_64(&sr_prod(&t->m, i)->head, head);
+	if (t->bell)
+		tr_wake(t);
 }
 
 static inline size_t tr_ctrl_varint(uint8_t *p, uint32_t field, uint64_t v)

@@ -77,6 +77,9 @@ static void test_invalid_values(void **state)
 	bad_line("batch_max_bytes = 1T", "key 'batch_max_bytes'", NULL);
 	bad_line("batch_max_age = 2 ms", "key 'batch_max_age'", "'2 ms'");
 	bad_line("batch_max_age = 2min", "key 'batch_max_age'", NULL);
+	bad_line("latency_bound = soon", "key 'latency_bound'", "'soon'");
+	bad_line("latency_bound = 10", "key 'latency_bound'", "with a unit");
+	bad_line("latency_bound = 61s", "key 'latency_bound'", NULL);
 	bad_line("max_inflight_batches = 0", "key 'max_inflight_batches'", NULL);
 	bad_line("watermark_pct = 101", "key 'watermark_pct'", "'101'");
 	bad_line("watermark_pct = 0", "key 'watermark_pct'", NULL);
@@ -164,6 +167,14 @@ static void test_flags(void **state)
 	assert_int_equal(agent_config_parse_args(&c, argc, argv, &action, err, sizeof(err)), 0);
 	assert_int_equal(action, AGENT_CFG_CHECK);
 	assert_int_equal(c.batch_max_age_us, 3000);   /* flag beats the file */
+	/* latency_bound is the same setting under its new name */
+	char *argv2[] = {"agent", "--latency-bound", "25ms", "--check-config", NULL};
+	struct agent_config c2;
+	agent_config_defaults(&c2);
+	assert_int_equal(c2.batch_max_age_us, 10000); /* default 10 ms */
+	assert_int_equal(agent_config_parse_args(&c2, 4, argv2, &action, err, sizeof(err)), 0);
+	assert_int_equal(c2.batch_max_age_us, 25000);
+	agent_config_free(&c2);
 	assert_int_equal(c.watermark_pct, 70);       /* from the file */
 	assert_string_equal(c.socket_path, "/tmp/f.sock");
 	assert_string_equal(c.file_path, "/tmp/o.pb");
