@@ -164,6 +164,9 @@ struct agent_stats {
 	uint64_t batches, spans, bytes, empty_batches;
 	uint64_t zc_iov_checked, zc_violations;
 	uint64_t paused_inflight; /* drain rounds skipped for max_inflight_batches */
+	/* drops counted by producers that have exited (their rings are gone):
+	 * the agent-wide totals add the live producers' counters */
+	uint64_t gone_drop_full, gone_drop_oversize, gone_drop_encode;
 };
 
 struct ctl_conn;
@@ -194,6 +197,7 @@ struct agent {
 	uint32_t inflight_batches;
 	char host_name[256];
 	bool stopping;
+	bool ready;       /* listening and every exporter constructed (/readyz) */
 	bool exit_now;
 	bool no_release;  /* exiting: unreferenced batches do not move tails */
 	uint64_t stop_deadline_ns;

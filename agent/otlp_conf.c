@@ -415,6 +415,11 @@ int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
 		}
 	}
 	bool grpc = c->protocol == OTLP_PROTO_GRPC;
+	if (ac->otlp_tls_ca_file || ac->otlp_tls_cert_file || ac->otlp_tls_key_file ||
+	    ac->otlp_tls_server_name || ac->otlp_tls_min_version || ac->otlp_tls_insecure) {
+		errf(err, errlen, "otlp.tls_*: TLS is not supported by this build");
+		return -EINVAL;
+	}
 
 	/* endpoint: a traces endpoint (as is) wins over a base endpoint at the
 	 * same level; the agent's settings win over the environment. */
