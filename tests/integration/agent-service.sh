@@ -23,7 +23,7 @@ STARTED+=($!)
 wait_until 5 test -S "$T/notify.sock" || fail "fake notify socket"
 NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=200000 \
 	start_agent --null --metrics_port "$port" --metrics_address 127.0.0.1 --poll-interval-min 5s \
-	--poll-interval-max 5s
+	--poll-interval-max 5s --watermark_pct 100
 wait_until 5 grep -q '^READY=1|MAINPID='"$AGENT_PID" "$T/notify.txt" || fail "no READY=1: $(cat "$T/notify.txt")"
 sleep 0.6
 n=$(grep -c '^WATCHDOG=1$' "$T/notify.txt")
@@ -43,10 +43,18 @@ PY
 # Totals survive the producers: two producers, the second overfills a
 # small ring (the agent polls every 5 s), both exit.
 "$PROGS/sr-testprod" -S one -t 1 -s 1 -n 100 -d 0 >"$T/p1.txt" 2>&1 || fail "producer one"
-"$PROGS/sr-testprod" -S two -t 1 -s 1 -z 65536 -n 20000 -d 0 >"$T/p2.txt" 2>&1 || fail "producer two"
-drops=$(sed -n 's/.*drops=\([0-9]*\).*/\1/p' "$T/p2.txt")
-committed=$(sed -n 's/.*committed=\([0-9]*\).*/\1/p' "$T/p2.txt")
-[ "${drops:-0}" -gt 0 ] || fail "producer two dropped nothing: $(cat "$T/p2.txt")"
+# (drops depend on timing: up to five producers until one has dropped)
+drops=0 committed=0 served=1
+for i in 1 2 3 4 5; do
+	"$PROGS/sr-testprod" -S "two$i" -t 1 -s 1 -z 65536 -n 40000 -d 0 >"$T/p2.txt" 2>&1 ||
+		fail "producer two$i"
+	served=$((served + 1))
+	d=$(sed -n 's/.*drops=\([0-9]*\).*/\1/p' "$T/p2.txt")
+	c=$(sed -n 's/.*committed=\([0-9]*\).*/\1/p' "$T/p2.txt")
+	drops=$((drops + d)) committed=$((committed + c))
+	[ "$drops" -gt 0 ] && break
+done
+[ "$drops" -gt 0 ] || fail "no producer dropped anything: $(cat "$T/p2.txt")"
 ok=
 for i in $(seq 100); do
 	m=$(http /metrics)
@@ -55,7 +63,7 @@ for i in $(seq 100); do
 	sleep 0.1
 done
 [ -n "$ok" ] || fail "totals after exit: $(grep spanring_agent_ <<<"$m")"
-grep -q '^spanring_agent_producers_served_total 2$' <<<"$m" || fail "producers served: $m"
+grep -q "^spanring_agent_producers_served_total $served\$" <<<"$m" || fail "producers served (want $served): $m"
 grep -q "^spanring_agent_producer_drops_total{cause=\"full\"} $drops\$" <<<"$m" ||
 	fail "drops total (want $drops): $(grep drops_total <<<"$m")"
 stop_agent
