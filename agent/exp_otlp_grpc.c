@@ -345,6 +345,29 @@ static ssize_t g_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size_t 
 	return (ssize_t)n;
 }
 
+/*
+ * Over user-space TLS a DATA frame is one TLS record: 9 header bytes and
+ * 16375 payload bytes fill a 16 KiB record exactly (a 16 KiB payload
+ * would leave its last 9 bytes to a record and a write of their own).
+ */
+static ssize_t g_read_length_cb(nghttp2_session *ses, uint8_t frame_type, int32_t id,
+				int32_t session_window, int32_t stream_window,
+				uint32_t remote_max_frame_size, void *user)
+{
+	(void)ses;
+	(void)frame_type;
+	(void)id;
+	(void)user;
+	ssize_t n = 16384 - 9;
+	if ((ssize_t)remote_max_frame_size < n)
+		n = (ssize_t)remote_max_frame_size;
+	if (session_window < n)
+		n = session_window;
+	if (stream_window < n)
+		n = stream_window;
+	return n > 0 ? n : 1;
+}
+
 /* Let nghttp2 write what it has; watch for writability as needed. */
 static void g_send(struct otlp_grpc *g)
 {
@@ -728,6 +751,8 @@ static void g_on_ready(struct otlp_grpc *g)
 	nghttp2_session_callbacks_set_on_header_callback(cb, g_on_header_cb);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, g_on_data_cb);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, g_on_close_cb);
+	if (g->tls && strcmp(tls_conn_mode(g->tls), "userspace") == 0)
+		nghttp2_session_callbacks_set_data_source_read_length_callback(cb, g_read_length_cb);
 	int rv = nghttp2_session_client_new(&g->ses, cb, g);
 	nghttp2_session_callbacks_del(cb);
 	if (rv) {
