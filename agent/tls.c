@@ -293,6 +293,11 @@ static void tls_explain(struct tls_conn *t, int sslerr, bool handshake)
 			why = "the server did not answer with TLS: is it a cleartext server? (http:// "
 			      "is cleartext, https:// is TLS)";
 		break;
+	case SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL:
+		why = x->h2 ? "the server does not speak HTTP/2 over TLS (ALPN h2): not a gRPC "
+			      "server? (OTLP/HTTP is usually on port 4318, gRPC on 4317)"
+			    : "the server does not speak HTTP/1.1 over TLS (ALPN http/1.1)";
+		break;
 	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
 	case SSL_R_UNSUPPORTED_PROTOCOL:
 		why = "no TLS version in common (otlp.tls_min_version)";

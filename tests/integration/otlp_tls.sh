@@ -13,7 +13,8 @@
 #   - verification failures are configuration errors (let go, not retried
 #     at the backoff of an unavailable backend); TLS to a cleartext server
 #     is retried
-#   - TLS settings with a cleartext endpoint are refused (never ignored)
+#   - TLS settings with a cleartext endpoint are refused (never ignored);
+#     gRPC refuses a TLS server that does not select ALPN h2
 #   - kernel TLS: tested when the kernel has the tls ULP, skipped otherwise
 . "$(dirname "$0")/otlp-lib.sh"
 command -v openssl >/dev/null || fail "openssl not installed (tools/setup-deps.sh)"
@@ -188,6 +189,10 @@ for pr in http grpc; do
 	grep -q "OTEL_EXPORTER_OTLP_CERTIFICATE is set but the endpoint .* is cleartext" <<<"$out" ||
 		fail "$pr: $out"
 done
+
+say "grpc: a TLS server that does not select ALPN h2 (the receiver's HTTP/1.1 port)"
+err_case grpc --exporter "otlp_grpc:https://127.0.0.1:${HP[good]}" --otlp.tls_ca_file "$P/ca.pem" -- \
+	"HTTP/2 over TLS (ALPN h2)"
 
 say "grpc: host:port without scheme is TLS unless OTEL_EXPORTER_OTLP_INSECURE=true"
 "$bin/spanring-agent" --socket "$T/c.sock" --exporter "otlp_grpc:127.0.0.1:1" \
