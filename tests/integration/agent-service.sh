@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The agent as a system service: READY=1 and WATCHDOG=1 on a fake
 # $NOTIFY_SOCKET (the systemd notification protocol), /healthz and /readyz
-# on the metrics listener at a configured address, and agent-wide totals
+# on the metrics listener at a configured address (503 while stopping), and agent-wide totals
 # (spans received, producer drops by cause, producers served) that stay
 # after the producers have exited.
 . "$(dirname "$0")/agent-lib.sh"
@@ -69,6 +69,18 @@ grep -q "^spanring_agent_producer_drops_total{cause=\"full\"} $drops\$" <<<"$m" 
 stop_agent
 [ "$AGENT_RC" = 0 ] || fail "exit status $AGENT_RC"
 grep -q '^STOPPING=1$' "$T/notify.txt" || fail "no STOPPING=1"
+# While stopping (an exporter still holds batches for an unreachable
+# backend), /healthz stays 200 and /readyz says 503.
+: >"$T/agent.log"
+start_agent --exporter "otlp_http:http://127.0.0.1:1/v1/traces" --shutdown_timeout 3s \
+	--metrics_port "$port" --metrics_address 127.0.0.1
+"$PROGS/sr-testprod" -S held -t 1 -s 1 -n 50 -d 0 >"$T/p3.txt" 2>&1 || fail "producer held"
+wait_until 5 grep -q "Connection refused" "$T/agent.log" || fail "no export attempt"
+kill -TERM "$AGENT_PID"
+wait_until 2 grep -q "stopping:" "$T/agent.log" || fail "no stopping line"
+[ "$(http /readyz)" = "503 stopping" ] || fail "/readyz while stopping: $(http /readyz)"
+[ "$(http /healthz)" = "200 ok" ] || fail "/healthz while stopping: $(http /healthz)"
+stop_agent
 # A metrics address that is not numeric is refused at start.
 "$AGENT" --socket "$T/b.sock" --null --metrics_port "$port" --metrics_address localhost-x \
 	2>"$T/bad.log" && fail "bad metrics_address accepted"
