@@ -751,7 +751,7 @@ static void g_on_ready(struct otlp_grpc *g)
 	nghttp2_session_callbacks_set_on_header_callback(cb, g_on_header_cb);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, g_on_data_cb);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, g_on_close_cb);
-	if (g->tls && strcmp(tls_conn_mode(g->tls), "userspace") == 0)
+	if (g->tls && strcmp(tls_conn_mode(g->tls), "ktls") != 0)
 		nghttp2_session_callbacks_set_data_source_read_length_callback(cb, g_read_length_cb);
 	int rv = nghttp2_session_client_new(&g->ses, cb, g);
 	nghttp2_session_callbacks_del(cb);
@@ -794,9 +794,7 @@ static void g_tls_step(struct otlp_grpc *g)
 		g->tls_logged = mode;
 		log_info("exporter %s: %s: %s, ALPN h2, %s mode%s", g->ob.e.name, g->ob.conf.url,
 			 tls_conn_desc(g->tls, desc, sizeof(desc)), mode,
-			 strcmp(mode, "ktls") == 0
-				 ? " (the kernel encrypts: span bytes are not copied)"
-				 : " (span bytes copied into 16 KiB records before encryption; only kTLS is copy-free)");
+			 tls_mode_note(mode));
 	}
 	g->ob.e.tls_mode = mode;
 	g_on_ready(g);
@@ -977,12 +975,12 @@ static void g_stats_json(struct exporter *e, struct sbuf *out)
 		const struct tls_counters *t = tls_ctx_counters(g->tls_ctx);
 		sbuf_printf(out,
 			    ",\"tls\":{\"mode\":\"%s\",\"handshakes\":%llu,\"handshake_failures\":%llu,"
-			    "\"config_errors\":%llu,\"records\":%llu,\"copied_bytes\":%llu,"
-			    "\"ktls_bytes\":%llu}",
+			    "\"config_errors\":%llu,\"records\":%llu,\"sealed_bytes\":%llu,"
+			    "\"copied_bytes\":%llu,\"ktls_bytes\":%llu}",
 			    g->ob.e.tls_mode, (unsigned long long)t->handshakes,
 			    (unsigned long long)t->handshake_failures,
 			    (unsigned long long)t->config_errors, (unsigned long long)t->records,
-			    (unsigned long long)t->copied_bytes, (unsigned long long)t->ktls_bytes);
+			    (unsigned long long)t->sealed_bytes, (unsigned long long)t->copied_bytes, (unsigned long long)t->ktls_bytes);
 	}
 }
 

@@ -711,9 +711,7 @@ static void h_tls_step(struct otlp_http *h)
 		char desc[96];
 		log_info("exporter %s: %s: %s, %s mode%s", h->ob.e.name, h->ob.conf.url,
 			 tls_conn_desc(h->tls, desc, sizeof(desc)), mode,
-			 h->tls && strcmp(mode, "ktls") == 0
-				 ? " (the kernel encrypts: span bytes are not copied)"
-				 : " (span bytes copied into 16 KiB records before encryption; only kTLS is copy-free)");
+			 tls_mode_note(mode));
 	}
 	h->ob.e.tls_mode = mode;
 	h_on_ready(h);
@@ -942,12 +940,12 @@ static void h_stats_json(struct exporter *e, struct sbuf *out)
 		const struct tls_counters *t = tls_ctx_counters(h->tls_ctx);
 		sbuf_printf(out,
 			    ",\"tls\":{\"mode\":\"%s\",\"handshakes\":%llu,\"handshake_failures\":%llu,"
-			    "\"config_errors\":%llu,\"records\":%llu,\"copied_bytes\":%llu,"
-			    "\"ktls_bytes\":%llu}",
+			    "\"config_errors\":%llu,\"records\":%llu,\"sealed_bytes\":%llu,"
+			    "\"copied_bytes\":%llu,\"ktls_bytes\":%llu}",
 			    h->ob.e.tls_mode, (unsigned long long)t->handshakes,
 			    (unsigned long long)t->handshake_failures,
 			    (unsigned long long)t->config_errors, (unsigned long long)t->records,
-			    (unsigned long long)t->copied_bytes, (unsigned long long)t->ktls_bytes);
+			    (unsigned long long)t->sealed_bytes, (unsigned long long)t->copied_bytes, (unsigned long long)t->ktls_bytes);
 	}
 }
 

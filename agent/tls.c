@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -36,11 +38,31 @@ struct tls_conn {
 	int fd;
 	bool ktls_send;
 	bool cfg_error;
+	/*
+	 * The user-space record path (TLS 1.3, AES-GCM or ChaCha20-Poly1305):
+	 * records are sealed here with EVP reading the caller's iovecs (the
+	 * ring) directly into `out`; OpenSSL keeps the handshake and the read
+	 * side. The client application traffic secret comes from the key log
+	 * callback. A KeyUpdate from the server ends the connection (OpenSSL
+	 * would answer it with its own, unused, write sequence).
+	 */
+	bool direct;
+	bool key_update_seen;
+	uint8_t secret[64];
+	size_t secret_len;
+	EVP_CIPHER_CTX *cctx;
+	uint8_t iv[12];
+	uint64_t seq;
+	uint8_t *out;        /* one sealed record */
+	size_t out_len, out_off, out_plain;
+	const void *out_src;
 	uint8_t *stage;      /* userspace mode: one record's plaintext */
 	size_t pend;         /* bytes of stage SSL_write has yet to take */
 	const void *pend_src;
 	char err[512];
 };
+
+static void tls_keylog(const SSL *ssl, const char *line);
 
 static void ssl_err_text(char *out, size_t len)
 {
@@ -81,6 +103,7 @@ int tls_ctx_new(const struct otlp_conf *c, bool h2, const char *name, struct tls
 	SSL_CTX_set_mode(x->ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* no session cache of ours: one long-lived connection per exporter */
 	SSL_CTX_set_session_cache_mode(x->ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_keylog_callback(x->ctx, tls_keylog);
 	if (c->tls_ca_file) {
 		if (!SSL_CTX_load_verify_locations(x->ctx, c->tls_ca_file, NULL)) {
 			ssl_err_text(e, sizeof(e));
@@ -140,6 +163,153 @@ fail:
 	return -EINVAL;
 }
 
+/* The key log callback: only the client's application traffic secret is kept. */
+static void tls_keylog(const SSL *ssl, const char *line)
+{
+	struct tls_conn *t = SSL_get_app_data(ssl);
+	static const char tag[] = "CLIENT_TRAFFIC_SECRET_0 ";
+	if (!t || strncmp(line, tag, sizeof(tag) - 1) != 0)
+		return;
+	const char *p = strchr(line + sizeof(tag) - 1, ' '); /* after the client random */
+	if (!p)
+		return;
+	p++;
+	size_t n = 0;
+	while (p[0] && p[1] && n < sizeof(t->secret)) {
+		int hi = OPENSSL_hexchar2int((unsigned char)p[0]), lo = OPENSSL_hexchar2int((unsigned char)p[1]);
+		if (hi < 0 || lo < 0)
+			return;
+		t->secret[n++] = (uint8_t)(hi << 4 | lo);
+		p += 2;
+	}
+	t->secret_len = n;
+}
+
+/* Received handshake messages: a KeyUpdate (type 24) is noted. */
+static void tls_msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+		       SSL *ssl, void *arg)
+{
+	(void)version;
+	(void)ssl;
+	struct tls_conn *t = arg;
+	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len >= 1 &&
+	    ((const uint8_t *)buf)[0] == 24)
+		t->key_update_seen = true;
+}
+
+/* HKDF-Expand-Label (RFC 8446 7.1) for outputs no longer than the hash. */
+static int hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t slen,
+			     const char *label, uint8_t *out, size_t outlen)
+{
+	uint8_t info[64], blk[EVP_MAX_MD_SIZE];
+	size_t ll = strlen(label), n = 0;
+	if (outlen > (size_t)EVP_MD_get_size(md) || ll + 6 > 255)
+		return -1;
+	info[n++] = (uint8_t)(outlen >> 8);
+	info[n++] = (uint8_t)outlen;
+	info[n++] = (uint8_t)(6 + ll);
+	memcpy(info + n, "tls13 ", 6);
+	n += 6;
+	memcpy(info + n, label, ll);
+	n += ll;
+	info[n++] = 0; /* empty context */
+	info[n++] = 1; /* HKDF-Expand: T(1) = HMAC(secret, info | 0x01) */
+	unsigned int bl = 0;
+	if (!HMAC(md, secret, (int)slen, info, n, blk, &bl))
+		return -1;
+	memcpy(out, blk, outlen);
+	OPENSSL_cleanse(blk, sizeof(blk));
+	return 0;
+}
+
+/* After the handshake: the user-space record path when it applies. */
+static void tls_direct_setup(struct tls_conn *t)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
+	if (SSL_version(t->ssl) != TLS1_3_VERSION || !c || !t->secret_len || SSL_pending(t->ssl))
+		goto out;
+	const EVP_CIPHER *ciph;
+	const EVP_MD *md;
+	size_t klen;
+	switch (SSL_CIPHER_get_id(c)) {
+	case 0x03001301: /* TLS_AES_128_GCM_SHA256 */
+		ciph = EVP_aes_128_gcm(), md = EVP_sha256(), klen = 16;
+		break;
+	case 0x03001302: /* TLS_AES_256_GCM_SHA384 */
+		ciph = EVP_aes_256_gcm(), md = EVP_sha384(), klen = 32;
+		break;
+	case 0x03001303: /* TLS_CHACHA20_POLY1305_SHA256 */
+		ciph = EVP_chacha20_poly1305(), md = EVP_sha256(), klen = 32;
+		break;
+	default:
+		goto out;
+	}
+	uint8_t key[32];
+	if ((size_t)EVP_MD_get_size(md) != t->secret_len ||
+	    hkdf_expand_label(md, t->secret, t->secret_len, "key", key, klen) ||
+	    hkdf_expand_label(md, t->secret, t->secret_len, "iv", t->iv, 12))
+		goto out;
+	t->cctx = EVP_CIPHER_CTX_new();
+	t->out = malloc(5 + TLS_RECORD + 1 + 16);
+	if (t->cctx && t->out && EVP_EncryptInit_ex(t->cctx, ciph, NULL, key, NULL) == 1)
+		t->direct = true;
+	OPENSSL_cleanse(key, sizeof(key));
+out:
+	OPENSSL_cleanse(t->secret, sizeof(t->secret));
+	t->secret_len = 0;
+}
+
+/* Seal one record from iov (up to 16 KiB of plaintext) into t->out. */
+static int tls_seal(struct tls_conn *t, const struct iovec *iov, int n)
+{
+	size_t len = 0;
+	for (int i = 0; i < n && len < TLS_RECORD; i++)
+		len += iov[i].iov_len < TLS_RECORD - len ? iov[i].iov_len : TLS_RECORD - len;
+	if (!len)
+		return 0;
+	uint8_t *h = t->out, nonce[12];
+	size_t rl = len + 1 + 16; /* content, inner type, tag */
+	h[0] = SSL3_RT_APPLICATION_DATA;
+	h[1] = 3;
+	h[2] = 3;
+	h[3] = (uint8_t)(rl >> 8);
+	h[4] = (uint8_t)rl;
+	memcpy(nonce, t->iv, 12);
+	for (int i = 0; i < 8; i++)
+		nonce[11 - i] ^= (uint8_t)(t->seq >> (8 * i));
+	int ol;
+	size_t off = 5, left = len;
+	uint8_t type = SSL3_RT_APPLICATION_DATA;
+	if (EVP_EncryptInit_ex(t->cctx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_EncryptUpdate(t->cctx, NULL, &ol, h, 5) != 1)
+		return -1;
+	for (int i = 0; i < n && left; i++) {
+		size_t take = iov[i].iov_len < left ? iov[i].iov_len : left;
+		/* the cipher reads the ring bytes where they are */
+		if (EVP_EncryptUpdate(t->cctx, t->out + off, &ol, iov[i].iov_base, (int)take) != 1)
+			return -1;
+		off += (size_t)ol;
+		left -= take;
+	}
+	if (EVP_EncryptUpdate(t->cctx, t->out + off, &ol, &type, 1) != 1)
+		return -1;
+	off += (size_t)ol;
+	if (EVP_EncryptFinal_ex(t->cctx, t->out + off, &ol) != 1)
+		return -1;
+	off += (size_t)ol;
+	if (EVP_CIPHER_CTX_ctrl(t->cctx, EVP_CTRL_AEAD_GET_TAG, 16, t->out + off) != 1)
+		return -1;
+	off += 16;
+	if (off != 5 + rl)
+		return -1;
+	t->seq++;
+	t->out_len = off;
+	t->out_off = 0;
+	t->out_plain = len;
+	t->out_src = iov[0].iov_base;
+	return 1;
+}
+
 void tls_ctx_free(struct tls_ctx *x)
 {
 	if (!x)
@@ -175,6 +345,9 @@ struct tls_conn *tls_conn_new(struct tls_ctx *x, int fd)
 		    !SSL_set1_host(t->ssl, x->verify_name))
 			goto fail;
 	}
+	SSL_set_app_data(t->ssl, t);
+	SSL_set_msg_callback(t->ssl, tls_msg_cb);
+	SSL_set_msg_callback_arg(t->ssl, t);
 	SSL_set_connect_state(t->ssl);
 	return t;
 fail:
@@ -191,6 +364,9 @@ void tls_conn_free(struct tls_conn *t)
 	 * server treats that as the end of the connection; nothing of ours is
 	 * outstanding then). */
 	SSL_free(t->ssl);
+	EVP_CIPHER_CTX_free(t->cctx);
+	free(t->out);
+	OPENSSL_cleanse(t->iv, sizeof(t->iv));
 	free(t->stage);
 	free(t);
 }
@@ -207,7 +383,18 @@ bool tls_conn_config_error(const struct tls_conn *t)
 
 const char *tls_conn_mode(const struct tls_conn *t)
 {
-	return t && t->ktls_send ? "ktls" : "userspace";
+	return !t ? "userspace" : t->ktls_send ? "ktls" : t->direct ? "userspace" : "userspace-copy";
+}
+
+const char *tls_mode_note(const char *mode)
+{
+	if (strcmp(mode, "ktls") == 0)
+		return " (the kernel encrypts: span bytes go to sendmsg as in cleartext)";
+	if (strcmp(mode, "userspace") == 0)
+		return " (TLS 1.3 records sealed straight from the ring iovecs: no copy of span "
+		       "bytes before the cipher)";
+	return " (span bytes copied into 16 KiB records for SSL_write: TLS 1.2 or a cipher "
+	       "without the direct path)";
 }
 
 const char *tls_conn_desc(const struct tls_conn *t, char *buf, size_t len)
@@ -335,7 +522,9 @@ int tls_handshake(struct tls_conn *t)
 #ifdef SSL_OP_ENABLE_KTLS
 		t->ktls_send = BIO_get_ktls_send(SSL_get_wbio(t->ssl)) != 0;
 #endif
-		if (!t->ktls_send && !t->stage) {
+		if (!t->ktls_send)
+			tls_direct_setup(t);
+		if (!t->ktls_send && !t->direct && !t->stage) {
 			t->stage = malloc(TLS_RECORD);
 			if (!t->stage) {
 				snprintf(t->err, sizeof(t->err), "out of memory");
@@ -389,6 +578,45 @@ ssize_t tls_writev(struct tls_conn *t, const struct iovec *iov, int n)
 			t->x->c.ktls_bytes += (uint64_t)w;
 		return w;
 	}
+	if (t->direct) {
+		if (!t->out_len && t->seq >= (1ull << 24)) {
+			/* RFC 8446 5.5: AES-GCM keys are good for about 2^24.5 records;
+			 * a new connection (new keys) instead of a KeyUpdate */
+			snprintf(t->err, sizeof(t->err), "2^24 records on one key: reconnecting");
+			errno = ECONNRESET;
+			return -1;
+		}
+		if (!t->out_len) {
+			int r = tls_seal(t, iov, n);
+			if (r <= 0) {
+				if (r == 0)
+					return 0;
+				snprintf(t->err, sizeof(t->err), "TLS: sealing a record failed");
+				errno = EPROTO;
+				return -1;
+			}
+		} else if (n && iov[0].iov_base != t->out_src) {
+			log_error("tls: a write was not retried with the same bytes");
+			snprintf(t->err, sizeof(t->err), "internal error: write retried with other bytes");
+			errno = EPROTO;
+			return -1;
+		}
+		while (t->out_off < t->out_len) {
+			ssize_t w = send(t->fd, t->out + t->out_off, t->out_len - t->out_off, MSG_NOSIGNAL);
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN)
+					snprintf(t->err, sizeof(t->err), "%s", strerror(errno));
+				return -1; /* EAGAIN: called again with the same bytes */
+			}
+			t->out_off += (size_t)w;
+		}
+		t->out_len = 0;
+		t->x->c.records++;
+		t->x->c.sealed_bytes += t->out_plain;
+		return (ssize_t)t->out_plain;
+	}
 	if (!t->pend) {
 		/* Gather up to one full record: one plaintext copy of the span
 		 * bytes, then SSL_write makes one record of it. */
@@ -428,6 +656,15 @@ ssize_t tls_read(struct tls_conn *t, void *buf, size_t n)
 	ERR_clear_error();
 	size_t got = 0;
 	int r = SSL_read_ex(t->ssl, buf, n, &got);
+	if (t->direct && t->key_update_seen) {
+		/* Our write keys are not OpenSSL's: this connection cannot follow
+		 * a KeyUpdate. Closed and retried like a reset. */
+		snprintf(t->err, sizeof(t->err),
+			 "the server sent a TLS KeyUpdate; reconnecting (the user-space record "
+			 "path does not update its keys)");
+		errno = ECONNRESET;
+		return -1;
+	}
 	if (r == 1)
 		return (ssize_t)got;
 	return tls_io_fail(t, r);

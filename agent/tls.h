@@ -64,8 +64,12 @@ const char *tls_conn_error(const struct tls_conn *t);
  * where the server requires one? Those are not retried like an
  * unavailable backend. */
 bool tls_conn_config_error(const struct tls_conn *t);
-/* "ktls" (the kernel encrypts what we send) or "userspace". */
+/* "ktls" (the kernel encrypts what we send), "userspace" (TLS 1.3 records
+ * sealed here straight from the iovecs) or "userspace-copy" (SSL_write of
+ * gathered 16 KiB records: TLS 1.2, other ciphers). */
 const char *tls_conn_mode(const struct tls_conn *t);
+/* What the mode means for the span bytes, for the log line. */
+const char *tls_mode_note(const char *mode);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" for the log. */
 const char *tls_conn_desc(const struct tls_conn *t, char *buf, size_t len);
 
@@ -73,6 +77,7 @@ const char *tls_conn_desc(const struct tls_conn *t, char *buf, size_t len);
 struct tls_counters {
 	uint64_t handshakes, handshake_failures, config_errors;
 	uint64_t records, copied_bytes, ktls_bytes;
+	uint64_t sealed_bytes; /* plaintext sealed from the iovecs (no copy) */
 };
 const struct tls_counters *tls_ctx_counters(const struct tls_ctx *x);
 

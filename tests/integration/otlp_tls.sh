@@ -60,6 +60,7 @@ start_rx expired --tls-cert "$P/expired.pem" --tls-key "$P/expired.key"
 start_rx unknown --tls-cert "$P/unknown.pem" --tls-key "$P/unknown.key"
 start_rx mtls --tls-cert "$P/server.pem" --tls-key "$P/server.key" --tls-client-ca "$P/ca.pem"
 start_rx clear
+start_rx tls12 --tls-cert "$P/server.pem" --tls-key "$P/server.key" --tls-max12 --h2-port 0
 stop_all_rx() { for p in "${RP[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap 'stop_all_rx; otlp_cleanup' EXIT
 for n in "${!RP[@]}"; do
@@ -68,6 +69,8 @@ for n in "${!RP[@]}"; do
 	HP[$n]=$(node -e 'console.log(require(process.argv[1]).http)' "$T/ports-$n.json")
 	GP[$n]=$(node -e 'console.log(require(process.argv[1]).grpc)' "$T/ports-$n.json")
 done
+# gRPC over TLS 1.2: the raw HTTP/2 endpoint (grpc-js cannot limit the version)
+GP[tls12]=$(node -e 'console.log(require(process.argv[1]).h2)' "$T/ports-tls12.json")
 
 # url PROTO RX [SCHEME]: the endpoint of receiver RX
 url() {
@@ -121,8 +124,8 @@ for pr in http grpc; do
 	k=$(kind "$pr")
 	say "$pr: TLS verified against otlp.tls_ca_file"
 	ok_case "$pr" good "tls-$pr" --exporter "$k:$(url "$pr" good)" --otlp.tls_ca_file "$P/ca.pem"
-	grep -q "exporter $k: https://127.0.0.1:.*TLSv1.3 .*userspace mode" "$T/agent.log" ||
-		fail "$pr: TLS mode not logged"
+	grep -q "exporter $k: https://127.0.0.1:.*TLSv1.3 .*userspace mode (TLS 1.3 records sealed" \
+		"$T/agent.log" || fail "$pr: TLS mode not logged"
 
 	say "$pr: the mode as a metric, OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"
 	mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -138,13 +141,21 @@ for pr in http grpc; do
 			"http://127.0.0.1:$mport/metrics")
 	grep -q "^spanring_exporter_tls{exporter=\"$k\",mode=\"userspace\"} 1$" <<<"$m" ||
 		fail "$pr: no TLS mode metric: $(grep tls <<<"$m")"
-	[ "$(stat "exp.$k.tls.copied_bytes")" -gt 0 ] || fail "$pr: copied_bytes not counted"
+	# TLS 1.3: records sealed from the ring iovecs, nothing gathered
+	[ "$(stat "exp.$k.tls.sealed_bytes")" -gt 0 ] || fail "$pr: sealed_bytes not counted"
+	expect_eq "$pr: bytes copied before the cipher" "$(stat "exp.$k.tls.copied_bytes")" 0
 	stop_agent
 
 	say "$pr: mTLS with OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE / _CLIENT_KEY"
 	OTEL_EXPORTER_OTLP_CERTIFICATE="$P/ca.pem" OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE="$P/client.pem" \
 	OTEL_EXPORTER_OTLP_CLIENT_KEY="$P/client.key" \
 		ok_case "$pr" mtls "mtls-$pr" --exporter "$k:$(url "$pr" mtls)"
+
+	say "$pr: TLS 1.2 server: the copying SSL_write path"
+	: >"$T/agent.log"
+	ok_case "$pr" tls12 "tls12-$pr" --exporter "$k:$(url "$pr" tls12)" --otlp.tls_ca_file "$P/ca.pem"
+	grep -q "exporter $k: https://127.0.0.1:.*TLSv1.2 .*userspace-copy mode" "$T/agent.log" ||
+		fail "$pr: TLS 1.2 mode not logged: $(grep mode "$T/agent.log")"
 
 	say "$pr: server name override, minimum version 1.3"
 	ok_case "$pr" wronghost "sni-$pr" --exporter "$k:$(url "$pr" wronghost)" --otlp.tls_ca_file "$P/ca.pem" \
@@ -167,6 +178,8 @@ for pr in http grpc; do
 		"server certificate has expired"
 	err_case "$pr" --exporter "$k:$(url "$pr" mtls)" --otlp.tls_ca_file "$P/ca.pem" -- \
 		"requires a client certificate"
+	err_case "$pr" --exporter "$k:$(url "$pr" tls12)" --otlp.tls_ca_file "$P/ca.pem" \
+		--otlp.tls_min_version 1.3 -- "no TLS version in common"
 	err_case "$pr" --exporter "$k:$(url "$pr" clear)" --otlp.tls_ca_file "$P/ca.pem" -- \
 		"is it a cleartext server"
 	grep -q "retry in" "$T/agent.log" || fail "$pr: TLS to a cleartext server is not retried"

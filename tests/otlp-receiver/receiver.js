@@ -8,10 +8,12 @@
 //   receiver.js --out FILE [--http-port P] [--grpc-port P] [--port-file F]
 //               [--script ACTIONS] [--max-seconds S] [--quiet]
 //               [--host ADDR] [--count-only] [--sink] [--h2-port P]
-//               [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
+//               [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM] [--tls-max12]]
 // --tls-cert/--tls-key: OTLP/HTTP over TLS (node:https) and OTLP/gRPC over
 // TLS (grpc-js, ALPN h2); --tls-client-ca: client certificates signed by
-// that CA are required (mTLS). Each request record then has "tls":true.
+// that CA are required (mTLS); --tls-max12: at most TLS 1.2 (HTTP and the
+// --h2-port endpoint; grpc-js has no such option). Each request record
+// then has "tls":true.
 // --count-only (benchmarks): decode every request, count its spans, record
 // nothing per span. --sink (OTLP/HTTP benchmarks of the sender): read the
 // body, answer 200, decode nothing. --host: the address to bind (default 127.0.0.1; the
@@ -53,6 +55,7 @@ if (args['tls-cert']) {
     tlsOpts.requestCert = true;
     tlsOpts.rejectUnauthorized = true;
   }
+  if (args['tls-max12']) tlsOpts.maxVersion = 'TLSv1.2';
 }
 const quiet = !!args.quiet;
 const maxSeconds = Number(args['max-seconds'] || 120);
@@ -278,7 +281,7 @@ grpcServer.addService(svc.service, {
 function startH2(port, cb) {
   const http2 = require('http2');
   const C = http2.constants;
-  const h2 = http2.createServer();
+  const h2 = tlsOpts ? http2.createSecureServer({...tlsOpts}) : http2.createServer();
   // GOAWAY(last-stream-id L) promises the client that no stream above L
   // was or will be processed, so the client resends those. The goaway
   // action, on stream G, sends L = G - 2 (node turns an L of 0 into "the
