@@ -9,13 +9,14 @@
  * version (TLS 1.2 by default); ALPN h2 for gRPC (required) and http/1.1
  * for OTLP/HTTP.
  *
- * Sending (docs/EXPORTERS.md, "TLS"): when OpenSSL turned on kernel TLS
- * for sending after the handshake (SSL_OP_ENABLE_KTLS, the kernel's tls
- * ULP), tls_writev() hands the ring iovecs to writev(2) exactly as in
- * cleartext and the kernel encrypts: zero copy. Otherwise ("userspace")
- * the iovecs are gathered into 16 KiB records (one plaintext copy) that
- * SSL_write encrypts (OpenSSL copies the record's plaintext into its own
- * record buffer and encrypts in place there).
+ * Sending (docs/EXPORTERS.md, "Zero copy and TLS"): when OpenSSL turned on
+ * kernel TLS for sending after the handshake (SSL_OP_ENABLE_KTLS, the
+ * kernel's tls ULP), tls_writev() hands the ring iovecs to sendmsg(2)
+ * exactly as in cleartext and the kernel encrypts ("ktls"). Otherwise,
+ * over TLS 1.3, records of 16 KiB are sealed here with EVP AEAD reading
+ * the iovecs where they are, the ciphertext being the only new bytes
+ * ("userspace"); TLS 1.2 gathers 16 KiB records for SSL_write
+ * ("userspace-copy").
  */
 #ifndef SPANRING_AGENT_TLS_H
 #define SPANRING_AGENT_TLS_H
