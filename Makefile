@@ -9,7 +9,8 @@
 #   make check           unit + integration tests of this one build
 #   make demo            the end-to-end example (README's first command)
 #   make bench           benchmarks; writes docs/BENCHMARKS.md
-#   make install         PREFIX=/usr/local DESTDIR=
+#   make install         PREFIX=/usr/local DESTDIR= (bin, lib, include,
+#                        pkg-config, systemd unit, example config, man pages)
 #
 # Sources are found by wildcard: lib/*.c form libspanring, agent/*.c the
 # agent (agent/main.c holds main), tools/<name>.c one program each,
@@ -27,6 +28,13 @@ PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+DOCDIR ?= $(DATADIR)/doc/spanring
+# systemd looks for units of /usr in /usr/lib/systemd/system and of
+# /usr/local in /usr/local/lib/systemd/system; /usr's configuration is in /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 PROTOC_C ?= protoc-c
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -43,7 +51,7 @@ endif
 override CFLAGS := $(BASE) $(WARN) $(CFLAGS)
 LIBS := -lck -lprotobuf-c -lpthread
 # the OTLP exporters' libraries: only where used (not in libspanring.so)
-LIBS += -Wl,--as-needed -lnghttp2 -lhttp_parser -lz -Wl,--no-as-needed
+LIBS += -Wl,--as-needed -lnghttp2 -lhttp_parser -lz -lssl -lcrypto -Wl,--no-as-needed
 override LDFLAGS := $(LDSAN) $(LDFLAGS)
 # Shared objects must resolve every symbol (-z defs), except under TSan:
 # clang links its TSan runtime into executables only.
@@ -63,6 +71,8 @@ AGENT_SRC := $(wildcard agent/*.c)
 AGENT_LIB_O := $(patsubst %.c,$(B)/%.o,$(filter-out agent/main.c,$(AGENT_SRC))) $(GEN_O)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))
+# the demo program (spanring-example) is built, not installed
+INSTALL_TOOLS := $(filter-out $(B)/bin/spanring-example,$(TOOLS))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TESTHELP_SRC := $(wildcard tests/common/*.c)
@@ -151,7 +161,19 @@ install: all
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libspanring.so.0
 	ln -sf libspanring.so.0 $(DESTDIR)$(LIBDIR)/libspanring.so
-	$(if $(AGENT)$(TOOLS),install -m 755 $(AGENT) $(TOOLS) $(DESTDIR)$(BINDIR)/)
+	$(if $(AGENT)$(INSTALL_TOOLS),install -m 755 $(AGENT) $(INSTALL_TOOLS) $(DESTDIR)$(BINDIR)/)
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/spanring \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8
+	sed -e 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g; s|@DOCDIR@|$(DOCDIR)|g' \
+		agent/spanring-agent.service > $(DESTDIR)$(UNITDIR)/spanring-agent.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/spanring-agent.service
+	install -m 644 agent/agent.conf.example $(DESTDIR)$(DOCDIR)/agent.conf.example
+	install -m 644 docs/*.md $(DESTDIR)$(DOCDIR)/
+	test -e $(DESTDIR)$(SYSCONFDIR)/spanring/agent.conf || \
+		install -m 644 agent/agent.conf.example $(DESTDIR)$(SYSCONFDIR)/spanring/agent.conf
+	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/*.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|' \
 		-e 's|@VERSION@|0.1.0|' lib/spanring.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/spanring.pc
 

@@ -178,6 +178,9 @@ struct agent_stats {
 	uint64_t wakeups;     /* doorbells that woke a sleeping agent */
 	uint64_t spurious;    /* ... of which found nothing new */
 	uint64_t membarriers; /* membarrier() calls (one per sleep attempt) */
+	/* drops counted by producers that have exited (their rings are gone):
+	 * the agent-wide totals add the live producers' counters */
+	uint64_t gone_drop_full, gone_drop_oversize, gone_drop_encode;
 };
 
 /* How the agent learns of a commit (see core.c and docs/ABI.md). */
@@ -235,6 +238,7 @@ struct agent {
 	char host_name[256];
 	char host_id[128];  /* host_id, else /etc/machine-id; "" when unknown */
 	bool stopping;
+	bool ready;       /* listening and every exporter constructed (/readyz) */
 	bool exit_now;
 	bool no_release;  /* exiting: unreferenced batches do not move tails */
 	uint64_t stop_deadline_ns;

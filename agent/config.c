@@ -91,7 +91,9 @@ static const struct cfg_key cfg_keys[] = {
 	{"watermark_pct", CT_U32, OFF(watermark_pct), 0, 1, 100, "50",
 	 "slot fill (percent) at which producers ring the doorbell"},
 	{"metrics_port", CT_U32, OFF(metrics_port), 0, 0, 65535, "0 (off)",
-	 "serve Prometheus text on 127.0.0.1:<port>"},
+	 "serve Prometheus text, /healthz and /readyz on <metrics_address>:<port>"},
+	{"metrics_address", CT_STR, OFF(metrics_address), 0, 0, 0, "127.0.0.1",
+	 "numeric IPv4 or IPv6 address of the metrics listener"},
 	{"exporters", CT_EXPORTERS, OFF(exporters), 0, 0, 0, "console",
 	 "comma-separated instances TYPE or TYPE/NAME; types: file, json, console, null, "
 	 "otlp, otlp_http, otlp_grpc"},
@@ -163,6 +165,20 @@ static const struct cfg_key cfg_keys[] = {
 	{"state_dir", CT_STR, OFF(state_dir), 0, 0, 0,
 	 "/var/lib/spanring (root), $XDG_STATE_HOME/spanring, ~/.local/state/spanring",
 	 "the agent's state (exporter spools)"},
+	/* TLS of the OTLP exporters (https://): agent/tls.c, docs/EXPORTERS.md */
+	{"otlp.tls_ca_file", CT_STR, OFF(otlp_tls_ca_file), 0, 0, 0,
+	 "$OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, the system CA store",
+	 "OTLP TLS: PEM file of the CAs that verify the server"},
+	{"otlp.tls_cert_file", CT_STR, OFF(otlp_tls_cert_file), 0, 0, 0,
+	 "$OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE", "OTLP TLS: client certificate (PEM, mTLS)"},
+	{"otlp.tls_key_file", CT_STR, OFF(otlp_tls_key_file), 0, 0, 0,
+	 "$OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_KEY", "OTLP TLS: client private key (PEM, mTLS)"},
+	{"otlp.tls_server_name", CT_STR, OFF(otlp_tls_server_name), 0, 0, 0, "the endpoint's host",
+	 "OTLP TLS: name sent as SNI and checked against the server certificate"},
+	{"otlp.tls_min_version", CT_STR, OFF(otlp_tls_min_version), 0, 0, 0, "1.2",
+	 "OTLP TLS: lowest protocol version, 1.2 or 1.3"},
+	{"otlp.tls_insecure_skip_verify", CT_BOOL, OFF(otlp_tls_insecure), 0, 0, 0, "false",
+	 "OTLP TLS: do not verify the server certificate (logged as a warning at every start)"},
 };
 #define N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 

@@ -44,6 +44,7 @@ struct agent_config {
 	uint32_t max_inflight_batches;
 	uint32_t watermark_pct;
 	uint32_t metrics_port;      /* 0: no Prometheus listener */
+	char *metrics_address;      /* NULL: 127.0.0.1 */
 	uint32_t exporters;         /* AGENT_EXP_* */
 	char *file_path;
 	uint64_t file_rotate_bytes;
@@ -81,6 +82,10 @@ struct agent_config {
 	 * ones enabled are also the bits of `exporters`. */
 	struct exp_instance *inst;
 	size_t n_inst;
+	/* TLS (https://): NULL/false means the environment, then the default */
+	char *otlp_tls_ca_file, *otlp_tls_cert_file, *otlp_tls_key_file;
+	char *otlp_tls_server_name, *otlp_tls_min_version;
+	bool otlp_tls_insecure;
 };
 
 void agent_config_defaults(struct agent_config *c);

@@ -32,6 +32,7 @@
 #include "otlp_retry.h"
 #include "otlp_wire.h"
 #include "sbuf.h"
+#include "tls.h"
 
 #define G_MAX_BATCHES 256
 #define G_IOV_MAX 1024
@@ -94,6 +95,13 @@ struct otlp_grpc {
 	size_t pend_hd_off;
 	uint64_t pend_left;
 	char what[96];
+	/* TLS (https://, or host:port without OTEL_EXPORTER_OTLP_INSECURE=true) */
+	struct tls_ctx *tls_ctx;
+	struct tls_conn *tls;   /* of the connection */
+	bool hs;                /* handshake under way (G_CONNECTING) */
+	bool got_bytes;         /* the connection has read something */
+	bool tls_cfg_fail;      /* teardown for a TLS configuration error */
+	const char *tls_logged; /* the mode last logged */
 };
 
 static void g_kick(struct otlp_base *ob);
@@ -233,7 +241,7 @@ static int g_flush_pend(struct otlp_grpc *g)
 		}
 		if (ag->cfg->zc_check)
 			zc_check_iov(ag, v, k, (size_t)cnt, UINT64_MAX);
-		ssize_t n = writev(g->fd, v, cnt);
+		ssize_t n = g->tls ? tls_writev(g->tls, v, cnt) : writev(g->fd, v, cnt);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -287,7 +295,8 @@ static ssize_t g_send_cb(nghttp2_session *ses, const uint8_t *data, size_t len, 
 	if (g->pend_s)
 		return NGHTTP2_ERR_WOULDBLOCK;
 	for (;;) {
-		ssize_t n = send(g->fd, data, len, MSG_NOSIGNAL);
+		struct iovec one = {.iov_base = (void *)data, .iov_len = len};
+		ssize_t n = g->tls ? tls_writev(g->tls, &one, 1) : send(g->fd, data, len, MSG_NOSIGNAL);
 		if (n >= 0)
 			return n;
 		if (errno == EINTR)
@@ -336,6 +345,29 @@ static ssize_t g_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size_t 
 	if (s->reserved == s->total)
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
 	return (ssize_t)n;
+}
+
+/*
+ * Over user-space TLS a DATA frame is one TLS record: 9 header bytes and
+ * 16375 payload bytes fill a 16 KiB record exactly (a 16 KiB payload
+ * would leave its last 9 bytes to a record and a write of their own).
+ */
+static ssize_t g_read_length_cb(nghttp2_session *ses, uint8_t frame_type, int32_t id,
+				int32_t session_window, int32_t stream_window,
+				uint32_t remote_max_frame_size, void *user)
+{
+	(void)ses;
+	(void)frame_type;
+	(void)id;
+	(void)user;
+	ssize_t n = 16384 - 9;
+	if ((ssize_t)remote_max_frame_size < n)
+		n = (ssize_t)remote_max_frame_size;
+	if (session_window < n)
+		n = session_window;
+	if (stream_window < n)
+		n = stream_window;
+	return n > 0 ? n : 1;
 }
 
 /* Let nghttp2 write what it has; watch for writability as needed. */
@@ -471,7 +503,7 @@ static void g_teardown(struct otlp_grpc *g, const char *what, const char *detail
 	if (g->st == G_RESOLVING)
 		otlp_base_cancel_resolve(&g->ob);
 	g->tearing_down = true;
-	struct otlp_result r = {.v = OTLP_RETRY, .what = what};
+	struct otlp_result r = {.v = g->tls_cfg_fail ? OTLP_DROP : OTLP_RETRY, .what = what};
 	snprintf(r.detail, sizeof(r.detail), "%s", detail);
 	if (g->n_first)
 		otlp_base_done(&g->ob, g->first, g->n_first, &r);
@@ -496,6 +528,9 @@ static void g_teardown(struct otlp_grpc *g, const char *what, const char *detail
 		nghttp2_session_del(g->ses);
 	g->ses = NULL;
 	g->tearing_down = false;
+	tls_conn_free(g->tls);
+	g->tls = NULL;
+	g->hs = g->got_bytes = false;
 	if (g->fd >= 0) {
 		loop_del(&ag->loop, &g->w);
 		close(g->fd);
@@ -509,6 +544,20 @@ static void g_teardown(struct otlp_grpc *g, const char *what, const char *detail
 		otlp_base_conn_failed(&g->ob);
 	} else {
 		g->ob.c.transport_errors++;
+	}
+	if (g->tls_cfg_fail) {
+		/* not retried like an unavailable backend: the longest backoff,
+		 * at least 5 s, before the next connection (tls.h) */
+		g->tls_cfg_fail = false;
+		if (!connecting) {
+			g->ob.c.connect_failures++;
+			otlp_base_conn_failed(&g->ob);
+		}
+		uint64_t pin = g->ob.conf.retry_max_backoff_ns;
+		if (pin < 5000000000ull)
+			pin = 5000000000ull;
+		g->ob.conn_not_before_ns = agent_now_ns() + pin;
+		otlp_base_may_connect(&g->ob, agent_now_ns()); /* arms the wake timer */
 	}
 }
 
@@ -661,19 +710,43 @@ static void g_on_readable(struct otlp_grpc *g)
 {
 	uint8_t buf[16384];
 	for (;;) {
-		ssize_t n = recv(g->fd, buf, sizeof(buf), 0);
+		ssize_t n = g->tls ? tls_read(g->tls, buf, sizeof(buf)) : recv(g->fd, buf, sizeof(buf), 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
 				return;
-			char d[96];
-			snprintf(d, sizeof(d), "recv: %s", strerror(errno));
+			char d[256];
+			if (g->tls && tls_conn_config_error(g->tls)) {
+				/* e.g. the server requires a client certificate */
+				snprintf(d, sizeof(d), "%s: %s", g->ob.conf.url, tls_conn_error(g->tls));
+				g->tls_cfg_fail = true;
+				g_teardown(g, "TLS configuration error", d);
+				return;
+			}
+			snprintf(d, sizeof(d), "recv: %s", g->tls ? tls_conn_error(g->tls) : strerror(errno));
 			g_teardown(g, "connection failed", d);
 			return;
 		}
+		if (!g->tls && !g->got_bytes && n >= 3 && (buf[0] == 0x15 || buf[0] == 0x16) &&
+		    buf[1] == 0x03) {
+			char d[256];
+			snprintf(d, sizeof(d), "%s: the server answered with TLS to cleartext HTTP/2: use "
+					       "an https:// endpoint", g->ob.conf.url);
+			g_teardown(g, "connection failed", d);
+			return;
+		}
+		if (n > 0)
+			g->got_bytes = true;
 		if (n == 0) {
-			g_teardown(g, "connection closed", "the server closed the connection");
+			char d[256];
+			if (!g->tls && !g->got_bytes)
+				snprintf(d, sizeof(d), "%s: the server closed a new connection before "
+						       "answering: if it is a TLS server, use https://",
+					 g->ob.conf.url);
+			else
+				snprintf(d, sizeof(d), "the server closed the connection");
+			g_teardown(g, "connection closed", d);
 			return;
 		}
 		ssize_t rv = nghttp2_session_mem_recv(g->ses, buf, (size_t)n);
@@ -686,7 +759,8 @@ static void g_on_readable(struct otlp_grpc *g)
 	}
 }
 
-static void g_on_connected(struct otlp_grpc *g)
+/* Connected (and TLS set up): start HTTP/2. */
+static void g_on_ready(struct otlp_grpc *g)
 {
 	otlp_base_conn_ok(&g->ob);
 	loop_timer_cancel(&g->ob.e.ag->loop, &g->conn_tmo_t);
@@ -700,6 +774,8 @@ static void g_on_connected(struct otlp_grpc *g)
 	nghttp2_session_callbacks_set_on_header_callback(cb, g_on_header_cb);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, g_on_data_cb);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, g_on_close_cb);
+	if (g->tls && strcmp(tls_conn_mode(g->tls), "ktls") != 0)
+		nghttp2_session_callbacks_set_data_source_read_length_callback(cb, g_read_length_cb);
 	int rv = nghttp2_session_client_new(&g->ses, cb, g);
 	nghttp2_session_callbacks_del(cb);
 	if (rv) {
@@ -718,6 +794,48 @@ static void g_on_connected(struct otlp_grpc *g)
 		g_open_stream(g, g->first, n);
 	}
 	g_send(g);
+}
+
+static void g_tls_step(struct otlp_grpc *g)
+{
+	int rc = tls_handshake(g->tls);
+	if (rc == TLS_WANT_READ || rc == TLS_WANT_WRITE) {
+		g_watch(g, rc == TLS_WANT_READ ? EPOLLIN : EPOLLOUT);
+		return;
+	}
+	if (rc == TLS_FAILED) {
+		char d[256];
+		snprintf(d, sizeof(d), "%s: %s", g->ob.conf.url, tls_conn_error(g->tls));
+		g->tls_cfg_fail = tls_conn_config_error(g->tls);
+		g_teardown(g, g->tls_cfg_fail ? "TLS configuration error" : "TLS handshake failed", d);
+		return;
+	}
+	g->hs = false;
+	const char *mode = tls_conn_mode(g->tls);
+	if (g->tls_logged != mode) {
+		char desc[96];
+		g->tls_logged = mode;
+		log_info("exporter %s: %s: %s, ALPN h2, %s mode%s", g->ob.e.name, g->ob.conf.url,
+			 tls_conn_desc(g->tls, desc, sizeof(desc)), mode,
+			 tls_mode_note(mode));
+	}
+	g->ob.e.tls_mode = mode;
+	g_on_ready(g);
+}
+
+static void g_on_connected(struct otlp_grpc *g)
+{
+	if (!g->tls_ctx) {
+		g_on_ready(g);
+		return;
+	}
+	g->tls = tls_conn_new(g->tls_ctx, g->fd);
+	if (!g->tls) {
+		g_teardown(g, "cannot connect", "TLS: out of memory");
+		return;
+	}
+	g->hs = true;
+	g_tls_step(g);
 }
 
 static void g_try_connect(struct otlp_grpc *g)
@@ -764,6 +882,11 @@ static void g_on_resolved(struct otlp_base *ob, int err)
 static void g_on_io(struct loop_watch *w, uint32_t events)
 {
 	struct otlp_grpc *g = container_of(w, struct otlp_grpc, w);
+	if (g->st == G_CONNECTING && g->hs) {
+		g_tls_step(g);
+		g_kick(&g->ob);
+		return;
+	}
 	if (g->st == G_CONNECTING) {
 		int err = 0;
 		socklen_t el = sizeof(err);
@@ -861,6 +984,7 @@ static void g_destroy(struct exporter *e)
 		g_teardown(g, "exporter shutting down", "");
 	loop_timer_cancel(&e->ag->loop, &g->conn_tmo_t);
 	otlp_base_fini(&g->ob);
+	tls_ctx_free(g->tls_ctx);
 	free(g);
 }
 
@@ -870,6 +994,17 @@ static void g_stats_json(struct exporter *e, struct sbuf *out)
 	otlp_base_stats_json(&g->ob, out);
 	static const char *const names[] = {"down", "resolving", "connecting", "up"};
 	sbuf_printf(out, ",\"connection\":\"%s\",\"streams\":%zu", names[g->st], g->n_streams);
+	if (g->tls_ctx) {
+		const struct tls_counters *t = tls_ctx_counters(g->tls_ctx);
+		sbuf_printf(out,
+			    ",\"tls\":{\"mode\":\"%s\",\"handshakes\":%llu,\"handshake_failures\":%llu,"
+			    "\"config_errors\":%llu,\"records\":%llu,\"sealed_bytes\":%llu,"
+			    "\"copied_bytes\":%llu,\"ktls_bytes\":%llu}",
+			    g->ob.e.tls_mode, (unsigned long long)t->handshakes,
+			    (unsigned long long)t->handshake_failures,
+			    (unsigned long long)t->config_errors, (unsigned long long)t->records,
+			    (unsigned long long)t->sealed_bytes, (unsigned long long)t->copied_bytes, (unsigned long long)t->ktls_bytes);
+	}
 }
 
 static const struct exporter_ops otlp_grpc_ops = {
@@ -892,6 +1027,16 @@ int otlp_grpc_create(struct agent *ag, struct otlp_conf *conf, struct exporter *
 	g->ob.on_resolved = g_on_resolved;
 	g->fd = g->w.fd = -1;
 	g->conn_tmo_t.fn = g_on_conn_timeout;
+	if (g->ob.conf.tls) {
+		char err[512];
+		int rc = tls_ctx_new(&g->ob.conf, true, g->ob.e.name, &g->tls_ctx, err, sizeof(err));
+		if (rc) {
+			log_error("%s", err);
+			g_destroy(&g->ob.e);
+			return rc;
+		}
+		g->ob.e.tls_mode = "userspace"; /* until a handshake says otherwise */
+	}
 	*out = &g->ob.e;
 	return 0;
 }

@@ -33,6 +33,7 @@
 #include "otlp_retry.h"
 #include "otlp_wire.h"
 #include "sbuf.h"
+#include "tls.h"
 
 #ifndef SO_ZEROCOPY
 #define SO_ZEROCOPY 60
@@ -104,6 +105,12 @@ struct otlp_http {
 	uint32_t zc_next_id;  /* id of the next zerocopy send */
 	uint32_t zc_done;     /* completions seen: ids below this are done */
 	struct h_zc_hold *zc_holds;
+	/* TLS (https://): agent/tls.h */
+	struct tls_ctx *tls_ctx;
+	struct tls_conn *tls;  /* of the connection */
+	bool hs;               /* handshake under way (state H_CONNECTING) */
+	bool tls_answer;       /* cleartext: the server answered with a TLS record */
+	const char *tls_logged; /* the mode last logged */
 };
 
 static void h_kick(struct otlp_base *ob);
@@ -144,6 +151,9 @@ static void h_close(struct otlp_http *h)
 	 * close returns for our purposes: the skbs hold page references of
 	 * their own, not ours. */
 	h_zc_release(h, true);
+	tls_conn_free(h->tls);
+	h->tls = NULL;
+	h->hs = h->tls_answer = false;
 	h->fd = -1;
 	h->w.fd = -1;
 	h->wev = 0;
@@ -368,7 +378,8 @@ static int h_write(struct otlp_http *h)
 				     whole ? h->req_span_bytes : UINT64_MAX);
 		}
 		struct msghdr m = {.msg_iov = h->iov + h->iov_idx, .msg_iovlen = cnt};
-		ssize_t n = sendmsg(h->fd, &m, MSG_NOSIGNAL | (h->zc_req ? MSG_ZEROCOPY : 0));
+		ssize_t n = h->tls ? tls_writev(h->tls, m.msg_iov, (int)cnt)
+				   : sendmsg(h->fd, &m, MSG_NOSIGNAL | (h->zc_req ? MSG_ZEROCOPY : 0));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -424,8 +435,8 @@ static void h_start_request(struct otlp_http *h)
 	loop_timer_arm(&h->ob.e.ag->loop, &h->tmo_t, agent_now_ns() + h->ob.conf.timeout_ns);
 	rc = h_write(h);
 	if (rc) {
-		char d[128];
-		snprintf(d, sizeof(d), "send: %s", strerror(-rc));
+		char d[256];
+		snprintf(d, sizeof(d), "send: %s", h->tls ? tls_conn_error(h->tls) : strerror(-rc));
 		h_fail(h, "connection failed", d, false);
 	}
 }
@@ -547,24 +558,35 @@ static void h_handle_response(struct otlp_http *h)
 	h_finish(h, &r);
 }
 
+static void h_tls_fail(struct otlp_http *h, bool connecting);
+
 static void h_on_readable(struct otlp_http *h)
 {
 	char buf[16384];
 	for (;;) {
-		ssize_t n = recv(h->fd, buf, sizeof(buf), 0);
+		ssize_t n = h->tls ? tls_read(h->tls, buf, sizeof(buf)) : recv(h->fd, buf, sizeof(buf), 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
 				return;
-			char d[96];
-			snprintf(d, sizeof(d), "recv: %s", strerror(errno));
+			if (h->tls && tls_conn_config_error(h->tls)) {
+				h_tls_fail(h, false); /* e.g. a client certificate required */
+				return;
+			}
+			char d[256];
+			snprintf(d, sizeof(d), "recv: %s",
+				 h->tls ? tls_conn_error(h->tls) : strerror(errno));
 			if (h->st == H_BUSY)
 				h_fail(h, "connection failed", d, false);
 			else
 				h_close(h);
 			return;
 		}
+		/* Cleartext to a TLS server: its answer is a TLS record (an alert). */
+		if (!h->tls && !h->got_bytes && n >= 3 && (buf[0] == 0x15 || buf[0] == 0x16) &&
+		    buf[1] == 0x03)
+			h->tls_answer = true;
 		if (h->st != H_BUSY) {
 			/* Bytes or EOF on an idle connection: it is not usable. */
 			if (n > 0)
@@ -586,24 +608,37 @@ static void h_on_readable(struct otlp_http *h)
 			return;
 		}
 		if (he != HPE_OK) {
-			char d[128];
-			snprintf(d, sizeof(d), "invalid HTTP response (%s)", http_errno_name(he));
+			char d[200];
+			if (h->tls_answer)
+				snprintf(d, sizeof(d), "the server answered with TLS to cleartext HTTP: "
+						       "use an https:// endpoint");
+			else
+				snprintf(d, sizeof(d), "invalid HTTP response (%s)", http_errno_name(he));
 			h_fail(h, "bad response", d, false);
 			return;
 		}
 		if (n == 0) {
-			h_fail(h, "connection closed", "the server closed the connection before answering",
-			       false);
+			char d[256];
+			/* a TLS server that got cleartext closes like this (node, OpenSSL) */
+			snprintf(d, sizeof(d), "the server closed the connection before answering%s%s%s",
+				 h->reused || h->tls || h->got_bytes ? "" : " (",
+				 h->reused || h->tls || h->got_bytes ? "" : h->ob.conf.url,
+				 h->reused || h->tls || h->got_bytes
+					 ? ""
+					 : ": a new connection closed at once; if it is a TLS server, "
+					   "use https://)");
+			h_fail(h, "connection closed", d, false);
 			return;
 		}
 	}
 }
 
-static void h_on_connected(struct otlp_http *h)
+/* Connected (and TLS set up): send. */
+static void h_on_ready(struct otlp_http *h)
 {
 	otlp_base_conn_ok(&h->ob);
 	h->st = H_IDLE; /* h_start_request makes it busy */
-	if (h->ob.conf.zerocopy_min) {
+	if (h->ob.conf.zerocopy_min && !h->tls) {
 		/* Not on loopback: there the kernel copies anyway (and reports it). */
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -620,6 +655,81 @@ static void h_on_connected(struct otlp_http *h)
 			h->zc = true;
 	}
 	h_start_request(h);
+}
+
+/*
+ * A TLS failure. Certificate verification (either side) and a missing
+ * client certificate are configuration errors: the batches of the attempt
+ * are let go (counted, not retried: the same certificate fails the same
+ * way) and the next connection waits the longest backoff, at least 5 s,
+ * so the line is logged at a rate a human can read. Everything else
+ * (TLS to a cleartext server, a reset) is retried like an unavailable
+ * backend.
+ */
+static void h_tls_fail(struct otlp_http *h, bool connecting)
+{
+	char d[256];
+	snprintf(d, sizeof(d), "%s: %s", h->ob.conf.url, tls_conn_error(h->tls));
+	if (!tls_conn_config_error(h->tls)) {
+		h_fail(h, connecting ? "TLS handshake failed" : "connection failed", d, connecting);
+		h_kick(&h->ob);
+		return;
+	}
+	struct otlp_result r = {.v = OTLP_DROP, .what = "TLS configuration error"};
+	snprintf(r.detail, sizeof(r.detail), "%s", d);
+	h_close(h);
+	h->ob.c.connect_failures++;
+	otlp_base_conn_failed(&h->ob);
+	uint64_t pin = h->ob.conf.retry_max_backoff_ns;
+	if (pin < 5000000000ull)
+		pin = 5000000000ull;
+	h->ob.conn_not_before_ns = agent_now_ns() + pin;
+	h_finish(h, &r);
+	otlp_base_ready(&h->ob, agent_now_ns());
+	otlp_base_may_connect(&h->ob, agent_now_ns()); /* arms the wake timer */
+}
+
+static void h_tls_step(struct otlp_http *h)
+{
+	int rc = tls_handshake(h->tls);
+	if (rc == TLS_WANT_READ) {
+		h_watch(h, EPOLLIN);
+		return;
+	}
+	if (rc == TLS_WANT_WRITE) {
+		h_watch(h, EPOLLOUT);
+		return;
+	}
+	if (rc == TLS_FAILED) {
+		h_tls_fail(h, true);
+		return;
+	}
+	h->hs = false;
+	const char *mode = tls_conn_mode(h->tls);
+	if (h->tls_logged != mode) {
+		h->tls_logged = mode;
+		char desc[96];
+		log_info("exporter %s: %s: %s, %s mode%s", h->ob.e.name, h->ob.conf.url,
+			 tls_conn_desc(h->tls, desc, sizeof(desc)), mode,
+			 tls_mode_note(mode));
+	}
+	h->ob.e.tls_mode = mode;
+	h_on_ready(h);
+}
+
+static void h_on_connected(struct otlp_http *h)
+{
+	if (!h->tls_ctx) {
+		h_on_ready(h);
+		return;
+	}
+	h->tls = tls_conn_new(h->tls_ctx, h->fd);
+	if (!h->tls) {
+		h_fail(h, "cannot connect", "TLS: out of memory", true);
+		return;
+	}
+	h->hs = true;
+	h_tls_step(h);
 }
 
 static void h_try_connect(struct otlp_http *h)
@@ -705,6 +815,10 @@ static void h_on_io(struct loop_watch *w, uint32_t events)
 		h_zc_completions(h);
 		h_zc_release(h, false);
 	}
+	if (h->st == H_CONNECTING && h->hs) {
+		h_tls_step(h);
+		return;
+	}
 	if (h->st == H_CONNECTING) {
 		int err = 0;
 		socklen_t el = sizeof(err);
@@ -746,8 +860,8 @@ static void h_on_io(struct loop_watch *w, uint32_t events)
 	if ((events & EPOLLOUT) && h->st == H_BUSY && !h->written) {
 		int rc = h_write(h);
 		if (rc) {
-			char d[128];
-			snprintf(d, sizeof(d), "send: %s", strerror(-rc));
+			char d[256];
+			snprintf(d, sizeof(d), "send: %s", h->tls ? tls_conn_error(h->tls) : strerror(-rc));
 			h_fail(h, "connection failed", d, false);
 			h_kick(&h->ob);
 		}
@@ -808,6 +922,7 @@ static void h_destroy(struct exporter *e)
 	h_close(h);
 	h_request_reset(h);
 	otlp_base_fini(&h->ob);
+	tls_ctx_free(h->tls_ctx);
 	sbuf_free(&h->head);
 	sbuf_free(&h->rbody);
 	free(h->iov);
@@ -821,6 +936,17 @@ static void h_stats_json(struct exporter *e, struct sbuf *out)
 	otlp_base_stats_json(&h->ob, out);
 	static const char *const names[] = {"down", "resolving", "connecting", "idle", "busy"};
 	sbuf_printf(out, ",\"connection\":\"%s\"", names[h->st]);
+	if (h->tls_ctx) {
+		const struct tls_counters *t = tls_ctx_counters(h->tls_ctx);
+		sbuf_printf(out,
+			    ",\"tls\":{\"mode\":\"%s\",\"handshakes\":%llu,\"handshake_failures\":%llu,"
+			    "\"config_errors\":%llu,\"records\":%llu,\"sealed_bytes\":%llu,"
+			    "\"copied_bytes\":%llu,\"ktls_bytes\":%llu}",
+			    h->ob.e.tls_mode, (unsigned long long)t->handshakes,
+			    (unsigned long long)t->handshake_failures,
+			    (unsigned long long)t->config_errors, (unsigned long long)t->records,
+			    (unsigned long long)t->sealed_bytes, (unsigned long long)t->copied_bytes, (unsigned long long)t->ktls_bytes);
+	}
 }
 
 static const struct exporter_ops otlp_http_ops = {
@@ -850,6 +976,16 @@ int otlp_http_create(struct agent *ag, struct otlp_conf *conf, struct exporter *
 	h->ps.on_header_value = hp_on_header_value;
 	h->ps.on_body = hp_on_body;
 	h->ps.on_message_complete = hp_on_message_complete;
+	if (h->ob.conf.tls) {
+		char err[512];
+		int rc = tls_ctx_new(&h->ob.conf, false, h->ob.e.name, &h->tls_ctx, err, sizeof(err));
+		if (rc) {
+			log_error("%s", err);
+			h_destroy(&h->ob.e);
+			return rc;
+		}
+		h->ob.e.tls_mode = "userspace"; /* until a handshake says otherwise */
+	}
 	*out = &h->ob.e;
 	return 0;
 }

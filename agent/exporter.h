@@ -64,6 +64,7 @@ struct exporter {
 	struct agent *ag;
 	char name[32];
 	struct exp_stats st;
+	const char *tls_mode; /* OTLP over TLS: "ktls", "userspace" (NULL: no TLS) */
 };
 
 #endif

@@ -8,6 +8,7 @@
 #include "agent.h"
 #include "config.h"
 #include "log.h"
+#include "sdnotify.h"
 
 int main(int argc, char **argv)
 {
@@ -69,7 +70,10 @@ int main(int argc, char **argv)
 		 (unsigned long long)cfg.batch_max_bytes, (unsigned long long)cfg.batch_max_age_us,
 		 (unsigned long long)cfg.poll_min_us, (unsigned long long)cfg.poll_max_us,
 		 cfg.zc_check ? ", zero-copy check on" : "");
+	ag.ready = true; /* /readyz: listening, every exporter constructed */
+	sd_notify_ready(&ag);
 	rc = agent_run(&ag);
+	sd_notify_stopping(&ag);
 	agent_fini(&ag);
 	agent_config_free(&cfg);
 	return rc;

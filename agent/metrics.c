@@ -2,7 +2,8 @@
 /*
  * Self-metrics: the agent's, each producer's and each exporter's counters
  * as JSON (control socket: `stats`, `rings`) and as Prometheus text (an
- * HTTP listener on 127.0.0.1:<metrics_port>, when configured).
+ * HTTP listener on <metrics_address>:<metrics_port>, loopback by default,
+ * when configured), with /healthz (alive) and /readyz (serving).
  *
  * Numbers read from shared memory here (producer drop counters) are
  * statistics and only printed; ring fill comes from the agent's own
@@ -245,6 +246,32 @@ void stats_prometheus(struct agent *ag, struct sbuf *o)
 		prom_head(o, ag_m[i].name, ag_m[i].type, ag_m[i].help);
 		sbuf_printf(o, "%s %llu\n", ag_m[i].name, (unsigned long long)ag_m[i].v);
 	}
+	/* Agent-wide totals that outlive producers: exited producers' drops
+	 * (kept at their release) plus the live ones'. */
+	struct drops all = {s->gone_drop_full, s->gone_drop_oversize, s->gone_drop_encode, 0};
+	for (struct agent_producer *p = ag->producers; p; p = p->next) {
+		if (p->state == PROD_PENDING || p->zombie)
+			continue;
+		struct drops d = producer_drops(p);
+		all.full += d.full;
+		all.oversize += d.oversize;
+		all.encode += d.encode;
+	}
+	prom_head(o, "spanring_agent_spans_received_total", "counter",
+		  "Spans received from every producer since start (exited ones included).");
+	sbuf_printf(o, "spanring_agent_spans_received_total %llu\n", (unsigned long long)s->spans);
+	prom_head(o, "spanring_agent_producers_served_total", "counter",
+		  "Producers registered since start (exited ones included).");
+	sbuf_printf(o, "spanring_agent_producers_served_total %llu\n",
+		    (unsigned long long)s->registered);
+	prom_head(o, "spanring_agent_producer_drops_total", "counter",
+		  "Spans dropped by producers since start, by cause (exited ones included).");
+	sbuf_printf(o,
+		    "spanring_agent_producer_drops_total{cause=\"full\"} %llu\n"
+		    "spanring_agent_producer_drops_total{cause=\"oversize\"} %llu\n"
+		    "spanring_agent_producer_drops_total{cause=\"encode\"} %llu\n",
+		    (unsigned long long)all.full, (unsigned long long)all.oversize,
+		    (unsigned long long)all.encode);
 	prom_head(o, "spanring_agent_rejections_total", "counter",
 		  "Registrations rejected, by reason.");
 	for (int r = 1; r < 16; r++)
@@ -324,6 +351,12 @@ void stats_prometheus(struct agent *ag, struct sbuf *o)
 		}
 	}
 	otlp_base_prometheus(ag, o); /* per OTLP instance: budget, spool, causes */
+	prom_head(o, "spanring_exporter_tls", "gauge",
+		  "1 for exporters over TLS; mode ktls (zero copy) or userspace (copies).");
+	for (size_t i = 0; i < ag->n_exp; i++)
+		if (ag->exp[i]->tls_mode)
+			sbuf_printf(o, "spanring_exporter_tls{exporter=\"%s\",mode=\"%s\"} 1\n",
+				    ag->exp[i]->name, ag->exp[i]->tls_mode);
 }
 
 /* ---- HTTP listener for Prometheus ----------------------------------------
@@ -440,9 +473,17 @@ static void http_respond(struct http_conn *c)
 			       strncmp(c->in + 4, "/ ", 2) == 0);
 	if (metrics) {
 		stats_prometheus(c->ag, &body);
+	} else if (get && strncmp(c->in + 4, "/healthz ", 9) == 0) {
+		sbuf_puts(&body, "ok\n"); /* alive: the loop answered */
+	} else if (get && strncmp(c->in + 4, "/readyz ", 8) == 0) {
+		/* listening on the producer socket, every exporter constructed */
+		struct agent *ag = c->ag;
+		bool ready = ag->ready && !ag->stopping && ag->listen_fd >= 0;
+		status = ready ? "200 OK" : "503 Service Unavailable";
+		sbuf_printf(&body, "%s\n", ready ? "ready" : ag->stopping ? "stopping" : "not ready");
 	} else {
 		status = get ? "404 Not Found" : "405 Method Not Allowed";
-		sbuf_puts(&body, "spanring-agent: GET /metrics\n");
+		sbuf_puts(&body, "spanring-agent: GET /metrics, /healthz or /readyz\n");
 	}
 	sbuf_printf(&c->out,
 		    "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
@@ -585,21 +626,38 @@ void metrics_housekeeping(struct agent *ag)
 
 int metrics_listen(struct agent *ag)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* metrics_address: a numeric IPv4 or IPv6 address (loopback by default) */
+	const char *addr = ag->cfg->metrics_address ? ag->cfg->metrics_address : "127.0.0.1";
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)ag->cfg->metrics_port);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)ag->cfg->metrics_port);
+		sl = sizeof(*s6);
+	} else {
+		snprintf(ag->err, sizeof(ag->err),
+			 "metrics_address '%s' is not a numeric IPv4 or IPv6 address", addr);
+		return -EINVAL;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		int e = errno;
-		snprintf(ag->err, sizeof(ag->err), "metrics listener 127.0.0.1:%u: socket: %s",
+		snprintf(ag->err, sizeof(ag->err), "metrics listener %s, port %u: socket: %s", addr,
 			 ag->cfg->metrics_port, strerror(e));
 		return -e;
 	}
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)ag->cfg->metrics_port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 16) < 0) {
 		int err = -errno;
-		snprintf(ag->err, sizeof(ag->err), "metrics: cannot listen on 127.0.0.1:%u: %s",
+		snprintf(ag->err, sizeof(ag->err), "metrics: cannot listen on %s%s%s:%u: %s",
+			 ss.ss_family == AF_INET6 ? "[" : "", addr, ss.ss_family == AF_INET6 ? "]" : "",
 			 ag->cfg->metrics_port, strerror(-err));
 		close(fd);
 		return err;
@@ -613,7 +671,9 @@ int metrics_listen(struct agent *ag)
 		ag->metrics_fd = -1;
 		return err;
 	}
-	log_info("metrics: Prometheus text on http://127.0.0.1:%u/metrics", ag->cfg->metrics_port);
+	log_info("metrics: Prometheus text on http://%s%s%s:%u/metrics (and /healthz, /readyz)",
+		 ss.ss_family == AF_INET6 ? "[" : "", addr, ss.ss_family == AF_INET6 ? "]" : "",
+		 ag->cfg->metrics_port);
 	return 0;
 }
 

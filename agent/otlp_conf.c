@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -82,14 +83,13 @@ int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size
 	if (strncasecmp(p, "http://", 7) == 0) {
 		p += 7;
 	} else if (strncasecmp(p, "https://", 8) == 0) {
-		errf(err, errlen,
-		     "endpoint '%s': https is not supported (TLS not supported; use http:// to a "
-		     "local collector or a TLS-terminating proxy)",
-		     s);
-		return -EINVAL;
+		p += 8;
+		u->tls = true;
 	} else if (strstr(p, "://") || !grpc) {
-		errf(err, errlen, "endpoint '%s': expected an http:// URL", s);
+		errf(err, errlen, "endpoint '%s': expected an http:// or https:// URL", s);
 		return -EINVAL;
+	} else {
+		u->no_scheme = true;
 	}
 	/* authority: up to the path, query or fragment */
 	size_t alen = strcspn(p, "/?#");
@@ -123,7 +123,7 @@ int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size
 		if (!(isalnum((unsigned char)*q) || *q == '-' || *q == '.' || *q == '_' ||
 		      (*a == '[' && (*q == ':' || *q == '%'))))
 			goto bad_authority;
-	unsigned long port = 80;
+	unsigned long port = u->tls ? 443 : 80;
 	if (colon) {
 		const char *ps = colon + 1;
 		if (ps == ae)
@@ -169,7 +169,7 @@ int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size
 	}
 	return 0;
 bad_authority:
-	errf(err, errlen, "endpoint '%s': expected http://host[:port][/path]", s);
+	errf(err, errlen, "endpoint '%s': expected http[s]://host[:port][/path]", s);
 	return -EINVAL;
 }
 
@@ -353,6 +353,10 @@ static const char *pick(const char *cfg, const char *cfg_name, otlp_getenv_fn en
 
 void otlp_conf_free(struct otlp_conf *c)
 {
+	free(c->tls_ca_file);
+	free(c->tls_cert_file);
+	free(c->tls_key_file);
+	free(c->tls_server_name);
 	free(c->url);
 	otlp_url_free(&c->u);
 	otlp_headers_free(c->headers, c->n_headers);
@@ -372,6 +376,118 @@ static bool parse_ms(const char *s, uint64_t *out)
 	}
 	*out = v;
 	return true;
+}
+
+/* "true"/"false" (any case) of an environment variable; -1 otherwise. */
+static int env_bool(const char *v)
+{
+	if (strcasecmp(v, "true") == 0)
+		return 1;
+	if (strcasecmp(v, "false") == 0)
+		return 0;
+	return -1;
+}
+
+/* TLS settings: agent keys > OTEL_EXPORTER_OTLP_TRACES_* > OTEL_EXPORTER_OTLP_*. */
+static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otlp_getenv_fn env,
+			 char *err, size_t errlen)
+{
+	const char *v, *src;
+	/* OTEL_EXPORTER_OTLP_[TRACES_]INSECURE: for a gRPC endpoint without scheme */
+	const char *insecure_src = NULL;
+	int insecure = -1;
+	static const char *const ivars[] = {"OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+					    "OTEL_EXPORTER_OTLP_INSECURE"};
+	for (size_t i = 0; i < 2 && insecure < 0; i++) {
+		if (!(v = env(ivars[i])) || !*v)
+			continue;
+		insecure = env_bool(v);
+		insecure_src = ivars[i];
+		if (insecure < 0) {
+			errf(err, errlen, "%s='%s': expected true or false", ivars[i], v);
+			return -EINVAL;
+		}
+	}
+	c->tls = c->u.tls || (c->u.no_scheme && insecure != 1);
+	if (insecure == 1 && c->u.tls) {
+		errf(err, errlen, "%s=true but the endpoint '%s' (%s) is https://: remove one of them",
+		     insecure_src, c->url, c->src_endpoint);
+		return -EINVAL;
+	}
+	struct {
+		const char *key, *tv, *gv;
+		const char *cfg;
+		char **dst;
+		const char **srcp;
+	} f[] = {
+		{"otlp.tls_ca_file", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+		 "OTEL_EXPORTER_OTLP_CERTIFICATE", ac->otlp_tls_ca_file, &c->tls_ca_file,
+		 &c->src_tls_ca},
+		{"otlp.tls_cert_file", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+		 "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", ac->otlp_tls_cert_file, &c->tls_cert_file,
+		 &c->src_tls_cert},
+		{"otlp.tls_key_file", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+		 "OTEL_EXPORTER_OTLP_CLIENT_KEY", ac->otlp_tls_key_file, &c->tls_key_file,
+		 &c->src_tls_key},
+	};
+	for (size_t i = 0; i < 3; i++) {
+		v = pick(f[i].cfg, f[i].key, env, f[i].tv, f[i].gv, &src);
+		*f[i].srcp = src;
+		if (!v)
+			continue;
+		if (!c->tls) {
+			errf(err, errlen,
+			     "%s is set but the endpoint '%s' (%s) is cleartext: use an https:// "
+			     "endpoint, or remove %s",
+			     src, c->url, c->src_endpoint, src);
+			return -EINVAL;
+		}
+		if (access(v, R_OK) != 0) {
+			errf(err, errlen, "%s: '%s': %s", src, v, strerror(errno));
+			return -EINVAL;
+		}
+		if (!(*f[i].dst = strdup(v))) {
+			errf(err, errlen, "otlp: out of memory");
+			return -ENOMEM;
+		}
+	}
+	if (!c->tls_cert_file != !c->tls_key_file) {
+		errf(err, errlen, "%s is set without %s: a client certificate needs its key and "
+				  "the other way round",
+		     c->tls_cert_file ? c->src_tls_cert : c->src_tls_key,
+		     c->tls_cert_file ? "otlp.tls_key_file (OTEL_EXPORTER_OTLP_CLIENT_KEY)"
+				      : "otlp.tls_cert_file (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)");
+		return -EINVAL;
+	}
+	const char *only_tls = ac->otlp_tls_server_name	  ? "otlp.tls_server_name"
+			       : ac->otlp_tls_min_version ? "otlp.tls_min_version"
+			       : ac->otlp_tls_insecure	  ? "otlp.tls_insecure_skip_verify"
+							  : NULL;
+	if (only_tls && !c->tls) {
+		errf(err, errlen,
+		     "%s is set but the endpoint '%s' (%s) is cleartext: use an https:// endpoint, "
+		     "or remove %s",
+		     only_tls, c->url, c->src_endpoint, only_tls);
+		return -EINVAL;
+	}
+	c->tls_min_version = 0x0303; /* TLS 1.2 */
+	if (ac->otlp_tls_min_version) {
+		if (strcmp(ac->otlp_tls_min_version, "1.2") == 0) {
+			c->tls_min_version = 0x0303;
+		} else if (strcmp(ac->otlp_tls_min_version, "1.3") == 0) {
+			c->tls_min_version = 0x0304;
+		} else {
+			errf(err, errlen, "otlp.tls_min_version: '%s' is not 1.2 or 1.3",
+			     ac->otlp_tls_min_version);
+			return -EINVAL;
+		}
+	}
+	if (ac->otlp_tls_server_name && !(c->tls_server_name = strdup(ac->otlp_tls_server_name))) {
+		errf(err, errlen, "otlp: out of memory");
+		return -ENOMEM;
+	}
+	c->tls_insecure_skip_verify = ac->otlp_tls_insecure;
+	return 0;
 }
 
 int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
@@ -517,6 +633,11 @@ int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
 			}
 			log_warn("otlp: %s='%s' is not gzip or none; no compression", src, v);
 		}
+	}
+
+	if ((rc = otlp_conf_tls(c, ac, env, err, errlen))) {
+		otlp_conf_free(c);
+		return rc;
 	}
 
 	c->retry_initial_ns = ac->otlp_retry_initial_us * 1000;

@@ -38,6 +38,8 @@ struct otlp_header {
 };
 
 struct otlp_url {
+	bool tls;        /* https:// */
+	bool no_scheme;  /* gRPC "host:port" (TLS unless OTEL_EXPORTER_OTLP_INSECURE=true) */
 	char *host;      /* without brackets for IPv6 literals */
 	uint16_t port;
 	char *path;      /* path and query, starts with '/' */
@@ -58,6 +60,16 @@ struct otlp_conf {
 	uint32_t max_streams;
 	uint64_t zerocopy_min; /* 0: MSG_ZEROCOPY off */
 	int sndbuf;            /* SO_SNDBUF of the connection, 0: the system's (tests) */
+	/*
+	 * TLS (agent/tls.c): on for https:// and for a gRPC endpoint without
+	 * scheme unless OTEL_EXPORTER_OTLP_[TRACES_]INSECURE=true. A TLS
+	 * setting with a cleartext endpoint is an error, never ignored.
+	 */
+	bool tls;
+	char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_server_name;
+	int tls_min_version;  /* TLS1_2_VERSION (0x0303) or TLS1_3_VERSION (0x0304) */
+	bool tls_insecure_skip_verify;
+	const char *src_tls_ca, *src_tls_cert, *src_tls_key;
 	/* where endpoint, headers, timeout, protocol, compression came from */
 	const char *src_endpoint, *src_headers, *src_timeout, *src_protocol, *src_compression;
 };
@@ -97,9 +109,9 @@ enum otlp_protocol otlp_protocol_parse(const char *s);
 const char *otlp_protocol_name(enum otlp_protocol p);
 
 /*
- * Parse an endpoint URL. http:// only (https:// fails with "TLS not
- * supported"); for gRPC a bare "host:port" is accepted too. 0 or -EINVAL
- * with err set.
+ * Parse an endpoint URL: http:// or https:// (u->tls; default ports 80
+ * and 443); for gRPC a bare "host:port" is accepted too (u->no_scheme).
+ * 0 or -EINVAL with err set.
  */
 int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size_t errlen);
 void otlp_url_free(struct otlp_url *u);

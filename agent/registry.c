@@ -267,8 +267,14 @@ void registry_free(struct agent_producer *p)
 		ag->st.closed++;
 		/* The ring's own count is the producer's claim: printed, never used. */
 		uint64_t claimed = 0;
-		for (uint32_t i = 0; p->mapped && i < p->map.l.slot_count; i++)
-			claimed += sr_load_relaxed_64(&sr_prod(&p->map, i)->spans);
+		for (uint32_t i = 0; p->mapped && i < p->map.l.slot_count; i++) {
+			const struct spanring_slot_prod *sp = sr_prod(&p->map, i);
+			claimed += sr_load_relaxed_64(&sp->spans);
+			/* agent-wide totals outlive the ring */
+			ag->st.gone_drop_full += sr_load_relaxed_64(&sp->drop_full);
+			ag->st.gone_drop_oversize += sr_load_relaxed_64(&sp->drop_oversize);
+			ag->st.gone_drop_encode += sr_load_relaxed_64(&sp->drop_encode);
+		}
 		log_info("producer %llu (pid %d, service '%s') released: %llu spans, %llu bytes "
 			 "drained (ring says %llu committed); %llu lost marks, %llu dropped by the "
 			 "producer%s%s%s",

@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential clang libck-dev libprotobuf-c-dev protobuf-c-compiler libcmocka-dev
       protobuf-compiler pkg-config valgrind libclang-rt-14-dev python3 nodejs
-      libnghttp2-dev libhttp-parser-dev zlib1g-dev)
+      libnghttp2-dev libhttp-parser-dev zlib1g-dev libssl-dev openssl man-db groff-base)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

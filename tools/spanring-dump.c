@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "dump/dump.h"
+#include "spanring/ring_abi.h"
+#include "spanring/spanring.h"
 
 static const char usage_text[] =
 	"usage: spanring-dump [options] COMMAND [ARGS]\n"
@@ -89,6 +91,7 @@ static const char usage_text[] =
 	"      --via-agent      show, follow: ring fds only from the agent (ringfd), not /proc\n"
 	"      --format F       read: pb or json (default: detect from the first bytes)\n"
 	"  -h, --help           this text\n"
+	"  -V, --version        the version\n"
 	"\n"
 	"Exit status (the highest when several occur):\n"
 	"  0  success                       5  permission denied (ring, /proc, socket, file)\n"
@@ -642,6 +645,11 @@ static int apply_opt(struct opts *op, int c, const char *arg)
 	case 'h':
 		usage(stdout);
 		return 1;
+	case 'V':
+		printf("spanring-dump %d.%d.%d (ring ABI %u.%u)\n", SPANRING_VERSION_MAJOR,
+		       SPANRING_VERSION_MINOR, SPANRING_VERSION_PATCH, SPANRING_ABI_MAJOR,
+		       SPANRING_ABI_MINOR);
+		return 1;
 	default:
 		usage(stderr);
 		return -1;
@@ -672,6 +680,7 @@ int main(int argc, char **argv)
 		{"socket", required_argument, 0, 'S'},
 		{"control", required_argument, 0, 'C'},
 		{"help", no_argument, 0, 'h'},
+		{"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
 	struct opts op = {
@@ -682,7 +691,7 @@ int main(int argc, char **argv)
 	op.ro.use_agent = true;
 	int c;
 	/* GNU getopt permutes: options may come before or after the command. */
-	while ((c = getopt_long(argc, argv, "jWvs:n:t:d:S:C:h", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jWvs:n:t:d:S:C:hV", lopts, NULL)) != -1) {
 		int r = apply_opt(&op, c, optarg);
 		if (r)
 			return r > 0 ? DUMP_EXIT_OK : DUMP_EXIT_USAGE;

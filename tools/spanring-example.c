@@ -39,6 +39,7 @@ static void usage(FILE *f)
 		"      --no-child     do not start the worker child process\n"
 		"      --child        run as the worker (reads TRACEPARENT)\n"
 		"  -h, --help         this text\n"
+		"  -V, --version      the version\n"
 		"Environment: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER[_ARG],\n"
 		"SPANRING_SOCKET (agent socket), SPANRING_SLOTS, SPANRING_SLOT_SIZE.\n");
 }
@@ -191,10 +192,11 @@ int main(int argc, char **argv)
 		{"requests", required_argument, 0, 'n'}, {"threads", required_argument, 0, 't'},
 		{"busy-us", required_argument, 0, 'b'},  {"print", no_argument, 0, 'p'},
 		{"no-child", no_argument, 0, 'C'},       {"child", no_argument, 0, 'c'},
-		{"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+		{"help", no_argument, 0, 'h'},           {"version", no_argument, 0, 'V'},
+		{0, 0, 0, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "n:t:b:ph", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:t:b:phV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': requests = atoi(optarg); break;
 		case 't': threads = atoi(optarg); break;
@@ -203,6 +205,10 @@ int main(int argc, char **argv)
 		case 'C': no_child = 1; break;
 		case 'c': child_mode = 1; break;
 		case 'h': usage(stdout); return 0;
+		case 'V':
+			printf("spanring-example %d.%d.%d\n", SPANRING_VERSION_MAJOR,
+			       SPANRING_VERSION_MINOR, SPANRING_VERSION_PATCH);
+			return 0;
 		default: usage(stderr); return 2;
 		}
 	}

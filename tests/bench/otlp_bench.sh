@@ -11,7 +11,9 @@
 # RATE: root spans per second per producer thread (0: flat out, the rings
 # then fill and producers drop whatever the receiver cannot take).
 #
-# For each exporter (null for reference, otlp_http, otlp_grpc) it prints
+# For each exporter (null for reference, otlp_http, otlp_grpc, and both
+# over TLS: https:// to the receiver with a certificate made here by the
+# openssl command, user-space TLS unless the kernel has kTLS) it prints
 # spans/s end to end (first span produced to last span acknowledged), the
 # agent's CPU per span (/proc/PID/schedstat: on-CPU ns of the agent
 # thread) and the receiver's CPU per span; for OTLP/HTTP also the
@@ -42,10 +44,23 @@ cpu_ns_all() { # every thread of a process
 }
 stat() { node "$rdir/stat.js" "$T/a.sock.ctl" "$@"; }
 
-run() { # exporter-spec label
-	local spec=$1 label=$2 ename
+# A CA and a server certificate for 127.0.0.1 (the TLS rows).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/ca.key" \
+	-out "$T/ca.pem" -days 2 -subj /CN=bench-ca 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/srv.key" \
+	-out "$T/srv.csr" -subj /CN=127.0.0.1 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$T/srv.ext"
+openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
+	-extfile "$T/srv.ext" -out "$T/srv.pem" 2>/dev/null
+
+run() { # exporter-spec label [tls]
+	local spec=$1 label=$2 ename tlsr=() tlsa=()
+	if [ "${3:-}" = tls ]; then
+		tlsr=(--tls-cert "$T/srv.pem" --tls-key "$T/srv.key")
+		tlsa=(--otlp.tls_ca_file "$T/ca.pem")
+	fi
 	rm -f "$T/ports.json" "$T"/a.sock*
-	node "$rdir/receiver.js" --count-only --quiet --http-port 0 --grpc-port 0 \
+	node "$rdir/receiver.js" --count-only --quiet --http-port 0 --grpc-port 0 "${tlsr[@]}" \
 		--port-file "$T/ports.json" --max-seconds 600 &
 	RPID=$!
 	for _ in $(seq 200); do [ -f "$T/ports.json" ] && break; sleep 0.05; done
@@ -54,7 +69,7 @@ run() { # exporter-spec label
 	gp=$(node -e 'console.log(require(process.argv[1]).grpc)' "$T/ports.json")
 	spec=${spec//@HTTP@/$hp}
 	spec=${spec//@GRPC@/$gp}
-	"$bin/spanring-agent" --socket "$T/a.sock" --exporter "$spec" -q \
+	"$bin/spanring-agent" --socket "$T/a.sock" --exporter "$spec" -q "${tlsa[@]}" \
 		--max-inflight-batches=100000 2>"$T/agent.log" &
 	APID=$!
 	for _ in $(seq 200); do [ -S "$T/a.sock.ctl" ] && break; sleep 0.05; done
@@ -91,7 +106,7 @@ run() { # exporter-spec label
 	delivered=$(stat "exp.$ename.spans")
 	letgo=$(stat "exp.$ename.let_go_spans")
 	local dec=""
-	if [ "$label" = otlp_http ]; then
+	if [ "$label" = otlp_http ]; then # (the same decode over TLS: not asked again)
 		dec=$(node -e '
 			require("http").get("http://127.0.0.1:"+process.argv[1]+"/stats",(r)=>{let d="";
 			r.on("data",(c)=>d+=c);r.on("end",()=>{const j=JSON.parse(d);
@@ -105,7 +120,7 @@ run() { # exporter-spec label
 	RPID=""
 	local secs
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')
-	printf '| %-9s | %9d | %6d | %9d | %7s | %10.0f | %8.0f | %8.0f | %s |\n' "$label" "$total" \
+	printf '| %-13s | %9d | %6d | %9d | %7s | %10.0f | %8.0f | %8.0f | %s |\n' "$label" "$total" \
 		"$drops" "$delivered" "$secs" "$(awk -v s="$delivered" -v t="$secs" 'BEGIN{print s/t}')" \
 		"$(awk -v c=$((a1 - a0)) -v s="$total" 'BEGIN{print c/s}')" \
 		"$(awk -v c=$((r1 - r0)) -v s="$total" 'BEGIN{print (s? c/s : 0)}')" "${dec:--}"
@@ -119,3 +134,5 @@ echo "|-----------|-----------|--------|-----------|---------|------------|-----
 run null null
 run "otlp_http:http://127.0.0.1:@HTTP@/v1/traces" otlp_http
 run "otlp_grpc:http://127.0.0.1:@GRPC@" otlp_grpc
+run "otlp_http:https://127.0.0.1:@HTTP@/v1/traces" otlp_http+tls tls
+run "otlp_grpc:https://127.0.0.1:@GRPC@" otlp_grpc+tls tls

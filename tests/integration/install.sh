@@ -16,6 +16,43 @@ for f in "$lib/libspanring.so.0" "$lib/libspanring.a" "$tmp/root/usr/local/inclu
 	"$tmp/root/usr/local/include/spanring/ring_abi.h"; do
 	test -f "$f" || fail "not installed: $f"
 done
+# FHS layout: programs (not the demo), unit, example config, man pages.
+r="$tmp/root/usr/local"
+for f in "$r/bin/spanring-agent" "$r/bin/spanring-dump" "$r/lib/systemd/system/spanring-agent.service" \
+	"$r/share/doc/spanring/agent.conf.example" "$r/etc/spanring/agent.conf" \
+	"$r/share/man/man8/spanring-agent.8" "$r/share/man/man1/spanring-dump.1" \
+	"$r/share/man/man3/libspanring.3" "$r/share/man/man8/libspanring-preload.8" \
+	"$r/lib/libspanring-preload.so"; do
+	test -f "$f" || fail "not installed: $f"
+done
+test ! -e "$r/bin/spanring-example" || fail "the demo program was installed to bin/"
+unit="$r/lib/systemd/system/spanring-agent.service"
+grep -q '^Type=notify$' "$unit" || fail "unit is not Type=notify"
+grep -q '^ExecStart=/usr/local/bin/spanring-agent -c /usr/local/etc/spanring/agent.conf$' "$unit" ||
+	fail "unit paths do not follow PREFIX: $(grep ExecStart "$unit")"
+! grep -q '@[A-Z]*@' "$unit" || fail "unfilled placeholder in the unit"
+# PREFIX=/usr: configuration in /etc, units in /usr/lib/systemd/system
+make -s B="$build" install DESTDIR="$tmp/usr" PREFIX=/usr >/dev/null || fail "make install PREFIX=/usr"
+grep -q '^ExecStart=/usr/bin/spanring-agent -c /etc/spanring/agent.conf$' \
+	"$tmp/usr/usr/lib/systemd/system/spanring-agent.service" || fail "PREFIX=/usr unit paths"
+test -f "$tmp/usr/etc/spanring/agent.conf" || fail "PREFIX=/usr: no /etc/spanring/agent.conf"
+# The example configuration is valid; every installed binary has --version.
+"$r/bin/spanring-agent" -c "$r/share/doc/spanring/agent.conf.example" --check-config >/dev/null ||
+	fail "the example configuration does not pass --check-config"
+for b in "$r/bin/spanring-agent" "$r/bin/spanring-dump" "$build/bin/spanring-example"; do
+	v=$("$b" --version) || fail "$b --version"
+	grep -q ' 0\.1\.0' <<<"$v" || fail "$b --version: $v"
+done
+# The installed man pages render without warnings.
+if command -v man >/dev/null; then
+	for m in "$r"/share/man/man*/*; do
+		w=$(MANWIDTH=80 man -l "$m" 2>&1 >/dev/null)
+		[ -z "$w" ] || fail "man -l $m: $w"
+		MANWIDTH=80 man -l "$m" 2>/dev/null | grep -q NAME || fail "man -l $m: no NAME section"
+	done
+else
+	echo "man not installed (tools/setup-deps.sh installs man-db): pages not rendered"
+fi
 pc="$lib/pkgconfig/spanring.pc"
 grep -q '^Libs: -L${libdir} -lspanring' "$pc" || fail "bad $pc: $(cat "$pc")"
 grep -q '^prefix=/usr/local$' "$pc" || fail "DESTDIR baked into $pc"

@@ -8,6 +8,12 @@
 //   receiver.js --out FILE [--http-port P] [--grpc-port P] [--port-file F]
 //               [--script ACTIONS] [--max-seconds S] [--quiet]
 //               [--host ADDR] [--count-only] [--sink] [--h2-port P]
+//               [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM] [--tls-max12]]
+// --tls-cert/--tls-key: OTLP/HTTP over TLS (node:https) and OTLP/gRPC over
+// TLS (grpc-js, ALPN h2); --tls-client-ca: client certificates signed by
+// that CA are required (mTLS); --tls-max12: at most TLS 1.2 (HTTP and the
+// --h2-port endpoint; grpc-js has no such option). Each request record
+// then has "tls":true.
 // --count-only (benchmarks): decode every request, count its spans, record
 // nothing per span. --sink (OTLP/HTTP benchmarks of the sender): read the
 // body, answer 200, decode nothing. --host: the address to bind (default 127.0.0.1; the
@@ -41,12 +47,22 @@ for (let i = 2; i < process.argv.length; i++) {
   else { args[k] = next; i++; }
 }
 const out = fs.openSync(args.out || '/dev/null', 'a');
+let tlsOpts = null;
+if (args['tls-cert']) {
+  tlsOpts = {cert: fs.readFileSync(args['tls-cert']), key: fs.readFileSync(args['tls-key'])};
+  if (args['tls-client-ca']) {
+    tlsOpts.ca = fs.readFileSync(args['tls-client-ca']);
+    tlsOpts.requestCert = true;
+    tlsOpts.rejectUnauthorized = true;
+  }
+  if (args['tls-max12']) tlsOpts.maxVersion = 'TLSv1.2';
+}
 const quiet = !!args.quiet;
 const maxSeconds = Number(args['max-seconds'] || 120);
 
 function log(...m) { if (!quiet) console.error('[receiver]', ...m); }
 function record(o) {
-  if (o.t === 'req') o.ts = Date.now();
+  if (o.t === 'req') { o.ts = Date.now(); if (tlsOpts) o.tls = true; }
   fs.writeSync(out, JSON.stringify(o) + '\n');
 }
 
@@ -133,7 +149,7 @@ function httpAnswer(res, status, body, headers) {
   res.end(body);
 }
 
-const httpServer = http.createServer((req, res) => {
+const httpServer = (tlsOpts ? require('https').createServer.bind(null, tlsOpts) : http.createServer)((req, res) => {
   if (req.method === 'GET' && req.url === '/stats') {
     res.writeHead(200, {'Content-Type': 'application/json'});
     res.end(JSON.stringify(stats));
@@ -265,7 +281,7 @@ grpcServer.addService(svc.service, {
 function startH2(port, cb) {
   const http2 = require('http2');
   const C = http2.constants;
-  const h2 = http2.createServer();
+  const h2 = tlsOpts ? http2.createSecureServer({...tlsOpts}) : http2.createServer();
   // GOAWAY(last-stream-id L) promises the client that no stream above L
   // was or will be processed, so the client resends those. The goaway
   // action, on stream G, sends L = G - 2 (node turns an L of 0 into "the
@@ -351,7 +367,10 @@ if (args['http-port'] !== undefined) {
 }
 if (args['grpc-port'] !== undefined) {
   pending++;
-  grpcServer.bindAsync(`${args.host || '127.0.0.1'}:${Number(args['grpc-port'])}`, grpc.ServerCredentials.createInsecure(),
+  grpcServer.bindAsync(`${args.host || '127.0.0.1'}:${Number(args['grpc-port'])}`, tlsOpts
+    ? grpc.ServerCredentials.createSsl(tlsOpts.ca || null,
+      [{cert_chain: tlsOpts.cert, private_key: tlsOpts.key}], !!tlsOpts.ca)
+    : grpc.ServerCredentials.createInsecure(),
     (err, port) => {
       if (err) { console.error(err); process.exit(1); }
       ports.grpc = port;

@@ -135,8 +135,10 @@ static void test_other_errors(void **state)
 		     NULL, "write the same file", NULL);
 	expect_error("exporters = otlp_http/t\notlp_http/t.timeout = 5\n", 0, NULL, "t.conf:2:",
 		     "key 'otlp_http/t.timeout'");
-	expect_error("exporters = otlp_http/t\notlp_http/t.endpoint = https://h\n", 0, NULL,
-		     "otlp_http/t", "TLS");
+	/* TLS settings are per instance too: one with a cleartext endpoint is refused. */
+	expect_error("exporters = otlp_http/t\notlp_http/t.endpoint = http://h:1\n"
+		     "otlp_http/t.tls_ca_file = /etc/hostname\n",
+		     0, NULL, "otlp_http/t", "is cleartext: use an https:// endpoint");
 	expect_error("exporters = otlp_http/bad-name\n", 0, NULL, "t.conf:1:", "letters, digits");
 	expect_error("exporters = otlp_http/a, otlp_grpc/b\notlp.spool_dir = /tmp/sp\n", 0, NULL,
 		     "same spool directory", NULL);

@@ -178,9 +178,20 @@ static void test_url_forms(void **state)
 	assert_int_equal(u.port, 4317);
 	otlp_url_free(&u);
 	assert_int_equal(otlp_url_parse("collector:4317", false, &u, err, sizeof(err)), -EINVAL);
-	/* https: a clear error */
-	assert_int_equal(otlp_url_parse("https://h:4318", false, &u, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "TLS not supported"));
+	/* https: TLS, port 443 by default */
+	assert_int_equal(otlp_url_parse("https://h:4318", false, &u, err, sizeof(err)), 0);
+	assert_true(u.tls);
+	assert_int_equal(u.port, 4318);
+	otlp_url_free(&u);
+	assert_int_equal(otlp_url_parse("https://h/x", false, &u, err, sizeof(err)), 0);
+	assert_true(u.tls);
+	assert_false(u.no_scheme);
+	assert_int_equal(u.port, 443);
+	otlp_url_free(&u);
+	assert_int_equal(otlp_url_parse("collector:4317", true, &u, err, sizeof(err)), 0);
+	assert_false(u.tls);
+	assert_true(u.no_scheme);
+	otlp_url_free(&u);
 	static const char *const bad[] = {"http://",	   "http://h:0",      "http://h:65536",
 					  "http://h:12a",  "http://u@h:1",    "http://h h/",
 					  "ftp://h/",	   "http://[::1/",    "http://h:/",
@@ -325,14 +336,96 @@ static void test_timeout_compression(void **state)
 	assert_int_equal(resolve(f, OTLP_PROTO_UNSET), -EINVAL);
 }
 
-static void test_https_refused(void **state)
+/* TLS settings: precedence, and never accepted with a cleartext endpoint. */
+static void test_tls(void **state)
 {
 	struct fx *f = *state;
+	/* a readable file for the CA / certificate / key settings */
+	const char *file = "/proc/self/status";
 	const char *e1[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=https://collector:4318", NULL};
 	env_set(e1);
+	assert_int_equal(resolve(f, OTLP_PROTO_UNSET), 0);
+	assert_true(f->c.tls);
+	assert_int_equal(f->c.tls_min_version, 0x0303);
+	assert_null(f->c.tls_ca_file);
+	/* TRACES_CERTIFICATE wins over CERTIFICATE; the agent key over both */
+	const char *e2[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=https://collector:4318",
+			    "OTEL_EXPORTER_OTLP_CERTIFICATE=/nonexistent",
+			    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE=/proc/self/status", NULL};
+	env_set(e2);
+	assert_int_equal(resolve(f, OTLP_PROTO_UNSET), 0);
+	assert_string_equal(f->c.tls_ca_file, file);
+	assert_string_equal(f->c.src_tls_ca, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE");
+	const char *e3[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=https://collector:4318",
+			    "OTEL_EXPORTER_OTLP_CERTIFICATE=/nonexistent", NULL};
+	env_set(e3);
+	assert_int_equal(resolve(f, OTLP_PROTO_UNSET), -EINVAL); /* unreadable: named */
+	assert_non_null(strstr(f->err, "OTEL_EXPORTER_OTLP_CERTIFICATE"));
+	set(f, "otlp.tls_ca_file", file);
+	assert_int_equal(resolve(f, OTLP_PROTO_UNSET), 0);
+	assert_string_equal(f->c.src_tls_ca, "otlp.tls_ca_file");
+	/* a client certificate needs its key */
+	const char *e4[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=https://collector:4318",
+			    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=/proc/self/status", NULL};
+	env_set(e4);
 	assert_int_equal(resolve(f, OTLP_PROTO_UNSET), -EINVAL);
-	assert_non_null(strstr(f->err, "TLS not supported"));
-	assert_non_null(strstr(f->err, "OTEL_EXPORTER_OTLP_ENDPOINT"));
+	assert_non_null(strstr(f->err, "without"));
+	const char *e5[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=https://collector:4318",
+			    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=/proc/self/status",
+			    "OTEL_EXPORTER_OTLP_CLIENT_KEY=/proc/self/status", NULL};
+	env_set(e5);
+	assert_int_equal(resolve(f, OTLP_PROTO_UNSET), 0);
+	assert_string_equal(f->c.tls_cert_file, file);
+	assert_string_equal(f->c.tls_key_file, file);
+	/* the case: a certificate with a cleartext gRPC endpoint */
+	const char *e6[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4317",
+			    "OTEL_EXPORTER_OTLP_CERTIFICATE=/proc/self/status", NULL};
+	env_set(e6);
+	agent_config_free(&f->ac);
+	agent_config_defaults(&f->ac);
+	assert_int_equal(resolve(f, OTLP_PROTO_GRPC), -EINVAL);
+	assert_non_null(strstr(f->err, "is cleartext"));
+	/* host:port (gRPC): TLS unless INSECURE=true */
+	const char *e7[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=collector:4317", NULL};
+	env_set(e7);
+	assert_int_equal(resolve(f, OTLP_PROTO_GRPC), 0);
+	assert_true(f->c.tls);
+	const char *e8[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=collector:4317",
+			    "OTEL_EXPORTER_OTLP_TRACES_INSECURE=TRUE", "OTEL_EXPORTER_OTLP_INSECURE=false",
+			    NULL};
+	env_set(e8);
+	assert_int_equal(resolve(f, OTLP_PROTO_GRPC), 0);
+	assert_false(f->c.tls);
+	const char *e9[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=https://collector:4317",
+			    "OTEL_EXPORTER_OTLP_INSECURE=true", NULL};
+	env_set(e9);
+	assert_int_equal(resolve(f, OTLP_PROTO_GRPC), -EINVAL); /* contradicts https:// */
+	const char *e10[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=collector:4317",
+			     "OTEL_EXPORTER_OTLP_INSECURE=maybe", NULL};
+	env_set(e10);
+	assert_int_equal(resolve(f, OTLP_PROTO_GRPC), -EINVAL);
+	/* agent keys that only make sense with TLS */
+	env_set(NULL);
+	set(f, "otlp.traces_endpoint", "http://collector:4318/v1/traces");
+	static const char *const only[][2] = {{"otlp.tls_server_name", "x"},
+					      {"otlp.tls_min_version", "1.3"},
+					      {"otlp.tls_insecure_skip_verify", "true"}};
+	for (size_t i = 0; i < 3; i++) {
+		set(f, only[i][0], only[i][1]);
+		assert_int_equal(resolve(f, OTLP_PROTO_UNSET), -EINVAL);
+		assert_non_null(strstr(f->err, only[i][0]));
+		set(f, "otlp.traces_endpoint", "https://collector:4318/v1/traces");
+		assert_int_equal(resolve(f, OTLP_PROTO_UNSET), 0);
+		agent_config_free(&f->ac);
+		agent_config_defaults(&f->ac);
+		set(f, "otlp.traces_endpoint", "http://collector:4318/v1/traces");
+	}
+	set(f, "otlp.traces_endpoint", "https://collector:4318/v1/traces");
+	set(f, "otlp.tls_min_version", "1.3");
+	assert_int_equal(resolve(f, OTLP_PROTO_UNSET), 0);
+	assert_int_equal(f->c.tls_min_version, 0x0304);
+	set(f, "otlp.tls_min_version", "1.1");
+	assert_int_equal(resolve(f, OTLP_PROTO_UNSET), -EINVAL);
 }
 
 static void test_exporter_kinds(void **state)
@@ -366,7 +459,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_headers_parse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_headers_precedence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_compression, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_https_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exporter_kinds, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
