@@ -48,6 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "storm.h"
+
 extern char **environ;
 
 static int tcp_connect(int port)
@@ -119,10 +121,9 @@ static void *fork_thread(void *arg)
 	return (void *)(long)(WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
-/* fork-storm: threads that are inside the allocator and the shim's
+/* fork-storm (storm.h): threads inside the allocator and the shim's
  * interposed calls whenever the main thread forks. */
 static const char *storm_path;
-static volatile int storm_stop;
 
 static void unix_connect(const char *path)
 {
@@ -135,75 +136,22 @@ static void unix_connect(const char *path)
 	close(s);
 }
 
-static void *storm_thread(void *arg)
+static void storm_step(unsigned i)
 {
-	uint64_t x = (uint64_t)(uintptr_t)arg * 0x9e3779b97f4a7c15ull + 1;
-	void *keep[16] = {0};
-	for (unsigned i = 0; !__atomic_load_n(&storm_stop, __ATOMIC_RELAXED); i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		unsigned k = (unsigned)(x % 16);
-		free(keep[k]);
-		keep[k] = malloc(1 + (size_t)(x >> 20) % 8192);
-		if (keep[k])
-			memset(keep[k], (int)i, 1);
-		/* Interposed calls: close() always (no span), connect() (a span,
-		 * a refused one) now and then. */
-		int fd = dup(2);
-		if (fd >= 0)
-			close(fd);
-		if (i % 64 == 0)
-			unix_connect(storm_path);
-	}
-	for (unsigned k = 0; k < 16; k++)
-		free(keep[k]);
-	return NULL;
+	/* Interposed calls: close() always (no span), connect() (a span,
+	 * a refused one) now and then. */
+	int fd = dup(2);
+	if (fd >= 0)
+		close(fd);
+	if (i % 64 == 0)
+		unix_connect(storm_path);
 }
 
-static int fork_storm(int n, const char *path, long hang_ms)
+static void storm_child(int i)
 {
-	storm_path = path;
-	pthread_t t[4];
-	for (long i = 0; i < 4; i++)
-		pthread_create(&t[i], NULL, storm_thread, (void *)(i + 1));
-	int bad = 0;
-	for (int i = 0; i < n && !bad; i++) {
-		pid_t p = fork();
-		if (p < 0) {
-			printf("fork %d failed: %d\n", i, errno);
-			bad = 1;
-			break;
-		}
-		if (p == 0) {
-			unix_connect(path);
-			exit(5);
-		}
-		int st = 0;
-		long waited = 0;
-		pid_t r;
-		while ((r = waitpid(p, &st, WNOHANG)) == 0 && waited < hang_ms) {
-			sleep_ms(1);
-			waited++;
-		}
-		if (r == 0) {
-			printf("hang at fork %d (pid %d, %ld ms)\n", i, (int)p, waited);
-			if (getenv("STORM_KEEP_HUNG"))
-				break; /* left for a debugger */
-			kill(p, SIGKILL);
-			waitpid(p, &st, 0);
-			bad = 3;
-		} else if (!WIFEXITED(st) || WEXITSTATUS(st) != 5) {
-			printf("child %d (pid %d) ended with status %#x\n", i, (int)p, st);
-			bad = 1;
-		}
-	}
-	__atomic_store_n(&storm_stop, 1, __ATOMIC_RELAXED);
-	for (int i = 0; i < 4; i++)
-		pthread_join(t[i], NULL);
-	if (!bad)
-		printf("forks %d ok\n", n);
-	return bad;
+	(void)i;
+	unix_connect(storm_path);
+	exit(5);
 }
 
 static int spawn_print(char *const envp[])
@@ -281,8 +229,10 @@ int main(int argc, char **argv)
 		       sa.sa_handler == SIG_DFL ? "dfl" : "?");
 		return 0;
 	}
-	if (!strcmp(mode, "fork-storm") && argc > 4)
-		return fork_storm(n, argv[3], atol(argv[4]));
+	if (!strcmp(mode, "fork-storm") && argc > 4) {
+		storm_path = argv[3];
+		return storm_run(n, atol(argv[4]), storm_step, storm_child);
+	}
 	if (!strcmp(mode, "threads-fork")) {
 		port_arg = n;
 		pthread_t t[4], f;
