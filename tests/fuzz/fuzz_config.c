@@ -20,6 +20,7 @@
 #include "fuzz.h"
 
 #include "../../agent/config.h"
+#include "../../agent/instances.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -51,7 +52,12 @@ static void finish(struct agent_config *c)
 	if (r == 0) {
 		FZ_CHECK(c->poll_min_us <= c->poll_max_us);
 		FZ_CHECK(c->socket_path && c->socket_path[0]);
-		FZ_CHECK(c->exporters != 0);
+		/* At least one exporter: an unnamed one (a bit of exporters) or a
+		 * named instance TYPE/NAME enabled. */
+		bool any = c->exporters != 0;
+		for (size_t i = 0; i < c->n_inst && !any; i++)
+			any = c->inst[i].enabled;
+		FZ_CHECK(any);
 	}
 }
 
