@@ -244,17 +244,6 @@ void agent_config_free(struct agent_config *c)
 	}
 }
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Decimal unsigned integer; the whole of [s, e) must be digits. */
 static int parse_u64(const char *s, const char *e, uint64_t *out)
 {
@@ -453,7 +442,7 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		int ir = inst_set(c, key, value, cfg_where ? cfg_where : key, err, errlen);
 		if (ir != -ENOENT)
 			return ir;
-		errf(err, errlen, "unknown key '%s' (see --help)", key);
+		agent_errf(err, errlen, "unknown key '%s' (see --help)", key);
 		return -ENOENT;
 	}
 	void *dst = (char *)c + k->off;
@@ -461,16 +450,16 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 	switch (k->type) {
 	case CT_STR: {
 		if (!*value) {
-			errf(err, errlen, "key '%s': empty value", key);
+			agent_errf(err, errlen, "key '%s': empty value", key);
 			return -EINVAL;
 		}
 		if (strlen(value) >= PATH_MAX) {
-			errf(err, errlen, "key '%s': value too long (%zu bytes)", key, strlen(value));
+			agent_errf(err, errlen, "key '%s': value too long (%zu bytes)", key, strlen(value));
 			return -EINVAL;
 		}
 		char *s = strdup(value);
 		if (!s) {
-			errf(err, errlen, "key '%s': out of memory", key);
+			agent_errf(err, errlen, "key '%s': out of memory", key);
 			return -ENOMEM;
 		}
 		free(*(char **)dst);
@@ -491,7 +480,7 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		*(uint32_t *)dst = (uint32_t)v;
 		return 0;
 	bad_mode:
-		errf(err, errlen,
+		agent_errf(err, errlen,
 		     "key '%s': invalid value '%s': expected octal permission bits like 0660, "
 		     "within %04llo",
 		     key, value, (unsigned long long)k->max);
@@ -499,7 +488,7 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 	}
 	case CT_U32:
 		if (parse_u64(value, value + strlen(value), &v) || v < k->min || v > k->max) {
-			errf(err, errlen,
+			agent_errf(err, errlen,
 			     "key '%s': invalid value '%s': expected an integer from %llu to %llu", key,
 			     value, (unsigned long long)k->min, (unsigned long long)k->max);
 			return -EINVAL;
@@ -508,7 +497,7 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		return 0;
 	case CT_SIZE:
 		if (parse_size(value, &v) || v < k->min || v > k->max) {
-			errf(err, errlen,
+			agent_errf(err, errlen,
 			     "key '%s': invalid value '%s': expected a size from %llu to %llu bytes "
 			     "(suffix K, M or G allowed)",
 			     key, value, (unsigned long long)k->min, (unsigned long long)k->max);
@@ -518,7 +507,7 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		return 0;
 	case CT_DURATION:
 		if (parse_duration_us(value, &v) || v < k->min || v > k->max) {
-			errf(err, errlen,
+			agent_errf(err, errlen,
 			     "key '%s': invalid value '%s': expected a duration with a unit (ns, us, ms, "
 			     "s, m, h) from %lluus to %lluus",
 			     key, value, (unsigned long long)k->min, (unsigned long long)k->max);
@@ -528,7 +517,7 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		return 0;
 	case CT_BOOL:
 		if (parse_bool(value, (bool *)dst)) {
-			errf(err, errlen, "key '%s': invalid value '%s': expected true or false", key,
+			agent_errf(err, errlen, "key '%s': invalid value '%s': expected true or false", key,
 			     value);
 			return -EINVAL;
 		}
@@ -536,7 +525,7 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 	case CT_LOGLEVEL: {
 		int lvl = agent_log_level_parse(value);
 		if (lvl < 0) {
-			errf(err, errlen,
+			agent_errf(err, errlen,
 			     "key '%s': invalid value '%s': expected error, warn, info or debug", key,
 			     value);
 			return -EINVAL;
@@ -550,11 +539,11 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		const char *bad = value;
 		int r = parse_idlist(value, &ids, &n, &bad);
 		if (r == -2) {
-			errf(err, errlen, "key '%s': out of memory", key);
+			agent_errf(err, errlen, "key '%s': out of memory", key);
 			return -ENOMEM;
 		}
 		if (r) {
-			errf(err, errlen,
+			agent_errf(err, errlen,
 			     "key '%s': invalid value '%s': expected comma-separated numeric ids "
 			     "(bad entry at '%.32s')",
 			     key, value, bad);
@@ -569,13 +558,13 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		char msg[384];
 		int r = inst_set_list(c, value, cfg_where ? cfg_where : key, msg, sizeof(msg));
 		if (r) {
-			errf(err, errlen, "key '%s': %s", key, msg);
+			agent_errf(err, errlen, "key '%s': %s", key, msg);
 			return r;
 		}
 		return 0;
 	}
 	}
-	errf(err, errlen, "key '%s': internal error", key);
+	agent_errf(err, errlen, "key '%s': internal error", key);
 	return -EINVAL;
 }
 
@@ -599,7 +588,7 @@ int agent_config_parse_file(struct agent_config *c, const char *buf, size_t len,
 		size_t llen = nl ? (size_t)(nl - line) : len - pos;
 		pos += llen + (nl ? 1 : 0);
 		if (memchr(line, '\0', llen)) {
-			errf(err, errlen, "%s:%zu: NUL byte in line", name, lineno);
+			agent_errf(err, errlen, "%s:%zu: NUL byte in line", name, lineno);
 			return -EINVAL;
 		}
 		const char *b = line, *e = line + llen;
@@ -610,12 +599,12 @@ int agent_config_parse_file(struct agent_config *c, const char *buf, size_t len,
 		if (b == e || *b == '#' || *b == ';')
 			continue;
 		if ((size_t)(e - b) > 8192) {
-			errf(err, errlen, "%s:%zu: line too long", name, lineno);
+			agent_errf(err, errlen, "%s:%zu: line too long", name, lineno);
 			return -EINVAL;
 		}
 		const char *eq = memchr(b, '=', (size_t)(e - b));
 		if (!eq) {
-			errf(err, errlen, "%s:%zu: expected 'key = value', got '%.*s'", name, lineno,
+			agent_errf(err, errlen, "%s:%zu: expected 'key = value', got '%.*s'", name, lineno,
 			     (int)(e - b > 80 ? 80 : e - b), b);
 			return -EINVAL;
 		}
@@ -626,12 +615,12 @@ int agent_config_parse_file(struct agent_config *c, const char *buf, size_t len,
 		while (vb < e && is_blank(*vb))
 			vb++;
 		if (ke == b) {
-			errf(err, errlen, "%s:%zu: missing key before '='", name, lineno);
+			agent_errf(err, errlen, "%s:%zu: missing key before '='", name, lineno);
 			return -EINVAL;
 		}
 		char key[128];
 		if ((size_t)(ke - b) >= sizeof(key)) {
-			errf(err, errlen, "%s:%zu: unknown key '%.64s...'", name, lineno, b);
+			agent_errf(err, errlen, "%s:%zu: unknown key '%.64s...'", name, lineno, b);
 			return -EINVAL;
 		}
 		memcpy(key, b, (size_t)(ke - b));
@@ -640,7 +629,7 @@ int agent_config_parse_file(struct agent_config *c, const char *buf, size_t len,
 		/* "quoted value": the quotes are dropped, nothing is unescaped. */
 		if (vlen >= 1 && *vb == '"') {
 			if (vlen < 2 || vb[vlen - 1] != '"') {
-				errf(err, errlen, "%s:%zu: key '%s': unterminated quote in value", name,
+				agent_errf(err, errlen, "%s:%zu: key '%s': unterminated quote in value", name,
 				     lineno, key);
 				return -EINVAL;
 			}
@@ -649,7 +638,7 @@ int agent_config_parse_file(struct agent_config *c, const char *buf, size_t len,
 		}
 		char *value = malloc(vlen + 1);
 		if (!value) {
-			errf(err, errlen, "%s:%zu: out of memory", name, lineno);
+			agent_errf(err, errlen, "%s:%zu: out of memory", name, lineno);
 			return -ENOMEM;
 		}
 		memcpy(value, vb, vlen);
@@ -661,7 +650,7 @@ int agent_config_parse_file(struct agent_config *c, const char *buf, size_t len,
 		cfg_where = NULL;
 		free(value);
 		if (r) {
-			errf(err, errlen, "%s:%zu: %s", name, lineno, msg);
+			agent_errf(err, errlen, "%s:%zu: %s", name, lineno, msg);
 			return r == -ENOMEM ? -ENOMEM : -EINVAL;
 		}
 	}
@@ -674,12 +663,12 @@ int agent_config_load(struct agent_config *c, const char *path, char *err, size_
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		err_no = errno;
-		errf(err, errlen, "config file '%s': %s", path, strerror(err_no));
+		agent_errf(err, errlen, "config file '%s': %s", path, strerror(err_no));
 		return -err_no;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
-		errf(err, errlen, "config file '%s': not a regular file of at most 1 MiB", path);
+		agent_errf(err, errlen, "config file '%s': not a regular file of at most 1 MiB", path);
 		close(fd);
 		return -EINVAL;
 	}
@@ -725,7 +714,7 @@ static int add_exporter(struct agent_config *c, const char *id, size_t idlen, co
 	bool otlp = in->type & (AGENT_EXP_OTLP | AGENT_EXP_OTLP_HTTP | AGENT_EXP_OTLP_GRPC);
 	char key[INST_ID_MAX + 32];
 	if (in->type == AGENT_EXP_NULL) {
-		errf(err, errlen, "exporter '%s' takes no path", in->id);
+		agent_errf(err, errlen, "exporter '%s' takes no path", in->id);
 		return -EINVAL;
 	}
 	if (in->named) {
@@ -758,7 +747,7 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
 			break;
 		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
 			if (i + 1 >= argc) {
-				errf(err, errlen, "%s: missing file name", a);
+				agent_errf(err, errlen, "%s: missing file name", a);
 				return -EINVAL;
 			}
 			path = argv[++i];
@@ -824,7 +813,7 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
 			if (eq)
 				value = eq + 1;
 		} else {
-			errf(err, errlen, "unexpected argument '%s' (see --help)", a);
+			agent_errf(err, errlen, "unexpected argument '%s' (see --help)", a);
 			return -EINVAL;
 		}
 		char key[128];
@@ -832,19 +821,19 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
 		bool shortcut = strcmp(key, "file") == 0 || strcmp(key, "json") == 0 ||
 				strcmp(key, "exporter") == 0;
 		if (!shortcut && !cfg_find(key) && !strchr(key, '/')) {
-			errf(err, errlen, "unknown option '%s' (see --help)", a);
+			agent_errf(err, errlen, "unknown option '%s' (see --help)", a);
 			return -EINVAL;
 		}
 		if (!value) {
 			if (i + 1 >= argc) {
-				errf(err, errlen, "option '%s' needs a value", a);
+				agent_errf(err, errlen, "option '%s' needs a value", a);
 				return -EINVAL;
 			}
 			value = argv[++i];
 			/* "--file --check-config" is a forgotten value, not a file
 			 * name: a value that starts with '-' goes in --KEY=VALUE. */
 			if (value[0] == '-' && value[1]) {
-				errf(err, errlen,
+				agent_errf(err, errlen,
 				     "option '%s' needs a value, got the flag '%s' (a value that starts "
 				     "with '-' is given as %.*s=VALUE)",
 				     a, value, (int)(strchr(a, '=') ? strchr(a, '=') - a : (long)strlen(a)),
@@ -873,7 +862,7 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
 		cfg_where = NULL;
 	next:
 		if (r) {
-			errf(err, errlen, "option '%s': %s", a, msg);
+			agent_errf(err, errlen, "option '%s': %s", a, msg);
 			return -EINVAL;
 		}
 	}
@@ -888,9 +877,9 @@ int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
 		if (!sr_agent_socket_path(buf, sizeof(buf), &why)) {
 			const char *env = getenv("SPANRING_SOCKET");
 			if (env && *env)
-				errf(err, errlen, "socket: SPANRING_SOCKET '%s': %s", env, why);
+				agent_errf(err, errlen, "socket: SPANRING_SOCKET '%s': %s", env, why);
 			else
-				errf(err, errlen, "socket: default path '%s': %s", buf, why);
+				agent_errf(err, errlen, "socket: default path '%s': %s", buf, why);
 			return -EINVAL;
 		}
 		c->socket_path = strdup(buf);
@@ -898,7 +887,7 @@ int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
 			return -ENOMEM;
 	}
 	if (strlen(c->socket_path) >= 108) {
-		errf(err, errlen, "socket: path '%s' is longer than a unix socket address allows",
+		agent_errf(err, errlen, "socket: path '%s' is longer than a unix socket address allows",
 		     c->socket_path);
 		return -EINVAL;
 	}
@@ -911,17 +900,17 @@ int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
 			return -ENOMEM;
 	}
 	if (strlen(c->ctl_path) >= 108) {
-		errf(err, errlen,
+		agent_errf(err, errlen,
 		     "control_socket: path '%s' is longer than a unix socket address allows",
 		     c->ctl_path);
 		return -EINVAL;
 	}
 	if (strcmp(c->ctl_path, c->socket_path) == 0) {
-		errf(err, errlen, "control_socket: must differ from socket ('%s')", c->socket_path);
+		agent_errf(err, errlen, "control_socket: must differ from socket ('%s')", c->socket_path);
 		return -EINVAL;
 	}
 	if (c->poll_min_us > c->poll_max_us) {
-		errf(err, errlen,
+		agent_errf(err, errlen,
 		     "poll_interval_min (%lluus) is larger than poll_interval_max (%lluus)",
 		     (unsigned long long)c->poll_min_us, (unsigned long long)c->poll_max_us);
 		return -EINVAL;
@@ -947,12 +936,12 @@ int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
 		}
 	}
 	if ((c->exporters & AGENT_EXP_FILE) && strcmp(c->file_path, "-") == 0) {
-		errf(err, errlen, "file.path: the file exporter needs a file, not '-'");
+		agent_errf(err, errlen, "file.path: the file exporter needs a file, not '-'");
 		return -EINVAL;
 	}
 	if ((c->exporters & AGENT_EXP_FILE) && (c->exporters & AGENT_EXP_JSON) &&
 	    strcmp(c->file_path, c->json_path) == 0) {
-		errf(err, errlen, "file.path and json.path are the same file ('%s')", c->file_path);
+		agent_errf(err, errlen, "file.path and json.path are the same file ('%s')", c->file_path);
 		return -EINVAL;
 	}
 	const char *zc = getenv("SPANRING_AGENT_ZC_CHECK");

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Named exporter instances (instances.h). */
 #include "instances.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -12,18 +13,6 @@
 #include "otlp_conf.h"
 
 #define OTLP_BITS (AGENT_EXP_OTLP | AGENT_EXP_OTLP_HTTP | AGENT_EXP_OTLP_GRPC)
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static const struct {
 	const char *name;
@@ -86,7 +75,7 @@ static struct exp_instance *inst_get(struct agent_config *c, const char *id, siz
 	size_t tlen = slash ? (size_t)(slash - id) : idlen;
 	uint32_t bit = inst_type_bit(id, tlen);
 	if (!bit) {
-		errf(err, errlen,
+		agent_errf(err, errlen,
 		     "unknown exporter '%.*s' (known types: file, json, console, null, otlp, "
 		     "otlp_http, otlp_grpc; an instance is TYPE or TYPE/NAME)",
 		     (int)(tlen > 64 ? 64 : tlen), id);
@@ -98,14 +87,14 @@ static struct exp_instance *inst_get(struct agent_config *c, const char *id, siz
 		for (const char *q = n; q < ne; q++)
 			ok = ok && name_char(*q);
 		if (!ok) {
-			errf(err, errlen,
+			agent_errf(err, errlen,
 			     "exporter '%.*s': the name after '/' must be letters, digits and '_'",
 			     (int)(idlen > 64 ? 64 : idlen), id);
 			return NULL;
 		}
 	}
 	if (idlen >= INST_ID_MAX) {
-		errf(err, errlen, "exporter '%.*s': longer than %d characters",
+		agent_errf(err, errlen, "exporter '%.*s': longer than %d characters",
 		     (int)(idlen > 64 ? 64 : idlen), id, INST_ID_MAX - 1);
 		return NULL;
 	}
@@ -113,12 +102,12 @@ static struct exp_instance *inst_get(struct agent_config *c, const char *id, siz
 	if (in)
 		return in;
 	if (c->n_inst >= INST_MAX) {
-		errf(err, errlen, "more than %d exporter instances", INST_MAX);
+		agent_errf(err, errlen, "more than %d exporter instances", INST_MAX);
 		return NULL;
 	}
 	struct exp_instance *ni = realloc(c->inst, (c->n_inst + 1) * sizeof(*ni));
 	if (!ni) {
-		errf(err, errlen, "out of memory");
+		agent_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	c->inst = ni;
@@ -131,7 +120,7 @@ static struct exp_instance *inst_get(struct agent_config *c, const char *id, siz
 	if (in->named) {
 		in->ov = malloc(sizeof(*in->ov));
 		if (!in->ov) {
-			errf(err, errlen, "out of memory");
+			agent_errf(err, errlen, "out of memory");
 			return NULL;
 		}
 		agent_config_defaults(in->ov);
@@ -160,14 +149,14 @@ int inst_enable(struct agent_config *c, const char *id, size_t idlen, bool from_
 	if (in->enabled && in->from_list && !from_list) {
 		/* the config file's list, then a flag that gives its argument */
 	} else if (in->enabled) {
-		errf(err, errlen, "exporter '%s' is enabled twice (first at %s): give each instance "
+		agent_errf(err, errlen, "exporter '%s' is enabled twice (first at %s): give each instance "
 				  "its own name, TYPE/NAME",
 		     in->id, in->enabled_at ? in->enabled_at : "?");
 		return -EINVAL;
 	}
 	char *w = strdup(where ? where : "?");
 	if (!w) {
-		errf(err, errlen, "out of memory");
+		agent_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	free(in->enabled_at);
@@ -203,7 +192,7 @@ int inst_set_list(struct agent_config *c, const char *value, const char *where, 
 		if (len == 0 && !*p && b == value + strspn(value, " \t"))
 			break; /* empty value: no exporter (the default applies) */
 		if (len == 0 || (*p && *p != ',')) {
-			errf(err, errlen, "invalid value '%s': expected a comma-separated list of "
+			agent_errf(err, errlen, "invalid value '%s': expected a comma-separated list of "
 					  "TYPE or TYPE/NAME",
 			     value);
 			return -EINVAL;
@@ -211,7 +200,7 @@ int inst_set_list(struct agent_config *c, const char *value, const char *where, 
 		char msg[256];
 		int r = inst_enable(c, b, len, true, where, msg, sizeof(msg));
 		if (r) {
-			errf(err, errlen, "invalid value '%s': %s", value, msg);
+			agent_errf(err, errlen, "invalid value '%s': %s", value, msg);
 			return r;
 		}
 		if (!*p)
@@ -244,27 +233,27 @@ int inst_set(struct agent_config *c, const char *key, const char *value, const c
 	if (!slash || (strchr(key, '.') && strchr(key, '.') < slash))
 		return -ENOENT;
 	if (!dot) {
-		errf(err, errlen, "unknown key '%s': a per-instance key is TYPE/NAME.KEY", key);
+		agent_errf(err, errlen, "unknown key '%s': a per-instance key is TYPE/NAME.KEY", key);
 		return -EINVAL;
 	}
 	char msg[256];
 	struct exp_instance *in = inst_get(c, key, (size_t)(dot - key), msg, sizeof(msg));
 	if (!in) {
-		errf(err, errlen, "key '%s': %s", key, msg);
+		agent_errf(err, errlen, "key '%s': %s", key, msg);
 		return -EINVAL;
 	}
 	const char *ikey = dot + 1;
 	char buf[128];
 	const char *gkey = map_key(in->type, ikey, buf, sizeof(buf));
 	if (!gkey) {
-		errf(err, errlen, "unknown key '%s': exporter type %s has no setting '%s' (see --help)",
+		agent_errf(err, errlen, "unknown key '%s': exporter type %s has no setting '%s' (see --help)",
 		     key, inst_type_name(in->type), ikey);
 		return -EINVAL;
 	}
 	int r = agent_config_set(in->ov, gkey, value, msg, sizeof(msg));
 	if (r) {
 		/* the message names the agent-wide key: name the one written */
-		errf(err, errlen, "key '%s': %s", key, msg);
+		agent_errf(err, errlen, "key '%s': %s", key, msg);
 		return r;
 	}
 	for (size_t i = 0; i < in->n_set; i++) {
@@ -360,7 +349,7 @@ static int check_instance(struct agent_config *c, struct exp_instance *in, char 
 	const struct inst_setting *s;
 	if (!in->enabled) {
 		if (in->n_set) {
-			errf(err, errlen,
+			agent_errf(err, errlen,
 			     "%s: key '%s.%s' is for exporter '%s', which is not enabled (add it to "
 			     "'exporters' or give --exporter %s)",
 			     in->set[0].where, in->id, in->set[0].ikey, in->id, in->id);
@@ -373,7 +362,7 @@ static int check_instance(struct agent_config *c, struct exp_instance *in, char 
 		enum otlp_protocol got = otlp_protocol_parse(c->otlp_protocol);
 		if (in->type == AGENT_EXP_OTLP_GRPC ? got != OTLP_PROTO_GRPC
 						    : got == OTLP_PROTO_GRPC) {
-			errf(err, errlen,
+			agent_errf(err, errlen,
 			     "otlp.protocol '%s' contradicts exporter '%s' (%s): use exporter 'otlp' "
 			     "to choose the protocol by otlp.protocol",
 			     c->otlp_protocol, in->id, in->enabled_at ? in->enabled_at : "?");
@@ -382,7 +371,7 @@ static int check_instance(struct agent_config *c, struct exp_instance *in, char 
 	}
 	if (in->named && (in->type == AGENT_EXP_FILE || in->type == AGENT_EXP_JSON) &&
 	    !inst_setting(in, in->type == AGENT_EXP_FILE ? "file.path" : "json.path")) {
-		errf(err, errlen, "exporter '%s' (%s) needs a path: %s.path = FILE or --exporter %s:FILE",
+		agent_errf(err, errlen, "exporter '%s' (%s) needs a path: %s.path = FILE or --exporter %s:FILE",
 		     in->id, in->enabled_at ? in->enabled_at : "?", in->id, in->id);
 		return -EINVAL;
 	}
@@ -391,7 +380,7 @@ static int check_instance(struct agent_config *c, struct exp_instance *in, char 
 	const struct inst_setting *ep = inst_setting(in, "otlp.endpoint");
 	const struct inst_setting *tep = inst_setting(in, "otlp.traces_endpoint");
 	if (ep && tep) {
-		errf(err, errlen, "%s: exporter '%s': set one of endpoint (base URL) and "
+		agent_errf(err, errlen, "%s: exporter '%s': set one of endpoint (base URL) and "
 				  "traces_endpoint (used as is), not both (the other is at %s)",
 		     tep->where, in->id, ep->where);
 		return -EINVAL;
@@ -410,7 +399,7 @@ static int check_instance(struct agent_config *c, struct exp_instance *in, char 
 			in->type == AGENT_EXP_OTLP_GRPC ? OTLP_PROTO_GRPC : OTLP_PROTO_HTTP_PROTOBUF;
 		enum otlp_protocol got = otlp_protocol_parse(in->ov->otlp_protocol);
 		if (got != want && !(in->type == AGENT_EXP_OTLP_HTTP && got == OTLP_PROTO_HTTP_JSON)) {
-			errf(err, errlen,
+			agent_errf(err, errlen,
 			     "%s: exporter '%s': protocol '%s' is not what type %s speaks (use type "
 			     "otlp, or the type of that protocol)",
 			     s->where, in->id, in->ov->otlp_protocol, inst_type_name(in->type));
@@ -424,7 +413,7 @@ static int check_instance(struct agent_config *c, struct exp_instance *in, char 
 	char msg[512];
 	int rc = otlp_conf_resolve(&oc, &m, forced, otlp_getenv, msg, sizeof(msg));
 	if (rc) {
-		errf(err, errlen, "exporter '%s': %s", in->id, msg);
+		agent_errf(err, errlen, "exporter '%s': %s", in->id, msg);
 		return rc == -ENOMEM ? rc : -EINVAL;
 	}
 	bool grpc = oc.protocol == OTLP_PROTO_GRPC;
@@ -434,7 +423,7 @@ static int check_instance(struct agent_config *c, struct exp_instance *in, char 
 			       : sizeof(grpc_only) / sizeof(grpc_only[0]);
 	for (size_t k = 0; k < n_unused; k++) {
 		if ((s = inst_setting(in, unused[k]))) {
-			errf(err, errlen, "%s: exporter '%s' speaks %s, which does not use '%s'",
+			agent_errf(err, errlen, "%s: exporter '%s' speaks %s, which does not use '%s'",
 			     s->where, in->id, grpc ? "OTLP/gRPC" : "OTLP/HTTP", s->ikey);
 			return -EINVAL;
 		}
@@ -475,7 +464,7 @@ int inst_finish(struct agent_config *c, char *err, size_t errlen)
 			inst_merged_config(c, b, &mb);
 			if (mb.otlp_spool_dir && mb.otlp_spool_bytes &&
 			    strcmp(ma.otlp_spool_dir, mb.otlp_spool_dir) == 0) {
-				errf(err, errlen,
+				agent_errf(err, errlen,
 				     "exporters '%s' and '%s' have the same spool directory ('%s'): set "
 				     "spool_dir per instance (the default is one per instance)",
 				     a->id, b->id, ma.otlp_spool_dir);
@@ -489,7 +478,7 @@ int inst_finish(struct agent_config *c, char *err, size_t errlen)
 		for (size_t j = i + 1; pi && j < c->n_inst; j++) {
 			const char *pj = inst_path(c, &c->inst[j]);
 			if (pj && strcmp(pi, pj) == 0) {
-				errf(err, errlen, "exporters '%s' and '%s' write the same file ('%s')",
+				agent_errf(err, errlen, "exporters '%s' and '%s' write the same file ('%s')",
 				     c->inst[i].id, c->inst[j].id, pi);
 				return -EINVAL;
 			}

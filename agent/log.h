@@ -65,6 +65,10 @@ void agent_log_rl(struct agent_log_rl *rl, int level, const char *fmt, ...)
  * NUL-terminated, cut at a whole character to fit cap; returns the length.
  */
 size_t agent_text_char(const unsigned char *s, size_t n);
+
+/* Format an error message into err (errlen bytes); nothing if err is NULL
+ * or errlen 0. The configuration and set-up code report through it. */
+void agent_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 size_t agent_text_escape(char *dst, size_t cap, const char *src, size_t n);
 
 /* CLOCK_MONOTONIC in nanoseconds. */

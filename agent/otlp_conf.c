@@ -19,18 +19,6 @@
 #define OTLP_DEFAULT_GRPC "http://localhost:4317"
 #define OTLP_DEFAULT_TIMEOUT_NS (10ull * 1000000000ull)
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 enum otlp_protocol otlp_protocol_parse(const char *s)
 {
 	if (!s)
@@ -86,7 +74,7 @@ int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size
 		p += 8;
 		u->tls = true;
 	} else if (strstr(p, "://") || !grpc) {
-		errf(err, errlen, "endpoint '%s': expected an http:// or https:// URL", s);
+		agent_errf(err, errlen, "endpoint '%s': expected an http:// or https:// URL", s);
 		return -EINVAL;
 	} else {
 		u->no_scheme = true;
@@ -95,14 +83,14 @@ int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size
 	size_t alen = strcspn(p, "/?#");
 	const char *a = p, *ae = p + alen;
 	if (memchr(a, '@', alen)) {
-		errf(err, errlen, "endpoint '%s': user information in the URL is not supported", s);
+		agent_errf(err, errlen, "endpoint '%s': user information in the URL is not supported", s);
 		return -EINVAL;
 	}
 	const char *h, *he, *colon = NULL;
 	if (a < ae && *a == '[') {
 		const char *rb = memchr(a, ']', alen);
 		if (!rb) {
-			errf(err, errlen, "endpoint '%s': unterminated IPv6 literal", s);
+			agent_errf(err, errlen, "endpoint '%s': unterminated IPv6 literal", s);
 			return -EINVAL;
 		}
 		h = a + 1;
@@ -157,19 +145,19 @@ int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size
 	}
 	if (!u->host || !u->authority || !u->path) {
 		otlp_url_free(u);
-		errf(err, errlen, "endpoint: out of memory");
+		agent_errf(err, errlen, "endpoint: out of memory");
 		return -ENOMEM;
 	}
 	for (const char *q = u->path; *q; q++) {
 		if ((unsigned char)*q <= ' ' || *q == 0x7f) {
 			otlp_url_free(u);
-			errf(err, errlen, "endpoint '%s': space or control character in the path", s);
+			agent_errf(err, errlen, "endpoint '%s': space or control character in the path", s);
 			return -EINVAL;
 		}
 	}
 	return 0;
 bad_authority:
-	errf(err, errlen, "endpoint '%s': expected http[s]://host[:port][/path]", s);
+	agent_errf(err, errlen, "endpoint '%s': expected http[s]://host[:port][/path]", s);
 	return -EINVAL;
 }
 
@@ -296,7 +284,7 @@ int otlp_headers_parse(const char *s, bool strict, bool lower, struct otlp_heade
 		const char *why = header_entry(tb, te, lower, &one);
 		if (why) {
 			if (strict || strcmp(why, "out of memory") == 0) {
-				errf(err, errlen, "header entry '%.*s': %s", (int)(te - tb > 64 ? 64 : te - tb),
+				agent_errf(err, errlen, "header entry '%.*s': %s", (int)(te - tb > 64 ? 64 : te - tb),
 				     tb, why);
 				otlp_headers_free(h, n);
 				return strcmp(why, "out of memory") == 0 ? -ENOMEM : -EINVAL;
@@ -313,7 +301,7 @@ int otlp_headers_parse(const char *s, bool strict, bool lower, struct otlp_heade
 				free(one.name);
 				free(one.value);
 				otlp_headers_free(h, n);
-				errf(err, errlen, "headers: out of memory");
+				agent_errf(err, errlen, "headers: out of memory");
 				return -ENOMEM;
 			}
 			h = nh;
@@ -404,13 +392,13 @@ static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otl
 		insecure = env_bool(v);
 		insecure_src = ivars[i];
 		if (insecure < 0) {
-			errf(err, errlen, "%s='%s': expected true or false", ivars[i], v);
+			agent_errf(err, errlen, "%s='%s': expected true or false", ivars[i], v);
 			return -EINVAL;
 		}
 	}
 	c->tls = c->u.tls || (c->u.no_scheme && insecure != 1);
 	if (insecure == 1 && c->u.tls) {
-		errf(err, errlen, "%s=true but the endpoint '%s' (%s) is https://: remove one of them",
+		agent_errf(err, errlen, "%s=true but the endpoint '%s' (%s) is https://: remove one of them",
 		     insecure_src, c->url, c->src_endpoint);
 		return -EINVAL;
 	}
@@ -436,23 +424,23 @@ static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otl
 		if (!v)
 			continue;
 		if (!c->tls) {
-			errf(err, errlen,
+			agent_errf(err, errlen,
 			     "%s is set but the endpoint '%s' (%s) is cleartext: use an https:// "
 			     "endpoint, or remove %s",
 			     src, c->url, c->src_endpoint, src);
 			return -EINVAL;
 		}
 		if (access(v, R_OK) != 0) {
-			errf(err, errlen, "%s: '%s': %s", src, v, strerror(errno));
+			agent_errf(err, errlen, "%s: '%s': %s", src, v, strerror(errno));
 			return -EINVAL;
 		}
 		if (!(*f[i].dst = strdup(v))) {
-			errf(err, errlen, "otlp: out of memory");
+			agent_errf(err, errlen, "otlp: out of memory");
 			return -ENOMEM;
 		}
 	}
 	if (!c->tls_cert_file != !c->tls_key_file) {
-		errf(err, errlen, "%s is set without %s: a client certificate needs its key and "
+		agent_errf(err, errlen, "%s is set without %s: a client certificate needs its key and "
 				  "the other way round",
 		     c->tls_cert_file ? c->src_tls_cert : c->src_tls_key,
 		     c->tls_cert_file ? "otlp.tls_key_file (OTEL_EXPORTER_OTLP_CLIENT_KEY)"
@@ -464,7 +452,7 @@ static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otl
 			       : ac->otlp_tls_insecure	  ? "otlp.tls_insecure_skip_verify"
 							  : NULL;
 	if (only_tls && !c->tls) {
-		errf(err, errlen,
+		agent_errf(err, errlen,
 		     "%s is set but the endpoint '%s' (%s) is cleartext: use an https:// endpoint, "
 		     "or remove %s",
 		     only_tls, c->url, c->src_endpoint, only_tls);
@@ -477,13 +465,13 @@ static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otl
 		} else if (strcmp(ac->otlp_tls_min_version, "1.3") == 0) {
 			c->tls_min_version = 0x0304;
 		} else {
-			errf(err, errlen, "otlp.tls_min_version: '%s' is not 1.2 or 1.3",
+			agent_errf(err, errlen, "otlp.tls_min_version: '%s' is not 1.2 or 1.3",
 			     ac->otlp_tls_min_version);
 			return -EINVAL;
 		}
 	}
 	if (ac->otlp_tls_server_name && !(c->tls_server_name = strdup(ac->otlp_tls_server_name))) {
-		errf(err, errlen, "otlp: out of memory");
+		agent_errf(err, errlen, "otlp: out of memory");
 		return -ENOMEM;
 	}
 	c->tls_insecure_skip_verify = ac->otlp_tls_insecure;
@@ -507,7 +495,7 @@ int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
 			c->protocol = otlp_protocol_parse(ac->otlp_protocol);
 			c->src_protocol = "otlp.protocol";
 			if (!c->protocol) {
-				errf(err, errlen,
+				agent_errf(err, errlen,
 				     "otlp.protocol: '%s' is not one of http/protobuf, http/json, grpc",
 				     ac->otlp_protocol);
 				return -EINVAL;
@@ -560,12 +548,12 @@ int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
 	else
 		c->url = strdup(url);
 	if (!c->url) {
-		errf(err, errlen, "otlp: out of memory");
+		agent_errf(err, errlen, "otlp: out of memory");
 		return -ENOMEM;
 	}
 	char msg[384];
 	if ((rc = otlp_url_parse(c->url, grpc, &c->u, msg, sizeof(msg)))) {
-		errf(err, errlen, "%s: %s", c->src_endpoint, msg);
+		agent_errf(err, errlen, "%s: %s", c->src_endpoint, msg);
 		otlp_conf_free(c);
 		return rc;
 	}
@@ -587,7 +575,7 @@ int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
 		rc = otlp_headers_parse(v, ac->otlp_headers != NULL, grpc, &c->headers,
 					&c->n_headers, &skipped, msg, sizeof(msg));
 		if (rc) {
-			errf(err, errlen, "%s: %s", src, msg);
+			agent_errf(err, errlen, "%s: %s", src, msg);
 			otlp_conf_free(c);
 			return rc;
 		}
@@ -627,7 +615,7 @@ int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
 			c->gzip = true;
 		} else if (strcmp(v, "none") != 0) {
 			if (ac->otlp_compression) {
-				errf(err, errlen, "otlp.compression: '%s' is not gzip or none", v);
+				agent_errf(err, errlen, "otlp.compression: '%s' is not gzip or none", v);
 				otlp_conf_free(c);
 				return -EINVAL;
 			}
@@ -677,7 +665,7 @@ int otlp_conf_check(const struct agent_config *ac, char *err, size_t errlen)
 	if (rc == -ENOENT)
 		return 0;
 	if (rc) {
-		errf(err, errlen, "exporters: enable one of otlp, otlp_http, otlp_grpc (one OTLP "
+		agent_errf(err, errlen, "exporters: enable one of otlp, otlp_http, otlp_grpc (one OTLP "
 				  "exporter per agent)");
 		return -EINVAL;
 	}

@@ -15,17 +15,6 @@
 #include "agent.h"
 #include "log.h"
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * Open f->path for appending, creating it with exactly f->mode. An
  * existing non-empty regular file is read by f->check (at start, and at a
@@ -59,14 +48,14 @@ static int outfile_do_open(struct outfile *f, bool at_start, char *err, size_t e
 	}
 	if (fd < 0) {
 		int e = errno;
-		errf(err, errlen, "%s: cannot %s %s: %s", f->label,
+		agent_errf(err, errlen, "%s: cannot %s %s: %s", f->label,
 		     e == ENOENT ? "create" : "open", f->path, strerror(e));
 		return -e;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
-		errf(err, errlen, "%s: cannot stat %s: %s", f->label, f->path, strerror(e));
+		agent_errf(err, errlen, "%s: cannot stat %s: %s", f->label, f->path, strerror(e));
 		close(fd);
 		return -e;
 	}
@@ -82,7 +71,7 @@ static int outfile_do_open(struct outfile *f, bool at_start, char *err, size_t e
 		int rfd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		if (rfd < 0) {
 			int e = errno;
-			errf(err, errlen,
+			agent_errf(err, errlen,
 			     "%s: %s exists (%llu bytes) and cannot be read to check that it is "
 			     "spanring output: %s; not appending to it",
 			     f->label, f->path, (unsigned long long)f->size, strerror(e));
@@ -93,7 +82,7 @@ static int outfile_do_open(struct outfile *f, bool at_start, char *err, size_t e
 		int64_t good = f->check(rfd, f->size, &why);
 		close(rfd);
 		if (good < 0) {
-			errf(err, errlen,
+			agent_errf(err, errlen,
 			     "%s: %s exists and is not spanring output (%s); it is left as it is: "
 			     "move it away or choose another path",
 			     f->label, f->path, why);
@@ -129,7 +118,7 @@ int outfile_open(struct outfile *f, const char *label, const char *path, uint64_
 	f->label = label;
 	f->path = strdup(path);
 	if (!f->path) {
-		errf(err, errlen, "%s: out of memory", label);
+		agent_errf(err, errlen, "%s: out of memory", label);
 		return -ENOMEM;
 	}
 	f->is_stdout = strcmp(path, "-") == 0;

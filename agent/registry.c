@@ -63,18 +63,6 @@ static void registry_on_bell(struct loop_watch *w, uint32_t events);
 
 /* ---- listening socket -------------------------------------------------- */
 
-static void listen_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void listen_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * Bind a unix socket at path with the given mode (what names it in
  * messages: "registration socket", "control socket"). A stale socket file
@@ -86,7 +74,7 @@ int agent_unix_listen(const char *path, const char *what, int type, unsigned mod
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		listen_err(err, errlen, "%s %s: path too long for a unix socket", what, path);
+		agent_errf(err, errlen, "%s %s: path too long for a unix socket", what, path);
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, path);
@@ -102,7 +90,7 @@ int agent_unix_listen(const char *path, const char *what, int type, unsigned mod
 	struct stat st;
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			listen_err(err, errlen, "%s %s exists and is not a socket; not replacing it",
+			agent_errf(err, errlen, "%s %s exists and is not a socket; not replacing it",
 				   what, path);
 			return -EEXIST;
 		}
@@ -112,7 +100,7 @@ int agent_unix_listen(const char *path, const char *what, int type, unsigned mod
 			int e = errno;
 			close(probe);
 			if (r == 0) {
-				listen_err(err, errlen, "another agent is listening on %s %s", what,
+				agent_errf(err, errlen, "another agent is listening on %s %s", what,
 					   path);
 				return -EADDRINUSE;
 			}
@@ -121,7 +109,7 @@ int agent_unix_listen(const char *path, const char *what, int type, unsigned mod
 		}
 		if (unlink(path) < 0 && errno != ENOENT) {
 			int e = errno;
-			listen_err(err, errlen, "%s %s: cannot remove the stale socket: %s", what,
+			agent_errf(err, errlen, "%s %s: cannot remove the stale socket: %s", what,
 				   path, strerror(e));
 			return -e;
 		}
@@ -129,7 +117,7 @@ int agent_unix_listen(const char *path, const char *what, int type, unsigned mod
 	int fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		int e = errno;
-		listen_err(err, errlen, "%s %s: socket: %s", what, path, strerror(e));
+		agent_errf(err, errlen, "%s %s: socket: %s", what, path, strerror(e));
 		return -e;
 	}
 	/* Bind under a strict umask, then widen to the configured mode: the
@@ -140,7 +128,7 @@ int agent_unix_listen(const char *path, const char *what, int type, unsigned mod
 	umask(old);
 	if (r < 0) {
 		close(fd);
-		listen_err(err, errlen, "cannot bind the %s %s: %s", what, path, strerror(e));
+		agent_errf(err, errlen, "cannot bind the %s %s: %s", what, path, strerror(e));
 		return -e;
 	}
 	if (chmod(path, mode) < 0)
@@ -149,7 +137,7 @@ int agent_unix_listen(const char *path, const char *what, int type, unsigned mod
 		e = errno;
 		close(fd);
 		unlink(path);
-		listen_err(err, errlen, "%s %s: listen: %s", what, path, strerror(e));
+		agent_errf(err, errlen, "%s %s: listen: %s", what, path, strerror(e));
 		return -e;
 	}
 	*out_fd = fd;

@@ -73,8 +73,7 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t sbuf_utf8_seq(const unsigned char *s, size_t n)
 {
 	unsigned char c = s[0];
 	size_t len;
@@ -152,7 +151,7 @@ void sbuf_json_str(struct sbuf *b, const char *s, size_t n)
 			i++;
 			continue;
 		}
-		size_t l = utf8_seq(u + i, n - i);
+		size_t l = sbuf_utf8_seq(u + i, n - i);
 		if (l == 0) {
 			sbuf_puts(b, "\\ufffd");
 			i++;

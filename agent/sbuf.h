@@ -36,4 +36,8 @@ void sbuf_base64(struct sbuf *b, const uint8_t *p, size_t n);
 void sbuf_reset(struct sbuf *b);
 void sbuf_free(struct sbuf *b);
 
+/* Length of the valid UTF-8 sequence at s (n bytes left; 1..4), or 0 if
+ * invalid (overlong, surrogate, past U+10FFFF, cut). */
+size_t sbuf_utf8_seq(const unsigned char *s, size_t n);
+
 #endif
