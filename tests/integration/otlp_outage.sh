@@ -17,9 +17,9 @@
 #
 # 1. three OTLP/HTTP instances, one backend dead 3 s while 2 threads
 #    produce 5 k spans/s (the suite runs on a loaded 2-core machine, ASan
-#    too): no producer drop, the two others receive (90 % of what was
-#    drained by the end of the outage, all in the end) every span while it
-#    is down, the dead one everything once back (0
+#    too): no producer drop, the two others receive every span while it
+#    is down (90 % of what was drained by the end of the outage within
+#    2 s, with c still down; all of it in the end), the dead one everything once back (0
 #    lost, 0 duplicates: refused connections have nothing in flight),
 #    delivery resumes within 2 s of its return, the agent's own memory
 #    stays bounded (RssAnon);
@@ -79,13 +79,25 @@ for i in $(seq 30); do # 3 s of outage
 	sleep 0.1
 done
 held_c=$(stat exp.otlp_http/c.held_bytes)
-# on time: while c is down, a and b have what the agent drained so far
-# (less what the last few requests carry)
-v=$(stat agent.spans exp.otlp_http/a.spans exp.otlp_http/b.spans | paste -sd' ')
-set -- $v
-echo "after 3 s of outage: drained $1, a received $2, b received $3"
-[ "$2" -ge $(($1 * 9 / 10)) ] && [ "$3" -ge $(($1 * 9 / 10)) ] ||
-	fail "a healthy backend lags while c is down: drained $1, a $2, b $3"
+# on time: while c is still down, a and b catch up with what the agent
+# had drained at the end of the outage (less what the last few requests
+# carry) within 2 s. On a loaded machine the producer can fall behind its
+# schedule and catch up in a burst just before the sample, so the two are
+# given the time a healthy backend needs, not an instant; a backend that
+# waited for c would not catch up before c is back.
+drained=$(stat agent.spans)
+t0=$(date +%s%N)
+while :; do
+	v=$(stat exp.otlp_http/a.spans exp.otlp_http/b.spans | paste -sd' ')
+	set -- $v
+	[ "$1" -ge $((drained * 9 / 10)) ] && [ "$2" -ge $((drained * 9 / 10)) ] && break
+	[ $(($(date +%s%N) - t0)) -lt 2000000000 ] || break
+	sleep 0.05
+done
+echo "after 3 s of outage: drained $drained, a received $1, b received $2" \
+	"$((($(date +%s%N) - t0) / 1000000)) ms later, c still down"
+[ "$1" -ge $((drained * 9 / 10)) ] && [ "$2" -ge $((drained * 9 / 10)) ] ||
+	fail "a healthy backend lags while c is down: drained $drained, 2 s later a $1, b $2"
 start_recv_n c "$PC"
 back=$(date +%s%N)
 first=""
