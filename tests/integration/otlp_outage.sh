@@ -174,9 +174,12 @@ expect_eq "f let go = spool full cause" "$(stat exp.otlp_http/f.let_go_spans_spo
 expect_eq "f let go = spool's own count" "$(stat exp.otlp_http/f.spool_let_go_spans)" "$lg"
 prom() { python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' \
 	"http://127.0.0.1:$MP/metrics"; }
-pl=$(prom | grep '^spanring_exporter_send_failed_spans_total{exporter="otlp_http/f",cause="spool_full"}')
+# one scrape, then grep: "prom | grep -q" would close the pipe under
+# python, whose BrokenPipeError fails the pipeline (pipefail)
+metrics=$(prom) || fail "cannot scrape http://127.0.0.1:$MP/metrics"
+pl=$(grep '^spanring_exporter_send_failed_spans_total{exporter="otlp_http/f",cause="spool_full"}' <<<"$metrics")
 expect_eq "Prometheus: let go, cause spool_full" "${pl##* }" "$lg"
-prom | grep -q '^spanring_exporter_spool_capacity_bytes{exporter="otlp_http/f"} 1048576$' ||
+grep -q '^spanring_exporter_spool_capacity_bytes{exporter="otlp_http/f"} 1048576$' <<<"$metrics" ||
 	fail "Prometheus: no spool capacity"
 start_recv_n f "$PF"
 wait_settled otlp_http/f "$total" 60

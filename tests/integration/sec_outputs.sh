@@ -79,10 +79,13 @@ grep -q "cannot start: cannot bind the registration socket $T/plain/agent.sock: 
 start_fail --socket "$T/s2.sock" --control-socket "$T/plain/ctl.sock" --null
 grep -q "cannot start: cannot bind the control socket $T/plain/ctl.sock: Not a directory" \
 	"$T/start.log" || fail "control socket: $(cat "$T/start.log")"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(10)' "$port" &
+# the holder binds a free port itself and only then names it (picking a
+# port first and binding it later races with every other test)
+python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen()
+open(sys.argv[1]+".tmp","w").write(str(s.getsockname()[1])); __import__("os").rename(sys.argv[1]+".tmp",sys.argv[1]); time.sleep(10)' "$T/held-port" &
 holder=$!; STARTED+=($holder)
-sleep 0.3
+for i in $(seq 100); do [ -s "$T/held-port" ] && break; sleep 0.05; done
+port=$(cat "$T/held-port") || fail "the port holder did not start"
 start_fail --socket "$T/s3.sock" --null --metrics-port "$port"
 grep -q "cannot start: metrics: cannot listen on 127.0.0.1:$port: Address already in use" "$T/start.log" ||
 	fail "metrics port: $(cat "$T/start.log")"
