@@ -111,6 +111,23 @@ size_t agent_text_escape(char *dst, size_t cap, const char *src, size_t n)
 	return o;
 }
 
+void sbuf_term_str(struct sbuf *b, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		size_t k = agent_text_char(u + i, n - i);
+		if (k) {
+			sbuf_put(b, s + i, k);
+			i += k;
+			continue;
+		}
+		char esc[5];
+		agent_text_escape(esc, sizeof(esc), s + i, 1);
+		sbuf_puts(b, esc);
+		i++;
+	}
+}
+
 /*
  * Format the whole line first and write it with one write(2), so that a
  * line is never interleaved with another process writing the same stderr.

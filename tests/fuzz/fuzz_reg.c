@@ -32,9 +32,9 @@
 
 #include "fuzz.h"
 
-#include "../../agent/agent.h"
-#include "../../agent/log.h"
-#include "../progs/testring.h"
+#include "agent.h"
+#include "log.h"
+#include "testring.h"
 
 static struct agent_config cfg;
 static struct agent ag;

@@ -26,7 +26,7 @@
 
 #include <cmocka.h>
 
-#include "../progs/testring.h"
+#include "testring.h"
 #include "client.h"
 
 struct fake {

@@ -29,7 +29,7 @@
 
 #include <cmocka.h>
 
-#include "../progs/testring.h"
+#include "testring.h"
 #include "client.h"
 
 /* The scripted agent: answers a request unless it says NOREPLY, and keeps

@@ -10,22 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pbcheck.h"
 #include "pbwire.h"
 #include "spanring/ring_abi.h"
-
-bool otlp_pb_nesting_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
-			int maxdepth)
-{
-	return sr_pb_nesting_ok(d, p, n, maxdepth);
-}
-
-ProtobufCMessage *otlp_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n)
-{
-	if (!sr_pb_nesting_ok(d, p, n, OTLP_MAX_NESTING))
-		return NULL;
-	return protobuf_c_message_unpack(d, NULL, n, p);
-}
 
 /* ---- OTLP/JSON ----------------------------------------------------------- */
 
@@ -292,7 +278,7 @@ static size_t elem_size(ProtobufCType t)
 static int decode_msg(struct jd *j, const struct json *v, const ProtobufCMessageDescriptor *d,
 		      ProtobufCMessage **out, int depth)
 {
-	if (depth > OTLP_MAX_NESTING)
+	if (depth > SR_PB_MAX_NESTING)
 		return jd_fail(j, "nesting too deep", d->short_name);
 	if (v->t != JSON_OBJ)
 		return jd_fail(j, "expected an object", d->short_name);

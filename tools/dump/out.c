@@ -27,8 +27,8 @@
 
 #include "w3c.h"
 #include "dump.h"
-#include "../../agent/otlp_json.h"
-#include "../../agent/sbuf.h"
+#include "otlp_json.h"
+#include "sbuf.h"
 
 /* ---- helpers --------------------------------------------------------------- */
 

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-
 bool sbuf_reserve(struct sbuf *b, size_t n)
 {
 	if (b->oom)
@@ -166,23 +164,6 @@ void sbuf_json_str(struct sbuf *b, const char *s, size_t n)
 		}
 	}
 	sbuf_putc(b, '"');
-}
-
-void sbuf_term_str(struct sbuf *b, const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	for (size_t i = 0; i < n;) {
-		size_t k = agent_text_char(u + i, n - i);
-		if (k) {
-			sbuf_put(b, s + i, k);
-			i += k;
-			continue;
-		}
-		char esc[5];
-		agent_text_escape(esc, sizeof(esc), s + i, 1);
-		sbuf_puts(b, esc);
-		i++;
-	}
 }
 
 void sbuf_hex(struct sbuf *b, const uint8_t *p, size_t n)

@@ -5,8 +5,8 @@
  * and has no depth limit, so a small input of deeply nested AnyValue
  * arrays overflows the stack. Check the nesting first, iteratively bounded.
  */
-#ifndef SPANRING_LIB_PBCHECK_H
-#define SPANRING_LIB_PBCHECK_H
+#ifndef SPANRING_COMMON_PBCHECK_H
+#define SPANRING_COMMON_PBCHECK_H
 
 #include <stdbool.h>
 #include <stddef.h>
