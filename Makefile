@@ -71,7 +71,7 @@ GEN_O := $(GEN_C:.c=.o)
 # in just the common sources listed in LIB_COMMON_SRC (no new dependency).
 COMMON_SRC := $(wildcard lib/common/*.c)
 COMMON_O := $(patsubst %.c,$(B)/%.o,$(COMMON_SRC)) $(GEN_O)
-LIB_COMMON_SRC :=
+LIB_COMMON_SRC := lib/common/fdpass.c lib/common/hex.c
 LIB_SRC := $(wildcard lib/*.c) $(LIB_COMMON_SRC)
 LIB_O := $(patsubst %.c,$(B)/%.o,$(LIB_SRC))
 AGENT_SRC := $(wildcard agent/*.c)
@@ -215,7 +215,8 @@ PRELOAD_LIB_O := $(patsubst lib/%.c,$(B)/preload/lib/%.o,$(LIB_SRC))
 PRELOAD := $(B)/libspanring-preload.so
 PRELOAD_WRAP := -Wl,--wrap=memfd_create,--wrap=socket,--wrap=eventfd,--wrap=recvmsg \
 	-Wl,--wrap=pthread_create
-APISTUB_O := $(patsubst %.c,$(B)/%.o,$(wildcard lib/preload/api/*.c)) $(B)/lib/w3c.o
+APISTUB_O := $(patsubst %.c,$(B)/%.o,$(wildcard lib/preload/api/*.c)) $(B)/lib/w3c.o \
+	$(B)/lib/common/hex.o
 APISTUB := $(B)/libspanring-api.so.0
 
 .PHONY: install-preload

@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "atomics.h"
+#include "fdpass.h"
 
 int sr_doorbell_fd = -1;
 
@@ -605,23 +606,7 @@ static bool cl_send_req(int s, const struct sr_map *m, uint32_t flags)
 	req.abi_minor = SPANRING_ABI_MINOR;
 	req.flags = flags;
 	req.ring_size = m->l.total_size;
-	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	memset(&cm, 0, sizeof(cm));
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			    .msg_controllen = sizeof(cm.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &m->fd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(s, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = sr_fd_send(s, &req, sizeof(req), &m->fd, 1, MSG_NOSIGNAL);
 	return n == (ssize_t)sizeof(req);
 }
 
@@ -662,30 +647,11 @@ static int cl_attempt(void)
 		return stop ? ATT_STOP : ATT_NOAGENT;
 	}
 	struct spanring_reg_resp resp;
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} rcm;
-	struct iovec riov = {.iov_base = &resp, .iov_len = sizeof(resp)};
-	struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = rcm.buf,
-			     .msg_controllen = sizeof(rcm.buf)};
-	int fds[4], nfds = 0;
-	bool ctrunc;
-	ssize_t n;
+	struct sr_fd_msg rm;
 	/* A fork between here and the install leaves the child a copy of the
 	 * new eventfd: close-on-exec and harmless (nobody waits on it). */
-	do
-		n = recvmsg(s, &rmh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	ctrunc = n >= 0 && (rmh.msg_flags & MSG_CTRUNC);
-	for (struct cmsghdr *h = n >= 0 ? CMSG_FIRSTHDR(&rmh) : NULL; h; h = CMSG_NXTHDR(&rmh, h)) {
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
-		    h->cmsg_len < CMSG_LEN(0))
-			continue;
-		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t j = 0; j < k && nfds < 4; j++)
-			memcpy(&fds[nfds++], CMSG_DATA(h) + j * sizeof(int), sizeof(int));
-	}
+	ssize_t n = sr_fd_recv(s, &resp, sizeof(resp), 4, MSG_DONTWAIT, &rm);
+	bool ctrunc = n >= 0 && (rm.flags & MSG_CTRUNC);
 
 	int result = ATT_NOAGENT;
 	if (n != (ssize_t)sizeof(resp) || ctrunc || resp.magic != SPANRING_REG_MAGIC) {
@@ -709,17 +675,17 @@ static int cl_attempt(void)
 			fprintf(stderr, "spanring: the agent at %s rejected the ring: %s (reason %d)\n",
 				where, resp.message, resp.status);
 		result = ATT_REJECTED;
-	} else if (nfds == 1 && cl_is_eventfd(fds[0])) {
-		cl_install_doorbell(fds[0]);
-		nfds = 0;
+	} else if (rm.nfds == 1 && cl_is_eventfd(rm.fds[0])) {
+		cl_install_doorbell(rm.fds[0]);
+		rm.nfds = 0;
 		result = ATT_OK;
-	} else if (nfds == 0) {
+	} else if (rm.nfds == 0) {
 		/* Registered without a doorbell (the agent could not make one):
 		 * it polls the ring; the hot path finds no doorbell to ring. */
 		result = ATT_OK;
 	}
-	for (int j = 0; j < nfds; j++)
-		close(fds[j]);
+	for (size_t j = 0; j < rm.nfds; j++)
+		close(rm.fds[j]);
 	if (result != ATT_OK)
 		cl_close_sock();
 	return result;

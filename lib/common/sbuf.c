@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
+#include "hex.h"
+
 bool sbuf_reserve(struct sbuf *b, size_t n)
 {
 	if (b->oom)
@@ -168,42 +171,19 @@ void sbuf_json_str(struct sbuf *b, const char *s, size_t n)
 
 void sbuf_hex(struct sbuf *b, const uint8_t *p, size_t n)
 {
-	static const char hx[] = "0123456789abcdef";
 	if (!sbuf_reserve(b, 2 * n))
 		return;
-	for (size_t i = 0; i < n; i++) {
-		b->p[b->len++] = hx[p[i] >> 4];
-		b->p[b->len++] = hx[p[i] & 15];
-	}
+	sr_hex_encode(p, n, b->p + b->len);
+	b->len += 2 * n;
 	b->p[b->len] = 0;
 }
 
 void sbuf_base64(struct sbuf *b, const uint8_t *p, size_t n)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	if (!sbuf_reserve(b, (n + 2) / 3 * 4))
+	if (!sbuf_reserve(b, SR_BASE64_LEN(n)))
 		return;
-	size_t i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = ((uint32_t)p[i] << 16) | ((uint32_t)p[i + 1] << 8) | p[i + 2];
-		b->p[b->len++] = tab[v >> 18];
-		b->p[b->len++] = tab[(v >> 12) & 63];
-		b->p[b->len++] = tab[(v >> 6) & 63];
-		b->p[b->len++] = tab[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		b->p[b->len++] = tab[v >> 18];
-		b->p[b->len++] = tab[(v >> 12) & 63];
-		b->p[b->len++] = '=';
-		b->p[b->len++] = '=';
-	} else if (n - i == 2) {
-		uint32_t v = ((uint32_t)p[i] << 16) | ((uint32_t)p[i + 1] << 8);
-		b->p[b->len++] = tab[v >> 18];
-		b->p[b->len++] = tab[(v >> 12) & 63];
-		b->p[b->len++] = tab[(v >> 6) & 63];
-		b->p[b->len++] = '=';
-	}
+	sr_base64_encode(p, n, b->p + b->len);
+	b->len += SR_BASE64_LEN(n);
 	b->p[b->len] = 0;
 }
 

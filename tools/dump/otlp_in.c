@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* OTLP protobuf and OTLP/JSON input (see otlp_in.h). */
-#include "w3c.h"
+#include "hex.h"
 #include "otlp_in.h"
 
 #include <errno.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "pbwire.h"
 #include "spanring/ring_abi.h"
 
@@ -51,21 +52,6 @@ static bool is_hex_id(const ProtobufCFieldDescriptor *f)
 	       strcmp(f->name, "parent_span_id") == 0;
 }
 
-static int b64v(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
 static int decode_bytes(struct jd *j, const ProtobufCFieldDescriptor *f, const struct json *v,
 			ProtobufCBinaryData *out)
 {
@@ -89,28 +75,9 @@ static int decode_bytes(struct jd *j, const ProtobufCFieldDescriptor *f, const s
 			}
 			d[o++] = (uint8_t)(a << 4 | b);
 		}
-	} else {
-		uint32_t acc = 0;
-		int bits = 0;
-		size_t i = 0;
-		for (; i < n && v->s[i] != '='; i++) {
-			int x = b64v(v->s[i]);
-			if (x < 0) {
-				free(d);
-				return jd_fail(j, "not base64", f->name);
-			}
-			acc = acc << 6 | (uint32_t)x;
-			bits += 6;
-			if (bits >= 8) {
-				bits -= 8;
-				d[o++] = (uint8_t)(acc >> bits);
-			}
-		}
-		for (; i < n; i++)
-			if (v->s[i] != '=') {
-				free(d);
-				return jd_fail(j, "not base64", f->name);
-			}
+	} else if (sr_base64_decode(v->s, n, d, &o) != 0) {
+		free(d);
+		return jd_fail(j, "not base64", f->name);
 	}
 	if (o == 0) {
 		free(d);

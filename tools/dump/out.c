@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "w3c.h"
+#include "hex.h"
 #include "dump.h"
 #include "otlp_json.h"
 #include "sbuf.h"
