@@ -62,8 +62,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
 #include "fdpass.h"
+#include "sockpath.h"
 #include "testring.h"
 
 static const char *sock_path;

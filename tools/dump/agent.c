@@ -14,10 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
 #include "dump.h"
 #include "fdpass.h"
 #include "json.h"
+#include "sockpath.h"
 
 #define CTL_TIMEOUT_MS 3000
 #define CTL_MAX_ANSWER (64u << 20)
