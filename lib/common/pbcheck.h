@@ -29,4 +29,8 @@ SR_HIDDEN bool sr_pb_nesting_ok(const ProtobufCMessageDescriptor *d, const uint8
 SR_HIDDEN ProtobufCMessage *sr_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p,
 					 size_t n);
 
+/* Bytes one value of type t takes in a protobuf-c message (one element of
+ * a repeated field's array), for code that walks messages by descriptor. */
+SR_HIDDEN size_t sr_pb_value_size(ProtobufCType t);
+
 #endif

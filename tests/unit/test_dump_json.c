@@ -2,7 +2,7 @@
 /*
  * spanring-dump's input side (tools/dump/json.c, otlp_in.c): the JSON
  * reader on valid, truncated and hostile documents; OTLP/JSON decoding as
- * the exact inverse of the agent's OTLP/JSON writer (agent/otlp_json.c),
+ * the exact inverse of the OTLP/JSON writer (lib/common/otlp_json.c),
  * checked through protobuf-c's canonical encoding; the nesting check that
  * keeps hostile protobuf from exhausting the stack.
  */

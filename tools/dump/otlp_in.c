@@ -218,30 +218,6 @@ static int decode_value(struct jd *j, const ProtobufCFieldDescriptor *f, const s
 	return jd_fail(j, "unsupported field type", f->name);
 }
 
-static size_t elem_size(ProtobufCType t)
-{
-	switch (t) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_ENUM:
-		return sizeof(int);
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(void *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	default:
-		return 4;
-	}
-}
-
 static int decode_msg(struct jd *j, const struct json *v, const ProtobufCMessageDescriptor *d,
 		      ProtobufCMessage **out, int depth)
 {
@@ -282,7 +258,7 @@ static int decode_msg(struct jd *j, const struct json *v, const ProtobufCMessage
 				jd_fail(j, "expected an array", f->name);
 				goto fail;
 			}
-			size_t n = mem->v.len, es = elem_size(f->type);
+			size_t n = mem->v.len, es = sr_pb_value_size(f->type);
 			if (!n)
 				continue;
 			void *arr = calloc(n, es);

@@ -6,7 +6,7 @@
  *              duration, kind, name, status, key attributes)
  *   json       one line per span, each a complete ExportTraceServiceRequest
  *              (its Resource, its scope, the one span) in the OTLP/JSON
- *              mapping, written by the agent's encoder (agent/otlp_json.c)
+ *              mapping, written by the encoder the agent uses (lib/common/otlp_json.c)
  *   waterfall  spans kept until the end, then per trace an indented tree
  *              with duration bars scaled to the terminal width
  *
