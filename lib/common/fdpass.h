@@ -38,8 +38,9 @@ struct sr_fd_msg {
 
 /*
  * recvmsg(2) of up to n bytes into buf on s, with room for max
- * (<= SR_FDPASS_MAX) descriptors; more are dropped by the kernel, which
- * sets MSG_CTRUNC. flags go to recvmsg, MSG_CMSG_CLOEXEC added; EINTR is
+ * (<= SR_FDPASS_MAX) descriptors, rounded up to the control buffer's
+ * alignment (an odd max takes one more on 64-bit); more are dropped by
+ * the kernel, which sets MSG_CTRUNC. flags go to recvmsg, MSG_CMSG_CLOEXEC added; EINTR is
  * retried. Returns what recvmsg returned. m is filled whatever the result:
  * descriptors can come with an empty message, and must be closed then too.
  */
