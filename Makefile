@@ -12,8 +12,10 @@
 #   make install         PREFIX=/usr/local DESTDIR= (bin, lib, include,
 #                        pkg-config, systemd unit, example config, man pages)
 #
-# Sources are found by wildcard: lib/*.c form libspanring, agent/*.c the
-# agent (agent/main.c holds main), tools/<name>.c one program each,
+# Sources are found by wildcard: lib/*.c form libspanring, lib/common/*.c
+# libspanring-common (code more than one program uses; the producer library
+# takes only the few objects of LIB_COMMON_SRC), agent/*.c the agent
+# (agent/main.c holds main), tools/<name>.c one program each,
 # tests/unit/test_*.c one cmocka program each.
 # CFLAGS given on the command line are appended (override CFLAGS +=).
 
@@ -40,7 +42,7 @@ PROTOC_C ?= protoc-c
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter -Wformat=2 -Wvla
 BASE := -std=gnu11 -g -O2 -fPIC -fvisibility=hidden -D_GNU_SOURCE -DSPANRING_BUILD \
-	-Iinclude -Ilib -Itests/common -I$(B)/gen -MMD -MP
+	-Iinclude -Ilib -Ilib/common -Itests/common -I$(B)/gen -MMD -MP
 ifeq ($(SAN),asan)
 BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDSAN := -fsanitize=address,undefined
@@ -63,12 +65,17 @@ GEN_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
 GEN_H := $(GEN_C:.c=.h)
 GEN_O := $(GEN_C:.c=.o)
 
-LIB_SRC := $(wildcard lib/*.c)
-# The producer library encodes protobuf itself: the protoc-c code (and
-# libprotobuf-c) belong to the agent, the tools and the tests.
+# The common library: what the agent, the tools and the tests share. The
+# producer library encodes protobuf itself: the protoc-c code (and
+# libprotobuf-c) are in the common library only, and libspanring compiles
+# in just the common sources listed in LIB_COMMON_SRC (no new dependency).
+COMMON_SRC := $(wildcard lib/common/*.c)
+COMMON_O := $(patsubst %.c,$(B)/%.o,$(COMMON_SRC)) $(GEN_O)
+LIB_COMMON_SRC := lib/common/fdpass.c lib/common/hex.c lib/common/sockpath.c
+LIB_SRC := $(wildcard lib/*.c) $(LIB_COMMON_SRC)
 LIB_O := $(patsubst %.c,$(B)/%.o,$(LIB_SRC))
 AGENT_SRC := $(wildcard agent/*.c)
-AGENT_LIB_O := $(patsubst %.c,$(B)/%.o,$(filter-out agent/main.c,$(AGENT_SRC))) $(GEN_O)
+AGENT_LIB_O := $(patsubst %.c,$(B)/%.o,$(filter-out agent/main.c,$(AGENT_SRC)))
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))
 # the demo program (spanring-example) is built, not installed
@@ -82,6 +89,7 @@ BENCHES := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
 STATIC := $(B)/libspanring.a
 SHARED := $(B)/libspanring.so
+COMMON := $(B)/libspanring-common.a
 AGENTLIB := $(B)/libspanring-agent.a
 AGENT := $(if $(wildcard agent/main.c),$(B)/bin/spanring-agent)
 
@@ -104,6 +112,11 @@ $(B)/%.o: %.c $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# Include paths by who may use what: the agent's headers for the agent and
+# the tests, the tools' and test programs' headers for the tests.
+$(B)/agent/%.o: override CFLAGS += -Iagent
+$(B)/tests/%.o: override CFLAGS += -Iagent -Itools -Itests/progs
+
 $(STATIC): $(LIB_O)
 	@rm -f $@
 	ar rcs $@ $^
@@ -112,26 +125,33 @@ $(SHARED): $(LIB_O) lib/libspanring.map
 	$(CC) -shared $(ZDEFS) -Wl,--version-script=lib/libspanring.map \
 		-Wl,-soname,libspanring.so.0 $(LDFLAGS) -o $@ $(LIB_O) -Wl,--as-needed $(LIBS)
 
+$(COMMON): $(COMMON_O)
+	@rm -f $@
+	ar rcs $@ $^
+
 $(AGENTLIB): $(AGENT_LIB_O)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/bin/spanring-agent: $(B)/agent/main.o $(AGENTLIB) $(STATIC)
+$(B)/bin/spanring-agent: $(B)/agent/main.o $(AGENTLIB) $(COMMON) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(AGENTLIB) $(COMMON) $(STATIC) -Wl,--end-group \
+		$(LIBS)
 
-$(B)/bin/%: $(B)/tools/%.o $(AGENTLIB) $(STATIC)
+# The tools use the common and the producer library, never the agent's.
+$(B)/bin/%: $(B)/tools/%.o $(COMMON) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(AGENTLIB) $(STATIC) -Wl,--end-group $(LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(COMMON) $(STATIC) -Wl,--end-group $(LIBS) -lm
 
-$(B)/tests/%: $(B)/tests/unit/%.o $(TESTHELP_O) $(AGENTLIB) $(STATIC)
+$(B)/tests/%: $(B)/tests/unit/%.o $(TESTHELP_O) $(AGENTLIB) $(COMMON) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTHELP_O) -Wl,--start-group $(AGENTLIB) $(STATIC) \
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTHELP_O) -Wl,--start-group $(AGENTLIB) $(COMMON) $(STATIC) \
 		-Wl,--end-group -lcmocka $(LIBS) -lm
 
-$(B)/bench/%: $(B)/tests/bench/%.o $(TESTHELP_O) $(AGENTLIB) $(STATIC)
+$(B)/bench/%: $(B)/tests/bench/%.o $(TESTHELP_O) $(AGENTLIB) $(COMMON) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(TESTHELP_O) -Wl,--start-group $(AGENTLIB) $(STATIC) -Wl,--end-group $(LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTHELP_O) -Wl,--start-group $(AGENTLIB) $(COMMON) $(STATIC) \
+		-Wl,--end-group $(LIBS) -lm
 
 # Unit and integration tests of this build ($(B)).
 check: all
@@ -195,7 +215,8 @@ PRELOAD_LIB_O := $(patsubst lib/%.c,$(B)/preload/lib/%.o,$(LIB_SRC))
 PRELOAD := $(B)/libspanring-preload.so
 PRELOAD_WRAP := -Wl,--wrap=memfd_create,--wrap=socket,--wrap=eventfd,--wrap=recvmsg \
 	-Wl,--wrap=pthread_create
-APISTUB_O := $(patsubst %.c,$(B)/%.o,$(wildcard lib/preload/api/*.c)) $(B)/lib/w3c.o
+APISTUB_O := $(patsubst %.c,$(B)/%.o,$(wildcard lib/preload/api/*.c)) $(B)/lib/w3c.o \
+	$(B)/lib/common/hex.o
 APISTUB := $(B)/libspanring-api.so.0
 
 .PHONY: install-preload
@@ -230,22 +251,22 @@ install-preload: all
 PROG_SRC := $(wildcard tests/progs/*.c)
 PROGS := $(patsubst tests/progs/%.c,$(B)/tests/progs/%,$(PROG_SRC))
 all: $(PROGS)
-$(B)/tests/progs/%: $(B)/tests/progs/%.o $(AGENTLIB) $(STATIC)
+$(B)/tests/progs/%: $(B)/tests/progs/%.o $(COMMON) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(AGENTLIB) $(STATIC) -Wl,--end-group $(LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(COMMON) $(STATIC) -Wl,--end-group $(LIBS) -lm
 
 # spanring-dump: tools/spanring-dump.c plus its modules in tools/dump/
 # (tools/dump/*.c are not programs of their own). Its unit tests
 # (tests/unit/test_dump_*.c) link the same modules.
 DUMP_SRC := $(wildcard tools/dump/*.c)
 DUMP_O := $(patsubst %.c,$(B)/%.o,$(DUMP_SRC))
-$(B)/bin/spanring-dump: $(B)/tools/spanring-dump.o $(DUMP_O) $(AGENTLIB) $(STATIC)
+$(B)/bin/spanring-dump: $(B)/tools/spanring-dump.o $(DUMP_O) $(COMMON) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(DUMP_O) -Wl,--start-group $(AGENTLIB) $(STATIC) -Wl,--end-group \
+	$(CC) $(LDFLAGS) -o $@ $< $(DUMP_O) -Wl,--start-group $(COMMON) $(STATIC) -Wl,--end-group \
 		$(LIBS) -lm
-$(B)/tests/test_dump_%: $(B)/tests/unit/test_dump_%.o $(DUMP_O) $(TESTHELP_O) $(AGENTLIB) $(STATIC)
+$(B)/tests/test_dump_%: $(B)/tests/unit/test_dump_%.o $(DUMP_O) $(TESTHELP_O) $(COMMON) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(DUMP_O) $(TESTHELP_O) -Wl,--start-group $(AGENTLIB) $(STATIC) \
+	$(CC) $(LDFLAGS) -o $@ $< $(DUMP_O) $(TESTHELP_O) -Wl,--start-group $(COMMON) $(STATIC) \
 		-Wl,--end-group -lcmocka $(LIBS) -lm
 
 # ---- fuzzing (tests/fuzz, docs/SECURITY.md) ---------------------------------
@@ -262,10 +283,10 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 .PHONY: fuzz fuzz-build fuzzers
 fuzzers: $(FUZZERS)
-$(B)/fuzz/%: $(B)/tests/fuzz/%.o $(DUMP_O) $(AGENTLIB) $(STATIC)
+$(B)/fuzz/%: $(B)/tests/fuzz/%.o $(DUMP_O) $(AGENTLIB) $(COMMON) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(DUMP_O) -Wl,--start-group $(AGENTLIB) \
-		$(STATIC) -Wl,--end-group $(LIBS) -lm
+		$(COMMON) $(STATIC) -Wl,--end-group $(LIBS) -lm
 fuzz-build:
 	$(MAKE) B=$(FUZZ_B) CC=clang SAN=asan CFLAGS=-fsanitize=fuzzer-no-link fuzzers
 fuzz: fuzz-build

@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "client.h"
 #include "instances.h"
 #include "log.h"
 #include "otlp_conf.h"
+#include "sockpath.h"
 
 enum cfg_type {
 	CT_STR,      /* non-empty string */

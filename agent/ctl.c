@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "fdpass.h"
 #include "log.h"
 #include "sbuf.h"
 
@@ -206,20 +207,8 @@ static void ctl_ringfd(struct ctl_conn *c, const char *arg)
 	struct sbuf msg = {0};
 	sbuf_printf(&msg, "{\"ok\":true,\"id\":%llu,\"pid\":%d,\"size\":%llu}\n",
 		    (unsigned long long)p->id, (int)p->pid, (unsigned long long)p->map.l.total_size);
-	struct iovec iov = {.iov_base = msg.p, .iov_len = msg.len};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	memset(&cm, 0, sizeof(cm));
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			    .msg_controllen = sizeof(cm.buf)};
-	struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(h), &rfd, sizeof(int));
-	ssize_t r = msg.oom ? -1 : sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+	ssize_t r = msg.oom ? -1 : sr_fd_send(c->fd, msg.p, msg.len, &rfd, 1, flags);
 	close(rfd);
 	if (r < 0) {
 		sbuf_free(&msg);

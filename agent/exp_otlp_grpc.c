@@ -27,6 +27,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "log.h"
 #include "otlp_base.h"
 #include "otlp_retry.h"
@@ -438,7 +439,7 @@ static int g_on_header_cb(nghttp2_session *ses, const nghttp2_frame *frame, cons
 	} else if (IS("grpc-status-details-bin") && valuelen < 65536) {
 		uint8_t *bin = malloc(valuelen * 3 / 4 + 4);
 		size_t bl;
-		if (bin && otlp_base64_decode((const char *)value, valuelen, bin, &bl) == 0) {
+		if (bin && sr_base64_decode((const char *)value, valuelen, bin, &bl) == 0) {
 			int code;
 			char msg[8];
 			bool ri;

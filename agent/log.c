@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hex.h"
+
 static int log_level = AGENT_LOG_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -74,7 +76,6 @@ size_t agent_text_char(const unsigned char *s, size_t n)
 
 size_t agent_text_escape(char *dst, size_t cap, const char *src, size_t n)
 {
-	static const char hx[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)src;
 	size_t o = 0;
 	if (!cap)
@@ -94,8 +95,7 @@ size_t agent_text_escape(char *dst, size_t cap, const char *src, size_t n)
 				plen = 2;
 			} else {
 				esc[1] = 'x';
-				esc[2] = hx[s[i] >> 4];
-				esc[3] = hx[s[i] & 15];
+				sr_hex_encode(&s[i], 1, esc + 2);
 				plen = 4;
 			}
 			piece = esc;
@@ -109,6 +109,23 @@ size_t agent_text_escape(char *dst, size_t cap, const char *src, size_t n)
 	}
 	dst[o] = 0;
 	return o;
+}
+
+void sbuf_term_str(struct sbuf *b, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		size_t k = agent_text_char(u + i, n - i);
+		if (k) {
+			sbuf_put(b, s + i, k);
+			i += k;
+			continue;
+		}
+		char esc[5];
+		agent_text_escape(esc, sizeof(esc), s + i, 1);
+		sbuf_puts(b, esc);
+		i++;
+	}
 }
 
 /*

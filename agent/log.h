@@ -70,6 +70,10 @@ size_t agent_text_char(const unsigned char *s, size_t n);
  * or errlen 0. The configuration and set-up code report through it. */
 void agent_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 size_t agent_text_escape(char *dst, size_t cap, const char *src, size_t n);
+/* Append s (n bytes) to b for a terminal (no quotes), escaped as by
+ * agent_text_escape(). */
+struct sbuf;
+void sbuf_term_str(struct sbuf *b, const char *s, size_t n);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t agent_now_ns(void);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "hex.h"
 #include "log.h"
 #include "otlp_wire.h"
 
@@ -237,12 +238,12 @@ static const char *header_entry(const char *b, const char *e, bool lower, struct
 	for (const char *q = vb; q < ve; q++) {
 		int c = (unsigned char)*q;
 		if (c == '%') {
-			if (ve - q < 3 || otlp_hexval(q[1]) < 0 || otlp_hexval(q[2]) < 0) {
+			if (ve - q < 3 || sr_hexval(q[1]) < 0 || sr_hexval(q[2]) < 0) {
 				free(name);
 				free(value);
 				return "bad percent-encoding in the value";
 			}
-			c = otlp_hexval(q[1]) * 16 + otlp_hexval(q[2]);
+			c = sr_hexval(q[1]) * 16 + sr_hexval(q[2]);
 			q += 2;
 		}
 		if (c == '\r' || c == '\n' || c == 0 || c == 0x7f || (c < ' ' && c != '\t')) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "hex.h"
 #include "otlp_trace_service.pb-c.h"
 #include "rpc_status.pb-c.h"
 
@@ -84,52 +85,13 @@ int otlp_status_decode(const uint8_t *p, size_t n, int *code, char *msg, size_t 
 	return 0;
 }
 
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-int otlp_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
-{
-	while (n && in[n - 1] == '=')
-		n--;
-	if (n % 4 == 1)
-		return -EINVAL;
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64val((unsigned char)in[i]);
-		if (v < 0)
-			return -EINVAL;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	*outlen = o;
-	return 0;
-}
-
 void otlp_grpc_message_decode(const char *in, size_t n, char *out, size_t outlen)
 {
 	size_t o = 0;
 	for (size_t i = 0; i < n && o + 1 < outlen; i++) {
 		int c = (unsigned char)in[i];
-		if (c == '%' && i + 2 < n && otlp_hexval(in[i + 1]) >= 0 && otlp_hexval(in[i + 2]) >= 0) {
-			c = otlp_hexval(in[i + 1]) * 16 + otlp_hexval(in[i + 2]);
+		if (c == '%' && i + 2 < n && sr_hexval(in[i + 1]) >= 0 && sr_hexval(in[i + 2]) >= 0) {
+			c = sr_hexval(in[i + 1]) * 16 + sr_hexval(in[i + 2]);
 			i += 2;
 		}
 		out[o++] = (c < ' ' || c == 0x7f) ? '?' : (char)c;

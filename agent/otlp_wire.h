@@ -26,22 +26,6 @@ int otlp_resp_decode(const uint8_t *p, size_t n, bool *present, int64_t *rejecte
 int otlp_status_decode(const uint8_t *p, size_t n, int *code, char *msg, size_t msglen,
 		       bool *has_retry_info, uint64_t *retry_delay_ns);
 
-/* Base64 (standard alphabet, padding optional) as gRPC's -bin headers.
- * out must hold n*3/4+3 bytes. 0 or -EINVAL. */
-int otlp_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen);
-
-/* Value of a hex digit, or -1. */
-static inline int otlp_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode a grpc-message value into out (outlen > 0), NUL-terminated. */
 void otlp_grpc_message_decode(const char *in, size_t n, char *out, size_t outlen);
 

@@ -29,6 +29,7 @@
 
 #include "agent.h"
 #include "atomics.h"
+#include "fdpass.h"
 #include "log.h"
 
 #define REG_MAX_PENDING 1024
@@ -540,26 +541,8 @@ static int registry_reply(int conn, int status, uint64_t id, const char *msg, in
 	resp.abi_minor = SPANRING_ABI_MINOR;
 	resp.producer_id = id;
 	snprintf(resp.message, sizeof(resp.message), "%s", msg ? msg : "");
-	struct iovec iov = {.iov_base = &resp, .iov_len = sizeof(resp)};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (bell >= 0) {
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &bell, sizeof(int));
-	}
-	ssize_t r;
-	do
-		r = sendmsg(conn, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (r < 0 && errno == EINTR);
+	ssize_t r = sr_fd_send(conn, &resp, sizeof(resp), &bell, bell >= 0,
+			       MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (r < 0)
 		return -errno;
 	return r == (ssize_t)sizeof(resp) ? 0 : -EIO;
@@ -591,44 +574,15 @@ static void registry_on_request(struct agent_producer *p)
 	struct agent *ag = p->ag;
 	struct spanring_reg_req req;
 	uint8_t extra[sizeof(req) + 1];
-	struct iovec iov = {.iov_base = extra, .iov_len = sizeof(extra)};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(REG_MAX_FDS * sizeof(int))];
-	} cm;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			    .msg_controllen = sizeof(cm.buf)};
-	ssize_t n;
-	do
-		n = recvmsg(p->conn_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return;
-	/* Collect every fd the peer sent, whatever else is wrong, so that
+	/* Every fd the peer sent is in rm, whatever else is wrong, so that
 	 * none leaks: also with an empty message, which reads like the end
 	 * of the connection but may carry fds. */
-	int fds[REG_MAX_FDS];
-	size_t nfds = 0;
-	bool bad_cmsg = false;
-	for (struct cmsghdr *c = n < 0 ? NULL : CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
-			bad_cmsg = true;
-			continue;
-		}
-		if (c->cmsg_len < CMSG_LEN(0)) {
-			bad_cmsg = true;
-			continue;
-		}
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t j = 0; j < k; j++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + j * sizeof(int), sizeof(int));
-			if (nfds < REG_MAX_FDS)
-				fds[nfds++] = fd;
-			else
-				close(fd);
-		}
-	}
+	struct sr_fd_msg rm;
+	ssize_t n = sr_fd_recv(p->conn_fd, extra, sizeof(extra), REG_MAX_FDS, MSG_DONTWAIT, &rm);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	int *fds = rm.fds;
+	size_t nfds = rm.nfds;
 	if (n <= 0) {
 		for (size_t j = 0; j < nfds; j++)
 			close(fds[j]);
@@ -637,13 +591,13 @@ static void registry_on_request(struct agent_producer *p)
 	}
 	const char *why = NULL;
 	int status = SPANRING_REG_OK;
-	if (mh.msg_flags & MSG_CTRUNC) {
+	if (rm.flags & MSG_CTRUNC) {
 		status = SPANRING_REG_EPROTO;
 		why = "control message truncated (too many fds)";
-	} else if (bad_cmsg) {
+	} else if (rm.foreign) {
 		status = SPANRING_REG_EPROTO;
 		why = "unexpected control message";
-	} else if (n != (ssize_t)sizeof(req) || (mh.msg_flags & MSG_TRUNC)) {
+	} else if (n != (ssize_t)sizeof(req) || (rm.flags & MSG_TRUNC)) {
 		status = SPANRING_REG_EPROTO;
 		why = "request has the wrong size";
 	} else {

@@ -49,6 +49,8 @@
 #include <unistd.h>
 
 #include "atomics.h"
+#include "fdpass.h"
+#include "sockpath.h"
 
 int sr_doorbell_fd = -1;
 
@@ -142,8 +144,6 @@ static pthread_once_t cl_once = PTHREAD_ONCE_INIT;
  * ring goes only to a peer (SO_PEERCRED) that is root, the process's
  * effective uid, or $SPANRING_AGENT_UID.
  */
-#define CL_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
-
 static bool cl_secure(void)
 {
 	return getauxval(AT_SECURE) != 0;
@@ -153,109 +153,6 @@ static bool cl_debug_on(void)
 {
 	const char *d = secure_getenv("SPANRING_DEBUG");
 	return d && *d && strcmp(d, "0") != 0;
-}
-
-/* Why SPANRING_SOCKET's value v cannot be used, or NULL. */
-static const char *cl_env_socket_bad(const char *v)
-{
-	if (v[0] != '/')
-		return "not an absolute path";
-	if (strlen(v) >= CL_PATH_MAX)
-		return "longer than a unix socket address allows (107 bytes)";
-	return NULL;
-}
-
-/* The per-user path (uid other than 0); false if it does not fit. The
- * second form's directory is ours to create (sr_agent_socket_path). */
-static bool cl_user_path(char *buf, size_t n, bool *tmp_dir)
-{
-	const char *xdg = secure_getenv("XDG_RUNTIME_DIR");
-	int len;
-	*tmp_dir = !(xdg && *xdg);
-	if (!*tmp_dir)
-		len = snprintf(buf, n, "%s/spanring.sock", xdg);
-	else
-		len = snprintf(buf, n, "/tmp/spanring-%u/agent.sock", (unsigned)geteuid());
-	return len > 0 && (size_t)len < n && (size_t)len < CL_PATH_MAX;
-}
-
-/*
- * Is the directory of path private to us: a directory (a symbolic link
- * to one only if follow) owned by the effective uid, without any
- * permission for group and others? Async-signal-safe (stat, lstat).
- */
-static bool cl_dir_private(const char *path, bool follow)
-{
-	char dir[CL_PATH_MAX];
-	size_t n = strlen(path);
-	while (n > 1 && path[n - 1] != '/')
-		n--;
-	if (n <= 1 || n - 1 >= sizeof(dir))
-		return false;
-	memcpy(dir, path, n - 1);
-	dir[n - 1] = '\0';
-	struct stat st;
-	int r = follow ? stat(dir, &st) : lstat(dir, &st);
-	return r == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 077);
-}
-
-const char *sr_socket_path(char *buf, size_t n)
-{
-	int len;
-	bool tmp_dir;
-	struct stat st;
-	if (!cl_secure()) {
-		const char *env = secure_getenv("SPANRING_SOCKET");
-		if (env && *env) {
-			if (cl_env_socket_bad(env))
-				return NULL;
-			len = snprintf(buf, n, "%s", env);
-			return len > 0 && (size_t)len < n ? buf : NULL;
-		}
-	}
-	if (cl_secure() || geteuid() == 0 ||
-	    (stat(SR_SYSTEM_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode))) {
-		len = snprintf(buf, n, "%s", SR_SYSTEM_SOCKET);
-		return len > 0 && (size_t)len < n ? buf : NULL;
-	}
-	return cl_user_path(buf, n, &tmp_dir) ? buf : NULL;
-}
-
-const char *sr_agent_socket_path(char *buf, size_t n, const char **why)
-{
-	int len;
-	bool tmp_dir;
-	const char *env = secure_getenv("SPANRING_SOCKET");
-	*why = NULL;
-	if (env && *env) {
-		if ((*why = cl_env_socket_bad(env)))
-			return NULL;
-		len = snprintf(buf, n, "%s", env);
-	} else if (geteuid() == 0) {
-		len = snprintf(buf, n, "%s", SR_SYSTEM_SOCKET);
-	} else {
-		if (!cl_user_path(buf, n, &tmp_dir)) {
-			*why = "the per-user path is longer than a unix socket address allows";
-			return NULL;
-		}
-		/* Ours to make, private; one that exists must be private already
-		 * (another uid may have made it first: then refuse, never use it). */
-		if (tmp_dir) {
-			char dir[CL_PATH_MAX];
-			snprintf(dir, sizeof(dir), "/tmp/spanring-%u", (unsigned)geteuid());
-			if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-				*why = "cannot create its directory /tmp/spanring-<uid>";
-				return NULL;
-			}
-		}
-		if (!cl_dir_private(buf, !tmp_dir)) {
-			*why = "its directory is not a directory of this uid with mode 0700 (another "
-			       "user may have made it: remove it, or set SPANRING_SOCKET)";
-			return NULL;
-		}
-		return buf;
-	}
-	return len > 0 && (size_t)len < n ? buf : NULL;
 }
 
 /* A debug line built without allocation or stdio (async-signal-safe). */
@@ -343,7 +240,7 @@ static bool cl_connect_place(int s, int i, int eagain_ms)
 	const char *p = cl_place(i);
 	if (!p)
 		return false;
-	if (i == 1 && !cl_dir_private(p, cl.alt_follow)) {
+	if (i == 1 && !sr_sockpath_dir_private(p, cl.alt_follow)) {
 		struct stat st;
 		if (cl.debug && stat(p, &st) == 0 &&
 		    !__atomic_exchange_n(&cl.logged_dir, 1, __ATOMIC_RELAXED)) {
@@ -391,7 +288,7 @@ static void cl_resolve(void)
 		}
 		const char *env = secure_getenv("SPANRING_SOCKET");
 		if (env && *env) {
-			const char *why = cl_env_socket_bad(env);
+			const char *why = sr_sockpath_env_bad(env);
 			if (!why) {
 				snprintf(cl.path, sizeof(cl.path), "%s", env);
 				cl.path_ok = true;
@@ -406,7 +303,7 @@ static void cl_resolve(void)
 	cl.path_ok = true;
 	if (!cl.secure && geteuid() != 0) {
 		bool tmp_dir;
-		cl.alt_ok = cl_user_path(cl.alt_path, sizeof(cl.alt_path), &tmp_dir);
+		cl.alt_ok = sr_sockpath_user(cl.alt_path, sizeof(cl.alt_path), &tmp_dir);
 		cl.alt_follow = !tmp_dir;
 	}
 }
@@ -605,23 +502,7 @@ static bool cl_send_req(int s, const struct sr_map *m, uint32_t flags)
 	req.abi_minor = SPANRING_ABI_MINOR;
 	req.flags = flags;
 	req.ring_size = m->l.total_size;
-	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	memset(&cm, 0, sizeof(cm));
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			    .msg_controllen = sizeof(cm.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &m->fd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(s, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = sr_fd_send(s, &req, sizeof(req), &m->fd, 1, MSG_NOSIGNAL);
 	return n == (ssize_t)sizeof(req);
 }
 
@@ -662,30 +543,11 @@ static int cl_attempt(void)
 		return stop ? ATT_STOP : ATT_NOAGENT;
 	}
 	struct spanring_reg_resp resp;
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} rcm;
-	struct iovec riov = {.iov_base = &resp, .iov_len = sizeof(resp)};
-	struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = rcm.buf,
-			     .msg_controllen = sizeof(rcm.buf)};
-	int fds[4], nfds = 0;
-	bool ctrunc;
-	ssize_t n;
+	struct sr_fd_msg rm;
 	/* A fork between here and the install leaves the child a copy of the
 	 * new eventfd: close-on-exec and harmless (nobody waits on it). */
-	do
-		n = recvmsg(s, &rmh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	ctrunc = n >= 0 && (rmh.msg_flags & MSG_CTRUNC);
-	for (struct cmsghdr *h = n >= 0 ? CMSG_FIRSTHDR(&rmh) : NULL; h; h = CMSG_NXTHDR(&rmh, h)) {
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
-		    h->cmsg_len < CMSG_LEN(0))
-			continue;
-		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t j = 0; j < k && nfds < 4; j++)
-			memcpy(&fds[nfds++], CMSG_DATA(h) + j * sizeof(int), sizeof(int));
-	}
+	ssize_t n = sr_fd_recv(s, &resp, sizeof(resp), 4, MSG_DONTWAIT, &rm);
+	bool ctrunc = n >= 0 && (rm.flags & MSG_CTRUNC);
 
 	int result = ATT_NOAGENT;
 	if (n != (ssize_t)sizeof(resp) || ctrunc || resp.magic != SPANRING_REG_MAGIC) {
@@ -709,17 +571,17 @@ static int cl_attempt(void)
 			fprintf(stderr, "spanring: the agent at %s rejected the ring: %s (reason %d)\n",
 				where, resp.message, resp.status);
 		result = ATT_REJECTED;
-	} else if (nfds == 1 && cl_is_eventfd(fds[0])) {
-		cl_install_doorbell(fds[0]);
-		nfds = 0;
+	} else if (rm.nfds == 1 && cl_is_eventfd(rm.fds[0])) {
+		cl_install_doorbell(rm.fds[0]);
+		rm.nfds = 0;
 		result = ATT_OK;
-	} else if (nfds == 0) {
+	} else if (rm.nfds == 0) {
 		/* Registered without a doorbell (the agent could not make one):
 		 * it polls the ring; the hot path finds no doorbell to ring. */
 		result = ATT_OK;
 	}
-	for (int j = 0; j < nfds; j++)
-		close(fds[j]);
+	for (size_t j = 0; j < rm.nfds; j++)
+		close(rm.fds[j]);
 	if (result != ATT_OK)
 		cl_close_sock();
 	return result;

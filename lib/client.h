@@ -21,29 +21,6 @@
 /* Doorbell eventfd from the agent, or -1. Read with sr_load_int(). */
 SR_HIDDEN extern int sr_doorbell_fd;
 
-/* The system agent's socket. */
-#define SR_SYSTEM_SOCKET "/run/spanring/agent.sock"
-
-/*
- * Where a client (the tools) finds the agent: $SPANRING_SOCKET (NULL if
- * it is not an absolute path that fits a unix address), else
- * SR_SYSTEM_SOCKET for uid 0, in secure-execution mode or when that
- * socket exists, else the per-user path: $XDG_RUNTIME_DIR/spanring.sock,
- * else /tmp/spanring-<uid>/agent.sock. Writes into buf; returns buf or
- * NULL if it does not fit. The producer's client (lib/client.c) tries
- * SR_SYSTEM_SOCKET, then the per-user path, at every attempt.
- */
-SR_HIDDEN const char *sr_socket_path(char *buf, size_t n);
-
-/*
- * Where the agent listens by default: $SPANRING_SOCKET, else
- * SR_SYSTEM_SOCKET for uid 0, else the per-user path. The directory
- * /tmp/spanring-<uid> is created (0700); the per-user path's directory
- * must be private to the uid (owned by it, mode 0700). NULL with *why set
- * when it cannot be used.
- */
-SR_HIDDEN const char *sr_agent_socket_path(char *buf, size_t n, const char **why);
-
 /* Start background registration of ring m (kept by pointer). Idempotent. */
 SR_HIDDEN void sr_client_start(struct sr_map *m);
 

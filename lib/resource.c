@@ -55,7 +55,7 @@
  * There is no logging facility in the library yet, so a discarded value is
  * not reported anywhere.
  */
-#include "w3c.h"
+#include "hex.h"
 #include "resource.h"
 
 #include <errno.h>

@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "sockpath.h"
 #include "resource.h"
 #include "commit.h"
 #include "preload.h"

@@ -51,7 +51,7 @@
 #include "internal.h"
 #include "ringread.h"
 #include "spanring/spanring.h"
-#include "../progs/testring.h"
+#include "testring.h"
 
 #define MAX_THREADS 4096
 

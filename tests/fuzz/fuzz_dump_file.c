@@ -22,7 +22,7 @@
 
 #include "fuzz.h"
 
-#include "../../tools/dump/dump.h"
+#include "dump/dump.h"
 
 static int memfd = -1;
 static FILE *devnull;

@@ -27,8 +27,8 @@
 
 #include "fuzz.h"
 
-#include "../../tools/dump/dump.h"
-#include "../progs/testring.h"
+#include "dump/dump.h"
+#include "testring.h"
 
 #define SLOT_SIZE 16384u
 

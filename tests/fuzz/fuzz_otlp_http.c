@@ -27,13 +27,13 @@
  * both, never neither; no reference leaks (the ring's tail comes back to
  * its head); the exporter never ends up busy without a connection.
  */
-#include "../../agent/exp_otlp_http.c"
+#include "exp_otlp_http.c"
 
 #include <fcntl.h>
 
 #include "fuzz.h"
 
-#include "../progs/testring.h"
+#include "testring.h"
 
 static struct agent_config cfg;
 static struct agent ag;

@@ -32,9 +32,10 @@
 
 #include "fuzz.h"
 
-#include "../../agent/agent.h"
-#include "../../agent/log.h"
-#include "../progs/testring.h"
+#include "agent.h"
+#include "fdpass.h"
+#include "log.h"
+#include "testring.h"
 
 static struct agent_config cfg;
 static struct agent ag;
@@ -282,23 +283,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", cfg.socket_path);
 	FZ_CHECK(connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	if (!stall) {
-		struct iovec iov = {.iov_base = msg, .iov_len = msg_len};
-		union {
-			struct cmsghdr h;
-			char buf[CMSG_SPACE(3 * sizeof(int))];
-		} cm;
-		memset(&cm, 0, sizeof(cm));
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		if (it.nfds) {
-			mh.msg_control = cm.buf;
-			mh.msg_controllen = CMSG_SPACE((size_t)it.nfds * sizeof(int));
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN((size_t)it.nfds * sizeof(int));
-			memcpy(CMSG_DATA(c), it.fds, (size_t)it.nfds * sizeof(int));
-		}
-		ssize_t r = sendmsg(s, &mh, MSG_NOSIGNAL);
+		ssize_t r = sr_fd_send(s, msg, msg_len, it.fds, (size_t)it.nfds, MSG_NOSIGNAL);
 		FZ_CHECK(r == (ssize_t)msg_len);
 		if (second)
 			(void)send(s, msg, msg_len ? msg_len : 1, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -326,11 +311,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FZ_CHECK(recv(s, &resp, sizeof(resp), MSG_DONTWAIT) < 0 && errno == EAGAIN);
 			break;
 		}
-		char cbuf[CMSG_SPACE(4 * sizeof(int))];
-		struct iovec riov = {.iov_base = &resp, .iov_len = sizeof(resp)};
-		struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf)};
-		n = recvmsg(s, &rmh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		struct sr_fd_msg rm;
+		n = sr_fd_recv(s, &resp, sizeof(resp), 4, MSG_DONTWAIT, &rm);
 		if (n < 0 && errno == EAGAIN)
 			continue;
 		if (n <= 0 && msg_len == 0) {
@@ -350,21 +332,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n < 0)
 			perror("recvmsg");
 		FZ_CHECK(n >= 0);
-		int nfd = 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&rmh); c; c = CMSG_NXTHDR(&rmh, c)) {
-			FZ_CHECK(c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS);
-			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t j = 0; j < k; j++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + j * sizeof(int), sizeof(int));
-				if (got_fd < 0)
-					got_fd = fd;
-				else
-					close(fd);
-				nfd++;
-			}
+		FZ_CHECK(!rm.foreign);
+		int nfd = (int)rm.nfds;
+		for (size_t j = 0; j < rm.nfds; j++) {
+			if (got_fd < 0)
+				got_fd = rm.fds[j];
+			else
+				close(rm.fds[j]);
 		}
-		FZ_CHECK(!(rmh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)));
+		FZ_CHECK(!(rm.flags & (MSG_TRUNC | MSG_CTRUNC)));
 		FZ_CHECK(n == (ssize_t)sizeof(resp));
 		FZ_CHECK(resp.magic == SPANRING_REG_MAGIC);
 		FZ_CHECK(resp.status >= SPANRING_REG_OK && resp.status <= SPANRING_REG_EINTERNAL);

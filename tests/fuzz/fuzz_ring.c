@@ -43,9 +43,9 @@
 
 #include "fuzz.h"
 
-#include "../../agent/agent.h"
-#include "../../agent/log.h"
-#include "../progs/testring.h"
+#include "agent.h"
+#include "log.h"
+#include "testring.h"
 
 #define SLOT_SIZE 16384u
 #define MAX_HELD 64

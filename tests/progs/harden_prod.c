@@ -62,7 +62,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "fdpass.h"
+#include "sockpath.h"
 #include "testring.h"
 
 static const char *sock_path;
@@ -99,37 +100,20 @@ static int send_req(int s, int fd, uint64_t size, bool empty)
 	req.abi_major = SPANRING_ABI_MAJOR;
 	req.abi_minor = SPANRING_ABI_MINOR;
 	req.ring_size = size;
-	struct iovec iov = {.iov_base = &req, .iov_len = empty ? 0 : sizeof(req)};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	memset(&cm, 0, sizeof(cm));
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			    .msg_controllen = sizeof(cm.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	return sendmsg(s, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+	return sr_fd_send(s, &req, empty ? 0 : sizeof(req), &fd, 1, MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
 
 /* The agent's answer: status (-1: none), the doorbell in *bell. */
 static int recv_resp(int s, int *bell)
 {
 	struct spanring_reg_resp resp;
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {.iov_base = &resp, .iov_len = sizeof(resp)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			    .msg_controllen = sizeof(cbuf)};
+	struct sr_fd_msg rm;
 	*bell = -1;
-	ssize_t n = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
+	ssize_t n = sr_fd_recv(s, &resp, sizeof(resp), 1, 0, &rm);
 	if (n != (ssize_t)sizeof(resp))
 		return -1;
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	if (c && c->cmsg_type == SCM_RIGHTS)
-		memcpy(bell, CMSG_DATA(c), sizeof(int));
+	if (rm.nfds)
+		*bell = rm.fds[0];
 	return resp.status;
 }
 

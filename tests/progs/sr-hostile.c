@@ -29,7 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "fdpass.h"
+#include "sockpath.h"
 #include "testring.h"
 
 static const char *sock_path;
@@ -56,32 +57,13 @@ static int reg(int s, uint32_t abi, uint64_t size, const int *fds, int nfds, siz
 	req.abi_major = abi;
 	req.abi_minor = 0;
 	req.ring_size = size;
-	struct iovec iov = {.iov_base = &req, .iov_len = reqlen};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} cm;
-	memset(&cm, 0, sizeof(cm));
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (nfds) {
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
-	}
-	if (sendmsg(s, &mh, MSG_NOSIGNAL) < 0) {
+	if (sr_fd_send(s, &req, reqlen, fds, (size_t)nfds, MSG_NOSIGNAL) < 0) {
 		perror("sr-hostile: sendmsg");
 		exit(1);
 	}
 	struct spanring_reg_resp resp;
-	char rbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec riov = {.iov_base = &resp, .iov_len = sizeof(resp)};
-	struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = rbuf,
-			     .msg_controllen = sizeof(rbuf)};
-	ssize_t n = recvmsg(s, &rmh, MSG_CMSG_CLOEXEC);
+	struct sr_fd_msg rm; /* the doorbell, if any, stays open: the ring is ours */
+	ssize_t n = sr_fd_recv(s, &resp, sizeof(resp), 1, 0, &rm);
 	if (n != (ssize_t)sizeof(resp)) {
 		printf("status=none\n");
 		return -1;
@@ -222,20 +204,7 @@ int main(int argc, char **argv)
 		req.abi_major = SPANRING_ABI_MAJOR;
 		req.abi_minor = SPANRING_ABI_MINOR;
 		req.ring_size = size;
-		struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
-		union {
-			struct cmsghdr h;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} cm;
-		memset(&cm, 0, sizeof(cm));
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-				    .msg_controllen = sizeof(cm.buf)};
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-		if (sendmsg(s, &mh, MSG_NOSIGNAL) < 0)
+		if (sr_fd_send(s, &req, sizeof(req), &fd, 1, MSG_NOSIGNAL) < 0)
 			return 1;
 		/* Gone before the agent answers: its reply finds no reader. */
 		close(s);

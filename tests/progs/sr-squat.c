@@ -18,6 +18,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fdpass.h"
+
 static volatile sig_atomic_t stop;
 
 static void on_term(int sig)
@@ -70,21 +72,13 @@ int main(int argc, char **argv)
 			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			char buf[512];
-			union {
-				struct cmsghdr h;
-				char b[CMSG_SPACE(8 * sizeof(int))];
-			} cm;
-			struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-			struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
-					    .msg_controllen = sizeof(cm.b)};
-			ssize_t r = recvmsg(pf[i].fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+			struct sr_fd_msg m;
+			ssize_t r = sr_fd_recv(pf[i].fd, buf, sizeof(buf), 8, MSG_DONTWAIT, &m);
 			if (r > 0) {
-				for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
-					if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
-						fds += (long)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+				fds += (long)m.nfds;
 				continue; /* keep the fds open: the ring stays ours */
 			}
-			if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+			if (r == 0 || errno != EAGAIN) {
 				close(pf[i].fd);
 				pf[i--] = pf[--n];
 			}

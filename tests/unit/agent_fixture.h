@@ -19,10 +19,10 @@
 
 #include <cmocka.h>
 
-#include "../../agent/agent.h"
-#include "../../agent/exp.h"
-#include "../../agent/log.h"
-#include "../progs/testring.h"
+#include "agent.h"
+#include "exp.h"
+#include "log.h"
+#include "testring.h"
 
 #define FX_MAX_HELD 64
 

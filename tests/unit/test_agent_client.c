@@ -26,8 +26,9 @@
 
 #include <cmocka.h>
 
-#include "../progs/testring.h"
+#include "testring.h"
 #include "client.h"
+#include "fdpass.h"
 
 struct fake {
 	char path[108];
@@ -55,18 +56,12 @@ static uint64_t now_ms(void)
 static void fake_answer(int c)
 {
 	struct spanring_reg_req req;
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			    .msg_controllen = sizeof(cbuf)};
-	if (recvmsg(c, &mh, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(req)) {
+	struct sr_fd_msg rm;
+	if (sr_fd_recv(c, &req, sizeof(req), 1, 0, &rm) != (ssize_t)sizeof(req)) {
 		close(c);
 		return;
 	}
-	int fd = -1;
-	struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-	if (h && h->cmsg_type == SCM_RIGHTS)
-		memcpy(&fd, CMSG_DATA(h), sizeof(int));
+	int fd = rm.nfds ? rm.fds[0] : -1;
 	struct stat st;
 	ino_t ino = (fd >= 0 && fstat(fd, &st) == 0) ? st.st_ino : 0;
 	if (fd >= 0)
@@ -80,22 +75,8 @@ static void fake_answer(int c)
 	resp.status = status;
 	resp.abi_major = SPANRING_ABI_MAJOR;
 	snprintf(resp.message, sizeof(resp.message), "%s", status ? "scripted no" : "ok");
-	struct iovec riov = {.iov_base = &resp, .iov_len = sizeof(resp)};
-	struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1};
-	char rbuf[CMSG_SPACE(sizeof(int))];
-	int efd = -1;
-	if (status == 0) {
-		efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		memset(rbuf, 0, sizeof(rbuf));
-		rmh.msg_control = rbuf;
-		rmh.msg_controllen = sizeof(rbuf);
-		struct cmsghdr *c2 = CMSG_FIRSTHDR(&rmh);
-		c2->cmsg_level = SOL_SOCKET;
-		c2->cmsg_type = SCM_RIGHTS;
-		c2->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c2), &efd, sizeof(int));
-	}
-	ssize_t r = sendmsg(c, &rmh, MSG_NOSIGNAL);
+	int efd = status == 0 ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
+	ssize_t r = sr_fd_send(c, &resp, sizeof(resp), &efd, status == 0, MSG_NOSIGNAL);
 	(void)r;
 	pthread_mutex_lock(&fk.mu);
 	fk.conns++;

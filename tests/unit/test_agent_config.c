@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "../../agent/config.h"
-#include "../../agent/log.h"
+#include "config.h"
+#include "log.h"
 
 static int parse(struct agent_config *c, const char *text, char *err, size_t n)
 {

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "../../agent/spool.h"
+#include "spool.h"
 
 static char dir[] = "/tmp/spanring-spool-test.XXXXXX";
 

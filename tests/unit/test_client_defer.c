@@ -29,8 +29,9 @@
 
 #include <cmocka.h>
 
-#include "../progs/testring.h"
+#include "testring.h"
 #include "client.h"
+#include "fdpass.h"
 
 /* The scripted agent: answers a request unless it says NOREPLY, and keeps
  * the last connection to see when it ends. */
@@ -61,18 +62,12 @@ static void *fake_main(void *arg)
 		if (c < 0)
 			continue;
 		struct spanring_reg_req req;
-		char cbuf[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				    .msg_controllen = sizeof(cbuf)};
-		if (recvmsg(c, &mh, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(req)) {
+		struct sr_fd_msg rm;
+		if (sr_fd_recv(c, &req, sizeof(req), 1, 0, &rm) != (ssize_t)sizeof(req)) {
 			close(c);
 			continue;
 		}
-		int fd = -1;
-		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-		if (h && h->cmsg_type == SCM_RIGHTS)
-			memcpy(&fd, CMSG_DATA(h), sizeof(int));
+		int fd = rm.nfds ? rm.fds[0] : -1;
 		struct stat st;
 		ino_t ino = (fd >= 0 && fstat(fd, &st) == 0) ? st.st_ino : 0;
 		if (fd >= 0)

@@ -2,7 +2,7 @@
 /*
  * spanring-dump's input side (tools/dump/json.c, otlp_in.c): the JSON
  * reader on valid, truncated and hostile documents; OTLP/JSON decoding as
- * the exact inverse of the agent's OTLP/JSON writer (agent/otlp_json.c),
+ * the exact inverse of the OTLP/JSON writer (lib/common/otlp_json.c),
  * checked through protobuf-c's canonical encoding; the nesting check that
  * keeps hostile protobuf from exhausting the stack.
  */
@@ -16,11 +16,11 @@
 
 #include <cmocka.h>
 
-#include "../../agent/otlp_json.h"
-#include "../../agent/sbuf.h"
-#include "../../tools/dump/dump.h"
-#include "../../tools/dump/json.h"
-#include "../../tools/dump/otlp_in.h"
+#include "otlp_json.h"
+#include "sbuf.h"
+#include "dump/dump.h"
+#include "dump/json.h"
+#include "dump/otlp_in.h"
 #include "pbwire.h"
 
 static const ProtobufCMessageDescriptor *req_desc =
@@ -353,18 +353,18 @@ static void test_pb_nesting(void **state)
 		}
 		size_t n = (size_t)(w - buf);
 		/* depth: Span 0, KeyValue 1, AnyValue 2, then two per level */
-		bool want = 2 + 2 * levels <= OTLP_MAX_NESTING;
-		assert_int_equal(otlp_pb_nesting_ok(&opentelemetry__proto__trace__v1__span__descriptor,
-						    buf, n, OTLP_MAX_NESTING),
+		bool want = 2 + 2 * levels <= SR_PB_MAX_NESTING;
+		assert_int_equal(sr_pb_nesting_ok(&opentelemetry__proto__trace__v1__span__descriptor,
+						    buf, n, SR_PB_MAX_NESTING),
 				 want);
 		ProtobufCMessage *m =
-			otlp_pb_unpack(&opentelemetry__proto__trace__v1__span__descriptor, buf, n);
+			sr_pb_unpack(&opentelemetry__proto__trace__v1__span__descriptor, buf, n);
 		assert_true((m != NULL) == want);
 		protobuf_c_message_free_unpacked(m, NULL);
 		/* Truncated anywhere: never accepted. */
 		for (size_t k = 1; k < n; k++)
-			assert_false(otlp_pb_nesting_ok(&opentelemetry__proto__trace__v1__span__descriptor,
-							 buf, k, OTLP_MAX_NESTING));
+			assert_false(sr_pb_nesting_ok(&opentelemetry__proto__trace__v1__span__descriptor,
+							 buf, k, SR_PB_MAX_NESTING));
 	}
 }
 

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "../../tools/dump/dump.h"
+#include "dump/dump.h"
 
 static void test_durations(void **state)
 {

@@ -16,7 +16,8 @@
 
 #include <cmocka.h>
 
-#include "../../agent/otlp_wire.h"
+#include "base64.h"
+#include "otlp_wire.h"
 #include "otlp_trace_service.pb-c.h"
 #include "rpc_status.pb-c.h"
 
@@ -123,15 +124,15 @@ static void test_base64(void **state)
 	(void)state;
 	uint8_t out[64];
 	size_t n;
-	assert_int_equal(otlp_base64_decode("aGVsbG8=", 8, out, &n), 0);
+	assert_int_equal(sr_base64_decode("aGVsbG8=", 8, out, &n), 0);
 	assert_int_equal(n, 5);
 	assert_memory_equal(out, "hello", 5);
-	assert_int_equal(otlp_base64_decode("aGVsbG8", 7, out, &n), 0); /* unpadded, as gRPC */
+	assert_int_equal(sr_base64_decode("aGVsbG8", 7, out, &n), 0); /* unpadded, as gRPC */
 	assert_int_equal(n, 5);
-	assert_int_equal(otlp_base64_decode("", 0, out, &n), 0);
+	assert_int_equal(sr_base64_decode("", 0, out, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(otlp_base64_decode("a", 1, out, &n), -EINVAL);
-	assert_int_equal(otlp_base64_decode("aG!s", 4, out, &n), -EINVAL);
+	assert_int_equal(sr_base64_decode("a", 1, out, &n), -EINVAL);
+	assert_int_equal(sr_base64_decode("aG!s", 4, out, &n), -EINVAL);
 	/* a Status with RetryInfo through base64, as grpc-status-details-bin */
 	uint8_t st[256];
 	size_t sn = pack_status(st, 14, "later", 0, 250000000, "type.googleapis.com/google.rpc.RetryInfo");
@@ -150,7 +151,7 @@ static void test_base64(void **state)
 	}
 	uint8_t dec[256];
 	size_t dn;
-	assert_int_equal(otlp_base64_decode(b64, k, dec, &dn), 0);
+	assert_int_equal(sr_base64_decode(b64, k, dec, &dn), 0);
 	assert_int_equal(dn, sn);
 	int code;
 	char msg[16];

@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "spanring/spanring.h"
-#include "w3c.h"
+#include "hex.h"
 
 #define TID "4bf92f3577b34da6a3ce929d0e0e4736"
 #define PID "00f067aa0ba902b7"

@@ -14,9 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
 #include "dump.h"
+#include "fdpass.h"
 #include "json.h"
+#include "sockpath.h"
 
 #define CTL_TIMEOUT_MS 3000
 #define CTL_MAX_ANSWER (64u << 20)
@@ -104,33 +105,18 @@ int dump_ctl_call(int fd, const char *cmd, char **answer, int *fd_out)
 			free(buf);
 			return -ETIMEDOUT;
 		}
-		union {
-			struct cmsghdr h;
-			char b[CMSG_SPACE(sizeof(int) * 4)];
-		} cm;
-		struct iovec iov = {.iov_base = buf + len, .iov_len = cap - 1 - len};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
-				    .msg_controllen = sizeof(cm.b)};
-		ssize_t r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-		if (r < 0 && errno == EINTR)
-			continue;
+		struct sr_fd_msg m;
+		ssize_t r = sr_fd_recv(fd, buf + len, cap - 1 - len, 4, 0, &m);
+		for (size_t i = 0; i < m.nfds; i++) {
+			if (r > 0 && fd_out && *fd_out < 0)
+				*fd_out = m.fds[i];
+			else
+				close(m.fds[i]);
+		}
 		if (r < 0 || r == 0) {
 			int e = r < 0 ? -errno : -ECONNRESET;
 			free(buf);
 			return e;
-		}
-		for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
-			if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t nfd = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < nfd; i++) {
-				int got;
-				memcpy(&got, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-				if (fd_out && *fd_out < 0)
-					*fd_out = got;
-				else
-					close(got);
-			}
 		}
 		len += (size_t)r;
 		buf[len] = 0;

@@ -102,7 +102,7 @@ static int read_pb(FILE *f, const char *name, struct dump_out *o)
 				name, rec, start, len, got);
 			return DUMP_EXIT_FILE;
 		}
-		dump_request_t *r = (dump_request_t *)otlp_pb_unpack(
+		dump_request_t *r = (dump_request_t *)sr_pb_unpack(
 			&opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
 			buf, len);
 		free(buf);

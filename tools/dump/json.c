@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Recursive-descent JSON reader with a depth limit (see json.h). */
-#include "w3c.h"
+#include "hex.h"
 #include "json.h"
 
 #include <errno.h>

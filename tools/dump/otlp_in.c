@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* OTLP protobuf and OTLP/JSON input (see otlp_in.h). */
-#include "w3c.h"
+#include "hex.h"
 #include "otlp_in.h"
 
 #include <errno.h>
@@ -10,22 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pbcheck.h"
+#include "base64.h"
 #include "pbwire.h"
 #include "spanring/ring_abi.h"
-
-bool otlp_pb_nesting_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
-			int maxdepth)
-{
-	return sr_pb_nesting_ok(d, p, n, maxdepth);
-}
-
-ProtobufCMessage *otlp_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n)
-{
-	if (!sr_pb_nesting_ok(d, p, n, OTLP_MAX_NESTING))
-		return NULL;
-	return protobuf_c_message_unpack(d, NULL, n, p);
-}
 
 /* ---- OTLP/JSON ----------------------------------------------------------- */
 
@@ -65,21 +52,6 @@ static bool is_hex_id(const ProtobufCFieldDescriptor *f)
 	       strcmp(f->name, "parent_span_id") == 0;
 }
 
-static int b64v(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
 static int decode_bytes(struct jd *j, const ProtobufCFieldDescriptor *f, const struct json *v,
 			ProtobufCBinaryData *out)
 {
@@ -103,28 +75,9 @@ static int decode_bytes(struct jd *j, const ProtobufCFieldDescriptor *f, const s
 			}
 			d[o++] = (uint8_t)(a << 4 | b);
 		}
-	} else {
-		uint32_t acc = 0;
-		int bits = 0;
-		size_t i = 0;
-		for (; i < n && v->s[i] != '='; i++) {
-			int x = b64v(v->s[i]);
-			if (x < 0) {
-				free(d);
-				return jd_fail(j, "not base64", f->name);
-			}
-			acc = acc << 6 | (uint32_t)x;
-			bits += 6;
-			if (bits >= 8) {
-				bits -= 8;
-				d[o++] = (uint8_t)(acc >> bits);
-			}
-		}
-		for (; i < n; i++)
-			if (v->s[i] != '=') {
-				free(d);
-				return jd_fail(j, "not base64", f->name);
-			}
+	} else if (sr_base64_decode(v->s, n, d, &o) != 0) {
+		free(d);
+		return jd_fail(j, "not base64", f->name);
 	}
 	if (o == 0) {
 		free(d);
@@ -265,34 +218,10 @@ static int decode_value(struct jd *j, const ProtobufCFieldDescriptor *f, const s
 	return jd_fail(j, "unsupported field type", f->name);
 }
 
-static size_t elem_size(ProtobufCType t)
-{
-	switch (t) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_ENUM:
-		return sizeof(int);
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(void *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	default:
-		return 4;
-	}
-}
-
 static int decode_msg(struct jd *j, const struct json *v, const ProtobufCMessageDescriptor *d,
 		      ProtobufCMessage **out, int depth)
 {
-	if (depth > OTLP_MAX_NESTING)
+	if (depth > SR_PB_MAX_NESTING)
 		return jd_fail(j, "nesting too deep", d->short_name);
 	if (v->t != JSON_OBJ)
 		return jd_fail(j, "expected an object", d->short_name);
@@ -329,7 +258,7 @@ static int decode_msg(struct jd *j, const struct json *v, const ProtobufCMessage
 				jd_fail(j, "expected an array", f->name);
 				goto fail;
 			}
-			size_t n = mem->v.len, es = elem_size(f->type);
+			size_t n = mem->v.len, es = sr_pb_value_size(f->type);
 			if (!n)
 				continue;
 			void *arr = calloc(n, es);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Decoding OTLP input for spanring-dump, all of it untrusted: protobuf
- * bytes (ring records, export files) through protobuf-c after a nesting
- * check, and OTLP/JSON (the specification's JSON mapping) into the same
+ * bytes (ring records, export files) through sr_pb_unpack(), protobuf-c
+ * after a nesting check, and OTLP/JSON (the specification's JSON mapping) into the same
  * protobuf-c structures, driven by their descriptors.
  */
 #ifndef SPANRING_DUMP_OTLP_IN_H
@@ -15,20 +15,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "json.h"
-
-/* Deepest message nesting accepted from hostile bytes (protobuf-c's
- * unpack and free recurse once per level). */
-#define OTLP_MAX_NESTING 32
-
-/*
- * Check that the wire bytes of a message of type d are well-formed at
- * the framing level and nest messages at most maxdepth deep.
- */
-bool otlp_pb_nesting_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
-			int maxdepth);
-
-/* protobuf_c_message_unpack after otlp_pb_nesting_ok; NULL when either fails. */
-ProtobufCMessage *otlp_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n);
+#include "pbcheck.h" /* sr_pb_unpack(), SR_PB_MAX_NESTING */
 
 /*
  * Build a message of type d from its OTLP/JSON form. Keys are the

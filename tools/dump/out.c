@@ -6,7 +6,7 @@
  *              duration, kind, name, status, key attributes)
  *   json       one line per span, each a complete ExportTraceServiceRequest
  *              (its Resource, its scope, the one span) in the OTLP/JSON
- *              mapping, written by the agent's encoder (agent/otlp_json.c)
+ *              mapping, written by the encoder the agent uses (lib/common/otlp_json.c)
  *   waterfall  spans kept until the end, then per trace an indented tree
  *              with duration bars scaled to the terminal width
  *
@@ -25,10 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "w3c.h"
+#include "hex.h"
 #include "dump.h"
-#include "../../agent/otlp_json.h"
-#include "../../agent/sbuf.h"
+#include "otlp_json.h"
+#include "sbuf.h"
 
 /* ---- helpers --------------------------------------------------------------- */
 

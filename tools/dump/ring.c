@@ -350,7 +350,7 @@ static void ring_load_resource(struct dump_ring *r)
 	if (!copy)
 		return;
 	memcpy(copy, sr_resource(&r->m), len);
-	r->res = (dump_resource_t *)otlp_pb_unpack(&opentelemetry__proto__resource__v1__resource__descriptor,
+	r->res = (dump_resource_t *)sr_pb_unpack(&opentelemetry__proto__resource__v1__resource__descriptor,
 						  copy, len);
 	free(copy);
 	if (!r->res) {
@@ -627,7 +627,7 @@ static const struct scope_ent *scope_get(struct dump_ring *r, uint64_t off, cons
 	}
 	memcpy(body, sr_scope_table(&r->m) + off + sizeof(e), e.len);
 	Opentelemetry__Proto__Trace__V1__ScopeSpans *ss =
-		(Opentelemetry__Proto__Trace__V1__ScopeSpans *)otlp_pb_unpack(
+		(Opentelemetry__Proto__Trace__V1__ScopeSpans *)sr_pb_unpack(
 			&opentelemetry__proto__trace__v1__scope_spans__descriptor, body, e.len);
 	free(body);
 	if (!ss) {
@@ -762,8 +762,8 @@ static uint64_t slot_walk(struct walk *w, const struct snap *sn)
 					 r->maxrec);
 				break;
 			}
-			if (!otlp_pb_nesting_ok(&opentelemetry__proto__trace__v1__span__descriptor,
-						payload, (size_t)v, OTLP_MAX_NESTING)) {
+			if (!sr_pb_nesting_ok(&opentelemetry__proto__trace__v1__span__descriptor,
+						payload, (size_t)v, SR_PB_MAX_NESTING)) {
 				w->why = "span record does not decode as a Span (malformed, or nested "
 					 "deeper than 32 messages)";
 				break;

@@ -6,8 +6,8 @@
  * integers, default values omitted (oneof members always shown). Also used
  * by spanring-dump --json.
  */
-#ifndef SPANRING_AGENT_OTLP_JSON_H
-#define SPANRING_AGENT_OTLP_JSON_H
+#ifndef SPANRING_COMMON_OTLP_JSON_H
+#define SPANRING_COMMON_OTLP_JSON_H
 
 #include <stddef.h>
 #include <stdint.h>

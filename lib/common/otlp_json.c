@@ -101,35 +101,6 @@ static void json_value(struct sbuf *out, const ProtobufCFieldDescriptor *f, cons
 	}
 }
 
-static size_t json_type_size(ProtobufCType t)
-{
-	switch (t) {
-	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_SINT32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_UINT32:
-	case PROTOBUF_C_TYPE_FIXED32:
-	case PROTOBUF_C_TYPE_FLOAT:
-	case PROTOBUF_C_TYPE_ENUM:
-		return 4;
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(void *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	}
-	return 0;
-}
-
 /* proto3: is the singular value at p the type's default (then omitted)? */
 static int json_is_default(const ProtobufCFieldDescriptor *f, const void *p)
 {
@@ -149,7 +120,7 @@ static int json_is_default(const ProtobufCFieldDescriptor *f, const void *p)
 	case PROTOBUF_C_TYPE_FLOAT:
 		return *(const float *)p == 0 && !signbit(*(const float *)p);
 	default: {
-		size_t sz = json_type_size(f->type);
+		size_t sz = sr_pb_value_size(f->type);
 		static const uint8_t zero[8];
 		return memcmp(p, zero, sz) == 0;
 	}
@@ -175,7 +146,7 @@ void otlp_json_message(struct sbuf *out, const ProtobufCMessage *msg)
 			json_name(out, f->name);
 			sbuf_putc(out, '[');
 			const char *arr = *(const char *const *)p;
-			size_t sz = json_type_size(f->type);
+			size_t sz = sr_pb_value_size(f->type);
 			for (size_t k = 0; k < n; k++) {
 				if (k)
 					sbuf_putc(out, ',');

@@ -4,8 +4,8 @@
  * single-pass encoder, and a bounds-checked reader for the agent and tools,
  * which treat every byte as hostile.
  */
-#ifndef SPANRING_LIB_PBWIRE_H
-#define SPANRING_LIB_PBWIRE_H
+#ifndef SPANRING_COMMON_PBWIRE_H
+#define SPANRING_COMMON_PBWIRE_H
 
 #include <stddef.h>
 #include <stdint.h>

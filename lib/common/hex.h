@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Lowercase hexadecimal helpers shared inside the library (W3C trace
- * context, ids in logs and tools). The public W3C functions are declared in
- * spanring/spanring.h; this header only adds what the library itself needs.
+ * Hexadecimal: the one encoder and decoder of the tree (W3C trace context
+ * in the producer library, ids in the agent's logs and JSON, spanring-dump's
+ * filters and input). The producer library compiles hex.c in itself.
  */
-#ifndef SPANRING_LIB_W3C_H
-#define SPANRING_LIB_W3C_H
+#ifndef SPANRING_COMMON_HEX_H
+#define SPANRING_COMMON_HEX_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -38,4 +38,4 @@ static inline int sr_hexval(int c)
 	return -1;
 }
 
-#endif /* SPANRING_LIB_W3C_H */
+#endif /* SPANRING_COMMON_HEX_H */

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Growable byte buffer for text the agent produces (JSON, Prometheus
- * text, log details). An allocation failure is sticky (oom) so callers
- * check once at the end instead of after every append.
+ * Growable byte buffer for text the agent and spanring-dump produce
+ * (JSON, Prometheus text, log details). An allocation failure is sticky
+ * (oom) so callers check once at the end instead of after every append.
  */
-#ifndef SPANRING_AGENT_SBUF_H
-#define SPANRING_AGENT_SBUF_H
+#ifndef SPANRING_COMMON_SBUF_H
+#define SPANRING_COMMON_SBUF_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,9 +26,6 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(pri
 /* A JSON string literal (with quotes) of n bytes; invalid UTF-8 becomes
  * U+FFFD; control characters, DEL and C1 controls are \u-escaped. */
 void sbuf_json_str(struct sbuf *b, const char *s, size_t n);
-/* Text for a terminal (no quotes): control characters, DEL, C1 controls
- * and invalid UTF-8 bytes become \n, \t or \xNN (agent_text_escape). */
-void sbuf_term_str(struct sbuf *b, const char *s, size_t n);
 /* Lower-case hex of n bytes. */
 void sbuf_hex(struct sbuf *b, const uint8_t *p, size_t n);
 /* Standard base64 (with padding) of n bytes. */

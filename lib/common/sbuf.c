@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "base64.h"
+#include "hex.h"
 
 bool sbuf_reserve(struct sbuf *b, size_t n)
 {
@@ -168,61 +169,21 @@ void sbuf_json_str(struct sbuf *b, const char *s, size_t n)
 	sbuf_putc(b, '"');
 }
 
-void sbuf_term_str(struct sbuf *b, const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	for (size_t i = 0; i < n;) {
-		size_t k = agent_text_char(u + i, n - i);
-		if (k) {
-			sbuf_put(b, s + i, k);
-			i += k;
-			continue;
-		}
-		char esc[5];
-		agent_text_escape(esc, sizeof(esc), s + i, 1);
-		sbuf_puts(b, esc);
-		i++;
-	}
-}
-
 void sbuf_hex(struct sbuf *b, const uint8_t *p, size_t n)
 {
-	static const char hx[] = "0123456789abcdef";
 	if (!sbuf_reserve(b, 2 * n))
 		return;
-	for (size_t i = 0; i < n; i++) {
-		b->p[b->len++] = hx[p[i] >> 4];
-		b->p[b->len++] = hx[p[i] & 15];
-	}
+	sr_hex_encode(p, n, b->p + b->len);
+	b->len += 2 * n;
 	b->p[b->len] = 0;
 }
 
 void sbuf_base64(struct sbuf *b, const uint8_t *p, size_t n)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	if (!sbuf_reserve(b, (n + 2) / 3 * 4))
+	if (!sbuf_reserve(b, SR_BASE64_LEN(n)))
 		return;
-	size_t i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = ((uint32_t)p[i] << 16) | ((uint32_t)p[i + 1] << 8) | p[i + 2];
-		b->p[b->len++] = tab[v >> 18];
-		b->p[b->len++] = tab[(v >> 12) & 63];
-		b->p[b->len++] = tab[(v >> 6) & 63];
-		b->p[b->len++] = tab[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		b->p[b->len++] = tab[v >> 18];
-		b->p[b->len++] = tab[(v >> 12) & 63];
-		b->p[b->len++] = '=';
-		b->p[b->len++] = '=';
-	} else if (n - i == 2) {
-		uint32_t v = ((uint32_t)p[i] << 16) | ((uint32_t)p[i + 1] << 8);
-		b->p[b->len++] = tab[v >> 18];
-		b->p[b->len++] = tab[(v >> 12) & 63];
-		b->p[b->len++] = tab[(v >> 6) & 63];
-		b->p[b->len++] = '=';
-	}
+	sr_base64_encode(p, n, b->p + b->len);
+	b->len += SR_BASE64_LEN(n);
 	b->p[b->len] = 0;
 }
 

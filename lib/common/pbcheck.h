@@ -5,8 +5,8 @@
  * and has no depth limit, so a small input of deeply nested AnyValue
  * arrays overflows the stack. Check the nesting first, iteratively bounded.
  */
-#ifndef SPANRING_LIB_PBCHECK_H
-#define SPANRING_LIB_PBCHECK_H
+#ifndef SPANRING_COMMON_PBCHECK_H
+#define SPANRING_COMMON_PBCHECK_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,5 +28,9 @@ SR_HIDDEN bool sr_pb_nesting_ok(const ProtobufCMessageDescriptor *d, const uint8
  * NULL when either fails. Free with protobuf_c_message_free_unpacked(). */
 SR_HIDDEN ProtobufCMessage *sr_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p,
 					 size_t n);
+
+/* Bytes one value of type t takes in a protobuf-c message (one element of
+ * a repeated field's array), for code that walks messages by descriptor. */
+SR_HIDDEN size_t sr_pb_value_size(ProtobufCType t);
 
 #endif
