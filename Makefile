@@ -71,7 +71,7 @@ GEN_O := $(GEN_C:.c=.o)
 # in just the common sources listed in LIB_COMMON_SRC (no new dependency).
 COMMON_SRC := $(wildcard lib/common/*.c)
 COMMON_O := $(patsubst %.c,$(B)/%.o,$(COMMON_SRC)) $(GEN_O)
-LIB_COMMON_SRC := lib/common/fdpass.c lib/common/hex.c lib/common/sockpath.c
+LIB_COMMON_SRC := lib/common/fdpass.c lib/common/hex.c lib/common/ring.c lib/common/sockpath.c
 LIB_SRC := $(wildcard lib/*.c) $(LIB_COMMON_SRC)
 LIB_O := $(patsubst %.c,$(B)/%.o,$(LIB_SRC))
 AGENT_SRC := $(wildcard agent/*.c)

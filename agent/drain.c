@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Draining a producer's ring: read each slot's head once, validate it,
- * walk the record framing (headers only, never span payloads) and hand the
- * span records to the current batch as slices of ring memory.
+ * walk the record framing (headers only, never span payloads) by the
+ * rules of the ring reader (lib/ring_read.h) and hand the span records to
+ * the current batch as slices of ring memory.
  *
  * The ring is hostile input. Every value read from it is loaded once into
  * a local and checked before it is used as a length, an offset or an
@@ -15,25 +16,15 @@
  * not end by head is a framing violation, not a race.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "pbcheck.h"
 #include "agent.h"
 #include "atomics.h"
 #include "log.h"
-#include "otlp_common.pb-c.h"
-#include "pbwire.h"
+#include "ring_read.h"
 
 #define DRAIN_MAX_SCOPES 4096
-
-/* Largest span payload the ABI allows in a slot of this size. */
-static uint32_t drain_max_record(const struct agent_producer *p)
-{
-	uint32_t half = p->map.l.slot_size / 2;
-	return half < SPANRING_MAX_RECORD ? half : SPANRING_MAX_RECORD;
-}
 
 bool drain_producer_above_watermark(const struct agent_producer *p)
 {
@@ -65,40 +56,6 @@ uint64_t drain_producer_drops(const struct agent_producer *p)
 	return sum;
 }
 
-/*
- * Check a scope entry body (a private copy): only ScopeSpans fields 1
- * (InstrumentationScope, which must decode) and 3 (schema_url) may occur,
- * so that forwarding it verbatim cannot inject spans or break the request.
- */
-static int scope_body_check(const uint8_t *b, size_t len, const char **why)
-{
-	const uint8_t *p = b, *end = b + len;
-	while (p < end) {
-		uint32_t field, wt;
-		const uint8_t *payload, *next;
-		uint64_t v;
-		if (pb_next_field(p, end, &field, &wt, &payload, &next, &v)) {
-			*why = "scope entry body is not valid protobuf";
-			return -1;
-		}
-		if (wt != SPANRING_WT_LEN || (field != 1 && field != 3)) {
-			*why = "scope entry body has a field other than scope and schema_url";
-			return -1;
-		}
-		if (field == 1) {
-			Opentelemetry__Proto__Common__V1__InstrumentationScope *s =
-				(void *)sr_pb_unpack(&opentelemetry__proto__common__v1__instrumentation_scope__descriptor, payload, (size_t)v);
-			if (!s) {
-				*why = "scope entry's InstrumentationScope does not decode";
-				return -1;
-			}
-			opentelemetry__proto__common__v1__instrumentation_scope__free_unpacked(s, NULL);
-		}
-		p = next;
-	}
-	return 0;
-}
-
 /* Binary search of the sorted cache; returns the insertion index. */
 static size_t scope_find(const struct agent_producer *p, uint64_t off, bool *found)
 {
@@ -121,32 +78,16 @@ const struct scope_ent *drain_scope_lookup(struct agent_producer *p, uint64_t of
 	size_t idx = scope_find(p, off, &found);
 	if (found)
 		return p->scopes[idx];
-	if (off % 8) {
-		*why = "scope offset not 8-byte aligned";
-		return NULL;
-	}
 	/* Real programs have a handful of tracers; a table of thousands of
 	 * tiny entries is an attempt to make the agent work for nothing. */
 	if (p->n_scopes >= DRAIN_MAX_SCOPES) {
 		*why = "more distinct scopes than the agent caches per producer";
 		return NULL;
 	}
-	/* Pairs with the producer's store-release of scope_len after it
-	 * appended an entry: the entry's bytes below scope_len are complete. */
-	uint64_t slen = sr_load_acquire_64(&sr_hdr(&p->map)->scope_len);
-	if (slen > p->map.l.scope_cap) {
-		*why = "scope_len beyond the scope table's capacity";
-		return NULL;
-	}
-	if (off >= slen || slen - off < sizeof(struct spanring_scope_entry)) {
-		*why = "scope offset beyond scope_len";
-		return NULL;
-	}
-	const uint8_t *table = sr_scope_table(&p->map);
-	struct spanring_scope_entry e;
-	memcpy(&e, table + off, sizeof(e)); /* the length, read once */
-	if (e.len > slen - off - sizeof(e)) {
-		*why = "scope entry extends past scope_len";
+	uint32_t len;
+	enum sr_read_err err = sr_scope_entry_find(&p->map, off, &len);
+	if (err) {
+		*why = sr_read_why(err);
 		return NULL;
 	}
 	/*
@@ -158,15 +99,16 @@ const struct scope_ent *drain_scope_lookup(struct agent_producer *p, uint64_t of
 	 * overlapping entries of 1 MiB in one 1.1 MiB ring cost the agent
 	 * 1.2 GB.
 	 */
-	uint64_t cost = sizeof(e) + e.len + AGENT_SCOPE_ENT_OVERHEAD;
+	const uint64_t hdr = sizeof(struct spanring_scope_entry);
+	uint64_t cost = hdr + len + AGENT_SCOPE_ENT_OVERHEAD;
 	if (idx > 0) {
 		const struct scope_ent *prev = p->scopes[idx - 1];
-		if (prev->off + sizeof(e) + prev->len > off) {
+		if (prev->off + hdr + prev->len > off) {
 			*why = "scope entry overlaps an earlier one";
 			return NULL;
 		}
 	}
-	if (idx < p->n_scopes && off + sizeof(e) + e.len > p->scopes[idx]->off) {
+	if (idx < p->n_scopes && off + hdr + len > p->scopes[idx]->off) {
 		*why = "scope entry overlaps a later one";
 		return NULL;
 	}
@@ -175,12 +117,12 @@ const struct scope_ent *drain_scope_lookup(struct agent_producer *p, uint64_t of
 		return NULL;
 	}
 	struct scope_ent *ent = calloc(1, sizeof(*ent));
-	uint8_t *body = malloc(e.len ? e.len : 1);
+	uint8_t *body = malloc(len ? len : 1);
 	if (!ent || !body)
 		goto nomem;
-	/* Validate the private copy: the producer may change the table. */
-	memcpy(body, table + off + sizeof(e), e.len);
-	if (scope_body_check(body, e.len, why)) {
+	err = sr_scope_body_copy(&p->map, off, len, body);
+	if (err) {
+		*why = sr_read_why(err);
 		free(body);
 		free(ent);
 		return NULL;
@@ -194,7 +136,7 @@ const struct scope_ent *drain_scope_lookup(struct agent_producer *p, uint64_t of
 		p->cap_scopes = cap;
 	}
 	ent->off = off;
-	ent->len = e.len;
+	ent->len = len;
 	ent->body = body;
 	p->scope_bytes += cost;
 	memmove(p->scopes + idx + 1, p->scopes + idx, (p->n_scopes - idx) * sizeof(*p->scopes));
@@ -295,60 +237,29 @@ static int64_t drain_slot(struct agent *ag, struct agent_producer *p, uint32_t i
 	const uint8_t *start = sr_slot_data(&p->map, i) + (s->pos & (size - 1));
 	const uint8_t *end = start + (head - s->pos);
 	const uint64_t pos0 = s->pos;
-	const uint32_t maxrec = drain_max_record(p);
+	const uint32_t maxrec = sr_max_record(size);
 	uint64_t scope = s->scope;
 	const struct scope_ent *ent = s->scope_ent;
 	struct drain_walk w = {.ag = ag, .p = p, .slot = i};
 	const char *why = NULL;
-	char detail[96] = "";
+	enum sr_rec_kind kind = SR_REC_PAD;
+	struct sr_rec rec;
 	const uint8_t *q = start;
 
 	while (q < end && !w.nomem) {
-		uint32_t field, wt;
-		const uint8_t *payload, *next;
-		uint64_t v;
-		/* Span records are nearly all there is: their header (tag 0x12 and a
-		 * length of one or two bytes) is decoded inline; anything else
-		 * takes the general reader. Prefetch ahead: the agent is the first
-		 * to touch these lines on this core. */
+		/* Prefetch ahead: the agent is the first to touch these lines
+		 * on this core. */
 		__builtin_prefetch(q + 512);
-		if (q[0] == (uint8_t)PB_TAG(SPANRING_SPAN_FIELD, SPANRING_WT_LEN) && end - q >= 3 &&
-		    (q[1] < 0x80 || q[2] < 0x80)) {
-			field = SPANRING_SPAN_FIELD;
-			wt = SPANRING_WT_LEN;
-			if (q[1] < 0x80) {
-				v = q[1];
-				payload = q + 2;
-			} else {
-				v = (uint64_t)(q[1] & 0x7f) | ((uint64_t)q[2] << 7);
-				payload = q + 3;
-			}
-			if (v > (uint64_t)(end - payload)) {
-				why = "truncated or malformed record header";
-				break;
-			}
-			next = payload + v;
-		} else if (pb_next_field(q, end, &field, &wt, &payload, &next, &v)) {
-			why = "truncated or malformed record header";
+		kind = sr_rec_read(q, end, maxrec, &rec);
+		if (kind == SR_REC_BAD)
 			break;
-		}
-		if (field == SPANRING_SPAN_FIELD) {
-			if (wt != SPANRING_WT_LEN) {
-				why = "span field with a wire type other than LEN";
-				break;
-			}
-			if (v > maxrec) {
-				why = "span record larger than the record limit";
-				snprintf(detail, sizeof(detail), " (%llu > %u bytes)",
-					 (unsigned long long)v, maxrec);
-				break;
-			}
+		if (kind == SR_REC_SPAN) {
 			if (!ent) {
 				why = "span record before any scope record";
 				break;
 			}
-			uint32_t rec = (uint32_t)(next - q);
-			if (drain_batch_full(ag, w.run_len, rec)) {
+			uint32_t len = (uint32_t)(rec.next - q);
+			if (drain_batch_full(ag, w.run_len, len)) {
 				drain_cut(&w, pos0 + (uint64_t)(q - start), scope, ent);
 				agent_flush(ag);
 			}
@@ -358,45 +269,32 @@ static int64_t drain_slot(struct agent *ag, struct agent_producer *p, uint32_t i
 				w.run = q;
 				w.run_scope = ent;
 			}
-			w.run_len += rec;
+			w.run_len += len;
 			w.run_n++;
-		} else if (field == SPANRING_CTRL_SCOPE) {
-			if (wt != SPANRING_WT_VARINT) {
-				why = "scope record with a wire type other than VARINT";
-				break;
-			}
-			if (v != scope) {
-				const struct scope_ent *ne = drain_scope_lookup(p, v, &why);
-				if (!ne) {
-					snprintf(detail, sizeof(detail), " (offset %llu)",
-						 (unsigned long long)v);
+		} else if (kind == SR_REC_SCOPE) {
+			if (rec.v != scope) {
+				const struct scope_ent *ne = drain_scope_lookup(p, rec.v, &why);
+				if (!ne)
 					break;
-				}
 				drain_close_run(&w);
-				scope = v;
+				scope = rec.v;
 				ent = ne;
 			}
-		} else if (field == SPANRING_CTRL_LOST) {
-			if (wt != SPANRING_WT_VARINT) {
-				why = "lost record with a wire type other than VARINT";
-				break;
-			}
-			s->lost += v;
-			p->lost += v;
-		} else if (field < SPANRING_CTRL_FIELD_MIN || field > SPANRING_CTRL_FIELD_MAX) {
-			why = "unexpected field";
-			snprintf(detail, sizeof(detail), " (field %u, wire type %u)", field, wt);
-			break;
+		} else if (kind == SR_REC_LOST) {
+			s->lost += rec.v;
+			p->lost += rec.v;
 		}
-		/* PAD and unknown control fields: skipped by their wire type. */
-		q = next;
+		/* PAD and unknown control fields: skipped. */
+		q = rec.next;
 	}
 	/* Everything before q was valid and goes out, even after a fault. */
 	drain_cut(&w, pos0 + (uint64_t)(q - start), scope, ent);
 	int64_t walked = (int64_t)(q - start);
-	if (why) {
-		producer_quarantine(p, "slot %u at byte %llu: %s%s", i,
-				    (unsigned long long)(pos0 + (uint64_t)(q - start)), why, detail);
+	if (why || kind == SR_REC_BAD) {
+		char text[160];
+		sr_rec_describe(text, sizeof(text), why, kind, &rec, maxrec);
+		producer_quarantine(p, "slot %u at byte %llu: %s", i,
+				    (unsigned long long)(pos0 + (uint64_t)(q - start)), text);
 		return -EPROTO;
 	}
 	if (w.nomem)
