@@ -97,8 +97,8 @@ static struct {
 	bool logged_reject;
 	bool cv_ready;
 	bool defer;          /* sr_client_defer(): no thread until needed */
-	bool prepared;       /* deferred: m and path are set, no thread yet */
-	int mode;            /* CL_M_* (atomic): who registers a deferred ring */
+	int prepared;        /* (atomic) deferred: m and path are set, no thread yet */
+	int mode;            /* enum cl_mode (atomic): who registers a deferred ring */
 	int final_sock;      /* the connection of a final registration */
 	int quiet;           /* (atomic) the thread is in its loop: allocates nothing */
 	bool restricted;     /* a restricted fork child: no thread (see below) */
@@ -855,8 +855,10 @@ static void cl_start(struct sr_map *m, bool now)
 	cl.attempts = 0;
 	if (cl.defer && !now) {
 		/* Registered later: by the thread at the first span, or by
-		 * sr_client_register_final() if the process ends first. */
-		__atomic_store_n(&cl.prepared, true, __ATOMIC_RELEASE);
+		 * sr_client_register_final() if the process ends first.
+		 * Release: pairs with the load of prepared in
+		 * sr_client_deferred() and sr_client_register_final(). */
+		sr_store_int(&cl.prepared, 1);
 		pthread_mutex_unlock(&cl.mu);
 		return;
 	}
@@ -879,9 +881,11 @@ static void cl_start(struct sr_map *m, bool now)
 	pthread_mutex_unlock(&cl.mu);
 }
 
+/* Acquire: pairs with the store of the final mode at the end of
+ * sr_client_register_final() (the registration's outcome is visible). */
 static int cl_mode_get(void)
 {
-	return __atomic_load_n(&cl.mode, __ATOMIC_ACQUIRE);
+	return sr_load_int(&cl.mode);
 }
 
 void sr_client_defer(void)
@@ -893,7 +897,9 @@ void sr_client_defer(void)
 
 bool sr_client_deferred(void)
 {
-	return __atomic_load_n(&cl.prepared, __ATOMIC_ACQUIRE) && cl_mode_get() == CL_M_DEFERRED;
+	/* Acquire: pairs with the stores of prepared in cl_start() and
+	 * cl_start_inline() (cl.m is set). */
+	return sr_load_int(&cl.prepared) && cl_mode_get() == CL_M_DEFERRED;
 }
 
 __thread int sr_client_hold __attribute__((tls_model("initial-exec")));
@@ -906,25 +912,27 @@ void sr_client_start_deferred(void)
 			cl_register_inline();
 		return;
 	}
-	int want = CL_M_DEFERRED;
+	/* The mode's compare-and-swap decides between this thread and a final
+	 * registration (sr_client_register_final()). */
 	if (sr_client_hold || !sr_client_deferred() ||
-	    !__atomic_compare_exchange_n(&cl.mode, &want, CL_M_THREAD, false, __ATOMIC_ACQ_REL,
-					 __ATOMIC_ACQUIRE))
+	    !sr_cas_int(&cl.mode, CL_M_DEFERRED, CL_M_THREAD))
 		return;
 	pthread_mutex_lock(&cl.mu);
 	struct sr_map *m = cl.m;
-	__atomic_store_n(&cl.prepared, false, __ATOMIC_RELEASE);
+	/* Release: pairs with the loads of prepared, as in cl_start(). */
+	sr_store_int(&cl.prepared, 0);
 	pthread_mutex_unlock(&cl.mu);
 	cl_start(m, true);
 }
 
 int sr_client_register_final(int timeout_ms)
 {
-	int want = CL_M_DEFERRED;
-	if (!__atomic_load_n(&cl.prepared, __ATOMIC_ACQUIRE) && cl_mode_get() == CL_M_DEFERRED)
+	int want;
+	/* Acquire: pairs with the stores of prepared in cl_start() and
+	 * cl_start_inline(). */
+	if (!sr_load_int(&cl.prepared) && cl_mode_get() == CL_M_DEFERRED)
 		return -EALREADY; /* not deferred: the thread's business */
-	if (!__atomic_compare_exchange_n(&cl.mode, &want, CL_M_FINAL_BUSY, false, __ATOMIC_ACQ_REL,
-					 __ATOMIC_ACQUIRE))
+	if (!sr_cas_int_value(&cl.mode, CL_M_DEFERRED, CL_M_FINAL_BUSY, &want))
 		return want == CL_M_FINAL_SENT	  ? 0
 		       : want == CL_M_FINAL_FAILED ? -ENOTCONN
 		       : want == CL_M_FINAL_BUSY   ? -EINPROGRESS
@@ -958,7 +966,8 @@ int sr_client_register_final(int timeout_ms)
 out:
 	if (s >= 0)
 		close(s);
-	__atomic_store_n(&cl.mode, result ? CL_M_FINAL_FAILED : CL_M_FINAL_SENT, __ATOMIC_RELEASE);
+	/* Release: pairs with the load in cl_mode_get(). */
+	sr_store_int(&cl.mode, result ? CL_M_FINAL_FAILED : CL_M_FINAL_SENT);
 	errno = saved;
 	return result;
 }
@@ -989,7 +998,9 @@ static void cl_start_inline(struct sr_map *m)
 	bool go = !cl.m && m && m->fd >= 0;
 	if (go) {
 		cl.m = m;
-		__atomic_store_n(&cl.prepared, true, __ATOMIC_RELEASE);
+		/* Release: pairs with the load of prepared in
+		 * sr_client_deferred() and sr_client_register_final(). */
+		sr_store_int(&cl.prepared, 1);
 	}
 	bool defer = cl.defer;
 	pthread_mutex_unlock(&cl.mu);
@@ -1003,9 +1014,7 @@ int sr_client_flush(int timeout_ms)
 {
 	if (cl.restricted) {
 		/* An earlier attempt found no agent: one more, now. */
-		int want = CL_M_FINAL_FAILED;
-		__atomic_compare_exchange_n(&cl.mode, &want, CL_M_DEFERRED, false, __ATOMIC_ACQ_REL,
-					    __ATOMIC_ACQUIRE);
+		sr_cas_int(&cl.mode, CL_M_FINAL_FAILED, CL_M_DEFERRED);
 		return sr_client_deferred() ? sr_client_register_final(timeout_ms)
 		       : cl_mode_get() == CL_M_FINAL_SENT ? 0
 							    : -ENOTCONN;
@@ -1123,8 +1132,8 @@ void sr_client_atfork_child(bool restricted)
 	if (cl.final_sock >= 0)
 		close(cl.final_sock);
 	cl.sock = cl.bell_fd = cl.wake_fd = cl.final_sock = -1;
-	__atomic_store_n(&cl.prepared, false, __ATOMIC_RELAXED);
-	__atomic_store_n(&cl.mode, CL_M_DEFERRED, __ATOMIC_RELAXED);
+	sr_store_relaxed_int(&cl.prepared, 0);
+	sr_store_relaxed_int(&cl.mode, CL_M_DEFERRED);
 	cl.started = cl.thread_alive = cl.stop = cl.kick = false;
 	cl.ever_registered = cl.logged_reject = false;
 	cl.state = CL_IDLE;

@@ -137,11 +137,15 @@ static struct sr_tracer *tracer_or_default(spanring_tracer *t)
 {
 	if (SR_LIKELY(t != NULL))
 		return (struct sr_tracer *)t;
-	struct sr_tracer *d = __atomic_load_n(&default_tracer, __ATOMIC_ACQUIRE);
+	/* Acquire: pairs with the store-release below, in the thread that made
+	 * the tracer (two threads may both make it: tracer_get returns the
+	 * same one for the same name). */
+	struct sr_tracer *d = sr_load_acquire_ptr(&default_tracer);
 	if (!d) {
 		/* A literal: this may run in a restricted fork child (no stdio). */
 		d = (struct sr_tracer *)spanring_tracer_get("spanring", SR_VERSION_STR, NULL);
-		__atomic_store_n(&default_tracer, d, __ATOMIC_RELEASE);
+		/* Release: pairs with the load-acquire above. */
+		sr_store_release_ptr(&default_tracer, d);
 	}
 	return d;
 }
@@ -183,7 +187,7 @@ static struct spanring_span *span_alloc(struct sr_thread *t)
 
 static void span_recycle(struct sr_thread *t, struct spanring_span *s)
 {
-	__atomic_store_n(&s->state, SR_SPAN_FREE, __ATOMIC_RELAXED);
+	sr_hot_store_relaxed_32(&s->state, SR_SPAN_FREE);
 	if (SR_LIKELY(t && t->npool < POOL_MAX)) {
 		s->next_free = t->pool;
 		t->pool = s;
@@ -207,7 +211,9 @@ static void span_recycle(struct sr_thread *t, struct spanring_span *s)
 static inline void pop_zombies(struct sr_thread *t)
 {
 	struct spanring_span *c;
-	while ((c = t->current) && __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == SR_SPAN_ZOMBIE) {
+	/* Acquire: pairs with the store-release of ZOMBIE in span_finish():
+	 * the thread that ended the span is done with it. */
+	while ((c = t->current) && sr_hot_load_acquire_32(&c->state) == SR_SPAN_ZOMBIE) {
 		t->current = c->prev_current;
 		span_recycle(t, c);
 	}
@@ -367,8 +373,10 @@ static void span_finish(struct sr_thread *t, struct spanring_span *s)
 		pop_zombies(t);
 		return;
 	}
-	/* Out of order, or another thread's chain: the owner unlinks it later. */
-	__atomic_store_n(&s->state, SR_SPAN_ZOMBIE, __ATOMIC_RELEASE);
+	/* Out of order, or another thread's chain: the owner unlinks it later.
+	 * Release: pairs with the load-acquires of state in pop_zombies() (the
+	 * owner recycles the span) and in spanring_span_end_at() (a second end). */
+	sr_hot_store_release_32(&s->state, SR_SPAN_ZOMBIE);
 }
 
 int spanring_span_end_at(spanring_span *s, uint64_t end_ns)
@@ -377,7 +385,8 @@ int spanring_span_end_at(spanring_span *s, uint64_t end_ns)
 		return -EINVAL;
 	if (s == &sr_noop_span)
 		return 0;
-	uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+	/* Acquire: pairs with the store-release of ZOMBIE in span_finish(). */
+	uint32_t st = sr_hot_load_acquire_32(&s->state);
 	if (st != SR_SPAN_LIVE && st != SR_SPAN_NONREC)
 		return -EALREADY;
 	struct sr_thread *t = sr_thread_get();

@@ -445,7 +445,9 @@ PL_EXPORT void _exit(int code)
 	int saved = errno;
 	pl_process_exit(code, true);
 	errno = saved;
-	exit_now(__atomic_load_n(&pl_real__exit, __ATOMIC_ACQUIRE), code);
+	/* No lookup here (dlsym is not async-signal-safe); the load-acquire
+	 * pairs with the store-release in pl_real_lookup(). */
+	exit_now(sr_load_acquire_ptr(&pl_real__exit), code);
 }
 
 PL_EXPORT void _Exit(int code)
@@ -453,7 +455,7 @@ PL_EXPORT void _Exit(int code)
 	int saved = errno;
 	pl_process_exit(code, true);
 	errno = saved;
-	exit_now(__atomic_load_n(&pl_real__Exit, __ATOMIC_ACQUIRE), code);
+	exit_now(sr_load_acquire_ptr(&pl_real__Exit), code); /* as in _exit() */
 }
 
 PL_EXPORT void quick_exit(int code)

@@ -88,7 +88,7 @@ static void fill_random(uint8_t *p, size_t n)
 	if (r == (ssize_t)n)
 		return;
 	uint64_t x = realtime_ns() ^ ((uint64_t)pl_getpid() << 32) ^
-		     __atomic_add_fetch(&counter, 0x9e3779b97f4a7c15ull, __ATOMIC_RELAXED);
+		     (sr_faa_64(&counter, 0x9e3779b97f4a7c15ull) + 0x9e3779b97f4a7c15ull);
 	for (size_t i = 0; i < n; i++) {
 		/* splitmix64 */
 		if (i % 8 == 0) {
@@ -168,7 +168,9 @@ static void ps_start(const struct sr_config *cfg, uint64_t start_ns)
 	char tp[SPANRING_TRACEPARENT_LEN + 1];
 	tp_store(&pl.ctx, tp);
 	tp_env_set(tp);
-	__atomic_store_n(&pl.ps_state, PL_PS_LIVE, __ATOMIC_RELEASE);
+	/* Release: pairs with the compare-and-swap in ps_claim_end() and the
+	 * load in the exec path (the span is complete). */
+	sr_store_int(&pl.ps_state, PL_PS_LIVE);
 }
 
 /* ---- the ring, the reserved slot, the commit --------------------------------- */
@@ -190,8 +192,9 @@ static bool claim_slot(void)
 		if (sr_cas_64(&sr_g.owned, owned, owned | (1ull << i))) {
 			pl.sig_thr.slot = (int32_t)i;
 			pl.sig_thr.exclusive = true;
-			/* gen last: the signal path trusts slot only when gen matches. */
-			__atomic_store_n(&pl.sig_thr.gen, sr_g.gen, __ATOMIC_RELEASE);
+			/* gen last: the signal path trusts slot only when gen
+			 * matches. Release: pairs with the load in sig_slot_ok(). */
+			sr_store_release_32(&pl.sig_thr.gen, sr_g.gen);
 			return true;
 		}
 	}
@@ -199,7 +202,8 @@ static bool claim_slot(void)
 
 static bool sig_slot_ok(void)
 {
-	return __atomic_load_n(&pl.sig_thr.gen, __ATOMIC_ACQUIRE) == sr_g.gen &&
+	/* Acquire: pairs with the store of gen in claim_slot(). */
+	return sr_load_acquire_32(&pl.sig_thr.gen) == sr_g.gen &&
 	       pl.sig_thr.slot >= 0 && pl.sig_thr.exclusive;
 }
 
@@ -276,9 +280,8 @@ static void ps_commit(uint64_t end_ns, bool async)
 
 static bool ps_claim_end(void)
 {
-	int live = PL_PS_LIVE;
-	return __atomic_compare_exchange_n(&pl.ps_state, &live, PL_PS_ENDED, false,
-					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	/* Pairs with the store-release of LIVE in the process span's start. */
+	return sr_cas_int(&pl.ps_state, PL_PS_LIVE, PL_PS_ENDED);
 }
 
 static bool process_on(void)
@@ -425,7 +428,7 @@ void pl_exec_prepare(struct pl_exec_tok *tok, struct pl_env_want *w, bool likely
 		return;
 	}
 	if (process_on() && pl.forked && !pl.needs_span &&
-	    __atomic_load_n(&pl.ps_state, __ATOMIC_ACQUIRE) == PL_PS_LIVE) {
+	    sr_load_int(&pl.ps_state) == PL_PS_LIVE) { /* pairs with the store of LIVE */
 		/* A fork child that only execs: no span; the new image is a
 		 * child of our parent's span. */
 		if (prop) {

@@ -255,9 +255,10 @@ SR_HIDDEN void *pl_real_lookup(const char *name, void **slot);
 #undef PL_REAL_FN
 
 /* The next definition of name, resolved on first use if the constructor
- * has not run yet. NULL if there is none. */
+ * has not run yet. NULL if there is none. The load-acquire pairs with the
+ * store-release in pl_real_lookup(). */
 #define PL_REAL(name)                                                                  \
-	(__builtin_expect(__atomic_load_n(&pl_real_##name, __ATOMIC_ACQUIRE) != NULL, 1) \
+	(__builtin_expect(sr_load_acquire_ptr(&pl_real_##name) != NULL, 1)               \
 		 ? pl_real_##name                                                        \
 		 : (__typeof__(pl_real_##name))pl_real_lookup(#name, (void **)&pl_real_##name))
 
