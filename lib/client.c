@@ -550,6 +550,8 @@ static void cl_install_doorbell(int efd)
 		}
 		close(efd);
 	}
+	/* Release: pairs with the loads in sr_doorbell_check() and
+	 * sr_wake_agent() (producer.c) and in the shim (pl_proc.c). */
 	sr_store_int(&sr_doorbell_fd, cl.bell_fd);
 	/* Ring once (ABI 1.2): a commit that found need_wakeup set before
 	 * the doorbell was installed cleared it and rang nothing. Its head
@@ -764,6 +766,7 @@ static void *cl_main(void *arg)
 	/* From here to the end of the loop this thread calls no allocator
 	 * (nor anything that takes a lock other than ours): a fork then
 	 * need not count it (producer.c, "Fork"). */
+	/* Release: pairs with the load in sr_client_thread_quiet(). */
 	sr_store_int(&cl.quiet, 1);
 	unsigned backoff = CL_BACKOFF_MIN_MS;
 	for (;;) {
@@ -806,7 +809,7 @@ static void *cl_main(void *arg)
 			break;
 		backoff = backoff * 2 > CL_BACKOFF_MAX_MS ? CL_BACKOFF_MAX_MS : backoff * 2;
 	}
-	sr_store_int(&cl.quiet, 0);
+	sr_store_int(&cl.quiet, 0); /* release, as above */
 	cl_close_sock();
 	pthread_mutex_lock(&cl.mu);
 	if (cl.state == CL_REGISTERED)
@@ -1097,6 +1100,7 @@ bool sr_client_registered(void)
 
 bool sr_client_thread_quiet(void)
 {
+	/* Acquire: pairs with the stores of quiet in cl_main(). */
 	return sr_load_int(&cl.quiet) != 0;
 }
 

@@ -249,6 +249,7 @@ SR_HIDDEN void sr_proc_unlock(void);
 SR_HIDDEN int sr_proc_init(void);
 static inline int sr_proc_ready(void)
 {
+	/* Acquire: pairs with the store of state in sr_proc_init() (producer.c). */
 	int s = sr_load_int(&sr_g.state);
 	return SR_LIKELY(s != SR_PROC_UNINIT) ? s : sr_proc_init();
 }

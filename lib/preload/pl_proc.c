@@ -209,6 +209,7 @@ static bool sig_slot_ok(void)
 
 static bool scope_ok(void)
 {
+	/* Acquire: pairs with the store-release in sr_scope_publish() (producer.c). */
 	return pl.tracer && sr_load_acquire_32(&pl.tracer->scope_gen) == sr_g.gen + 1;
 }
 
@@ -380,6 +381,7 @@ void pl_process_signal(int sig)
 	pl_busy--;
 	if (fr != -EALREADY)
 		return;
+	/* Acquire: pairs with the store in cl_install_doorbell() (client.c). */
 	if (sr_load_int(&sr_doorbell_fd) >= 0 || !pl.sock_path[0])
 		return;
 	struct stat st;
