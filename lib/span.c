@@ -247,22 +247,11 @@ static const char *name_store(struct spanring_span *s, const char *name, bool co
 	return d;
 }
 
-static spanring_span *span_begin(spanring_tracer *tracer, const char *name, bool copy_name,
-				 const spanring_span_opts *o)
+/* The new span's trace: its parent's (the thread's current span, or the
+ * context in the options) or a new trace id. */
+static inline void span_inherit(struct sr_thread *t, struct spanring_span *s,
+				const spanring_span_opts *o)
 {
-	int ps = sr_proc_ready();
-	if (SR_UNLIKELY(ps == SR_PROC_DISABLED))
-		return &sr_noop_span;
-	struct sr_thread *t = sr_thread_get();
-	if (SR_UNLIKELY(!t))
-		return &sr_noop_span;
-	if (SR_UNLIKELY(t->rng_fork_gen != sr_g.fork_gen))
-		sr_rng_seed(t);
-	pop_zombies(t);
-	struct spanring_span *s = span_alloc(t);
-	if (SR_UNLIKELY(!s))
-		return &sr_noop_span;
-
 	const struct spanring_span *ps_ = NULL;
 	const spanring_span_context *pc = NULL;
 	if (!o->root) {
@@ -273,7 +262,6 @@ static spanring_span *span_begin(spanring_tracer *tracer, const char *name, bool
 			ps_ = t->current;
 		}
 	}
-	bool parent_sampled = false;
 	if (ps_) {
 		memcpy(s->trace_id, ps_->trace_id, 16);
 		memcpy(s->parent_id, ps_->span_id, 8);
@@ -311,7 +299,26 @@ static spanring_span *span_begin(spanring_tracer *tracer, const char *name, bool
 		s->parent_remote = false;
 		s->has_parent = false;
 	}
-	parent_sampled = s->trace_flags & SPANRING_FLAG_SAMPLED;
+}
+
+static spanring_span *span_begin(spanring_tracer *tracer, const char *name, bool copy_name,
+				 const spanring_span_opts *o)
+{
+	int ps = sr_proc_ready();
+	if (SR_UNLIKELY(ps == SR_PROC_DISABLED))
+		return &sr_noop_span;
+	struct sr_thread *t = sr_thread_get();
+	if (SR_UNLIKELY(!t))
+		return &sr_noop_span;
+	if (SR_UNLIKELY(t->rng_fork_gen != sr_g.fork_gen))
+		sr_rng_seed(t);
+	pop_zombies(t);
+	struct spanring_span *s = span_alloc(t);
+	if (SR_UNLIKELY(!s))
+		return &sr_noop_span;
+
+	span_inherit(t, s, o);
+	bool parent_sampled = s->trace_flags & SPANRING_FLAG_SAMPLED;
 	uint64_t sid = rng_nonzero(t);
 	memcpy(s->span_id, &sid, 8);
 
