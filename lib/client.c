@@ -627,11 +627,11 @@ static bool cl_send_req(int s, const struct sr_map *m, uint32_t flags)
 	return n == (ssize_t)sizeof(req);
 }
 
-/* One registration attempt. On ATT_OK the connection stays in cl.sock. */
-static int cl_attempt(void)
+/* Connect to the first place with an agent; the socket is cl.sock (-1 if
+ * none answered). *where: the place connected to. */
+static int cl_connect_agent(const char **where)
 {
 	int s = -1;
-	const char *where = NULL;
 	for (int i = 0; i < 2 && s < 0; i++) {
 		if (!cl_place(i))
 			continue;
@@ -640,14 +640,88 @@ static int cl_attempt(void)
 		cl.sock = s;
 		pthread_mutex_unlock(&cl.fdmu);
 		if (s < 0)
-			return ATT_NOAGENT;
+			return -1;
 		if (cl_connect_place(s, i, 0)) {
-			where = cl_place(i);
+			*where = cl_place(i);
 		} else {
 			cl_close_sock();
 			s = -1;
 		}
 	}
+	return s;
+}
+
+/* The agent's answer and the descriptors that came with it (at most 4,
+ * close-on-exec). False if it is not a whole answer. */
+static bool cl_recv_reply(int s, struct spanring_reg_resp *resp, int fds[4], int *nfds)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} rcm;
+	struct iovec riov = {.iov_base = resp, .iov_len = sizeof(*resp)};
+	struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = rcm.buf,
+			     .msg_controllen = sizeof(rcm.buf)};
+	ssize_t n;
+	/* A fork between here and the install leaves the child a copy of the
+	 * new eventfd: close-on-exec and harmless (nobody waits on it). */
+	do
+		n = recvmsg(s, &rmh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	bool ctrunc = n >= 0 && (rmh.msg_flags & MSG_CTRUNC);
+	for (struct cmsghdr *h = n >= 0 ? CMSG_FIRSTHDR(&rmh) : NULL; h; h = CMSG_NXTHDR(&rmh, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
+		    h->cmsg_len < CMSG_LEN(0))
+			continue;
+		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t j = 0; j < k && *nfds < 4; j++)
+			memcpy(&fds[(*nfds)++], CMSG_DATA(h) + j * sizeof(int), sizeof(int));
+	}
+	return n == (ssize_t)sizeof(*resp) && !ctrunc;
+}
+
+/* What the agent's answer means (ATT_*). Takes the doorbell: *nfds is then 0. */
+static int cl_reply_result(struct spanring_reg_resp *resp, const char *where, const int *fds,
+			   int *nfds)
+{
+	if (resp->magic != SPANRING_REG_MAGIC)
+		return ATT_NOAGENT; /* not an agent we understand */
+	if (resp->status == SPANRING_REG_EPROTO) {
+		/* Also "ring already registered": the agent has not yet finished
+		 * with our previous connection. Transient: the short backoff
+		 * (and sr_client_flush() asks again until its deadline). */
+		pthread_mutex_lock(&cl.mu);
+		cl.agent_busy = true;
+		pthread_mutex_unlock(&cl.mu);
+		return ATT_NOAGENT;
+	}
+	if (resp->status != SPANRING_REG_OK) {
+		resp->message[sizeof(resp->message) - 1] = 0;
+		pthread_mutex_lock(&cl.mu);
+		bool log = !cl.logged_reject || cl.last_status != resp->status;
+		cl.logged_reject = true;
+		cl.last_status = resp->status;
+		pthread_mutex_unlock(&cl.mu);
+		if (log && getenv("SPANRING_DEBUG"))
+			fprintf(stderr, "spanring: the agent at %s rejected the ring: %s (reason %d)\n",
+				where, resp->message, resp->status);
+		return ATT_REJECTED;
+	}
+	if (*nfds == 1 && cl_is_eventfd(fds[0])) {
+		cl_install_doorbell(fds[0]);
+		*nfds = 0;
+		return ATT_OK;
+	}
+	/* None: registered without a doorbell (the agent could not make one):
+	 * it polls the ring; the hot path finds no doorbell to ring. */
+	return *nfds == 0 ? ATT_OK : ATT_NOAGENT;
+}
+
+/* One registration attempt. On ATT_OK the connection stays in cl.sock. */
+static int cl_attempt(void)
+{
+	const char *where = NULL;
+	int s = cl_connect_agent(&where);
 	if (s < 0)
 		return ATT_NOAGENT;
 
@@ -664,62 +738,10 @@ static int cl_attempt(void)
 		return stop ? ATT_STOP : ATT_NOAGENT;
 	}
 	struct spanring_reg_resp resp;
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} rcm;
-	struct iovec riov = {.iov_base = &resp, .iov_len = sizeof(resp)};
-	struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = rcm.buf,
-			     .msg_controllen = sizeof(rcm.buf)};
 	int fds[4], nfds = 0;
-	bool ctrunc;
-	ssize_t n;
-	/* A fork between here and the install leaves the child a copy of the
-	 * new eventfd: close-on-exec and harmless (nobody waits on it). */
-	do
-		n = recvmsg(s, &rmh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	ctrunc = n >= 0 && (rmh.msg_flags & MSG_CTRUNC);
-	for (struct cmsghdr *h = n >= 0 ? CMSG_FIRSTHDR(&rmh) : NULL; h; h = CMSG_NXTHDR(&rmh, h)) {
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
-		    h->cmsg_len < CMSG_LEN(0))
-			continue;
-		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t j = 0; j < k && nfds < 4; j++)
-			memcpy(&fds[nfds++], CMSG_DATA(h) + j * sizeof(int), sizeof(int));
-	}
-
 	int result = ATT_NOAGENT;
-	if (n != (ssize_t)sizeof(resp) || ctrunc || resp.magic != SPANRING_REG_MAGIC) {
-		result = ATT_NOAGENT; /* not an agent we understand */
-	} else if (resp.status == SPANRING_REG_EPROTO) {
-		/* Also "ring already registered": the agent has not yet finished
-		 * with our previous connection. Transient: the short backoff
-		 * (and sr_client_flush() asks again until its deadline). */
-		pthread_mutex_lock(&cl.mu);
-		cl.agent_busy = true;
-		pthread_mutex_unlock(&cl.mu);
-		result = ATT_NOAGENT;
-	} else if (resp.status != SPANRING_REG_OK) {
-		resp.message[sizeof(resp.message) - 1] = 0;
-		pthread_mutex_lock(&cl.mu);
-		bool log = !cl.logged_reject || cl.last_status != resp.status;
-		cl.logged_reject = true;
-		cl.last_status = resp.status;
-		pthread_mutex_unlock(&cl.mu);
-		if (log && getenv("SPANRING_DEBUG"))
-			fprintf(stderr, "spanring: the agent at %s rejected the ring: %s (reason %d)\n",
-				where, resp.message, resp.status);
-		result = ATT_REJECTED;
-	} else if (nfds == 1 && cl_is_eventfd(fds[0])) {
-		cl_install_doorbell(fds[0]);
-		nfds = 0;
-		result = ATT_OK;
-	} else if (nfds == 0) {
-		/* Registered without a doorbell (the agent could not make one):
-		 * it polls the ring; the hot path finds no doorbell to ring. */
-		result = ATT_OK;
-	}
+	if (cl_recv_reply(s, &resp, fds, &nfds))
+		result = cl_reply_result(&resp, where, fds, &nfds);
 	for (int j = 0; j < nfds; j++)
 		close(fds[j]);
 	if (result != ATT_OK)
