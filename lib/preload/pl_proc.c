@@ -678,15 +678,10 @@ static void exe_name(char *out, size_t n)
 	snprintf(out, n, "%s", base ? base : "");
 }
 
-__attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **envp)
+/* The shim's settings from the environment. False if it stays inactive
+ * in this process (said with SPANRING_DEBUG). */
+static bool pl_configure(void)
 {
-	(void)envp;
-	int saved = errno;
-	uint64_t start = realtime_ns();
-
-	pl_real_init();
-	pl.pid = pl_getpid();
-	exe_name(pl.exe_name, sizeof(pl.exe_name));
 	pl_config_parse(&pl.cfg, secure_getenv("SPANRING_TRACE"),
 			secure_getenv("SPANRING_MIN_DURATION_US"), secure_getenv("SPANRING_SIGNALS"),
 			secure_getenv("SPANRING_EXIT_TIMEOUT_MS"), secure_getenv("SPANRING_DEBUG"));
@@ -694,8 +689,7 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 					  pl.exe_name, secure_getenv("SPANRING_EXCLUDE"), pl.cfg.trace);
 	if (why) {
 		pl_debug("%s: inactive (%s)", pl.exe_name, why);
-		errno = saved;
-		return;
+		return false;
 	}
 	if (pl.cfg.bad)
 		pl_debug("ignoring invalid SPANRING_* values (mask %#x)", pl.cfg.bad);
@@ -705,6 +699,51 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 	if (bad_args)
 		pl_debug("ignoring invalid SPANRING_COMMAND_ARGS=\"%s\" (full, redacted or off): "
 			 "redacted", args_v);
+	return true;
+}
+
+/* The process span: ids and the sampling decision first, so that the
+ * environment can be set while we are the only thread (the ring comes
+ * with a registration thread). */
+static void ps_begin(int argc, char **argv, uint64_t start)
+{
+	struct sr_config cfg;
+	sr_config_from_env(&cfg);
+	char path[4096];
+	ssize_t pn = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	path[pn > 0 ? pn : 0] = '\0';
+	sr_resource_set_exe(pn > 0 && (size_t)pn < sizeof(path) - 1 ? path : NULL);
+	struct pl_pspan_info info = {
+		.name = pl.exe_name,
+		.path = path,
+		.argc = argc,
+		.argv = argv,
+		.args_mode = pl.cfg.command_args,
+		.pid = pl.pid,
+		.ppid = getppid(),
+		.count_limit = cfg.attr_count_limit,
+		.value_limit = cfg.attr_value_limit,
+	};
+	pl_pspan_init(&pl.ps, &info, NULL);
+	ps_start(&cfg, start);
+	memcpy(pl.tp_image, pl.tp_env + TP_PREFIX_LEN, SPANRING_TRACEPARENT_LEN);
+	if (pl.cfg.trace & PL_T_EXEC)
+		env_publish();
+}
+
+__attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **envp)
+{
+	(void)envp;
+	int saved = errno;
+	uint64_t start = realtime_ns();
+
+	pl_real_init();
+	pl.pid = pl_getpid();
+	exe_name(pl.exe_name, sizeof(pl.exe_name));
+	if (!pl_configure()) {
+		errno = saved;
+		return;
+	}
 	pl_busy++;
 	pthread_atfork(NULL, NULL, atfork_child_first);
 	pl.active = true;
@@ -728,33 +767,8 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 	memcpy(pl.tp_env, TP_PREFIX, TP_PREFIX_LEN);
 	memset(pl.tp_env + TP_PREFIX_LEN, '0', SPANRING_TRACEPARENT_LEN);
 
-	if (pl.cfg.trace & PL_T_PROCESS) {
-		/* Ids and the sampling decision first, so that the environment
-		 * can be set while we are the only thread (the ring comes with
-		 * a registration thread). */
-		struct sr_config cfg;
-		sr_config_from_env(&cfg);
-		char path[4096];
-		ssize_t pn = readlink("/proc/self/exe", path, sizeof(path) - 1);
-		path[pn > 0 ? pn : 0] = '\0';
-		sr_resource_set_exe(pn > 0 && (size_t)pn < sizeof(path) - 1 ? path : NULL);
-		struct pl_pspan_info info = {
-			.name = pl.exe_name,
-			.path = path,
-			.argc = argc,
-			.argv = argv,
-			.args_mode = pl.cfg.command_args,
-			.pid = pl.pid,
-			.ppid = getppid(),
-			.count_limit = cfg.attr_count_limit,
-			.value_limit = cfg.attr_value_limit,
-		};
-		pl_pspan_init(&pl.ps, &info, NULL);
-		ps_start(&cfg, start);
-		memcpy(pl.tp_image, pl.tp_env + TP_PREFIX_LEN, SPANRING_TRACEPARENT_LEN);
-		if (pl.cfg.trace & PL_T_EXEC)
-			env_publish();
-	}
+	if (pl.cfg.trace & PL_T_PROCESS)
+		ps_begin(argc, argv, start);
 	if (pl.cfg.trace & ~PL_T_EXEC) {
 		int r = spanring_init();
 		pl.tracer = (struct sr_tracer *)spanring_tracer_get("spanring.preload", PL_VERSION_STR,
