@@ -417,20 +417,22 @@ int spanring_span_end(spanring_span *s)
 	return spanring_span_end_at(s, 0);
 }
 
-/* 1: recording, 0: a no-op span, <0: error. */
+/* What a setter may do with a span: record into it, nothing (a no-op
+ * span), or fail with a negative errno value. */
+enum span_use { SPAN_NOOP = 0, SPAN_RECORDING = 1 };
 static inline int span_check(const spanring_span *s)
 {
 	if (SR_UNLIKELY(!s))
 		return -EINVAL;
 	uint32_t st = s->state;
 	if (SR_LIKELY(st == SR_SPAN_LIVE))
-		return 1;
-	return st == SR_SPAN_NONREC ? 0 : -EALREADY;
+		return SPAN_RECORDING;
+	return st == SR_SPAN_NONREC ? SPAN_NOOP : -EALREADY;
 }
 
 bool spanring_span_is_recording(const spanring_span *s)
 {
-	return span_check(s) == 1;
+	return span_check(s) == SPAN_RECORDING;
 }
 
 int spanring_span_get_context(const spanring_span *s, spanring_span_context *out)

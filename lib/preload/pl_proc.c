@@ -415,7 +415,7 @@ static void want_fill(struct pl_env_want *w, const char *tp)
 
 void pl_exec_prepare(struct pl_exec_tok *tok, struct pl_env_want *w, bool likely_ok)
 {
-	tok->kind = 0;
+	tok->kind = PL_EXEC_NOTHING;
 	memset(w, 0, sizeof(*w));
 	if (!pl.active)
 		return;
@@ -441,7 +441,7 @@ void pl_exec_prepare(struct pl_exec_tok *tok, struct pl_env_want *w, bool likely
 			memcpy(pl.tp_own_saved, own, sizeof(own));
 			w->ours[3] = pl.tp_own_saved;
 		}
-		tok->kind = 2;
+		tok->kind = PL_EXEC_KEPT_FORK;
 		return;
 	}
 	if (!likely_ok) {
@@ -453,7 +453,7 @@ void pl_exec_prepare(struct pl_exec_tok *tok, struct pl_env_want *w, bool likely
 	if (process_on() && ps_claim_end()) {
 		pl_pspan_set_end(&pl.ps, PL_END_EXEC, 0, pl.forked);
 		ps_commit(sr_clock_ns(), pl_busy > 0);
-		tok->kind = 1;
+		tok->kind = PL_EXEC_ENDED;
 	}
 	if (!pl_busy)
 		flush();
@@ -463,9 +463,9 @@ void pl_exec_prepare(struct pl_exec_tok *tok, struct pl_env_want *w, bool likely
 
 void pl_exec_failed(const struct pl_exec_tok *tok)
 {
-	if (tok->kind == 2) {
+	if (tok->kind == PL_EXEC_KEPT_FORK) {
 		tp_env_set(pl.tp_own_saved);
-	} else if (tok->kind == 1) {
+	} else if (tok->kind == PL_EXEC_ENDED) {
 		/* The program goes on: a new span for the rest of its life. */
 		ps_start(&sr_g.cfg, sr_clock_ns());
 	}
