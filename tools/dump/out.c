@@ -604,6 +604,12 @@ static int cmp_idx(const void *a, const void *b)
 
 #define WF_MAX_INDENT 24
 
+/* Status ERROR: marked with '!'. */
+static bool wf_failed(const struct wf_span *s)
+{
+	return s->status == OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+}
+
 static void wf_bar(struct sbuf *b, const struct dump_out *o, const struct wf_span *s, uint64_t t0,
 		   uint64_t total, int bw)
 {
@@ -621,7 +627,7 @@ static void wf_bar(struct sbuf *b, const struct dump_out *o, const struct wf_spa
 	sbuf_putc(b, '|');
 	for (int i = 0; i < bw; i++) {
 		if (i >= from && i < to)
-			sbuf_puts(b, o->utf8 ? "\xe2\x96\x88" : (s->status == 2 ? "!" : "#"));
+			sbuf_puts(b, o->utf8 ? "\xe2\x96\x88" : (wf_failed(s) ? "!" : "#"));
 		else
 			sbuf_putc(b, ' ');
 	}
@@ -730,7 +736,7 @@ static void wf_row(struct sbuf *b, const struct dump_out *o, const struct wf_spa
 	wf_bar(b, o, s, g->t0, g->total, g->bw);
 	char dur[32];
 	dump_fmt_duration(s->end - s->start, dur, sizeof(dur));
-	sbuf_printf(b, " %c%9s\n", s->status == 2 ? '!' : ' ', dur);
+	sbuf_printf(b, " %c%9s\n", wf_failed(s) ? '!' : ' ', dur);
 }
 
 struct wf_frame {
