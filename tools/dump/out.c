@@ -399,6 +399,51 @@ void dump_note(struct dump_out *o, const char *fmt, ...)
 	fflush(f);
 }
 
+/* --verbose: the full ids, scope, pid and slot, then one line per event
+ * and per link. */
+static void emit_line_details(struct sbuf *b, const struct dump_ctx *c, const dump_span_t *s)
+{
+	char dur[32];
+	sbuf_puts(b, "    trace ");
+	put_hex(b, &s->trace_id, 16);
+	sbuf_puts(b, " span ");
+	put_hex(b, &s->span_id, 8);
+	sbuf_puts(b, " parent ");
+	put_hex(b, &s->parent_span_id, 8);
+	if (c->scope) {
+		sbuf_puts(b, " scope ");
+		put_safe(b, c->scope->name, 0, false);
+		if (c->scope->version && *c->scope->version) {
+			sbuf_putc(b, '@');
+			put_safe(b, c->scope->version, 0, false);
+		}
+	}
+	if (c->pid)
+		sbuf_printf(b, " pid %d slot %d", (int)c->pid, c->slot);
+	sbuf_putc(b, '\n');
+	for (size_t i = 0; i < s->n_events; i++) {
+		const Opentelemetry__Proto__Trace__V1__Span__Event *e = s->events[i];
+		sbuf_puts(b, "    event +");
+		dump_fmt_duration(e->time_unix_nano > s->start_time_unix_nano
+					  ? e->time_unix_nano - s->start_time_unix_nano
+					  : 0,
+				  dur, sizeof(dur));
+		sbuf_printf(b, "%s ", dur);
+		put_safe(b, e->name, 0, false);
+		put_attrs(b, e->attributes, e->n_attributes, true);
+		sbuf_putc(b, '\n');
+	}
+	for (size_t i = 0; i < s->n_links; i++) {
+		const Opentelemetry__Proto__Trace__V1__Span__Link *l = s->links[i];
+		sbuf_puts(b, "    link trace ");
+		put_hex(b, &l->trace_id, 16);
+		sbuf_puts(b, " span ");
+		put_hex(b, &l->span_id, 8);
+		put_attrs(b, l->attributes, l->n_attributes, true);
+		sbuf_putc(b, '\n');
+	}
+}
+
 static void emit_line(struct dump_out *o, const struct dump_ctx *c, const dump_span_t *s)
 {
 	struct sbuf b = {0};
@@ -435,46 +480,8 @@ static void emit_line(struct dump_out *o, const struct dump_ctx *c, const dump_s
 	if (!o->verbose && s->n_links)
 		sbuf_printf(&b, " links=%zu", s->n_links);
 	sbuf_putc(&b, '\n');
-	if (o->verbose) {
-		sbuf_puts(&b, "    trace ");
-		put_hex(&b, &s->trace_id, 16);
-		sbuf_puts(&b, " span ");
-		put_hex(&b, &s->span_id, 8);
-		sbuf_puts(&b, " parent ");
-		put_hex(&b, &s->parent_span_id, 8);
-		if (c->scope) {
-			sbuf_puts(&b, " scope ");
-			put_safe(&b, c->scope->name, 0, false);
-			if (c->scope->version && *c->scope->version) {
-				sbuf_putc(&b, '@');
-				put_safe(&b, c->scope->version, 0, false);
-			}
-		}
-		if (c->pid)
-			sbuf_printf(&b, " pid %d slot %d", (int)c->pid, c->slot);
-		sbuf_putc(&b, '\n');
-		for (size_t i = 0; i < s->n_events; i++) {
-			const Opentelemetry__Proto__Trace__V1__Span__Event *e = s->events[i];
-			sbuf_puts(&b, "    event +");
-			dump_fmt_duration(e->time_unix_nano > s->start_time_unix_nano
-						  ? e->time_unix_nano - s->start_time_unix_nano
-						  : 0,
-					  dur, sizeof(dur));
-			sbuf_printf(&b, "%s ", dur);
-			put_safe(&b, e->name, 0, false);
-			put_attrs(&b, e->attributes, e->n_attributes, true);
-			sbuf_putc(&b, '\n');
-		}
-		for (size_t i = 0; i < s->n_links; i++) {
-			const Opentelemetry__Proto__Trace__V1__Span__Link *l = s->links[i];
-			sbuf_puts(&b, "    link trace ");
-			put_hex(&b, &l->trace_id, 16);
-			sbuf_puts(&b, " span ");
-			put_hex(&b, &l->span_id, 8);
-			put_attrs(&b, l->attributes, l->n_attributes, true);
-			sbuf_putc(&b, '\n');
-		}
-	}
+	if (o->verbose)
+		emit_line_details(&b, c, s);
 	if (!b.oom)
 		fwrite(b.p, 1, b.len, o->f);
 	sbuf_free(&b);
