@@ -502,6 +502,7 @@ static void cl_set_state(int state)
 	pthread_mutex_lock(&cl.mu);
 	cl.state = state;
 	if (state != CL_REGISTERED)
+		/* Release, as every store of sr_doorbell_fd (client.h). */
 		sr_store_int(&sr_doorbell_fd, -1);
 	cl.attempts++;
 	pthread_cond_broadcast(&cl.cv);
@@ -812,6 +813,7 @@ static void *cl_main(void *arg)
 			cl_close_sock();
 			pthread_mutex_lock(&cl.mu);
 			cl.state = CL_NOAGENT;
+			/* Release, as every store of sr_doorbell_fd (client.h). */
 			sr_store_int(&sr_doorbell_fd, -1);
 			pthread_mutex_unlock(&cl.mu);
 			if (!go_on)
@@ -1039,6 +1041,7 @@ int sr_client_flush(int timeout_ms)
 {
 	if (cl.restricted) {
 		/* An earlier attempt found no agent: one more, now. */
+		/* Pairs with the CAS in sr_client_register_final(). */
 		sr_cas_int(&cl.mode, CL_M_FINAL_FAILED, CL_M_DEFERRED);
 		return sr_client_deferred() ? sr_client_register_final(timeout_ms)
 		       : cl_mode_get() == CL_M_FINAL_SENT ? 0
@@ -1148,6 +1151,7 @@ void sr_client_atfork_child(bool restricted)
 	 * agent keeps the parent registered.
 	 */
 	pthread_mutex_init(&cl.mu, NULL);
+	/* Release, as every store of sr_doorbell_fd (client.h). */
 	sr_store_int(&sr_doorbell_fd, -1);
 	if (cl.sock >= 0)
 		close(cl.sock);

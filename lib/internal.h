@@ -218,7 +218,7 @@ struct sr_thread {
 /* ---- process state -------------------------------------------------------- */
 
 struct sr_proc {
-	int state;                   /* SR_PROC_* */
+	int state;                   /* SR_PROC_* (atomic: release stores, acquire loads) */
 	uint32_t gen;                /* bumped when the ring is replaced (fork) */
 	uint32_t fork_gen;           /* bumped in every forked child */
 	bool configured;             /* cfg read from the environment */

@@ -391,6 +391,7 @@ bool sr_slot_move(struct sr_thread *t)
 			owned = sr_load_relaxed_64(&sr_g.owned);
 			if (owned & (1ull << i))
 				break; /* taken meanwhile: try the next one */
+			/* Pairs with the CAS of slot_release(), as in sr_slot_claim(). */
 			if (sr_cas_64(&sr_g.owned, owned, owned | (1ull << i))) {
 				uint64_t old;
 				do {
@@ -520,6 +521,7 @@ int spanring_get_stats(spanring_stats *out)
 	if (!out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
+	/* Acquire: pairs with the store of state in sr_proc_init(). */
 	if (sr_load_int(&sr_g.state) == SR_PROC_UNINIT || !sr_g.slots)
 		return 0;
 	for (uint32_t i = 0; i < sr_g.map.l.slot_count; i++) {

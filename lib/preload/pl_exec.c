@@ -357,6 +357,7 @@ static bool only_our_thread(void)
 {
 	struct stat st;
 	/* nlink of /proc/self/task is 2 + the number of threads. */
+	/* Acquire: pairs with the store in sr_proc_init() (producer.c). */
 	return sr_load_int(&sr_g.state) == SR_PROC_ACTIVE && stat("/proc/self/task", &st) == 0 &&
 	       st.st_nlink == 4;
 }

@@ -189,6 +189,7 @@ static bool claim_slot(void)
 		if (!free_)
 			return false;
 		uint32_t i = (uint32_t)__builtin_ctzll(free_);
+		/* Pairs with the CAS of slot_release() (producer.c). */
 		if (sr_cas_64(&sr_g.owned, owned, owned | (1ull << i))) {
 			pl.sig_thr.slot = (int32_t)i;
 			pl.sig_thr.exclusive = true;
@@ -226,6 +227,7 @@ static bool scope_ok(void)
  */
 static bool ring_allowed(void)
 {
+	/* Acquire: pairs with the store in sr_proc_init() (producer.c). */
 	return !(pl.forked && pl.fork_threaded) || sr_load_int(&sr_g.state) == SR_PROC_ACTIVE;
 }
 
@@ -256,6 +258,7 @@ static void ps_commit(uint64_t end_ns, bool async)
 	if (!async && !ring_allowed())
 		return;
 	if (async) {
+		/* Acquire: pairs with the store in sr_proc_init() (producer.c). */
 		if (sr_load_int(&sr_g.state) != SR_PROC_ACTIVE || !sig_slot_ok() || !scope_ok())
 			return;
 	} else if (!ring_ready()) {
@@ -293,6 +296,7 @@ static bool process_on(void)
 /* Wait until the agent has the ring, within the exit timeout. */
 static void flush(void)
 {
+	/* Acquire: pairs with the store in sr_proc_init() (producer.c). */
 	if (sr_load_int(&sr_g.state) != SR_PROC_ACTIVE)
 		return;
 	pl_busy++;
@@ -316,6 +320,7 @@ static void ring_close_for_exit(void)
 	sr_proc_lock();
 	bool active = sr_g.state == SR_PROC_ACTIVE;
 	if (active) {
+		/* Release: pairs with the loads of sr_g.state (sr_proc_ready()). */
 		sr_store_int(&sr_g.state, SR_PROC_CLOSED);
 		struct spanring_ring_hdr *h = sr_hdr(&sr_g.map);
 		sr_store_release_32(&h->flags, h->flags | SPANRING_HDR_F_CLOSED);
@@ -390,6 +395,7 @@ void pl_process_signal(int sig)
 	int waited = 0;
 	const int limit = pl.cfg.exit_timeout_ms;
 	struct timespec ms2 = {0, 2000000};
+	/* Acquire, as above. */
 	while (sr_load_int(&sr_doorbell_fd) < 0 && waited < limit) {
 		nanosleep(&ms2, NULL);
 		waited += 2;
@@ -519,6 +525,7 @@ void pl_emit(const char *name, uint64_t start_ns, uint64_t end_ns, const spanrin
  * only at its first span besides the process span): true if it did. */
 bool pl_client_pause(void)
 {
+	/* Acquire: pairs with the store in sr_proc_init() (producer.c). */
 	if (sr_load_int(&sr_g.state) != SR_PROC_ACTIVE || !sr_client_thread_alive())
 		return false;
 	pl_busy++;
@@ -529,6 +536,7 @@ bool pl_client_pause(void)
 
 void pl_client_resume(bool was_running)
 {
+	/* Acquire: pairs with the store in sr_proc_init() (producer.c). */
 	if (!was_running || sr_load_int(&sr_g.state) != SR_PROC_ACTIVE)
 		return;
 	pl_busy++;
