@@ -118,6 +118,13 @@ int sr_kv_grow(struct sr_kv **kv, uint32_t *cap, uint32_t n, struct sr_kv *inlin
 	return 0;
 }
 
+/* A string or bytes value of n bytes, copied into the span's arena or borrowed. */
+static void kv_put(struct spanring_span *s, struct sr_kv *kv, const void *v, size_t n, bool copy)
+{
+	kv->v.ptr = copy ? arena_dup(s, v, n) : v;
+	kv->vlen = (uint32_t)n;
+}
+
 /* The value of a string attribute: valid UTF-8, cut to the length limit. */
 static int kv_fill_str(struct spanring_span *s, struct sr_kv *kv, const spanring_attr *a,
 		       uint32_t limit, bool copy)
@@ -130,9 +137,7 @@ static int kv_fill_str(struct spanring_span *s, struct sr_kv *kv, const spanring
 	size_t n = a->v.str.len == SIZE_MAX ? strlen(v) : a->v.str.len;
 	if (!sr_utf8_valid(v, n))
 		return -EILSEQ;
-	n = sr_utf8_truncate(v, n, limit);
-	kv->v.ptr = copy ? arena_dup(s, v, n) : v;
-	kv->vlen = (uint32_t)n;
+	kv_put(s, kv, v, sr_utf8_truncate(v, n, limit), copy);
 	return 0;
 }
 
@@ -142,10 +147,7 @@ static int kv_fill_bytes(struct spanring_span *s, struct sr_kv *kv, const spanri
 	size_t n = a->v.bytes.len;
 	if (n && !a->v.bytes.ptr)
 		return -EINVAL;
-	if (n > limit)
-		n = limit;
-	kv->v.ptr = copy ? arena_dup(s, a->v.bytes.ptr, n) : a->v.bytes.ptr;
-	kv->vlen = (uint32_t)n;
+	kv_put(s, kv, a->v.bytes.ptr, n > limit ? limit : n, copy);
 	return 0;
 }
 

@@ -238,6 +238,20 @@ static inline uint8_t *enc_put_varint_field(uint8_t *p, uint8_t tag, uint64_t v)
 	return pb_put_varint(p, v);
 }
 
+/* trace_id (field 1) and span_id (field 2): the first fields of a Span
+ * and of a Link. */
+static inline uint8_t *enc_put_ids(uint8_t *p, const uint8_t *trace_id, const uint8_t *span_id)
+{
+	*p++ = 0x0a;
+	*p++ = 16;
+	memcpy(p, trace_id, 16);
+	p += 16;
+	*p++ = 0x12;
+	*p++ = 8;
+	memcpy(p, span_id, 8);
+	return p + 8;
+}
+
 /* Span.events[i] (field 11): one Event message. */
 static inline uint8_t *enc_put_event(uint8_t *p, const struct spanring_span *s,
 				     const struct sr_event *e)
@@ -262,14 +276,7 @@ static inline uint8_t *enc_put_link(uint8_t *p, const struct spanring_span *s,
 {
 	*p++ = 0x6a;
 	p = pb_put_varint(p, l->enc_len);
-	*p++ = 0x0a;
-	*p++ = 16;
-	memcpy(p, l->trace_id, 16);
-	p += 16;
-	*p++ = 0x12;
-	*p++ = 8;
-	memcpy(p, l->span_id, 8);
-	p += 8;
+	p = enc_put_ids(p, l->trace_id, l->span_id);
 	if (l->ts_len) {
 		*p++ = 0x1a;
 		p = pb_put_bytes(p, l->trace_state, l->ts_len);
@@ -301,14 +308,7 @@ static inline uint8_t *enc_put_status(uint8_t *p, const struct spanring_span *s)
 
 static inline uint8_t *sr_encode_span(uint8_t *p, const struct spanring_span *s, uint64_t end_ns)
 {
-	*p++ = 0x0a;
-	*p++ = 16;
-	memcpy(p, s->trace_id, 16);
-	p += 16;
-	*p++ = 0x12;
-	*p++ = 8;
-	memcpy(p, s->span_id, 8);
-	p += 8;
+	p = enc_put_ids(p, s->trace_id, s->span_id);
 	if (s->ts_len) {
 		*p++ = 0x1a;
 		p = pb_put_bytes(p, s->trace_state, s->ts_len);
