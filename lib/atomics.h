@@ -12,11 +12,13 @@
  *
  * Every atomic access of the library, the shim and the tools goes through
  * these names, for process-local data (the clock, the fd table, the
- * client's state, span states) as for the ring. Naming: _acquire/_release
- * say the ordering; sr_load_int/sr_store_int are acquire/release;
- * _relaxed orders nothing; sr_cas_*, sr_xchg_* and sr_faa_64 order at
- * least acquire-release (full barriers on x86-64).
- * Each acquire/release pair is commented at both ends where it is used.
+ * client's state, span states) as for the ring. Naming: _acquire and
+ * _release say the ordering; sr_load_int/sr_store_int are acquire and
+ * release; _relaxed orders nothing; sr_cas_* (when it succeeds), sr_xchg_*
+ * and sr_faa_64 order at least acquire-release (full barriers on x86-64).
+ * At the end: pointers, the few words touched on every span (sr_hot_*)
+ * and a seqlock (sr_seq_*). Each acquire/release pair is commented at
+ * both ends where it is used.
  */
 #ifndef SPANRING_LIB_ATOMICS_H
 #define SPANRING_LIB_ATOMICS_H
@@ -268,13 +270,9 @@ static inline void sr_lock(sr_lock_t *l) { pthread_mutex_lock(l); }
 static inline void sr_unlock(sr_lock_t *l) { pthread_mutex_unlock(l); }
 #endif
 
-
-/*
- * Built on the operations above, the same in both builds.
- */
-
 /* A pointer of any type, a function pointer included (POSIX gives them
- * the representation of void *): load-acquire, store-release. */
+ * the representation of void *): load-acquire, store-release, built on
+ * the operations above. */
 #define sr_load_acquire_ptr(pp) ((__typeof__(*(pp)))sr_load_acquire_vptr((void *const *)(pp)))
 #define sr_store_release_ptr(pp, v) sr_store_release_vptr((void **)(pp), (void *)(v))
 

@@ -502,8 +502,7 @@ static void cl_set_state(int state)
 	pthread_mutex_lock(&cl.mu);
 	cl.state = state;
 	if (state != CL_REGISTERED)
-		/* Release, as every store of sr_doorbell_fd (client.h). */
-		sr_store_int(&sr_doorbell_fd, -1);
+		sr_store_int(&sr_doorbell_fd, -1); /* release: see client.h */
 	cl.attempts++;
 	pthread_cond_broadcast(&cl.cv);
 	pthread_mutex_unlock(&cl.mu);
@@ -813,8 +812,7 @@ static void *cl_main(void *arg)
 			cl_close_sock();
 			pthread_mutex_lock(&cl.mu);
 			cl.state = CL_NOAGENT;
-			/* Release, as every store of sr_doorbell_fd (client.h). */
-			sr_store_int(&sr_doorbell_fd, -1);
+			sr_store_int(&sr_doorbell_fd, -1); /* release: see client.h */
 			pthread_mutex_unlock(&cl.mu);
 			if (!go_on)
 				break;
@@ -1151,8 +1149,7 @@ void sr_client_atfork_child(bool restricted)
 	 * agent keeps the parent registered.
 	 */
 	pthread_mutex_init(&cl.mu, NULL);
-	/* Release, as every store of sr_doorbell_fd (client.h). */
-	sr_store_int(&sr_doorbell_fd, -1);
+	sr_store_int(&sr_doorbell_fd, -1); /* release: see client.h */
 	if (cl.sock >= 0)
 		close(cl.sock);
 	if (cl.bell_fd >= 0)

@@ -445,7 +445,8 @@ int sr_scope_publish(struct sr_tracer *tr)
 	struct spanring_scope_entry e = {.len = tr->entry_len};
 	memcpy(base, &e, sizeof(e));
 	memcpy(base + sizeof(e), tr->entry_body, tr->entry_len);
-	/* Pairs with the agent's load-acquire of scope_len before it reads entries. */
+	/* Pairs with the agent's load-acquire of scope_len before it reads
+	 * entries (docs/ABI.md §10, scope_len). */
 	sr_store_release_64(&h->scope_len, len + need);
 	tr->scope_off = len;
 	/* scope_gen is gen+1 so that a zeroed tracer never matches. Release:
