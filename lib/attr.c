@@ -118,6 +118,93 @@ int sr_kv_grow(struct sr_kv **kv, uint32_t *cap, uint32_t n, struct sr_kv *inlin
 	return 0;
 }
 
+/* A string or bytes value of n bytes, copied into the span's arena or borrowed. */
+static void kv_put(struct spanring_span *s, struct sr_kv *kv, const void *v, size_t n, bool copy)
+{
+	kv->v.ptr = copy ? arena_dup(s, v, n) : v;
+	kv->vlen = (uint32_t)n;
+}
+
+/* The value of a string attribute: valid UTF-8, cut to the length limit. */
+static int kv_fill_str(struct spanring_span *s, struct sr_kv *kv, const spanring_attr *a,
+		       uint32_t limit, bool copy)
+{
+	const char *v = a->v.str.ptr;
+	if (!v && a->v.str.len)
+		return -EINVAL;
+	if (!v)
+		v = "";
+	size_t n = a->v.str.len == SIZE_MAX ? strlen(v) : a->v.str.len;
+	if (!sr_utf8_valid(v, n))
+		return -EILSEQ;
+	kv_put(s, kv, v, sr_utf8_truncate(v, n, limit), copy);
+	return 0;
+}
+
+static int kv_fill_bytes(struct spanring_span *s, struct sr_kv *kv, const spanring_attr *a,
+			 uint32_t limit, bool copy)
+{
+	size_t n = a->v.bytes.len;
+	if (n && !a->v.bytes.ptr)
+		return -EINVAL;
+	kv_put(s, kv, a->v.bytes.ptr, n > limit ? limit : n, copy);
+	return 0;
+}
+
+/* A string array: the item table always in the span's arena, each item
+ * checked and cut like a string value. */
+static int kv_fill_str_array(struct spanring_span *s, struct sr_kv *kv, const spanring_attr *a,
+			     uint32_t limit, bool copy)
+{
+	size_t cnt = a->v.array.count;
+	if (cnt && !a->v.array.items)
+		return -EINVAL;
+	if (cnt > UINT32_MAX / sizeof(struct sr_str))
+		return -EINVAL;
+	struct sr_str *items = sr_arena_alloc(s, cnt * sizeof(*items) + 1, 8);
+	if (!items)
+		return -ENOMEM;
+	const char *const *src = a->v.array.items;
+	for (size_t i = 0; i < cnt; i++) {
+		const char *v = src[i] ? src[i] : "";
+		size_t n = strlen(v);
+		if (!sr_utf8_valid(v, n))
+			return -EILSEQ;
+		n = sr_utf8_truncate(v, n, limit);
+		items[i].p = copy ? arena_dup(s, v, n) : v;
+		if (!items[i].p)
+			return -ENOMEM;
+		items[i].len = (uint32_t)n;
+	}
+	kv->v.ptr = items;
+	kv->vlen = (uint32_t)cnt;
+	return 0;
+}
+
+/* A bool, int or double array: copied as a block (or borrowed). */
+static int kv_fill_num_array(struct spanring_span *s, struct sr_kv *kv, const spanring_attr *a,
+			     bool copy)
+{
+	size_t cnt = a->v.array.count;
+	size_t w = a->type == SPANRING_ATTR_BOOL_ARRAY ? sizeof(bool) : 8;
+	if (cnt && !a->v.array.items)
+		return -EINVAL;
+	if (cnt > UINT32_MAX / 8)
+		return -EINVAL;
+	if (copy) {
+		void *d = sr_arena_alloc(s, cnt * w + 1, 8);
+		if (!d)
+			return -ENOMEM;
+		if (cnt)
+			memcpy(d, a->v.array.items, cnt * w);
+		kv->v.ptr = d;
+	} else {
+		kv->v.ptr = a->v.array.items;
+	}
+	kv->vlen = (uint32_t)cnt;
+	return 0;
+}
+
 /* Fill kv from a (validated, truncated, copied as asked). */
 static int kv_fill(struct spanring_span *s, struct sr_kv *kv, const spanring_attr *a,
 		   size_t key_len, bool copy)
@@ -128,94 +215,38 @@ static int kv_fill(struct spanring_span *s, struct sr_kv *kv, const spanring_att
 		return -ENOMEM;
 	kv->key_len = (uint32_t)key_len;
 	kv->type = (uint8_t)a->type;
+	int r;
 	switch (a->type) {
-	case SPANRING_ATTR_STRING: {
-		const char *v = a->v.str.ptr;
-		if (!v && a->v.str.len)
-			return -EINVAL;
-		if (!v)
-			v = "";
-		size_t n = a->v.str.len == SIZE_MAX ? strlen(v) : a->v.str.len;
-		if (!sr_utf8_valid(v, n))
-			return -EILSEQ;
-		n = sr_utf8_truncate(v, n, limit);
-		kv->v.ptr = copy ? arena_dup(s, v, n) : v;
-		kv->vlen = (uint32_t)n;
+	case SPANRING_ATTR_STRING:
+		r = kv_fill_str(s, kv, a, limit, copy);
 		break;
-	}
-	case SPANRING_ATTR_BYTES: {
-		size_t n = a->v.bytes.len;
-		if (n && !a->v.bytes.ptr)
-			return -EINVAL;
-		if (n > limit)
-			n = limit;
-		kv->v.ptr = copy ? arena_dup(s, a->v.bytes.ptr, n) : a->v.bytes.ptr;
-		kv->vlen = (uint32_t)n;
+	case SPANRING_ATTR_BYTES:
+		r = kv_fill_bytes(s, kv, a, limit, copy);
 		break;
-	}
 	case SPANRING_ATTR_BOOL:
 		kv->v.b = a->v.b;
-		break;
+		return 0;
 	case SPANRING_ATTR_INT:
 		kv->v.i = a->v.i;
-		break;
+		return 0;
 	case SPANRING_ATTR_DOUBLE:
 		kv->v.d = a->v.d;
+		return 0;
+	case SPANRING_ATTR_STRING_ARRAY:
+		r = kv_fill_str_array(s, kv, a, limit, copy);
 		break;
-	case SPANRING_ATTR_STRING_ARRAY: {
-		size_t cnt = a->v.array.count;
-		if (cnt && !a->v.array.items)
-			return -EINVAL;
-		if (cnt > UINT32_MAX / sizeof(struct sr_str))
-			return -EINVAL;
-		struct sr_str *items = sr_arena_alloc(s, cnt * sizeof(*items) + 1, 8);
-		if (!items)
-			return -ENOMEM;
-		const char *const *src = a->v.array.items;
-		for (size_t i = 0; i < cnt; i++) {
-			const char *v = src[i] ? src[i] : "";
-			size_t n = strlen(v);
-			if (!sr_utf8_valid(v, n))
-				return -EILSEQ;
-			n = sr_utf8_truncate(v, n, limit);
-			items[i].p = copy ? arena_dup(s, v, n) : v;
-			if (!items[i].p)
-				return -ENOMEM;
-			items[i].len = (uint32_t)n;
-		}
-		kv->v.ptr = items;
-		kv->vlen = (uint32_t)cnt;
-		break;
-	}
 	case SPANRING_ATTR_BOOL_ARRAY:
 	case SPANRING_ATTR_INT_ARRAY:
-	case SPANRING_ATTR_DOUBLE_ARRAY: {
-		size_t cnt = a->v.array.count;
-		size_t w = a->type == SPANRING_ATTR_BOOL_ARRAY ? sizeof(bool) : 8;
-		if (cnt && !a->v.array.items)
-			return -EINVAL;
-		if (cnt > UINT32_MAX / 8)
-			return -EINVAL;
-		if (copy) {
-			void *d = sr_arena_alloc(s, cnt * w + 1, 8);
-			if (!d)
-				return -ENOMEM;
-			if (cnt)
-				memcpy(d, a->v.array.items, cnt * w);
-			kv->v.ptr = d;
-		} else {
-			kv->v.ptr = a->v.array.items;
-		}
-		kv->vlen = (uint32_t)cnt;
+	case SPANRING_ATTR_DOUBLE_ARRAY:
+		r = kv_fill_num_array(s, kv, a, copy);
 		break;
-	}
 	default:
 		return -EINVAL;
 	}
-	if (copy && kv->type != SPANRING_ATTR_BOOL && kv->type != SPANRING_ATTR_INT &&
-	    kv->type != SPANRING_ATTR_DOUBLE && !kv->v.ptr)
-		return -ENOMEM;
-	return 0;
+	if (r)
+		return r;
+	/* A copied value that found no room in the arena. */
+	return copy && !kv->v.ptr ? -ENOMEM : 0;
 }
 
 static int key_check(const char *key, size_t *len)

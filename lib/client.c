@@ -99,8 +99,8 @@ static struct {
 	bool logged_reject;
 	bool cv_ready;
 	bool defer;          /* sr_client_defer(): no thread until needed */
-	bool prepared;       /* deferred: m and path are set, no thread yet */
-	int mode;            /* CL_M_* (atomic): who registers a deferred ring */
+	int prepared;        /* (atomic) deferred: m and path are set, no thread yet */
+	int mode;            /* enum cl_mode (atomic): who registers a deferred ring */
 	int final_sock;      /* the connection of a final registration */
 	int quiet;           /* (atomic) the thread is in its loop: allocates nothing */
 	bool restricted;     /* a restricted fork child: no thread (see below) */
@@ -200,7 +200,7 @@ static bool cl_peer_ok(int s, const char *path)
 	if (uc.uid == 0 ||
 	    (!cl.secure && (uc.uid == geteuid() || (cl.agent_uid_set && uc.uid == cl.agent_uid))))
 		return true;
-	if (cl.debug && !__atomic_exchange_n(&cl.logged_peer, 1, __ATOMIC_RELAXED)) {
+	if (cl.debug && !sr_xchg_int(&cl.logged_peer, 1)) {
 		struct cl_msg m = {.n = 0};
 		cl_msg_add(&m, "spanring: not handing the ring to ");
 		cl_msg_add(&m, path);
@@ -243,7 +243,7 @@ static bool cl_connect_place(int s, int i, int eagain_ms)
 	if (i == 1 && !sr_sockpath_dir_private(p, cl.alt_follow)) {
 		struct stat st;
 		if (cl.debug && stat(p, &st) == 0 &&
-		    !__atomic_exchange_n(&cl.logged_dir, 1, __ATOMIC_RELAXED)) {
+		    !sr_xchg_int(&cl.logged_dir, 1)) {
 			struct cl_msg m = {.n = 0};
 			cl_msg_add(&m, "spanring: not using ");
 			cl_msg_add(&m, p);
@@ -399,7 +399,7 @@ static void cl_set_state(int state)
 	pthread_mutex_lock(&cl.mu);
 	cl.state = state;
 	if (state != CL_REGISTERED)
-		sr_store_int(&sr_doorbell_fd, -1);
+		sr_store_int(&sr_doorbell_fd, -1); /* release: see client.h */
 	cl.attempts++;
 	pthread_cond_broadcast(&cl.cv);
 	pthread_mutex_unlock(&cl.mu);
@@ -447,6 +447,8 @@ static void cl_install_doorbell(int efd)
 		}
 		close(efd);
 	}
+	/* Release: pairs with the loads in sr_doorbell_check() and
+	 * sr_wake_agent() (producer.c) and in the shim (pl_proc.c). */
 	sr_store_int(&sr_doorbell_fd, cl.bell_fd);
 	/* Ring once (ABI 1.2): a commit that found need_wakeup set before
 	 * the doorbell was installed cleared it and rang nothing. Its head
@@ -506,11 +508,11 @@ static bool cl_send_req(int s, const struct sr_map *m, uint32_t flags)
 	return n == (ssize_t)sizeof(req);
 }
 
-/* One registration attempt. On ATT_OK the connection stays in cl.sock. */
-static int cl_attempt(void)
+/* Connect to the first place with an agent; the socket is cl.sock (-1 if
+ * none answered). *where: the place connected to. */
+static int cl_connect_agent(const char **where)
 {
 	int s = -1;
-	const char *where = NULL;
 	for (int i = 0; i < 2 && s < 0; i++) {
 		if (!cl_place(i))
 			continue;
@@ -519,14 +521,68 @@ static int cl_attempt(void)
 		cl.sock = s;
 		pthread_mutex_unlock(&cl.fdmu);
 		if (s < 0)
-			return ATT_NOAGENT;
+			return -1;
 		if (cl_connect_place(s, i, 0)) {
-			where = cl_place(i);
+			*where = cl_place(i);
 		} else {
 			cl_close_sock();
 			s = -1;
 		}
 	}
+	return s;
+}
+
+/* The agent's answer and the descriptors that came with it (at most 4,
+ * close-on-exec). False if it is not a whole answer. */
+static bool cl_recv_reply(int s, struct spanring_reg_resp *resp, struct sr_fd_msg *rm)
+{
+	/* A fork between here and the install leaves the child a copy of the
+	 * new eventfd: close-on-exec and harmless (nobody waits on it). */
+	ssize_t n = sr_fd_recv(s, resp, sizeof(*resp), 4, MSG_DONTWAIT, rm);
+	return n == (ssize_t)sizeof(*resp) && !(rm->flags & MSG_CTRUNC);
+}
+
+/* What the agent's answer means (ATT_*). Takes the doorbell: rm->nfds is then 0. */
+static int cl_reply_result(struct spanring_reg_resp *resp, const char *where, struct sr_fd_msg *rm)
+{
+	if (resp->magic != SPANRING_REG_MAGIC)
+		return ATT_NOAGENT; /* not an agent we understand */
+	if (resp->status == SPANRING_REG_EPROTO) {
+		/* Also "ring already registered": the agent has not yet finished
+		 * with our previous connection. Transient: the short backoff
+		 * (and sr_client_flush() asks again until its deadline). */
+		pthread_mutex_lock(&cl.mu);
+		cl.agent_busy = true;
+		pthread_mutex_unlock(&cl.mu);
+		return ATT_NOAGENT;
+	}
+	if (resp->status != SPANRING_REG_OK) {
+		resp->message[sizeof(resp->message) - 1] = 0;
+		pthread_mutex_lock(&cl.mu);
+		bool log = !cl.logged_reject || cl.last_status != resp->status;
+		cl.logged_reject = true;
+		cl.last_status = resp->status;
+		pthread_mutex_unlock(&cl.mu);
+		if (log && getenv("SPANRING_DEBUG"))
+			fprintf(stderr, "spanring: the agent at %s rejected the ring: %s (reason %d)\n",
+				where, resp->message, resp->status);
+		return ATT_REJECTED;
+	}
+	if (rm->nfds == 1 && cl_is_eventfd(rm->fds[0])) {
+		cl_install_doorbell(rm->fds[0]);
+		rm->nfds = 0;
+		return ATT_OK;
+	}
+	/* None: registered without a doorbell (the agent could not make one):
+	 * it polls the ring; the hot path finds no doorbell to ring. */
+	return rm->nfds == 0 ? ATT_OK : ATT_NOAGENT;
+}
+
+/* One registration attempt. On ATT_OK the connection stays in cl.sock. */
+static int cl_attempt(void)
+{
+	const char *where = NULL;
+	int s = cl_connect_agent(&where);
 	if (s < 0)
 		return ATT_NOAGENT;
 
@@ -544,42 +600,9 @@ static int cl_attempt(void)
 	}
 	struct spanring_reg_resp resp;
 	struct sr_fd_msg rm;
-	/* A fork between here and the install leaves the child a copy of the
-	 * new eventfd: close-on-exec and harmless (nobody waits on it). */
-	ssize_t n = sr_fd_recv(s, &resp, sizeof(resp), 4, MSG_DONTWAIT, &rm);
-	bool ctrunc = n >= 0 && (rm.flags & MSG_CTRUNC);
-
 	int result = ATT_NOAGENT;
-	if (n != (ssize_t)sizeof(resp) || ctrunc || resp.magic != SPANRING_REG_MAGIC) {
-		result = ATT_NOAGENT; /* not an agent we understand */
-	} else if (resp.status == SPANRING_REG_EPROTO) {
-		/* Also "ring already registered": the agent has not yet finished
-		 * with our previous connection. Transient: the short backoff
-		 * (and sr_client_flush() asks again until its deadline). */
-		pthread_mutex_lock(&cl.mu);
-		cl.agent_busy = true;
-		pthread_mutex_unlock(&cl.mu);
-		result = ATT_NOAGENT;
-	} else if (resp.status != SPANRING_REG_OK) {
-		resp.message[sizeof(resp.message) - 1] = 0;
-		pthread_mutex_lock(&cl.mu);
-		bool log = !cl.logged_reject || cl.last_status != resp.status;
-		cl.logged_reject = true;
-		cl.last_status = resp.status;
-		pthread_mutex_unlock(&cl.mu);
-		if (log && getenv("SPANRING_DEBUG"))
-			fprintf(stderr, "spanring: the agent at %s rejected the ring: %s (reason %d)\n",
-				where, resp.message, resp.status);
-		result = ATT_REJECTED;
-	} else if (rm.nfds == 1 && cl_is_eventfd(rm.fds[0])) {
-		cl_install_doorbell(rm.fds[0]);
-		rm.nfds = 0;
-		result = ATT_OK;
-	} else if (rm.nfds == 0) {
-		/* Registered without a doorbell (the agent could not make one):
-		 * it polls the ring; the hot path finds no doorbell to ring. */
-		result = ATT_OK;
-	}
+	if (cl_recv_reply(s, &resp, &rm))
+		result = cl_reply_result(&resp, where, &rm);
 	for (size_t j = 0; j < rm.nfds; j++)
 		close(rm.fds[j]);
 	if (result != ATT_OK)
@@ -626,6 +649,7 @@ static void *cl_main(void *arg)
 	/* From here to the end of the loop this thread calls no allocator
 	 * (nor anything that takes a lock other than ours): a fork then
 	 * need not count it (producer.c, "Fork"). */
+	/* Release: pairs with the load in sr_client_thread_quiet(). */
 	sr_store_int(&cl.quiet, 1);
 	unsigned backoff = CL_BACKOFF_MIN_MS;
 	for (;;) {
@@ -649,7 +673,7 @@ static void *cl_main(void *arg)
 			cl_close_sock();
 			pthread_mutex_lock(&cl.mu);
 			cl.state = CL_NOAGENT;
-			sr_store_int(&sr_doorbell_fd, -1);
+			sr_store_int(&sr_doorbell_fd, -1); /* release: see client.h */
 			pthread_mutex_unlock(&cl.mu);
 			if (!go_on)
 				break;
@@ -668,7 +692,7 @@ static void *cl_main(void *arg)
 			break;
 		backoff = backoff * 2 > CL_BACKOFF_MAX_MS ? CL_BACKOFF_MAX_MS : backoff * 2;
 	}
-	sr_store_int(&cl.quiet, 0);
+	sr_store_int(&cl.quiet, 0); /* release, as above */
 	cl_close_sock();
 	pthread_mutex_lock(&cl.mu);
 	if (cl.state == CL_REGISTERED)
@@ -717,8 +741,10 @@ static void cl_start(struct sr_map *m, bool now)
 	cl.attempts = 0;
 	if (cl.defer && !now) {
 		/* Registered later: by the thread at the first span, or by
-		 * sr_client_register_final() if the process ends first. */
-		__atomic_store_n(&cl.prepared, true, __ATOMIC_RELEASE);
+		 * sr_client_register_final() if the process ends first.
+		 * Release: pairs with the load of prepared in
+		 * sr_client_deferred() and sr_client_register_final(). */
+		sr_store_int(&cl.prepared, 1);
 		pthread_mutex_unlock(&cl.mu);
 		return;
 	}
@@ -741,9 +767,11 @@ static void cl_start(struct sr_map *m, bool now)
 	pthread_mutex_unlock(&cl.mu);
 }
 
+/* Acquire: pairs with the store of the final mode at the end of
+ * sr_client_register_final() (the registration's outcome is visible). */
 static int cl_mode_get(void)
 {
-	return __atomic_load_n(&cl.mode, __ATOMIC_ACQUIRE);
+	return sr_load_int(&cl.mode);
 }
 
 void sr_client_defer(void)
@@ -755,7 +783,9 @@ void sr_client_defer(void)
 
 bool sr_client_deferred(void)
 {
-	return __atomic_load_n(&cl.prepared, __ATOMIC_ACQUIRE) && cl_mode_get() == CL_M_DEFERRED;
+	/* Acquire: pairs with the stores of prepared in cl_start() and
+	 * cl_start_inline() (cl.m is set). */
+	return sr_load_int(&cl.prepared) && cl_mode_get() == CL_M_DEFERRED;
 }
 
 __thread int sr_client_hold __attribute__((tls_model("initial-exec")));
@@ -768,25 +798,27 @@ void sr_client_start_deferred(void)
 			cl_register_inline();
 		return;
 	}
-	int want = CL_M_DEFERRED;
+	/* The mode's compare-and-swap decides between this thread and a final
+	 * registration (sr_client_register_final()). */
 	if (sr_client_hold || !sr_client_deferred() ||
-	    !__atomic_compare_exchange_n(&cl.mode, &want, CL_M_THREAD, false, __ATOMIC_ACQ_REL,
-					 __ATOMIC_ACQUIRE))
+	    !sr_cas_int(&cl.mode, CL_M_DEFERRED, CL_M_THREAD))
 		return;
 	pthread_mutex_lock(&cl.mu);
 	struct sr_map *m = cl.m;
-	__atomic_store_n(&cl.prepared, false, __ATOMIC_RELEASE);
+	/* Release: pairs with the loads of prepared, as in cl_start(). */
+	sr_store_int(&cl.prepared, 0);
 	pthread_mutex_unlock(&cl.mu);
 	cl_start(m, true);
 }
 
 int sr_client_register_final(int timeout_ms)
 {
-	int want = CL_M_DEFERRED;
-	if (!__atomic_load_n(&cl.prepared, __ATOMIC_ACQUIRE) && cl_mode_get() == CL_M_DEFERRED)
+	int want;
+	/* Acquire: pairs with the stores of prepared in cl_start() and
+	 * cl_start_inline(). */
+	if (!sr_load_int(&cl.prepared) && cl_mode_get() == CL_M_DEFERRED)
 		return -EALREADY; /* not deferred: the thread's business */
-	if (!__atomic_compare_exchange_n(&cl.mode, &want, CL_M_FINAL_BUSY, false, __ATOMIC_ACQ_REL,
-					 __ATOMIC_ACQUIRE))
+	if (!sr_cas_int_value(&cl.mode, CL_M_DEFERRED, CL_M_FINAL_BUSY, &want))
 		return want == CL_M_FINAL_SENT	  ? 0
 		       : want == CL_M_FINAL_FAILED ? -ENOTCONN
 		       : want == CL_M_FINAL_BUSY   ? -EINPROGRESS
@@ -820,7 +852,8 @@ int sr_client_register_final(int timeout_ms)
 out:
 	if (s >= 0)
 		close(s);
-	__atomic_store_n(&cl.mode, result ? CL_M_FINAL_FAILED : CL_M_FINAL_SENT, __ATOMIC_RELEASE);
+	/* Release: pairs with the load in cl_mode_get(). */
+	sr_store_int(&cl.mode, result ? CL_M_FINAL_FAILED : CL_M_FINAL_SENT);
 	errno = saved;
 	return result;
 }
@@ -851,7 +884,9 @@ static void cl_start_inline(struct sr_map *m)
 	bool go = !cl.m && m && m->fd >= 0;
 	if (go) {
 		cl.m = m;
-		__atomic_store_n(&cl.prepared, true, __ATOMIC_RELEASE);
+		/* Release: pairs with the load of prepared in
+		 * sr_client_deferred() and sr_client_register_final(). */
+		sr_store_int(&cl.prepared, 1);
 	}
 	bool defer = cl.defer;
 	pthread_mutex_unlock(&cl.mu);
@@ -865,9 +900,8 @@ int sr_client_flush(int timeout_ms)
 {
 	if (cl.restricted) {
 		/* An earlier attempt found no agent: one more, now. */
-		int want = CL_M_FINAL_FAILED;
-		__atomic_compare_exchange_n(&cl.mode, &want, CL_M_DEFERRED, false, __ATOMIC_ACQ_REL,
-					    __ATOMIC_ACQUIRE);
+		/* Pairs with the CAS in sr_client_register_final(). */
+		sr_cas_int(&cl.mode, CL_M_FINAL_FAILED, CL_M_DEFERRED);
 		return sr_client_deferred() ? sr_client_register_final(timeout_ms)
 		       : cl_mode_get() == CL_M_FINAL_SENT ? 0
 							    : -ENOTCONN;
@@ -950,6 +984,7 @@ bool sr_client_registered(void)
 
 bool sr_client_thread_quiet(void)
 {
+	/* Acquire: pairs with the stores of quiet in cl_main(). */
 	return sr_load_int(&cl.quiet) != 0;
 }
 
@@ -975,7 +1010,7 @@ void sr_client_atfork_child(bool restricted)
 	 * agent keeps the parent registered.
 	 */
 	pthread_mutex_init(&cl.mu, NULL);
-	sr_store_int(&sr_doorbell_fd, -1);
+	sr_store_int(&sr_doorbell_fd, -1); /* release: see client.h */
 	if (cl.sock >= 0)
 		close(cl.sock);
 	if (cl.bell_fd >= 0)
@@ -985,8 +1020,8 @@ void sr_client_atfork_child(bool restricted)
 	if (cl.final_sock >= 0)
 		close(cl.final_sock);
 	cl.sock = cl.bell_fd = cl.wake_fd = cl.final_sock = -1;
-	__atomic_store_n(&cl.prepared, false, __ATOMIC_RELAXED);
-	__atomic_store_n(&cl.mode, CL_M_DEFERRED, __ATOMIC_RELAXED);
+	sr_store_relaxed_int(&cl.prepared, 0);
+	sr_store_relaxed_int(&cl.mode, CL_M_DEFERRED);
 	cl.started = cl.thread_alive = cl.stop = cl.kick = false;
 	cl.ever_registered = cl.logged_reject = false;
 	cl.state = CL_IDLE;

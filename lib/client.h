@@ -18,7 +18,11 @@
 
 #include "ring.h"
 
-/* Doorbell eventfd from the agent, or -1. Read with sr_load_int(). */
+/* Doorbell eventfd from the agent, or -1. Stored with sr_store_int()
+ * (release) in client.c, cl_install_doorbell() and where the connection
+ * ends; read with sr_load_int() (acquire) in sr_doorbell_check() and
+ * sr_wake_agent() (producer.c) and by the shim (pl_proc.c), which pair
+ * with those stores. */
 SR_HIDDEN extern int sr_doorbell_fd;
 
 /* Start background registration of ring m (kept by pointer). Idempotent. */

@@ -62,50 +62,60 @@ void sr_clock_init(void)
 	sr_clk.state = SR_CLK_CALIBRATING;
 }
 
-/* Take a new (tsc, ns) base; derive mult from the interval since the last. */
+/*
+ * Take a new (tsc, ns) base; derive mult from the interval since the last.
+ * Orderings: the lock's exchange (acquire) pairs with its store (release)
+ * at the end, between recalibrating threads; the seqlock write pairs with
+ * the reader sr_clock_ns() in internal.h; the release of state pairs with
+ * the acquire in sr_clock_slow() (the relaxed read in sr_clock_ns() is
+ * re-checked by the seqlock).
+ */
 static void recalibrate(uint64_t tsc_now)
 {
-	if (__atomic_exchange_n(&sr_clk.lock, 1, __ATOMIC_ACQUIRE))
+	if (sr_xchg_int(&sr_clk.lock, 1))
 		return; /* someone else is at it */
 	uint64_t ns = realtime_ns();
 	uint64_t tsc = __rdtsc();
 	(void)tsc_now;
-	uint64_t cal_tsc = __atomic_load_n(&sr_clk.cal_tsc, __ATOMIC_RELAXED);
-	uint64_t cal_ns = __atomic_load_n(&sr_clk.cal_ns, __ATOMIC_RELAXED);
+	uint64_t cal_tsc = sr_load_relaxed_64(&sr_clk.cal_tsc);
+	uint64_t cal_ns = sr_load_relaxed_64(&sr_clk.cal_ns);
 	uint64_t dt = tsc - cal_tsc, dn = ns - cal_ns;
 	if (ns > cal_ns && dt > 0 && dn > CAL_FIRST_NS / 2) {
 		uint64_t mult = (uint64_t)(((unsigned __int128)dn << 32) / dt);
-		uint32_t seq = sr_clk.seq;
-		__atomic_store_n(&sr_clk.seq, seq + 1, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_RELEASE);
-		__atomic_store_n(&sr_clk.base_tsc, tsc, __ATOMIC_RELAXED);
-		__atomic_store_n(&sr_clk.base_ns, ns, __ATOMIC_RELAXED);
-		__atomic_store_n(&sr_clk.mult, mult, __ATOMIC_RELAXED);
-		__atomic_store_n(&sr_clk.next_tsc, tsc + (uint64_t)(((unsigned __int128)CAL_PERIOD_NS << 32) / mult),
-				 __ATOMIC_RELAXED);
-		__atomic_store_n(&sr_clk.seq, seq + 2, __ATOMIC_RELEASE);
-		__atomic_store_n(&sr_clk.cal_tsc, tsc, __ATOMIC_RELAXED);
-		__atomic_store_n(&sr_clk.cal_ns, ns, __ATOMIC_RELAXED);
-		__atomic_store_n(&sr_clk.state, SR_CLK_TSC, __ATOMIC_RELEASE);
+		/* Seqlock write: pairs with sr_seq_read_begin()/_end() in
+		 * sr_clock_ns() (lib/internal.h). */
+		sr_seq_write_begin(&sr_clk.seq);
+		sr_seq_store_64(&sr_clk.base_tsc, tsc);
+		sr_seq_store_64(&sr_clk.base_ns, ns);
+		sr_seq_store_64(&sr_clk.mult, mult);
+		sr_seq_store_64(&sr_clk.next_tsc,
+				tsc + (uint64_t)(((unsigned __int128)CAL_PERIOD_NS << 32) / mult));
+		sr_seq_write_end(&sr_clk.seq);
+		sr_store_relaxed_64(&sr_clk.cal_tsc, tsc);
+		sr_store_relaxed_64(&sr_clk.cal_ns, ns);
+		/* Pairs with the load of state in sr_clock_slow(). */
+		sr_store_int(&sr_clk.state, SR_CLK_TSC);
 	} else if (ns < cal_ns) {
 		/* Realtime stepped back: start the interval again. */
-		__atomic_store_n(&sr_clk.cal_tsc, tsc, __ATOMIC_RELAXED);
-		__atomic_store_n(&sr_clk.cal_ns, ns, __ATOMIC_RELAXED);
+		sr_store_relaxed_64(&sr_clk.cal_tsc, tsc);
+		sr_store_relaxed_64(&sr_clk.cal_ns, ns);
 	}
-	__atomic_store_n(&sr_clk.lock, 0, __ATOMIC_RELEASE);
+	/* Release: pairs with the exchange above in the next recalibrating thread. */
+	sr_store_int(&sr_clk.lock, 0);
 }
 
 uint64_t sr_clock_slow(void)
 {
 	uint64_t tsc = __rdtsc();
-	int st = __atomic_load_n(&sr_clk.state, __ATOMIC_ACQUIRE);
+	/* Acquire: pairs with the store of state in recalibrate(). */
+	int st = sr_load_int(&sr_clk.state);
 	if (st == SR_CLK_CALIBRATING) {
 		uint64_t ns = realtime_ns();
-		if (ns - __atomic_load_n(&sr_clk.cal_ns, __ATOMIC_RELAXED) >= CAL_FIRST_NS)
+		if (ns - sr_load_relaxed_64(&sr_clk.cal_ns) >= CAL_FIRST_NS)
 			recalibrate(tsc);
 		return ns;
 	}
-	if (st == SR_CLK_TSC && tsc >= __atomic_load_n(&sr_clk.next_tsc, __ATOMIC_RELAXED))
+	if (st == SR_CLK_TSC && tsc >= sr_load_relaxed_64(&sr_clk.next_tsc))
 		recalibrate(tsc);
 	return realtime_ns();
 }

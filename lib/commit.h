@@ -83,7 +83,8 @@ static inline int slot_commit(struct sr_slot_w *w, struct spanring_span *s, uint
 	w->head = head + total;
 	/* B: pairs with the agent's load-acquire of head (C). */
 	sr_store_release_64(&w->prod->head, w->head);
-	/* F: after B, load need_wakeup (ring_abi.h, wake-up protocol). The
+	/* F: after B, load need_wakeup (ring_abi.h, wake-up protocol; pairs
+	 * with the agent's E through its membarrier, docs/ABI.md §10.1). The
 	 * compiler barrier is all this side needs: the agent's membarrier()
 	 * between its E and G is the hardware fence of both sides. */
 	sr_wake_barrier();
@@ -119,6 +120,8 @@ static inline int sr_commit(struct sr_thread *t, struct spanring_span *s, uint64
 		return 0;
 	struct sr_tracer *tr = s->tracer;
 	int scope_err = 0;
+	/* Acquire: pairs with the store-release of scope_gen in
+	 * sr_scope_publish() (producer.c). */
 	if (SR_UNLIKELY(sr_load_acquire_32(&tr->scope_gen) != sr_g.gen + 1))
 		scope_err = sr_scope_publish(tr);
 	if (SR_UNLIKELY(t->gen != sr_g.gen || t->slot < 0))

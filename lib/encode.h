@@ -238,16 +238,77 @@ static inline uint8_t *enc_put_varint_field(uint8_t *p, uint8_t tag, uint64_t v)
 	return pb_put_varint(p, v);
 }
 
-static inline uint8_t *sr_encode_span(uint8_t *p, const struct spanring_span *s, uint64_t end_ns)
+/* trace_id (field 1) and span_id (field 2): the first fields of a Span
+ * and of a Link. */
+static inline uint8_t *enc_put_ids(uint8_t *p, const uint8_t *trace_id, const uint8_t *span_id)
 {
 	*p++ = 0x0a;
 	*p++ = 16;
-	memcpy(p, s->trace_id, 16);
+	memcpy(p, trace_id, 16);
 	p += 16;
 	*p++ = 0x12;
 	*p++ = 8;
-	memcpy(p, s->span_id, 8);
-	p += 8;
+	memcpy(p, span_id, 8);
+	return p + 8;
+}
+
+/* Span.events[i] (field 11): one Event message. */
+static inline uint8_t *enc_put_event(uint8_t *p, const struct spanring_span *s,
+				     const struct sr_event *e)
+{
+	*p++ = 0x5a;
+	p = pb_put_varint(p, e->enc_len);
+	if (e->time_ns) {
+		*p++ = 0x09;
+		p = pb_put_fixed64(p, e->time_ns);
+	}
+	if (e->name_len) {
+		*p++ = 0x12;
+		p = pb_put_bytes(p, e->name, e->name_len);
+	}
+	p = sr_encode_kvs(p, s->xkv + e->kv_start, e->kv_count, 3);
+	return enc_put_varint_field(p, 0x20, e->dropped_attrs);
+}
+
+/* Span.links[i] (field 13): one Link message. */
+static inline uint8_t *enc_put_link(uint8_t *p, const struct spanring_span *s,
+				    const struct sr_link *l)
+{
+	*p++ = 0x6a;
+	p = pb_put_varint(p, l->enc_len);
+	p = enc_put_ids(p, l->trace_id, l->span_id);
+	if (l->ts_len) {
+		*p++ = 0x1a;
+		p = pb_put_bytes(p, l->trace_state, l->ts_len);
+	}
+	p = sr_encode_kvs(p, s->xkv + l->kv_start, l->kv_count, 4);
+	p = enc_put_varint_field(p, 0x28, l->dropped_attrs);
+	if (l->flags) {
+		*p++ = 0x35;
+		p = pb_put_fixed32(p, l->flags);
+	}
+	return p;
+}
+
+/* Span.status (field 15). */
+static inline uint8_t *enc_put_status(uint8_t *p, const struct spanring_span *s)
+{
+	*p++ = 0x7a;
+	p = pb_put_varint(p, enc_status_size(s));
+	if (s->status_msg_len) {
+		*p++ = 0x12;
+		p = pb_put_bytes(p, s->status_msg, s->status_msg_len);
+	}
+	if (s->status) {
+		*p++ = 0x18;
+		*p++ = s->status;
+	}
+	return p;
+}
+
+static inline uint8_t *sr_encode_span(uint8_t *p, const struct spanring_span *s, uint64_t end_ns)
+{
+	p = enc_put_ids(p, s->trace_id, s->span_id);
 	if (s->ts_len) {
 		*p++ = 0x1a;
 		p = pb_put_bytes(p, s->trace_state, s->ts_len);
@@ -276,58 +337,14 @@ static inline uint8_t *sr_encode_span(uint8_t *p, const struct spanring_span *s,
 	}
 	p = sr_encode_kvs(p, s->kv, s->nkv, 9);
 	p = enc_put_varint_field(p, 0x50, s->dropped_attrs);
-	for (uint32_t i = 0; i < s->nev; i++) {
-		const struct sr_event *e = &s->ev[i];
-		*p++ = 0x5a;
-		p = pb_put_varint(p, e->enc_len);
-		if (e->time_ns) {
-			*p++ = 0x09;
-			p = pb_put_fixed64(p, e->time_ns);
-		}
-		if (e->name_len) {
-			*p++ = 0x12;
-			p = pb_put_bytes(p, e->name, e->name_len);
-		}
-		p = sr_encode_kvs(p, s->xkv + e->kv_start, e->kv_count, 3);
-		p = enc_put_varint_field(p, 0x20, e->dropped_attrs);
-	}
+	for (uint32_t i = 0; i < s->nev; i++)
+		p = enc_put_event(p, s, &s->ev[i]);
 	p = enc_put_varint_field(p, 0x60, s->dropped_events);
-	for (uint32_t i = 0; i < s->nln; i++) {
-		const struct sr_link *l = &s->ln[i];
-		*p++ = 0x6a;
-		p = pb_put_varint(p, l->enc_len);
-		*p++ = 0x0a;
-		*p++ = 16;
-		memcpy(p, l->trace_id, 16);
-		p += 16;
-		*p++ = 0x12;
-		*p++ = 8;
-		memcpy(p, l->span_id, 8);
-		p += 8;
-		if (l->ts_len) {
-			*p++ = 0x1a;
-			p = pb_put_bytes(p, l->trace_state, l->ts_len);
-		}
-		p = sr_encode_kvs(p, s->xkv + l->kv_start, l->kv_count, 4);
-		p = enc_put_varint_field(p, 0x28, l->dropped_attrs);
-		if (l->flags) {
-			*p++ = 0x35;
-			p = pb_put_fixed32(p, l->flags);
-		}
-	}
+	for (uint32_t i = 0; i < s->nln; i++)
+		p = enc_put_link(p, s, &s->ln[i]);
 	p = enc_put_varint_field(p, 0x70, s->dropped_links);
-	if (s->status || s->status_msg_len) {
-		*p++ = 0x7a;
-		p = pb_put_varint(p, enc_status_size(s));
-		if (s->status_msg_len) {
-			*p++ = 0x12;
-			p = pb_put_bytes(p, s->status_msg, s->status_msg_len);
-		}
-		if (s->status) {
-			*p++ = 0x18;
-			*p++ = s->status;
-		}
-	}
+	if (s->status || s->status_msg_len)
+		p = enc_put_status(p, s);
 	*p++ = 0x85; /* field 16, wire type 5: varint 133 */
 	*p++ = 0x01;
 	return pb_put_fixed32(p, enc_span_flags(s));

@@ -218,7 +218,7 @@ struct sr_thread {
 /* ---- process state -------------------------------------------------------- */
 
 struct sr_proc {
-	int state;                   /* SR_PROC_* */
+	int state;                   /* SR_PROC_* (atomic: release stores, acquire loads) */
 	uint32_t gen;                /* bumped when the ring is replaced (fork) */
 	uint32_t fork_gen;           /* bumped in every forked child */
 	bool configured;             /* cfg read from the environment */
@@ -249,6 +249,7 @@ SR_HIDDEN void sr_proc_unlock(void);
 SR_HIDDEN int sr_proc_init(void);
 static inline int sr_proc_ready(void)
 {
+	/* Acquire: pairs with the store of state in sr_proc_init() (producer.c). */
 	int s = sr_load_int(&sr_g.state);
 	return SR_LIKELY(s != SR_PROC_UNINIT) ? s : sr_proc_init();
 }
@@ -300,18 +301,20 @@ SR_HIDDEN bool sr_proc_fork_restricted(void);
 
 #if defined(__x86_64__)
 #include <x86intrin.h>
+/* Seqlock read: pairs with sr_seq_write_begin()/_end() in recalibrate()
+ * (lib/clock.c). state is read relaxed: the seqlock validates what it
+ * guards, and a stale state only sends this read to sr_clock_slow(). */
 static inline uint64_t sr_clock_ns(void)
 {
-	if (SR_LIKELY(__atomic_load_n(&sr_clk.state, __ATOMIC_RELAXED) == SR_CLK_TSC)) {
+	if (SR_LIKELY(sr_hot_load_relaxed_int(&sr_clk.state) == SR_CLK_TSC)) {
 		for (;;) {
-			uint32_t seq = __atomic_load_n(&sr_clk.seq, __ATOMIC_ACQUIRE);
+			uint32_t seq = sr_seq_read_begin(&sr_clk.seq);
 			uint64_t tsc = __rdtsc();
-			uint64_t bt = __atomic_load_n(&sr_clk.base_tsc, __ATOMIC_RELAXED);
-			uint64_t bn = __atomic_load_n(&sr_clk.base_ns, __ATOMIC_RELAXED);
-			uint64_t m = __atomic_load_n(&sr_clk.mult, __ATOMIC_RELAXED);
-			uint64_t nt = __atomic_load_n(&sr_clk.next_tsc, __ATOMIC_RELAXED);
-			__atomic_thread_fence(__ATOMIC_ACQUIRE);
-			if (SR_UNLIKELY((seq & 1) || seq != __atomic_load_n(&sr_clk.seq, __ATOMIC_RELAXED)))
+			uint64_t bt = sr_seq_load_64(&sr_clk.base_tsc);
+			uint64_t bn = sr_seq_load_64(&sr_clk.base_ns);
+			uint64_t m = sr_seq_load_64(&sr_clk.mult);
+			uint64_t nt = sr_seq_load_64(&sr_clk.next_tsc);
+			if (SR_UNLIKELY((seq & 1) || seq != sr_seq_read_end(&sr_clk.seq)))
 				continue;
 			if (SR_UNLIKELY(tsc >= nt || tsc < bt))
 				break;

@@ -61,6 +61,7 @@ _Static_assert(sizeof(struct blk) == HDR, "arena header");
 
 static void lock(void)
 {
+	/* The CAS pairs with the release in unlock(). */
 	for (unsigned spins = 0; !sr_cas_int(&A.lock, 0, 1); spins++) {
 		if (spins >= 64) {
 			sched_yield();
@@ -71,7 +72,7 @@ static void lock(void)
 
 static void unlock(void)
 {
-	sr_store_int(&A.lock, 0);
+	sr_store_int(&A.lock, 0); /* release: pairs with the CAS in lock() */
 }
 
 static void *map(size_t n)
@@ -255,7 +256,7 @@ char *sr_strdup(const char *s)
 
 void sr_mem_go_private(void)
 {
-	sr_store_int(&sr_mem_private, 1);
+	sr_store_int(&sr_mem_private, 1); /* pairs with sr_mem_is_private() (mem.h) */
 }
 
 void sr_mem_atfork_prepare(void)

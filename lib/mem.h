@@ -34,6 +34,7 @@ SR_HIDDEN void sr_priv_free(void *p);
 
 static inline bool sr_mem_is_private(void)
 {
+	/* Acquire: pairs with the store in sr_mem_go_private() (mem.c). */
 	return __builtin_expect(sr_load_int(&sr_mem_private) != 0, 0);
 }
 

@@ -192,6 +192,8 @@ static int ring_setup(void)
 		w->shared = i >= sr_g.n_exclusive;
 	}
 	sr_g.slots = slots;
+	/* Release (docs/ABI.md §10, flags): every init field and the Resource
+	 * are written; the agent reads the header after it gets the fd. */
 	sr_store_release_32(&h->flags, SPANRING_HDR_F_INITIALIZED);
 	return 0;
 }
@@ -220,6 +222,8 @@ int sr_proc_init(void)
 		/* No ring (memfd refused, no memory): spans become non-recording. */
 		state = SR_PROC_DISABLED;
 	}
+	/* Release: pairs with the load in sr_proc_ready() (internal.h) and
+	 * the shim's loads of sr_g.state: the ring and slots are set up. */
 	sr_store_int(&sr_g.state, state);
 out:
 	pthread_mutex_unlock(&init_lock);
@@ -237,8 +241,9 @@ int spanring_shutdown(int timeout_ms)
 	pthread_mutex_lock(&init_lock);
 	int state = sr_g.state;
 	if (state == SR_PROC_ACTIVE) {
-		sr_store_int(&sr_g.state, SR_PROC_CLOSED);
+		sr_store_int(&sr_g.state, SR_PROC_CLOSED); /* release, as above */
 		struct spanring_ring_hdr *h = sr_hdr(&sr_g.map);
+		/* Release (docs/ABI.md §10, flags): CLOSED at shutdown. */
 		sr_store_release_32(&h->flags, h->flags | SPANRING_HDR_F_CLOSED);
 	}
 	pthread_mutex_unlock(&init_lock);
@@ -329,6 +334,8 @@ void sr_slot_claim(struct sr_thread *t)
 		if (!free_)
 			break;
 		uint32_t i = (uint32_t)__builtin_ctzll(free_);
+		/* Pairs with the CAS that let the slot go in slot_release():
+		 * the previous owner's writer state is visible. */
 		if (sr_cas_64(&sr_g.owned, owned, owned | (1ull << i))) {
 			t->slot = (int32_t)i;
 			t->exclusive = true;
@@ -373,7 +380,8 @@ bool sr_slot_move(struct sr_thread *t)
 		struct sr_slot_w *w = &sr_g.slots[i];
 		/* The shared head, not our copy: another thread may claim the
 		 * slot and write the copy while we look. A stale value only
-		 * makes the choice worse; the CAS below decides. */
+		 * makes the choice worse; the CAS below decides. The loads are
+		 * C and A of docs/ABI.md §10 (pairing with B and D). */
 		uint64_t head = sr_load_acquire_64(&w->prod->head);
 		uint64_t tail = sr_load_acquire_64(&w->cons->tail);
 		uint64_t size = (uint64_t)w->mask + 1;
@@ -383,6 +391,7 @@ bool sr_slot_move(struct sr_thread *t)
 			owned = sr_load_relaxed_64(&sr_g.owned);
 			if (owned & (1ull << i))
 				break; /* taken meanwhile: try the next one */
+			/* Pairs with the CAS of slot_release(), as in sr_slot_claim(). */
 			if (sr_cas_64(&sr_g.owned, owned, owned | (1ull << i))) {
 				uint64_t old;
 				do {
@@ -436,10 +445,13 @@ int sr_scope_publish(struct sr_tracer *tr)
 	struct spanring_scope_entry e = {.len = tr->entry_len};
 	memcpy(base, &e, sizeof(e));
 	memcpy(base + sizeof(e), tr->entry_body, tr->entry_len);
-	/* Pairs with the agent's load-acquire of scope_len before it reads entries. */
+	/* Pairs with the agent's load-acquire of scope_len before it reads
+	 * entries (docs/ABI.md §10, scope_len). */
 	sr_store_release_64(&h->scope_len, len + need);
 	tr->scope_off = len;
-	/* scope_gen is gen+1 so that a zeroed tracer never matches. */
+	/* scope_gen is gen+1 so that a zeroed tracer never matches. Release:
+	 * pairs with the load-acquires of scope_gen in sr_commit() (commit.h)
+	 * and scope_ok() (pl_proc.c): scope_off is set. */
 	sr_store_release_32(&tr->scope_gen, sr_g.gen + 1);
 out:
 	pthread_mutex_unlock(&init_lock);
@@ -458,15 +470,18 @@ out:
 void sr_doorbell_check(struct sr_slot_w *w, uint64_t head)
 {
 	const uint64_t size = (uint64_t)w->mask + 1;
+	/* A: pairs with the agent's store-release of tail (D). */
 	uint64_t tail = sr_load_acquire_64(&w->cons->tail);
 	if (tail > head || head - tail > size)
 		return; /* not a tail we can use (no agent yet, or a broken one) */
 	w->tail_cache = tail;
+	/* Acquire: pairs with the agent's store of watermark_pct (docs/ABI.md §10). */
 	uint32_t pct = sr_load_acquire_32(&sr_cons_hdr(&sr_g.map)->watermark_pct);
 	if (pct >= 1 && pct <= 100)
 		w->watermark = (uint32_t)(size * pct / 100);
 	if (head - tail < w->watermark || tail == w->bell_tail)
 		return;
+	/* Acquire: pairs with the store in cl_install_doorbell() (client.c). */
 	int fd = sr_load_int(&sr_doorbell_fd);
 	if (fd < 0)
 		return;
@@ -487,8 +502,11 @@ void sr_doorbell_check(struct sr_slot_w *w, uint64_t head)
  */
 void sr_wake_agent(struct sr_slot_w *w)
 {
+	/* F (docs/ABI.md §10.1): the exchange pairs with the agent's store of
+	 * need_wakeup (E); only the thread that takes the 1 rings. */
 	if (!sr_xchg_32(w->wake, 0))
 		return;
+	/* Acquire: pairs with the store in cl_install_doorbell() (client.c). */
 	int fd = sr_load_int(&sr_doorbell_fd);
 	if (fd < 0)
 		return;
@@ -504,6 +522,7 @@ int spanring_get_stats(spanring_stats *out)
 	if (!out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
+	/* Acquire: pairs with the store of state in sr_proc_init(). */
 	if (sr_load_int(&sr_g.state) == SR_PROC_UNINIT || !sr_g.slots)
 		return 0;
 	for (uint32_t i = 0; i < sr_g.map.l.slot_count; i++) {

@@ -137,11 +137,15 @@ static struct sr_tracer *tracer_or_default(spanring_tracer *t)
 {
 	if (SR_LIKELY(t != NULL))
 		return (struct sr_tracer *)t;
-	struct sr_tracer *d = __atomic_load_n(&default_tracer, __ATOMIC_ACQUIRE);
+	/* Acquire: pairs with the store-release below, in the thread that made
+	 * the tracer (two threads may both make it: tracer_get returns the
+	 * same one for the same name). */
+	struct sr_tracer *d = sr_load_acquire_ptr(&default_tracer);
 	if (!d) {
 		/* A literal: this may run in a restricted fork child (no stdio). */
 		d = (struct sr_tracer *)spanring_tracer_get("spanring", SR_VERSION_STR, NULL);
-		__atomic_store_n(&default_tracer, d, __ATOMIC_RELEASE);
+		/* Release: pairs with the load-acquire above. */
+		sr_store_release_ptr(&default_tracer, d);
 	}
 	return d;
 }
@@ -183,7 +187,7 @@ static struct spanring_span *span_alloc(struct sr_thread *t)
 
 static void span_recycle(struct sr_thread *t, struct spanring_span *s)
 {
-	__atomic_store_n(&s->state, SR_SPAN_FREE, __ATOMIC_RELAXED);
+	sr_hot_store_relaxed_32(&s->state, SR_SPAN_FREE);
 	if (SR_LIKELY(t && t->npool < POOL_MAX)) {
 		s->next_free = t->pool;
 		t->pool = s;
@@ -207,7 +211,9 @@ static void span_recycle(struct sr_thread *t, struct spanring_span *s)
 static inline void pop_zombies(struct sr_thread *t)
 {
 	struct spanring_span *c;
-	while ((c = t->current) && __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == SR_SPAN_ZOMBIE) {
+	/* Acquire: pairs with the store-release of ZOMBIE in span_finish():
+	 * the thread that ended the span is done with it. */
+	while ((c = t->current) && sr_hot_load_acquire_32(&c->state) == SR_SPAN_ZOMBIE) {
 		t->current = c->prev_current;
 		span_recycle(t, c);
 	}
@@ -241,22 +247,11 @@ static const char *name_store(struct spanring_span *s, const char *name, bool co
 	return d;
 }
 
-static spanring_span *span_begin(spanring_tracer *tracer, const char *name, bool copy_name,
-				 const spanring_span_opts *o)
+/* The new span's trace: its parent's (the thread's current span, or the
+ * context in the options) or a new trace id. */
+static inline void span_inherit(struct sr_thread *t, struct spanring_span *s,
+				const spanring_span_opts *o)
 {
-	int ps = sr_proc_ready();
-	if (SR_UNLIKELY(ps == SR_PROC_DISABLED))
-		return &sr_noop_span;
-	struct sr_thread *t = sr_thread_get();
-	if (SR_UNLIKELY(!t))
-		return &sr_noop_span;
-	if (SR_UNLIKELY(t->rng_fork_gen != sr_g.fork_gen))
-		sr_rng_seed(t);
-	pop_zombies(t);
-	struct spanring_span *s = span_alloc(t);
-	if (SR_UNLIKELY(!s))
-		return &sr_noop_span;
-
 	const struct spanring_span *ps_ = NULL;
 	const spanring_span_context *pc = NULL;
 	if (!o->root) {
@@ -267,7 +262,6 @@ static spanring_span *span_begin(spanring_tracer *tracer, const char *name, bool
 			ps_ = t->current;
 		}
 	}
-	bool parent_sampled = false;
 	if (ps_) {
 		memcpy(s->trace_id, ps_->trace_id, 16);
 		memcpy(s->parent_id, ps_->span_id, 8);
@@ -305,7 +299,26 @@ static spanring_span *span_begin(spanring_tracer *tracer, const char *name, bool
 		s->parent_remote = false;
 		s->has_parent = false;
 	}
-	parent_sampled = s->trace_flags & SPANRING_FLAG_SAMPLED;
+}
+
+static spanring_span *span_begin(spanring_tracer *tracer, const char *name, bool copy_name,
+				 const spanring_span_opts *o)
+{
+	int ps = sr_proc_ready();
+	if (SR_UNLIKELY(ps == SR_PROC_DISABLED))
+		return &sr_noop_span;
+	struct sr_thread *t = sr_thread_get();
+	if (SR_UNLIKELY(!t))
+		return &sr_noop_span;
+	if (SR_UNLIKELY(t->rng_fork_gen != sr_g.fork_gen))
+		sr_rng_seed(t);
+	pop_zombies(t);
+	struct spanring_span *s = span_alloc(t);
+	if (SR_UNLIKELY(!s))
+		return &sr_noop_span;
+
+	span_inherit(t, s, o);
+	bool parent_sampled = s->trace_flags & SPANRING_FLAG_SAMPLED;
 	uint64_t sid = rng_nonzero(t);
 	memcpy(s->span_id, &sid, 8);
 
@@ -367,8 +380,10 @@ static void span_finish(struct sr_thread *t, struct spanring_span *s)
 		pop_zombies(t);
 		return;
 	}
-	/* Out of order, or another thread's chain: the owner unlinks it later. */
-	__atomic_store_n(&s->state, SR_SPAN_ZOMBIE, __ATOMIC_RELEASE);
+	/* Out of order, or another thread's chain: the owner unlinks it later.
+	 * Release: pairs with the load-acquires of state in pop_zombies() (the
+	 * owner recycles the span) and in spanring_span_end_at() (a second end). */
+	sr_hot_store_release_32(&s->state, SR_SPAN_ZOMBIE);
 }
 
 int spanring_span_end_at(spanring_span *s, uint64_t end_ns)
@@ -377,7 +392,8 @@ int spanring_span_end_at(spanring_span *s, uint64_t end_ns)
 		return -EINVAL;
 	if (s == &sr_noop_span)
 		return 0;
-	uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+	/* Acquire: pairs with the store-release of ZOMBIE in span_finish(). */
+	uint32_t st = sr_hot_load_acquire_32(&s->state);
 	if (st != SR_SPAN_LIVE && st != SR_SPAN_NONREC)
 		return -EALREADY;
 	struct sr_thread *t = sr_thread_get();
@@ -401,20 +417,22 @@ int spanring_span_end(spanring_span *s)
 	return spanring_span_end_at(s, 0);
 }
 
-/* 1: recording, 0: a no-op span, <0: error. */
+/* What a setter may do with a span: record into it, nothing (a no-op
+ * span), or fail with a negative errno value. */
+enum span_use { SPAN_NOOP = 0, SPAN_RECORDING = 1 };
 static inline int span_check(const spanring_span *s)
 {
 	if (SR_UNLIKELY(!s))
 		return -EINVAL;
 	uint32_t st = s->state;
 	if (SR_LIKELY(st == SR_SPAN_LIVE))
-		return 1;
-	return st == SR_SPAN_NONREC ? 0 : -EALREADY;
+		return SPAN_RECORDING;
+	return st == SR_SPAN_NONREC ? SPAN_NOOP : -EALREADY;
 }
 
 bool spanring_span_is_recording(const spanring_span *s)
 {
-	return span_check(s) == 1;
+	return span_check(s) == SPAN_RECORDING;
 }
 
 int spanring_span_get_context(const spanring_span *s, spanring_span_context *out)

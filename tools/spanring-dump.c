@@ -452,6 +452,72 @@ static void follow_rescan(struct follow *fw, bool initial)
 	closedir(d);
 }
 
+/* The processes named on the command line: each a pid, each alive. */
+static int follow_want(struct follow *fw, int argc, char **argv)
+{
+	fw->want = calloc((size_t)argc, sizeof(pid_t));
+	fw->want_gone = calloc((size_t)argc, sizeof(bool));
+	if (!fw->want || !fw->want_gone)
+		return DUMP_EXIT_ERROR;
+	for (int i = 0; i < argc; i++)
+		if (parse_pid(argv[i], &fw->want[i])) {
+			fprintf(stderr, "spanring-dump: follow: not a pid: %s\n", argv[i]);
+			return DUMP_EXIT_USAGE;
+		}
+	fw->n_want = argc;
+	for (int i = 0; i < argc; i++)
+		if (!pid_alive(fw->want[i])) {
+			fprintf(stderr, "spanring-dump: no such process: %d\n", (int)fw->want[i]);
+			return DUMP_EXIT_NOPID;
+		}
+	return DUMP_EXIT_OK;
+}
+
+/* Look for new rings (and gone processes). False when following is over. */
+static bool follow_scan(struct follow *fw, bool initial)
+{
+	follow_rescan(fw, initial);
+	if (initial && !fw->want && fw->op->ro.no_proc && !fw->agent_ok) {
+		fprintf(stderr, "spanring-dump: follow --via-agent: no agent answers\n");
+		fw->rc = DUMP_EXIT_NOAGENT;
+		return false;
+	}
+	if (initial && fw->want && fw->n == 0) {
+		/* Explicit PIDs and none could be opened: the warnings said why. */
+		return false;
+	}
+	if (fw->want) {
+		bool all_gone = true;
+		for (int i = 0; i < fw->n_want; i++)
+			all_gone &= fw->want_gone[i];
+		if (all_gone && fw->n == 0) {
+			dump_note(&fw->o, "every followed process has exited");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* A last read so that --for/--count/SIGINT do not cut a burst short; then
+ * close everything. Returns the exit code. */
+static int follow_finish(struct follow *fw, bool initial)
+{
+	const struct opts *op = fw->op;
+	for (size_t i = 0; i < fw->n && !(op->count && fw->o.shown >= op->count); i++)
+		fw->rc = dump_exit_merge(fw->rc, dump_ring_follow_poll(fw->rings[i], &fw->o));
+	dump_out_finish(&fw->o);
+	for (size_t i = 0; i < fw->n; i++)
+		dump_ring_close(fw->rings[i]);
+	int rc = fw->rc;
+	if (fw->want && fw->n == 0 && rc == DUMP_EXIT_OK && initial)
+		rc = DUMP_EXIT_NOPID;
+	free(fw->rings);
+	free(fw->want);
+	free(fw->want_gone);
+	free(fw->warned);
+	return rc;
+}
+
 static int cmd_follow(const struct opts *op, int argc, char **argv)
 {
 	struct follow fw = {.op = op};
@@ -466,25 +532,12 @@ static int cmd_follow(const struct opts *op, int argc, char **argv)
 	out_setup(&fw.o, op);
 	fw.o.limit = op->count;
 	if (argc) {
-		fw.want = calloc((size_t)argc, sizeof(pid_t));
-		fw.want_gone = calloc((size_t)argc, sizeof(bool));
-		if (!fw.want || !fw.want_gone)
-			return DUMP_EXIT_ERROR;
-		for (int i = 0; i < argc; i++)
-			if (parse_pid(argv[i], &fw.want[i])) {
-				fprintf(stderr, "spanring-dump: follow: not a pid: %s\n", argv[i]);
-				free(fw.want);
-				free(fw.want_gone);
-				return DUMP_EXIT_USAGE;
-			}
-		fw.n_want = argc;
-		for (int i = 0; i < argc; i++)
-			if (!pid_alive(fw.want[i])) {
-				fprintf(stderr, "spanring-dump: no such process: %d\n", (int)fw.want[i]);
-				free(fw.want);
-				free(fw.want_gone);
-				return DUMP_EXIT_NOPID;
-			}
+		int wrc = follow_want(&fw, argc, argv);
+		if (wrc) {
+			free(fw.want);
+			free(fw.want_gone);
+			return wrc;
+		}
 	}
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigemptyset(&sa.sa_mask);
@@ -496,27 +549,10 @@ static int cmd_follow(const struct opts *op, int argc, char **argv)
 	while (!g_stop) {
 		uint64_t now = now_ns();
 		if (now >= next_scan) {
-			follow_rescan(&fw, initial);
-			if (initial && !fw.want && op->ro.no_proc && !fw.agent_ok) {
-				fprintf(stderr, "spanring-dump: follow --via-agent: no agent answers\n");
-				fw.rc = DUMP_EXIT_NOAGENT;
+			if (!follow_scan(&fw, initial))
 				break;
-			}
-			if (initial && fw.want && fw.n == 0) {
-				/* Explicit PIDs and none could be opened: the warnings said why. */
-				break;
-			}
 			initial = false;
 			next_scan = now + op->rescan_ns;
-			if (fw.want) {
-				bool all_gone = true;
-				for (int i = 0; i < fw.n_want; i++)
-					all_gone &= fw.want_gone[i];
-				if (all_gone && fw.n == 0) {
-					dump_note(&fw.o, "every followed process has exited");
-					break;
-				}
-			}
 		}
 		for (size_t i = 0; i < fw.n; i++)
 			fw.rc = dump_exit_merge(fw.rc, dump_ring_follow_poll(fw.rings[i], &fw.o));
@@ -529,20 +565,7 @@ static int cmd_follow(const struct opts *op, int argc, char **argv)
 				      .tv_nsec = (long)(op->interval_ns % 1000000000ull)};
 		nanosleep(&ts, NULL);
 	}
-	/* A last read so that --for/--count/SIGINT do not cut a burst short. */
-	for (size_t i = 0; i < fw.n && !(op->count && fw.o.shown >= op->count); i++)
-		fw.rc = dump_exit_merge(fw.rc, dump_ring_follow_poll(fw.rings[i], &fw.o));
-	dump_out_finish(&fw.o);
-	for (size_t i = 0; i < fw.n; i++)
-		dump_ring_close(fw.rings[i]);
-	int rc = fw.rc;
-	if (fw.want && fw.n == 0 && rc == DUMP_EXIT_OK && initial)
-		rc = DUMP_EXIT_NOPID;
-	free(fw.rings);
-	free(fw.want);
-	free(fw.want_gone);
-	free(fw.warned);
-	return rc;
+	return follow_finish(&fw, initial);
 }
 
 /* ---- read / list -------------------------------------------------------------- */

@@ -168,6 +168,8 @@ static int print_own_ring(void)
 	printf("pid %d: spans committed to this process's ring (decoded with protobuf-c):\n",
 	       (int)getpid());
 	for (uint32_t i = 0; i < m->l.slot_count; i++) {
+		/* As a reader (docs/ABI.md §10): tail pairs with the agent's
+		 * store-release (D), head with the producer's (B, commit.h). */
 		uint64_t tail = sr_load_acquire_64(&sr_cons(m, i)->tail);
 		uint64_t head = sr_load_acquire_64(&sr_prod(m, i)->head);
 		const uint8_t *p = sr_slot_data(m, i) + (tail & (m->l.slot_size - 1));

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "spanring/ring_abi.h"
+
 /* Bytes of the minimal varint encoding of v (1..10). */
 static inline size_t pb_varint_size(uint64_t v)
 {
@@ -156,28 +158,28 @@ static inline int pb_next_field(const uint8_t *p, const uint8_t *end, uint32_t *
 	if (*field == 0)
 		return -1;
 	switch (*wt) {
-	case 0: /* varint */
+	case SPANRING_WT_VARINT:
 		if (pb_get_varint(&p, end, &v))
 			return -1;
 		*payload = p;
 		*next = p;
 		*value = v;
 		return 0;
-	case 1: /* i64 */
+	case SPANRING_WT_I64:
 		if (end - p < 8)
 			return -1;
 		*payload = p;
 		*next = p + 8;
 		*value = 8;
 		return 0;
-	case 2: /* len */
+	case SPANRING_WT_LEN:
 		if (pb_get_varint(&p, end, &v) || v > (uint64_t)(end - p))
 			return -1;
 		*payload = p;
 		*next = p + v;
 		*value = v;
 		return 0;
-	case 5: /* i32 */
+	case SPANRING_WT_I32:
 		if (end - p < 4)
 			return -1;
 		*payload = p;

@@ -138,6 +138,7 @@ PL_EXPORT int spanring_shutdown(int timeout_ms)
 	if (!pl.active || !(pl.cfg.trace & PL_T_PROCESS))
 		return sr_lib_shutdown(timeout_ms);
 	pl_busy++;
+	/* Acquire: pairs with the store in sr_proc_init() (producer.c). */
 	int r = sr_load_int(&sr_g.state) == SR_PROC_ACTIVE ? sr_client_flush(timeout_ms) : -ENOTCONN;
 	pl_busy--;
 	return r;

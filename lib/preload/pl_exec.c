@@ -357,6 +357,7 @@ static bool only_our_thread(void)
 {
 	struct stat st;
 	/* nlink of /proc/self/task is 2 + the number of threads. */
+	/* Acquire: pairs with the store in sr_proc_init() (producer.c). */
 	return sr_load_int(&sr_g.state) == SR_PROC_ACTIVE && stat("/proc/self/task", &st) == 0 &&
 	       st.st_nlink == 4;
 }
@@ -445,7 +446,9 @@ PL_EXPORT void _exit(int code)
 	int saved = errno;
 	pl_process_exit(code, true);
 	errno = saved;
-	exit_now(__atomic_load_n(&pl_real__exit, __ATOMIC_ACQUIRE), code);
+	/* No lookup here (dlsym is not async-signal-safe); the load-acquire
+	 * pairs with the store-release in pl_real_lookup(). */
+	exit_now(sr_load_acquire_ptr(&pl_real__exit), code);
 }
 
 PL_EXPORT void _Exit(int code)
@@ -453,7 +456,7 @@ PL_EXPORT void _Exit(int code)
 	int saved = errno;
 	pl_process_exit(code, true);
 	errno = saved;
-	exit_now(__atomic_load_n(&pl_real__Exit, __ATOMIC_ACQUIRE), code);
+	exit_now(sr_load_acquire_ptr(&pl_real__Exit), code); /* as in _exit() */
 }
 
 PL_EXPORT void quick_exit(int code)

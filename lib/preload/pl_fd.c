@@ -39,12 +39,20 @@
 
 #define PL_FD_MAX 16
 
+/*
+ * The table is read by any thread's close() and written by the library's
+ * own calls, without a lock: each entry and fd_low are stored with release
+ * (or a compare-and-swap) in fd_track(), fd_untrack(), low_update() and
+ * pl_fd_forget_all(), and loaded with acquire in pl_fd_is_ours(),
+ * low_update() and close_range_keep(); each store pairs with those loads.
+ */
 static int fds[PL_FD_MAX] = {[0 ... PL_FD_MAX - 1] = -1};
 static int fd_low = INT_MAX; /* no recorded descriptor is below this */
 
 static int raw_close(int fd)
 {
-	int (*real)(int) = __atomic_load_n(&pl_real_close, __ATOMIC_ACQUIRE);
+	/* Acquire: pairs with the store-release in pl_real_lookup() (pl_real.c). */
+	int (*real)(int) = sr_load_acquire_ptr(&pl_real_close);
 	if (real)
 		return real(fd);
 	return (int)syscall(SYS_close, fd);
@@ -59,42 +67,38 @@ static void low_update(void)
 {
 	int low = INT_MAX;
 	for (int i = 0; i < PL_FD_MAX; i++) {
-		int v = __atomic_load_n(&fds[i], __ATOMIC_ACQUIRE);
+		int v = sr_load_int(&fds[i]);
 		if (v >= 0 && v < low)
 			low = v;
 	}
-	__atomic_store_n(&fd_low, low, __ATOMIC_RELEASE);
+	sr_store_int(&fd_low, low);
 }
 
 static void fd_track(int fd)
 {
 	for (int i = 0; i < PL_FD_MAX; i++) {
-		int empty = -1;
-		if (__atomic_compare_exchange_n(&fds[i], &empty, fd, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_ACQUIRE))
+		if (sr_cas_int(&fds[i], -1, fd))
 			break;
 	}
-	int low = __atomic_load_n(&fd_low, __ATOMIC_ACQUIRE);
-	while (fd < low && !__atomic_compare_exchange_n(&fd_low, &low, fd, false, __ATOMIC_ACQ_REL,
-							 __ATOMIC_ACQUIRE))
+	int low = sr_load_int(&fd_low);
+	while (fd < low && !sr_cas_int_value(&fd_low, low, fd, &low))
 		;
 }
 
 static void fd_untrack(int fd)
 {
 	for (int i = 0; i < PL_FD_MAX; i++) {
-		int v = fd;
-		__atomic_compare_exchange_n(&fds[i], &v, -1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+		sr_cas_int(&fds[i], fd, -1);
 	}
 	low_update();
 }
 
 bool pl_fd_is_ours(int fd)
 {
-	if (fd < __atomic_load_n(&fd_low, __ATOMIC_ACQUIRE))
+	if (fd < sr_load_int(&fd_low))
 		return false;
 	for (int i = 0; i < PL_FD_MAX; i++)
-		if (__atomic_load_n(&fds[i], __ATOMIC_ACQUIRE) == fd)
+		if (sr_load_int(&fds[i]) == fd)
 			return true;
 	return false;
 }
@@ -102,22 +106,23 @@ bool pl_fd_is_ours(int fd)
 void pl_fd_forget_all(void)
 {
 	for (int i = 0; i < PL_FD_MAX; i++)
-		__atomic_store_n(&fds[i], -1, __ATOMIC_RELEASE);
-	__atomic_store_n(&fd_low, INT_MAX, __ATOMIC_RELEASE);
+		sr_store_int(&fds[i], -1);
+	sr_store_int(&fd_low, INT_MAX);
 }
 
 /* Where our descriptors go: out of the way of dup2(x, small n). */
 static int fd_base(void)
 {
 	static int base;
-	int b = __atomic_load_n(&base, __ATOMIC_RELAXED);
+	/* Relaxed: every thread computes the same value. */
+	int b = sr_load_relaxed_int(&base);
 	if (!b) {
 		struct rlimit rl;
 		rlim_t lim = 1024;
 		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < lim)
 			lim = rl.rlim_cur;
 		b = lim >= 64 ? (int)(lim - lim / 16) : -1;
-		__atomic_store_n(&base, b, __ATOMIC_RELAXED);
+		sr_store_relaxed_int(&base, b);
 	}
 	return b;
 }
@@ -214,8 +219,8 @@ static void *boot_main(void *p)
 	struct boot b = *(struct boot *)p;
 	if (b.heap)
 		free(p);
-	else
-		__atomic_store_n(&boot_busy, 0, __ATOMIC_RELEASE);
+	else /* Release: pairs with the compare-and-swap in __wrap_pthread_create(). */
+		sr_store_int(&boot_busy, 0);
 	pl_busy = 1; /* the library's thread: never traced, may close our fds */
 	return b.fn(b.arg);
 }
@@ -224,9 +229,9 @@ int __wrap_pthread_create(pthread_t *thr, const pthread_attr_t *attr, void *(*fn
 			  void *arg)
 {
 	struct boot *b = &boot_slot;
-	int busy = 0;
-	if (!__atomic_compare_exchange_n(&boot_busy, &busy, 1, false, __ATOMIC_ACQUIRE,
-					 __ATOMIC_RELAXED)) {
+	/* Takes boot_slot; pairs with its release in boot_main() or below (the
+	 * slot's last reader is done with it). */
+	if (!sr_cas_int(&boot_busy, 0, 1)) {
 		b = malloc(sizeof(*b));
 		if (!b)
 			return EAGAIN;
@@ -247,7 +252,7 @@ int __wrap_pthread_create(pthread_t *thr, const pthread_attr_t *attr, void *(*fn
 		if (b->heap)
 			free(b);
 		else
-			__atomic_store_n(&boot_busy, 0, __ATOMIC_RELEASE);
+			sr_store_int(&boot_busy, 0);
 	}
 	return r;
 }
@@ -279,7 +284,7 @@ static int close_range_keep(unsigned first, unsigned last, int flags)
 {
 	int ours[PL_FD_MAX], n = 0;
 	for (int i = 0; i < PL_FD_MAX; i++) {
-		int v = __atomic_load_n(&fds[i], __ATOMIC_ACQUIRE);
+		int v = sr_load_int(&fds[i]);
 		if (v >= 0 && (unsigned)v >= first && (unsigned)v <= last)
 			ours[n++] = v;
 	}

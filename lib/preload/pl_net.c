@@ -160,6 +160,73 @@ PL_EXPORT int getaddrinfo(const char *node, const char *service, const struct ad
 	return r;
 }
 
+/* The path of a Unix socket address; an abstract one as "@name". */
+static void unix_peer_name(char *out, const struct sockaddr_un *s, socklen_t len)
+{
+	size_t pl_len = len > offsetof(struct sockaddr_un, sun_path)
+				? len - offsetof(struct sockaddr_un, sun_path)
+				: 0;
+	if (pl_len > sizeof(s->sun_path))
+		pl_len = sizeof(s->sun_path);
+	if (pl_len && s->sun_path[0] == '\0') {
+		out[0] = '@';
+		memcpy(out + 1, s->sun_path + 1, pl_len - 1);
+	} else {
+		memcpy(out, s->sun_path, pl_len);
+	}
+	out[pl_len] = '\0';
+}
+
+/* The span of one connect() call that took [t0, t1] and returned r, errno e. */
+static void connect_emit(int fd, const struct sockaddr *sa, socklen_t len, int r, int e,
+			 uint64_t t0, uint64_t t1)
+{
+	spanring_attr a[8];
+	size_t n = 0;
+	char host[INET6_ADDRSTRLEN + 1] = "";
+	char upath[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
+	int port = -1;
+	const char *name = NULL;
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	int keep = errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0)
+		type = 0;
+	errno = keep;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s = (const void *)sa;
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+		port = ntohs(s->sin_port);
+		name = dns_name_of(AF_INET, &s->sin_addr);
+		a[n++] = SPANRING_ATTR_STR("network.type", "ipv4");
+	} else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s = (const void *)sa;
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+		port = ntohs(s->sin6_port);
+		name = dns_name_of(AF_INET6, &s->sin6_addr);
+		a[n++] = SPANRING_ATTR_STR("network.type", "ipv6");
+	} else if (sa->sa_family == AF_UNIX) {
+		unix_peer_name(upath, (const void *)sa, len);
+		a[n++] = SPANRING_ATTR_STR("network.peer.address", upath);
+		a[n++] = SPANRING_ATTR_STR("network.transport", "unix");
+	}
+	if (host[0]) {
+		a[n++] = SPANRING_ATTR_STR("network.peer.address", host);
+		a[n++] = SPANRING_ATTR_INT("network.peer.port", port);
+		a[n++] = SPANRING_ATTR_STR("network.transport", type == SOCK_DGRAM ? "udp" : "tcp");
+		a[n++] = SPANRING_ATTR_STR("server.address", name ? name : host);
+		a[n++] = SPANRING_ATTR_INT("server.port", port);
+	}
+	bool failed = r != 0 && e != EINPROGRESS && e != EALREADY && e != EINTR;
+	const char *msg = NULL;
+	if (failed) {
+		const char *en = strerrorname_np(e);
+		a[n++] = SPANRING_ATTR_STR("error.type", en ? en : "_OTHER");
+		msg = strerrordesc_np(e);
+	}
+	pl_emit("connect", t0, t1, a, n, failed ? SPANRING_STATUS_ERROR : SPANRING_STATUS_UNSET, msg);
+}
+
 PL_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
 	int (*real)(int, const struct sockaddr *, socklen_t) = PL_REAL(connect);
@@ -179,68 +246,8 @@ PL_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 	uint64_t t1 = sr_clock_ns();
 	pl_incall--;
 
-	if (t1 - t0 >= pl.cfg.min_duration_ns) {
-		spanring_attr a[8];
-		size_t n = 0;
-		char host[INET6_ADDRSTRLEN + 1] = "";
-		char upath[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
-		int port = -1;
-		const char *name = NULL;
-		int type = 0;
-		socklen_t tl = sizeof(type);
-		int keep = errno;
-		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0)
-			type = 0;
-		errno = keep;
-		if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-			const struct sockaddr_in *s = (const void *)sa;
-			inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-			port = ntohs(s->sin_port);
-			name = dns_name_of(AF_INET, &s->sin_addr);
-			a[n++] = SPANRING_ATTR_STR("network.type", "ipv4");
-		} else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-			const struct sockaddr_in6 *s = (const void *)sa;
-			inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-			port = ntohs(s->sin6_port);
-			name = dns_name_of(AF_INET6, &s->sin6_addr);
-			a[n++] = SPANRING_ATTR_STR("network.type", "ipv6");
-		} else if (sa->sa_family == AF_UNIX) {
-			const struct sockaddr_un *s = (const void *)sa;
-			size_t pl_len = len > offsetof(struct sockaddr_un, sun_path)
-						? len - offsetof(struct sockaddr_un, sun_path)
-						: 0;
-			if (pl_len > sizeof(s->sun_path))
-				pl_len = sizeof(s->sun_path);
-			if (pl_len && s->sun_path[0] == '\0') {
-				/* Abstract: shown as "@name". */
-				upath[0] = '@';
-				memcpy(upath + 1, s->sun_path + 1, pl_len - 1);
-				upath[pl_len] = '\0';
-			} else {
-				memcpy(upath, s->sun_path, pl_len);
-				upath[pl_len] = '\0';
-			}
-			a[n++] = SPANRING_ATTR_STR("network.peer.address", upath);
-			a[n++] = SPANRING_ATTR_STR("network.transport", "unix");
-		}
-		if (host[0]) {
-			a[n++] = SPANRING_ATTR_STR("network.peer.address", host);
-			a[n++] = SPANRING_ATTR_INT("network.peer.port", port);
-			a[n++] = SPANRING_ATTR_STR("network.transport",
-						   type == SOCK_DGRAM ? "udp" : "tcp");
-			a[n++] = SPANRING_ATTR_STR("server.address", name ? name : host);
-			a[n++] = SPANRING_ATTR_INT("server.port", port);
-		}
-		bool failed = r != 0 && e != EINPROGRESS && e != EALREADY && e != EINTR;
-		const char *msg = NULL;
-		if (failed) {
-			const char *en = strerrorname_np(e);
-			a[n++] = SPANRING_ATTR_STR("error.type", en ? en : "_OTHER");
-			msg = strerrordesc_np(e);
-		}
-		pl_emit("connect", t0, t1, a, n, failed ? SPANRING_STATUS_ERROR : SPANRING_STATUS_UNSET,
-			msg);
-	}
+	if (t1 - t0 >= pl.cfg.min_duration_ns)
+		connect_emit(fd, sa, len, r, e, t0, t1);
 	errno = e;
 	return r;
 }

@@ -89,7 +89,7 @@ static void fill_random(uint8_t *p, size_t n)
 	if (r == (ssize_t)n)
 		return;
 	uint64_t x = realtime_ns() ^ ((uint64_t)pl_getpid() << 32) ^
-		     __atomic_add_fetch(&counter, 0x9e3779b97f4a7c15ull, __ATOMIC_RELAXED);
+		     (sr_faa_64(&counter, 0x9e3779b97f4a7c15ull) + 0x9e3779b97f4a7c15ull);
 	for (size_t i = 0; i < n; i++) {
 		/* splitmix64 */
 		if (i % 8 == 0) {
@@ -169,7 +169,9 @@ static void ps_start(const struct sr_config *cfg, uint64_t start_ns)
 	char tp[SPANRING_TRACEPARENT_LEN + 1];
 	tp_store(&pl.ctx, tp);
 	tp_env_set(tp);
-	__atomic_store_n(&pl.ps_state, PL_PS_LIVE, __ATOMIC_RELEASE);
+	/* Release: pairs with the compare-and-swap in ps_claim_end() and the
+	 * load in the exec path (the span is complete). */
+	sr_store_int(&pl.ps_state, PL_PS_LIVE);
 }
 
 /* ---- the ring, the reserved slot, the commit --------------------------------- */
@@ -188,11 +190,13 @@ static bool claim_slot(void)
 		if (!free_)
 			return false;
 		uint32_t i = (uint32_t)__builtin_ctzll(free_);
+		/* Pairs with the CAS of slot_release() (producer.c). */
 		if (sr_cas_64(&sr_g.owned, owned, owned | (1ull << i))) {
 			pl.sig_thr.slot = (int32_t)i;
 			pl.sig_thr.exclusive = true;
-			/* gen last: the signal path trusts slot only when gen matches. */
-			__atomic_store_n(&pl.sig_thr.gen, sr_g.gen, __ATOMIC_RELEASE);
+			/* gen last: the signal path trusts slot only when gen
+			 * matches. Release: pairs with the load in sig_slot_ok(). */
+			sr_store_release_32(&pl.sig_thr.gen, sr_g.gen);
 			return true;
 		}
 	}
@@ -200,12 +204,14 @@ static bool claim_slot(void)
 
 static bool sig_slot_ok(void)
 {
-	return __atomic_load_n(&pl.sig_thr.gen, __ATOMIC_ACQUIRE) == sr_g.gen &&
+	/* Acquire: pairs with the store of gen in claim_slot(). */
+	return sr_load_acquire_32(&pl.sig_thr.gen) == sr_g.gen &&
 	       pl.sig_thr.slot >= 0 && pl.sig_thr.exclusive;
 }
 
 static bool scope_ok(void)
 {
+	/* Acquire: pairs with the store-release in sr_scope_publish() (producer.c). */
 	return pl.tracer && sr_load_acquire_32(&pl.tracer->scope_gen) == sr_g.gen + 1;
 }
 
@@ -222,6 +228,7 @@ static bool scope_ok(void)
  */
 static bool ring_allowed(void)
 {
+	/* Acquire: pairs with the store in sr_proc_init() (producer.c). */
 	return !(pl.forked && pl.fork_threaded) || sr_load_int(&sr_g.state) == SR_PROC_ACTIVE;
 }
 
@@ -252,6 +259,7 @@ static void ps_commit(uint64_t end_ns, bool async)
 	if (!async && !ring_allowed())
 		return;
 	if (async) {
+		/* Acquire: pairs with the store in sr_proc_init() (producer.c). */
 		if (sr_load_int(&sr_g.state) != SR_PROC_ACTIVE || !sig_slot_ok() || !scope_ok())
 			return;
 	} else if (!ring_ready()) {
@@ -277,9 +285,8 @@ static void ps_commit(uint64_t end_ns, bool async)
 
 static bool ps_claim_end(void)
 {
-	int live = PL_PS_LIVE;
-	return __atomic_compare_exchange_n(&pl.ps_state, &live, PL_PS_ENDED, false,
-					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	/* Pairs with the store-release of LIVE in the process span's start. */
+	return sr_cas_int(&pl.ps_state, PL_PS_LIVE, PL_PS_ENDED);
 }
 
 static bool process_on(void)
@@ -290,6 +297,7 @@ static bool process_on(void)
 /* Wait until the agent has the ring, within the exit timeout. */
 static void flush(void)
 {
+	/* Acquire: pairs with the store in sr_proc_init() (producer.c). */
 	if (sr_load_int(&sr_g.state) != SR_PROC_ACTIVE)
 		return;
 	pl_busy++;
@@ -313,6 +321,7 @@ static void ring_close_for_exit(void)
 	sr_proc_lock();
 	bool active = sr_g.state == SR_PROC_ACTIVE;
 	if (active) {
+		/* Release: pairs with the loads of sr_g.state (sr_proc_ready()). */
 		sr_store_int(&sr_g.state, SR_PROC_CLOSED);
 		struct spanring_ring_hdr *h = sr_hdr(&sr_g.map);
 		sr_store_release_32(&h->flags, h->flags | SPANRING_HDR_F_CLOSED);
@@ -378,6 +387,7 @@ void pl_process_signal(int sig)
 	pl_busy--;
 	if (fr != -EALREADY)
 		return;
+	/* Acquire: pairs with the store in cl_install_doorbell() (client.c). */
 	if (sr_load_int(&sr_doorbell_fd) >= 0 || !pl.sock_path[0])
 		return;
 	struct stat st;
@@ -386,6 +396,7 @@ void pl_process_signal(int sig)
 	int waited = 0;
 	const int limit = pl.cfg.exit_timeout_ms;
 	struct timespec ms2 = {0, 2000000};
+	/* Acquire, as above. */
 	while (sr_load_int(&sr_doorbell_fd) < 0 && waited < limit) {
 		nanosleep(&ms2, NULL);
 		waited += 2;
@@ -411,7 +422,7 @@ static void want_fill(struct pl_env_want *w, const char *tp)
 
 void pl_exec_prepare(struct pl_exec_tok *tok, struct pl_env_want *w, bool likely_ok)
 {
-	tok->kind = 0;
+	tok->kind = PL_EXEC_NOTHING;
 	memset(w, 0, sizeof(*w));
 	if (!pl.active)
 		return;
@@ -426,7 +437,7 @@ void pl_exec_prepare(struct pl_exec_tok *tok, struct pl_env_want *w, bool likely
 		return;
 	}
 	if (process_on() && pl.forked && !pl.needs_span &&
-	    __atomic_load_n(&pl.ps_state, __ATOMIC_ACQUIRE) == PL_PS_LIVE) {
+	    sr_load_int(&pl.ps_state) == PL_PS_LIVE) { /* pairs with the store of LIVE */
 		/* A fork child that only execs: no span; the new image is a
 		 * child of our parent's span. */
 		if (prop) {
@@ -437,7 +448,7 @@ void pl_exec_prepare(struct pl_exec_tok *tok, struct pl_env_want *w, bool likely
 			memcpy(pl.tp_own_saved, own, sizeof(own));
 			w->ours[3] = pl.tp_own_saved;
 		}
-		tok->kind = 2;
+		tok->kind = PL_EXEC_KEPT_FORK;
 		return;
 	}
 	if (!likely_ok) {
@@ -449,7 +460,7 @@ void pl_exec_prepare(struct pl_exec_tok *tok, struct pl_env_want *w, bool likely
 	if (process_on() && ps_claim_end()) {
 		pl_pspan_set_end(&pl.ps, PL_END_EXEC, 0, pl.forked);
 		ps_commit(sr_clock_ns(), pl_busy > 0);
-		tok->kind = 1;
+		tok->kind = PL_EXEC_ENDED;
 	}
 	if (!pl_busy)
 		flush();
@@ -459,9 +470,9 @@ void pl_exec_prepare(struct pl_exec_tok *tok, struct pl_env_want *w, bool likely
 
 void pl_exec_failed(const struct pl_exec_tok *tok)
 {
-	if (tok->kind == 2) {
+	if (tok->kind == PL_EXEC_KEPT_FORK) {
 		tp_env_set(pl.tp_own_saved);
-	} else if (tok->kind == 1) {
+	} else if (tok->kind == PL_EXEC_ENDED) {
 		/* The program goes on: a new span for the rest of its life. */
 		ps_start(&sr_g.cfg, sr_clock_ns());
 	}
@@ -515,6 +526,7 @@ void pl_emit(const char *name, uint64_t start_ns, uint64_t end_ns, const spanrin
  * only at its first span besides the process span): true if it did. */
 bool pl_client_pause(void)
 {
+	/* Acquire: pairs with the store in sr_proc_init() (producer.c). */
 	if (sr_load_int(&sr_g.state) != SR_PROC_ACTIVE || !sr_client_thread_alive())
 		return false;
 	pl_busy++;
@@ -525,6 +537,7 @@ bool pl_client_pause(void)
 
 void pl_client_resume(bool was_running)
 {
+	/* Acquire: pairs with the store in sr_proc_init() (producer.c). */
 	if (!was_running || sr_load_int(&sr_g.state) != SR_PROC_ACTIVE)
 		return;
 	pl_busy++;
@@ -674,15 +687,10 @@ static void exe_name(char *out, size_t n)
 	snprintf(out, n, "%s", base ? base : "");
 }
 
-__attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **envp)
+/* The shim's settings from the environment. False if it stays inactive
+ * in this process (said with SPANRING_DEBUG). */
+static bool pl_configure(void)
 {
-	(void)envp;
-	int saved = errno;
-	uint64_t start = realtime_ns();
-
-	pl_real_init();
-	pl.pid = pl_getpid();
-	exe_name(pl.exe_name, sizeof(pl.exe_name));
 	pl_config_parse(&pl.cfg, secure_getenv("SPANRING_TRACE"),
 			secure_getenv("SPANRING_MIN_DURATION_US"), secure_getenv("SPANRING_SIGNALS"),
 			secure_getenv("SPANRING_EXIT_TIMEOUT_MS"), secure_getenv("SPANRING_DEBUG"));
@@ -690,8 +698,7 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 					  pl.exe_name, secure_getenv("SPANRING_EXCLUDE"), pl.cfg.trace);
 	if (why) {
 		pl_debug("%s: inactive (%s)", pl.exe_name, why);
-		errno = saved;
-		return;
+		return false;
 	}
 	if (pl.cfg.bad)
 		pl_debug("ignoring invalid SPANRING_* values (mask %#x)", pl.cfg.bad);
@@ -701,6 +708,51 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 	if (bad_args)
 		pl_debug("ignoring invalid SPANRING_COMMAND_ARGS=\"%s\" (full, redacted or off): "
 			 "redacted", args_v);
+	return true;
+}
+
+/* The process span: ids and the sampling decision first, so that the
+ * environment can be set while we are the only thread (the ring comes
+ * with a registration thread). */
+static void ps_begin(int argc, char **argv, uint64_t start)
+{
+	struct sr_config cfg;
+	sr_config_from_env(&cfg);
+	char path[4096];
+	ssize_t pn = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	path[pn > 0 ? pn : 0] = '\0';
+	sr_resource_set_exe(pn > 0 && (size_t)pn < sizeof(path) - 1 ? path : NULL);
+	struct pl_pspan_info info = {
+		.name = pl.exe_name,
+		.path = path,
+		.argc = argc,
+		.argv = argv,
+		.args_mode = pl.cfg.command_args,
+		.pid = pl.pid,
+		.ppid = getppid(),
+		.count_limit = cfg.attr_count_limit,
+		.value_limit = cfg.attr_value_limit,
+	};
+	pl_pspan_init(&pl.ps, &info, NULL);
+	ps_start(&cfg, start);
+	memcpy(pl.tp_image, pl.tp_env + TP_PREFIX_LEN, SPANRING_TRACEPARENT_LEN);
+	if (pl.cfg.trace & PL_T_EXEC)
+		env_publish();
+}
+
+__attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **envp)
+{
+	(void)envp;
+	int saved = errno;
+	uint64_t start = realtime_ns();
+
+	pl_real_init();
+	pl.pid = pl_getpid();
+	exe_name(pl.exe_name, sizeof(pl.exe_name));
+	if (!pl_configure()) {
+		errno = saved;
+		return;
+	}
 	pl_busy++;
 	pthread_atfork(NULL, NULL, atfork_child_first);
 	pl.active = true;
@@ -724,33 +776,8 @@ __attribute__((constructor)) static void pl_ctor(int argc, char **argv, char **e
 	memcpy(pl.tp_env, TP_PREFIX, TP_PREFIX_LEN);
 	memset(pl.tp_env + TP_PREFIX_LEN, '0', SPANRING_TRACEPARENT_LEN);
 
-	if (pl.cfg.trace & PL_T_PROCESS) {
-		/* Ids and the sampling decision first, so that the environment
-		 * can be set while we are the only thread (the ring comes with
-		 * a registration thread). */
-		struct sr_config cfg;
-		sr_config_from_env(&cfg);
-		char path[4096];
-		ssize_t pn = readlink("/proc/self/exe", path, sizeof(path) - 1);
-		path[pn > 0 ? pn : 0] = '\0';
-		sr_resource_set_exe(pn > 0 && (size_t)pn < sizeof(path) - 1 ? path : NULL);
-		struct pl_pspan_info info = {
-			.name = pl.exe_name,
-			.path = path,
-			.argc = argc,
-			.argv = argv,
-			.args_mode = pl.cfg.command_args,
-			.pid = pl.pid,
-			.ppid = getppid(),
-			.count_limit = cfg.attr_count_limit,
-			.value_limit = cfg.attr_value_limit,
-		};
-		pl_pspan_init(&pl.ps, &info, NULL);
-		ps_start(&cfg, start);
-		memcpy(pl.tp_image, pl.tp_env + TP_PREFIX_LEN, SPANRING_TRACEPARENT_LEN);
-		if (pl.cfg.trace & PL_T_EXEC)
-			env_publish();
-	}
+	if (pl.cfg.trace & PL_T_PROCESS)
+		ps_begin(argc, argv, start);
 	if (pl.cfg.trace & ~PL_T_EXEC) {
 		int r = spanring_init();
 		pl.tracer = (struct sr_tracer *)spanring_tracer_get("spanring.preload", PL_VERSION_STR,

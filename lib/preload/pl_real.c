@@ -28,7 +28,7 @@ void *pl_real_lookup(const char *name, void **slot)
 	void *p = dlsym(RTLD_NEXT, name);
 	errno = saved;
 	if (p)
-		__atomic_store_n(slot, p, __ATOMIC_RELEASE);
+		sr_store_release_ptr(slot, p); /* pairs with the load in PL_REAL() */
 	return p;
 }
 

@@ -213,8 +213,13 @@ SR_HIDDEN const spanring_span_context *pl_default_parent(void);
 /* Before exec*: end (or drop) the process span and flush; fills want with
  * what the new image's environment must carry. Returns a token for
  * pl_exec_failed(). vfork children (other pid) change nothing. */
+enum pl_exec_done {
+	PL_EXEC_NOTHING,   /* nothing done */
+	PL_EXEC_ENDED,     /* the process span ended */
+	PL_EXEC_KEPT_FORK, /* a fork child's span kept for later */
+};
 struct pl_exec_tok {
-	int kind; /* 0: nothing done, 1: span ended, 2: fork child span kept for later */
+	enum pl_exec_done kind;
 };
 SR_HIDDEN void pl_exec_prepare(struct pl_exec_tok *tok, struct pl_env_want *want, bool likely_ok);
 SR_HIDDEN void pl_exec_failed(const struct pl_exec_tok *tok);
@@ -255,9 +260,10 @@ SR_HIDDEN void *pl_real_lookup(const char *name, void **slot);
 #undef PL_REAL_FN
 
 /* The next definition of name, resolved on first use if the constructor
- * has not run yet. NULL if there is none. */
+ * has not run yet. NULL if there is none. The load-acquire pairs with the
+ * store-release in pl_real_lookup(). */
 #define PL_REAL(name)                                                                  \
-	(__builtin_expect(__atomic_load_n(&pl_real_##name, __ATOMIC_ACQUIRE) != NULL, 1) \
+	(__builtin_expect(sr_load_acquire_ptr(&pl_real_##name) != NULL, 1)               \
 		 ? pl_real_##name                                                        \
 		 : (__typeof__(pl_real_##name))pl_real_lookup(#name, (void **)&pl_real_##name))
 

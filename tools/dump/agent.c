@@ -238,6 +238,92 @@ static void fill_gauge(const struct json *slots, char *out, size_t n, double *ma
 	*maxp = mx;
 }
 
+/* The agent's own line and totals. */
+static void list_agent(FILE *f, const struct json *ag)
+{
+	char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32], b8[32];
+	fprintf(f, "agent %s pid %s, up %.1fs, socket ", json_str(ag, "version", "?"),
+		num(ag, "pid", b1, sizeof(b1)), json_num(ag, "uptime_s", 0));
+	dump_fputs_safe(f, json_str(ag, "socket", "?"));
+	fprintf(f, "%s\n", json_bool(ag, "stopping", false) ? " (stopping)" : "");
+	fprintf(f, "  producers %s (registered %s, rejected %s, quarantined %s, closed %s); "
+		   "batches %s, spans %s, bytes %s\n",
+		num(ag, "producers", b1, sizeof(b1)), num(ag, "registered", b2, sizeof(b2)),
+		num(ag, "rejected", b3, sizeof(b3)), num(ag, "quarantined", b4, sizeof(b4)),
+		num(ag, "closed", b5, sizeof(b5)), num(ag, "batches", b6, sizeof(b6)),
+		num(ag, "spans", b7, sizeof(b7)), num(ag, "bytes", b8, sizeof(b8)));
+}
+
+/* One producer's row, and its quarantine reason and drops when it has any. */
+static void list_producer(FILE *f, const struct json *p)
+{
+	char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
+	char gauge[80];
+	double mx;
+	fill_gauge(json_get(p, "slot_state"), gauge, sizeof(gauge), &mx);
+	const struct json *drops = json_get(p, "drops");
+	struct {
+		char s[24];
+	} svc;
+	/* Fixed-width, escaped service name. */
+	const char *sname = json_str(p, "service", "?");
+	size_t k = 0;
+	for (const unsigned char *c = (const unsigned char *)sname; *c && k < 20; c++)
+		svc.s[k++] = *c < 0x20 || *c == 0x7f ? '?' : (char)*c;
+	svc.s[k] = 0;
+	if (strlen(sname) > 20)
+		svc.s[19] = '~';
+	fprintf(f, "%-5s %-8s %-20s %-11s %5s [%-8.8s] %5.1f%% %7s %9s %10s %10s\n",
+		num(p, "id", b1, sizeof(b1)), num(p, "pid", b2, sizeof(b2)), svc.s,
+		json_str(p, "state", json_bool(p, "quarantined", false) ? "quarantined" : "?"),
+		num(p, "slots", b3, sizeof(b3)), gauge, mx, num(drops, "total", b4, sizeof(b4)),
+		num(p, "lost_marks", b5, sizeof(b5)), num(p, "spans", b6, sizeof(b6)),
+		num(p, "bytes", b7, sizeof(b7)));
+	if (json_bool(p, "quarantined", false)) {
+		fprintf(f, "      quarantined: ");
+		dump_fputs_safe(f, json_str(p, "reason", "?"));
+		fputc('\n', f);
+	}
+	if (drops && json_u64(drops, "total", &(uint64_t){0})) {
+		uint64_t t = 0;
+		json_u64(drops, "total", &t);
+		if (t)
+			fprintf(f, "      drops: full %s, oversize %s, encode %s\n",
+				num(drops, "full", b1, sizeof(b1)), num(drops, "oversize", b2, sizeof(b2)),
+				num(drops, "encode", b3, sizeof(b3)));
+	}
+}
+
+/* One exporter's row: its counters, then whatever else it reports (path,
+ * file_bytes, ...) as key=value. */
+static void list_exporter(FILE *f, const struct json *e)
+{
+	char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
+	fprintf(f, "%-10.10s %-8.8s %9s %10s %12s %8s %8s %8s %6s ", json_str(e, "name", "?"),
+		json_str(e, "kind", "?"), num(e, "batches", b1, sizeof(b1)),
+		num(e, "spans", b2, sizeof(b2)), num(e, "bytes", b3, sizeof(b3)),
+		num(e, "failures", b4, sizeof(b4)), num(e, "retries", b5, sizeof(b5)),
+		num(e, "let_go_spans", b6, sizeof(b6)), num(e, "held", b7, sizeof(b7)));
+	static const char *known[] = {"name", "kind", "batches", "spans", "bytes", "failures",
+				      "retries", "let_go_batches", "let_go_spans", "held"};
+	for (size_t k = 0; e->t == JSON_OBJ && k < e->len; k++) {
+		bool skip = false;
+		for (size_t q = 0; q < sizeof(known) / sizeof(known[0]); q++)
+			skip |= strcmp(e->obj[k].key, known[q]) == 0;
+		const struct json *v = &e->obj[k].v;
+		if (skip || (v->t != JSON_STR && v->t != JSON_NUM && v->t != JSON_BOOL))
+			continue;
+		fputc(' ', f);
+		dump_fputs_safe(f, e->obj[k].key);
+		fputc('=', f);
+		if (v->t == JSON_BOOL)
+			fputs(v->b ? "true" : "false", f);
+		else
+			dump_fputs_safe(f, v->s);
+	}
+	fputc('\n', f);
+}
+
 int dump_list(const struct dump_ring_opts *o, bool json_out, FILE *f, char *err, size_t errlen)
 {
 	struct json st;
@@ -252,61 +338,14 @@ int dump_list(const struct dump_ring_opts *o, bool json_out, FILE *f, char *err,
 		return DUMP_EXIT_OK;
 	}
 	free(raw);
-	char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32], b8[32];
-	const struct json *ag = json_get(&st, "agent");
-	fprintf(f, "agent %s pid %s, up %.1fs, socket ", json_str(ag, "version", "?"),
-		num(ag, "pid", b1, sizeof(b1)), json_num(ag, "uptime_s", 0));
-	dump_fputs_safe(f, json_str(ag, "socket", "?"));
-	fprintf(f, "%s\n", json_bool(ag, "stopping", false) ? " (stopping)" : "");
-	fprintf(f, "  producers %s (registered %s, rejected %s, quarantined %s, closed %s); "
-		   "batches %s, spans %s, bytes %s\n",
-		num(ag, "producers", b1, sizeof(b1)), num(ag, "registered", b2, sizeof(b2)),
-		num(ag, "rejected", b3, sizeof(b3)), num(ag, "quarantined", b4, sizeof(b4)),
-		num(ag, "closed", b5, sizeof(b5)), num(ag, "batches", b6, sizeof(b6)),
-		num(ag, "spans", b7, sizeof(b7)), num(ag, "bytes", b8, sizeof(b8)));
+	list_agent(f, json_get(&st, "agent"));
 
 	const struct json *prods = json_get(&st, "producers");
 	fprintf(f, "\n%-5s %-8s %-20s %-11s %5s %-10s %6s %7s %9s %10s %10s\n", "ID", "PID", "SERVICE",
 		"STATE", "SLOTS", "FILL", "MAX%", "DROPS", "LOST", "SPANS", "BYTES");
 	size_t np = prods && prods->t == JSON_ARR ? prods->len : 0;
-	for (size_t i = 0; i < np; i++) {
-		const struct json *p = &prods->arr[i];
-		char gauge[80];
-		double mx;
-		fill_gauge(json_get(p, "slot_state"), gauge, sizeof(gauge), &mx);
-		const struct json *drops = json_get(p, "drops");
-		struct {
-			char s[24];
-		} svc;
-		/* Fixed-width, escaped service name. */
-		const char *sname = json_str(p, "service", "?");
-		size_t k = 0;
-		for (const unsigned char *c = (const unsigned char *)sname; *c && k < 20; c++)
-			svc.s[k++] = *c < 0x20 || *c == 0x7f ? '?' : (char)*c;
-		svc.s[k] = 0;
-		if (strlen(sname) > 20)
-			svc.s[19] = '~';
-		fprintf(f, "%-5s %-8s %-20s %-11s %5s [%-8.8s] %5.1f%% %7s %9s %10s %10s\n",
-			num(p, "id", b1, sizeof(b1)), num(p, "pid", b2, sizeof(b2)), svc.s,
-			json_str(p, "state", json_bool(p, "quarantined", false) ? "quarantined" : "?"),
-			num(p, "slots", b3, sizeof(b3)), gauge, mx, num(drops, "total", b4, sizeof(b4)),
-			num(p, "lost_marks", b5, sizeof(b5)), num(p, "spans", b6, sizeof(b6)),
-			num(p, "bytes", b7, sizeof(b7)));
-		if (json_bool(p, "quarantined", false)) {
-			fprintf(f, "      quarantined: ");
-			dump_fputs_safe(f, json_str(p, "reason", "?"));
-			fputc('\n', f);
-		}
-		if (drops && json_u64(drops, "total", &(uint64_t){0})) {
-			uint64_t t = 0;
-			json_u64(drops, "total", &t);
-			if (t)
-				fprintf(f, "      drops: full %s, oversize %s, encode %s\n",
-					num(drops, "full", b1, sizeof(b1)),
-					num(drops, "oversize", b2, sizeof(b2)),
-					num(drops, "encode", b3, sizeof(b3)));
-		}
-	}
+	for (size_t i = 0; i < np; i++)
+		list_producer(f, &prods->arr[i]);
 	if (!np)
 		fprintf(f, "(no producers)\n");
 
@@ -314,33 +353,8 @@ int dump_list(const struct dump_ring_opts *o, bool json_out, FILE *f, char *err,
 	fprintf(f, "\n%-10s %-8s %9s %10s %12s %8s %8s %8s %6s  %s\n", "EXPORTER", "KIND", "BATCHES",
 		"SPANS", "BYTES", "FAILURES", "RETRIES", "LET_GO", "HELD", "DETAILS");
 	size_t ne = ex && ex->t == JSON_ARR ? ex->len : 0;
-	for (size_t i = 0; i < ne; i++) {
-		const struct json *e = &ex->arr[i];
-		fprintf(f, "%-10.10s %-8.8s %9s %10s %12s %8s %8s %8s %6s ", json_str(e, "name", "?"),
-			json_str(e, "kind", "?"), num(e, "batches", b1, sizeof(b1)),
-			num(e, "spans", b2, sizeof(b2)), num(e, "bytes", b3, sizeof(b3)),
-			num(e, "failures", b4, sizeof(b4)), num(e, "retries", b5, sizeof(b5)),
-			num(e, "let_go_spans", b6, sizeof(b6)), num(e, "held", b7, sizeof(b7)));
-		/* Whatever else the exporter reports (path, file_bytes, ...). */
-		static const char *known[] = {"name", "kind", "batches", "spans", "bytes", "failures",
-					      "retries", "let_go_batches", "let_go_spans", "held"};
-		for (size_t k = 0; e->t == JSON_OBJ && k < e->len; k++) {
-			bool skip = false;
-			for (size_t q = 0; q < sizeof(known) / sizeof(known[0]); q++)
-				skip |= strcmp(e->obj[k].key, known[q]) == 0;
-			const struct json *v = &e->obj[k].v;
-			if (skip || (v->t != JSON_STR && v->t != JSON_NUM && v->t != JSON_BOOL))
-				continue;
-			fputc(' ', f);
-			dump_fputs_safe(f, e->obj[k].key);
-			fputc('=', f);
-			if (v->t == JSON_BOOL)
-				fputs(v->b ? "true" : "false", f);
-			else
-				dump_fputs_safe(f, v->s);
-		}
-		fputc('\n', f);
-	}
+	for (size_t i = 0; i < ne; i++)
+		list_exporter(f, &ex->arr[i]);
 	if (!ne)
 		fprintf(f, "(no exporters)\n");
 	json_free(&st);

@@ -72,6 +72,29 @@ static size_t utf8_put(char *o, unsigned cp)
 	return 4;
 }
 
+/* After "\u" (the string ends at stop): the code point, a surrogate pair
+ * joined; a lone surrogate becomes U+FFFD. */
+static int jp_unicode(struct jp *j, const char *stop, unsigned *cpp)
+{
+	unsigned cp, lo;
+	if (jp_u4(j, &cp))
+		return -1;
+	if (cp >= 0xd800 && cp < 0xdc00 && stop - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u') {
+		const char *save = j->p;
+		j->p += 2;
+		if (jp_u4(j, &lo))
+			return -1;
+		if (lo >= 0xdc00 && lo < 0xe000)
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+		else
+			j->p = save, cp = 0xfffd;
+	} else if (cp >= 0xd800 && cp < 0xe000) {
+		cp = 0xfffd; /* lone surrogate */
+	}
+	*cpp = cp;
+	return 0;
+}
+
 /* At the opening quote. A decoded string is never longer than its source. */
 static char *jp_string(struct jp *j, size_t *lenp)
 {
@@ -119,25 +142,10 @@ static char *jp_string(struct jp *j, size_t *lenp)
 		case 'r': out[n++] = '\r'; break;
 		case 't': out[n++] = '\t'; break;
 		case 'u': {
-			unsigned cp, lo;
-			if (jp_u4(j, &cp)) {
+			unsigned cp;
+			if (jp_unicode(j, stop, &cp)) {
 				free(out);
 				return NULL;
-			}
-			if (cp >= 0xd800 && cp < 0xdc00 && stop - j->p >= 6 && j->p[0] == '\\' &&
-			    j->p[1] == 'u') {
-				const char *save = j->p;
-				j->p += 2;
-				if (jp_u4(j, &lo)) {
-					free(out);
-					return NULL;
-				}
-				if (lo >= 0xdc00 && lo < 0xe000)
-					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-				else
-					j->p = save, cp = 0xfffd;
-			} else if (cp >= 0xd800 && cp < 0xe000) {
-				cp = 0xfffd; /* lone surrogate */
 			}
 			/* "\uXXXX" is 6 source bytes, at most 4 decoded; a pair 12 -> 4. */
 			n += utf8_put(out + n, cp);

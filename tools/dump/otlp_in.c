@@ -218,6 +218,53 @@ static int decode_value(struct jd *j, const ProtobufCFieldDescriptor *f, const s
 	return jd_fail(j, "unsupported field type", f->name);
 }
 
+/* A repeated field: a JSON array, each element decoded into a new C array. */
+static int decode_repeated(struct jd *j, const ProtobufCFieldDescriptor *f, const struct json *v,
+			   char *base, int depth)
+{
+	if (v->t != JSON_ARR)
+		return jd_fail(j, "expected an array", f->name);
+	size_t n = v->len, es = sr_pb_value_size(f->type);
+	if (!n)
+		return 0;
+	void *arr = calloc(n, es);
+	if (!arr)
+		return jd_fail(j, "out of memory", f->name);
+	/* Published before filling so that a failure frees what exists. */
+	*(void **)(base + f->offset) = arr;
+	size_t *np = (size_t *)(base + f->quantifier_offset);
+	size_t klen = strlen(j->path);
+	for (size_t k = 0; k < n; k++) {
+		snprintf(j->path + klen, sizeof(j->path) - klen, "[%zu]", k);
+		if (decode_value(j, f, &v->arr[k], (char *)arr + k * es, depth))
+			return -1;
+		*np = k + 1;
+	}
+	return 0;
+}
+
+/* A singular field, a oneof member (at most one per oneof) or not. */
+static int decode_single(struct jd *j, const ProtobufCFieldDescriptor *f, const struct json *v,
+			 char *base, int depth)
+{
+	void *p = base + f->offset;
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+		uint32_t *qc = (uint32_t *)(base + f->quantifier_offset);
+		if (*qc)
+			return jd_fail(j, "two members of one oneof", f->name);
+		if (decode_value(j, f, v, p, depth))
+			return -1;
+		*qc = f->id;
+		return 0;
+	}
+	if (decode_value(j, f, v, p, depth))
+		return -1;
+	if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
+	    f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING)
+		*(protobuf_c_boolean *)(base + f->quantifier_offset) = 1;
+	return 0;
+}
+
 static int decode_msg(struct jd *j, const struct json *v, const ProtobufCMessageDescriptor *d,
 		      ProtobufCMessage **out, int depth)
 {
@@ -252,49 +299,9 @@ static int decode_msg(struct jd *j, const struct json *v, const ProtobufCMessage
 			seen |= 1ull << fi;
 		snprintf(j->path + plen, sizeof(j->path) - plen, "%s%s", plen ? "." : "",
 			 mem->key);
-		void *p = base + f->offset;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			if (mem->v.t != JSON_ARR) {
-				jd_fail(j, "expected an array", f->name);
-				goto fail;
-			}
-			size_t n = mem->v.len, es = sr_pb_value_size(f->type);
-			if (!n)
-				continue;
-			void *arr = calloc(n, es);
-			if (!arr) {
-				jd_fail(j, "out of memory", f->name);
-				goto fail;
-			}
-			/* Published before filling so that a failure frees what exists. */
-			*(void **)p = arr;
-			size_t *np = (size_t *)(base + f->quantifier_offset);
-			size_t klen = strlen(j->path);
-			for (size_t k = 0; k < n; k++) {
-				snprintf(j->path + klen, sizeof(j->path) - klen, "[%zu]", k);
-				if (decode_value(j, f, &mem->v.arr[k], (char *)arr + k * es, depth))
-					goto fail;
-				*np = k + 1;
-			}
-		} else {
-			if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-				uint32_t *qc = (uint32_t *)(base + f->quantifier_offset);
-				if (*qc) {
-					jd_fail(j, "two members of one oneof", f->name);
-					goto fail;
-				}
-				if (decode_value(j, f, &mem->v, p, depth))
-					goto fail;
-				*qc = f->id;
-			} else {
-				if (decode_value(j, f, &mem->v, p, depth))
-					goto fail;
-				if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
-				    f->type != PROTOBUF_C_TYPE_MESSAGE &&
-				    f->type != PROTOBUF_C_TYPE_STRING)
-					*(protobuf_c_boolean *)(base + f->quantifier_offset) = 1;
-			}
-		}
+		if (f->label == PROTOBUF_C_LABEL_REPEATED ? decode_repeated(j, f, &mem->v, base, depth)
+							  : decode_single(j, f, &mem->v, base, depth))
+			goto fail;
 		j->path[plen] = 0;
 	}
 	*out = m;

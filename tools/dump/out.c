@@ -399,6 +399,51 @@ void dump_note(struct dump_out *o, const char *fmt, ...)
 	fflush(f);
 }
 
+/* --verbose: the full ids, scope, pid and slot, then one line per event
+ * and per link. */
+static void emit_line_details(struct sbuf *b, const struct dump_ctx *c, const dump_span_t *s)
+{
+	char dur[32];
+	sbuf_puts(b, "    trace ");
+	put_hex(b, &s->trace_id, 16);
+	sbuf_puts(b, " span ");
+	put_hex(b, &s->span_id, 8);
+	sbuf_puts(b, " parent ");
+	put_hex(b, &s->parent_span_id, 8);
+	if (c->scope) {
+		sbuf_puts(b, " scope ");
+		put_safe(b, c->scope->name, 0, false);
+		if (c->scope->version && *c->scope->version) {
+			sbuf_putc(b, '@');
+			put_safe(b, c->scope->version, 0, false);
+		}
+	}
+	if (c->pid)
+		sbuf_printf(b, " pid %d slot %d", (int)c->pid, c->slot);
+	sbuf_putc(b, '\n');
+	for (size_t i = 0; i < s->n_events; i++) {
+		const Opentelemetry__Proto__Trace__V1__Span__Event *e = s->events[i];
+		sbuf_puts(b, "    event +");
+		dump_fmt_duration(e->time_unix_nano > s->start_time_unix_nano
+					  ? e->time_unix_nano - s->start_time_unix_nano
+					  : 0,
+				  dur, sizeof(dur));
+		sbuf_printf(b, "%s ", dur);
+		put_safe(b, e->name, 0, false);
+		put_attrs(b, e->attributes, e->n_attributes, true);
+		sbuf_putc(b, '\n');
+	}
+	for (size_t i = 0; i < s->n_links; i++) {
+		const Opentelemetry__Proto__Trace__V1__Span__Link *l = s->links[i];
+		sbuf_puts(b, "    link trace ");
+		put_hex(b, &l->trace_id, 16);
+		sbuf_puts(b, " span ");
+		put_hex(b, &l->span_id, 8);
+		put_attrs(b, l->attributes, l->n_attributes, true);
+		sbuf_putc(b, '\n');
+	}
+}
+
 static void emit_line(struct dump_out *o, const struct dump_ctx *c, const dump_span_t *s)
 {
 	struct sbuf b = {0};
@@ -435,46 +480,8 @@ static void emit_line(struct dump_out *o, const struct dump_ctx *c, const dump_s
 	if (!o->verbose && s->n_links)
 		sbuf_printf(&b, " links=%zu", s->n_links);
 	sbuf_putc(&b, '\n');
-	if (o->verbose) {
-		sbuf_puts(&b, "    trace ");
-		put_hex(&b, &s->trace_id, 16);
-		sbuf_puts(&b, " span ");
-		put_hex(&b, &s->span_id, 8);
-		sbuf_puts(&b, " parent ");
-		put_hex(&b, &s->parent_span_id, 8);
-		if (c->scope) {
-			sbuf_puts(&b, " scope ");
-			put_safe(&b, c->scope->name, 0, false);
-			if (c->scope->version && *c->scope->version) {
-				sbuf_putc(&b, '@');
-				put_safe(&b, c->scope->version, 0, false);
-			}
-		}
-		if (c->pid)
-			sbuf_printf(&b, " pid %d slot %d", (int)c->pid, c->slot);
-		sbuf_putc(&b, '\n');
-		for (size_t i = 0; i < s->n_events; i++) {
-			const Opentelemetry__Proto__Trace__V1__Span__Event *e = s->events[i];
-			sbuf_puts(&b, "    event +");
-			dump_fmt_duration(e->time_unix_nano > s->start_time_unix_nano
-						  ? e->time_unix_nano - s->start_time_unix_nano
-						  : 0,
-					  dur, sizeof(dur));
-			sbuf_printf(&b, "%s ", dur);
-			put_safe(&b, e->name, 0, false);
-			put_attrs(&b, e->attributes, e->n_attributes, true);
-			sbuf_putc(&b, '\n');
-		}
-		for (size_t i = 0; i < s->n_links; i++) {
-			const Opentelemetry__Proto__Trace__V1__Span__Link *l = s->links[i];
-			sbuf_puts(&b, "    link trace ");
-			put_hex(&b, &l->trace_id, 16);
-			sbuf_puts(&b, " span ");
-			put_hex(&b, &l->span_id, 8);
-			put_attrs(&b, l->attributes, l->n_attributes, true);
-			sbuf_putc(&b, '\n');
-		}
-	}
+	if (o->verbose)
+		emit_line_details(&b, c, s);
 	if (!b.oom)
 		fwrite(b.p, 1, b.len, o->f);
 	sbuf_free(&b);
@@ -604,6 +611,12 @@ static int cmp_idx(const void *a, const void *b)
 
 #define WF_MAX_INDENT 24
 
+/* Status ERROR: marked with '!'. */
+static bool wf_failed(const struct wf_span *s)
+{
+	return s->status == OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+}
+
 static void wf_bar(struct sbuf *b, const struct dump_out *o, const struct wf_span *s, uint64_t t0,
 		   uint64_t total, int bw)
 {
@@ -621,38 +634,26 @@ static void wf_bar(struct sbuf *b, const struct dump_out *o, const struct wf_spa
 	sbuf_putc(b, '|');
 	for (int i = 0; i < bw; i++) {
 		if (i >= from && i < to)
-			sbuf_puts(b, o->utf8 ? "\xe2\x96\x88" : (s->status == 2 ? "!" : "#"));
+			sbuf_puts(b, o->utf8 ? "\xe2\x96\x88" : (wf_failed(s) ? "!" : "#"));
 		else
 			sbuf_putc(b, ' ');
 	}
 	sbuf_putc(b, '|');
 }
 
-static void wf_trace(struct dump_out *o, struct wf_span *sp, size_t n)
-{
-	uint64_t t0 = UINT64_MAX, t1 = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (sp[i].start < t0)
-			t0 = sp[i].start;
-		if (sp[i].end > t1)
-			t1 = sp[i].end;
-	}
-	uint64_t total = t1 > t0 ? t1 - t0 : 1;
+/* One trace's tree: each span's parent (SIZE_MAX for a root or an orphan)
+ * and its children in start order, kids[first[i] ... first[i] + nkids[i]). */
+struct wf_tree {
+	size_t *parent, *kids, *nkids, *first;
+};
 
-	/* Parent of each span (index, or SIZE_MAX for a root or an orphan). */
+/* Each span's parent, looked up by id in a sorted index. Returns the
+ * number of roots, or SIZE_MAX without memory. */
+static size_t wf_parents(const struct wf_span *sp, size_t n, size_t *parent)
+{
 	struct wf_idx *idx = calloc(n, sizeof(*idx));
-	size_t *parent = calloc(n, sizeof(*parent));
-	size_t *kids = calloc(n, sizeof(*kids));
-	size_t *nkids = calloc(n + 1, sizeof(*nkids));
-	size_t *first = calloc(n + 1, sizeof(*first));
-	bool *done = calloc(n, sizeof(*done));
-	struct frame {
-		size_t span, next;
-		int depth;
-	} *stack = calloc(n + 1, sizeof(*stack));
-	struct sbuf b = {0};
-	if (!idx || !parent || !kids || !nkids || !first || !done || !stack)
-		goto out;
+	if (!idx)
+		return SIZE_MAX;
 	for (size_t i = 0; i < n; i++)
 		idx[i] = (struct wf_idx){sp[i].span, i};
 	qsort(idx, n, sizeof(*idx), cmp_idx);
@@ -676,117 +677,171 @@ static void wf_trace(struct dump_out *o, struct wf_span *sp, size_t n)
 		if (parent[i] == SIZE_MAX)
 			roots++;
 	}
-	/* Children lists in start order (sp is sorted by start): counting sort. */
+	free(idx);
+	return roots;
+}
+
+/* Children lists in start order (sp is sorted by start): counting sort. */
+static void wf_children(struct wf_tree *t, size_t n)
+{
 	for (size_t i = 0; i < n; i++)
-		if (parent[i] != SIZE_MAX)
-			nkids[parent[i]]++;
+		if (t->parent[i] != SIZE_MAX)
+			t->nkids[t->parent[i]]++;
 	size_t acc = 0;
 	for (size_t i = 0; i < n; i++) {
-		first[i] = acc;
-		acc += nkids[i];
-		nkids[i] = 0;
+		t->first[i] = acc;
+		acc += t->nkids[i];
+		t->nkids[i] = 0;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (parent[i] != SIZE_MAX) {
-			size_t p = parent[i];
-			kids[first[p] + nkids[p]++] = i;
+		if (t->parent[i] != SIZE_MAX) {
+			size_t p = t->parent[i];
+			t->kids[t->first[p] + t->nkids[p]++] = i;
 		}
+}
+
+/* Where a trace's rows go: its time span, and the widths of the label
+ * column (tree prefix + name, + service where it changes) and the bars.
+ * Row: label, ' ', '|', bars, '|', ' ', status mark, duration (9). */
+struct wf_geom {
+	uint64_t t0, total;
+	int label_w, bw;
+};
+
+/* The row of span i at depth d; last[k]: the ancestor at depth k is its
+ * parent's last child (no more "|" below it). */
+static void wf_row(struct sbuf *b, const struct dump_out *o, const struct wf_span *sp,
+		   const size_t *parent, size_t i, int depth, const bool *last,
+		   const struct wf_geom *g)
+{
+	const struct wf_span *s = &sp[i];
+	struct sbuf lb = {0};
+	int d = depth < WF_MAX_INDENT ? depth : WF_MAX_INDENT;
+	for (int k = 1; k < d; k++)
+		sbuf_puts(&lb, last[k] ? "   " : (o->utf8 ? "\xe2\x94\x82  " : "|  "));
+	if (d >= 1)
+		sbuf_puts(&lb, last[d] ? (o->utf8 ? "\xe2\x94\x94\xe2\x94\x80 " : "`- ")
+				       : (o->utf8 ? "\xe2\x94\x9c\xe2\x94\x80 " : "|- "));
+	int used = 3 * d;
+	bool svc = parent[i] == SIZE_MAX || strcmp(sp[parent[i]].service, s->service) != 0;
+	struct sbuf nm = {0};
+	sbuf_puts(&nm, s->name);
+	if (svc && *s->service) {
+		sbuf_puts(&nm, " [");
+		sbuf_puts(&nm, s->service);
+		sbuf_putc(&nm, ']');
+	}
+	sbuf_putc(&nm, 0);
+	if (!nm.oom && !lb.oom) {
+		if (lb.len)
+			sbuf_put(b, lb.p, lb.len);
+		put_safe(b, nm.p, g->label_w - used > 4 ? g->label_w - used : 4, true);
+	}
+	sbuf_free(&nm);
+	sbuf_free(&lb);
+	sbuf_putc(b, ' ');
+	wf_bar(b, o, s, g->t0, g->total, g->bw);
+	char dur[32];
+	dump_fmt_duration(s->end - s->start, dur, sizeof(dur));
+	sbuf_printf(b, " %c%9s\n", wf_failed(s) ? '!' : ' ', dur);
+}
+
+struct wf_frame {
+	size_t span, next;
+	int depth;
+};
+
+/* Depth first from root r: each span's row once, children in start order. */
+static void wf_walk(struct sbuf *b, const struct dump_out *o, const struct wf_span *sp,
+		    const struct wf_tree *t, size_t r, bool *done, struct wf_frame *stack,
+		    const struct wf_geom *g)
+{
+	bool last[WF_MAX_INDENT + 1];
+	size_t top = 0;
+	stack[top++] = (struct wf_frame){r, 0, 0};
+	done[r] = true;
+	while (top) {
+		struct wf_frame *f = &stack[top - 1];
+		if (f->next == 0) /* first visit */
+			wf_row(b, o, sp, t->parent, f->span, f->depth, last, g);
+		/* Next unvisited child. */
+		size_t sidx = f->span;
+		while (f->next < t->nkids[sidx] && done[t->kids[t->first[sidx] + f->next]])
+			f->next++;
+		if (f->next >= t->nkids[sidx]) {
+			top--;
+			continue;
+		}
+		size_t c = t->kids[t->first[sidx] + f->next++];
+		/* Is c the last not-yet-printed child? */
+		bool is_last = true;
+		for (size_t k = f->next; k < t->nkids[sidx]; k++)
+			if (!done[t->kids[t->first[sidx] + k]]) {
+				is_last = false;
+				break;
+			}
+		int cd = f->depth + 1;
+		if (cd <= WF_MAX_INDENT)
+			last[cd] = is_last;
+		done[c] = true;
+		stack[top++] = (struct wf_frame){c, 0, cd};
+	}
+}
+
+static void wf_trace(struct dump_out *o, struct wf_span *sp, size_t n)
+{
+	struct wf_geom g = {.t0 = UINT64_MAX};
+	uint64_t t1 = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (sp[i].start < g.t0)
+			g.t0 = sp[i].start;
+		if (sp[i].end > t1)
+			t1 = sp[i].end;
+	}
+	g.total = t1 > g.t0 ? t1 - g.t0 : 1;
+
+	struct wf_tree t = {
+		.parent = calloc(n, sizeof(size_t)),
+		.kids = calloc(n, sizeof(size_t)),
+		.nkids = calloc(n + 1, sizeof(size_t)),
+		.first = calloc(n + 1, sizeof(size_t)),
+	};
+	bool *done = calloc(n, sizeof(*done));
+	struct wf_frame *stack = calloc(n + 1, sizeof(*stack));
+	struct sbuf b = {0};
+	size_t roots = SIZE_MAX;
+	if (t.parent && t.kids && t.nkids && t.first && done && stack)
+		roots = wf_parents(sp, n, t.parent);
+	if (roots == SIZE_MAX)
+		goto out;
+	wf_children(&t, n);
 
 	char dur[32];
-	dump_fmt_duration(total, dur, sizeof(dur));
+	dump_fmt_duration(g.total, dur, sizeof(dur));
 	sbuf_puts(&b, "trace ");
 	sbuf_hex(&b, sp[0].trace, 16);
 	sbuf_printf(&b, "  %zu span%s, %s, from ", n, n == 1 ? "" : "s", dur);
-	put_time(&b, t0, o->utc, true);
+	put_time(&b, g.t0, o->utc, true);
 	if (roots > 1)
 		sbuf_printf(&b, "  (%zu roots: parents not seen)", roots);
 	sbuf_putc(&b, '\n');
 
-	/* Label column: tree prefix + name (+ service where it changes). */
-	/* Row: label, ' ', '|', bars, '|', ' ', status mark, duration (9). */
 	int width = o->width < 40 ? 40 : o->width;
-	int label_w = width * 45 / 100;
-	int bw = width - label_w - 14;
-	bool last[WF_MAX_INDENT + 1];
+	g.label_w = width * 45 / 100;
+	g.bw = width - g.label_w - 14;
 	/* Roots in start order, then whatever a cycle kept unreached. */
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t r = 0; r < n; r++) {
-			if (done[r] || (pass == 0 && parent[r] != SIZE_MAX))
-				continue;
-			size_t top = 0;
-			stack[top++] = (struct frame){r, 0, 0};
-			done[r] = true;
-			while (top) {
-				struct frame *f = &stack[top - 1];
-				if (f->next == 0) {
-					/* Print this span's row once, on first visit. */
-					const struct wf_span *s = &sp[f->span];
-					struct sbuf lb = {0};
-					int d = f->depth < WF_MAX_INDENT ? f->depth : WF_MAX_INDENT;
-					for (int k = 1; k < d; k++)
-						sbuf_puts(&lb, last[k] ? "   "
-								       : (o->utf8 ? "\xe2\x94\x82  " : "|  "));
-					if (d >= 1)
-						sbuf_puts(&lb, last[d] ? (o->utf8 ? "\xe2\x94\x94\xe2\x94\x80 " : "`- ")
-								       : (o->utf8 ? "\xe2\x94\x9c\xe2\x94\x80 " : "|- "));
-					int used = 3 * d;
-					size_t ps = f->span;
-					bool svc = parent[ps] == SIZE_MAX ||
-						   strcmp(sp[parent[ps]].service, s->service) != 0;
-					struct sbuf nm = {0};
-					sbuf_puts(&nm, s->name);
-					if (svc && *s->service) {
-						sbuf_puts(&nm, " [");
-						sbuf_puts(&nm, s->service);
-						sbuf_putc(&nm, ']');
-					}
-					sbuf_putc(&nm, 0);
-					if (!nm.oom && !lb.oom) {
-						if (lb.len)
-							sbuf_put(&b, lb.p, lb.len);
-						put_safe(&b, nm.p, label_w - used > 4 ? label_w - used : 4,
-							 true);
-					}
-					sbuf_free(&nm);
-					sbuf_free(&lb);
-					sbuf_putc(&b, ' ');
-					wf_bar(&b, o, s, t0, total, bw);
-					dump_fmt_duration(s->end - s->start, dur, sizeof(dur));
-					sbuf_printf(&b, " %c%9s\n", s->status == 2 ? '!' : ' ', dur);
-				}
-				/* Next unvisited child. */
-				size_t sidx = f->span;
-				while (f->next < nkids[sidx] && done[kids[first[sidx] + f->next]])
-					f->next++;
-				if (f->next >= nkids[sidx]) {
-					top--;
-					continue;
-				}
-				size_t c = kids[first[sidx] + f->next++];
-				/* Is c the last not-yet-printed child? */
-				bool is_last = true;
-				for (size_t k = f->next; k < nkids[sidx]; k++)
-					if (!done[kids[first[sidx] + k]]) {
-						is_last = false;
-						break;
-					}
-				int cd = f->depth + 1;
-				if (cd <= WF_MAX_INDENT)
-					last[cd] = is_last;
-				done[c] = true;
-				stack[top++] = (struct frame){c, 0, cd};
-			}
-		}
-	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t r = 0; r < n; r++)
+			if (!done[r] && (pass == 1 || t.parent[r] == SIZE_MAX))
+				wf_walk(&b, o, sp, &t, r, done, stack, &g);
 	if (!b.oom)
 		fwrite(b.p, 1, b.len, o->f);
 out:
 	sbuf_free(&b);
-	free(idx);
-	free(parent);
-	free(kids);
-	free(nkids);
-	free(first);
+	free(t.parent);
+	free(t.kids);
+	free(t.nkids);
+	free(t.first);
 	free(done);
 	free(stack);
 }

@@ -689,8 +689,11 @@ static int slot_snapshot(struct dump_ring *r, uint32_t i, uint64_t from, struct 
 	}
 	uint64_t n = head1 - start;
 	memcpy(r->buf, sr_slot_data(&r->m, i) + (start & mask), n);
-	/* Order the copy before the loads below (the seqlock-style check). */
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	/* Order the copy before the loads below (the seqlock-style check):
+	 * pairs with the producer's release store of head (ABI.md §10 B) and
+	 * the agent's of tail (D); a tail that moved means the copy may hold
+	 * bytes overwritten while it was read. */
+	sr_fence_acquire();
 	uint64_t tail2 = sr_load_acquire_64(&sc->tail);
 	uint64_t head2 = sr_load_acquire_64(&sp->head);
 	if (tail2 < tail1 || head2 < head1) {
