@@ -12,9 +12,9 @@
 #   make install         PREFIX=/usr/local DESTDIR= (bin, lib, include,
 #                        pkg-config, systemd unit, example config, man pages)
 #
-# Sources are found by wildcard: lib/*.c form libspanring, agent/*.c the
-# agent (agent/main.c holds main), tools/<name>.c one program each,
-# tests/unit/test_*.c one cmocka program each.
+# Sources are found by wildcard: lib/*.c form libspanring, agent/*.c and
+# agent/export/*.c the agent (agent/main.c holds main), tools/<name>.c one
+# program each, tests/unit/test_*.c one cmocka program each.
 # CFLAGS given on the command line are appended (override CFLAGS +=).
 
 CC ?= cc
@@ -67,7 +67,10 @@ LIB_SRC := $(wildcard lib/*.c)
 # The producer library encodes protobuf itself: the protoc-c code (and
 # libprotobuf-c) belong to the agent, the tools and the tests.
 LIB_O := $(patsubst %.c,$(B)/%.o,$(LIB_SRC))
-AGENT_SRC := $(wildcard agent/*.c)
+AGENT_SRC := $(wildcard agent/*.c agent/export/*.c)
+# The agent's core (agent/) and its exporters (agent/export/) name each
+# other's headers without a path, as do the tests and tools that use them.
+override CFLAGS += -Iagent -Iagent/export
 AGENT_LIB_O := $(patsubst %.c,$(B)/%.o,$(filter-out agent/main.c,$(AGENT_SRC))) $(GEN_O)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))

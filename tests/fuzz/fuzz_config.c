@@ -19,8 +19,8 @@
 
 #include "fuzz.h"
 
-#include "../../agent/config.h"
-#include "../../agent/instances.h"
+#include "config.h"
+#include "instances.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -9,7 +9,7 @@
  * (delivered, retried, let go) with its counters.
  *
  * The exporter's entry point for responses is the socket: its reader,
- * h_on_readable() via h_on_io(), is static in agent/exp_otlp_http.c and
+ * h_on_readable() via h_on_io(), is static in agent/export/exp_otlp_http.c and
  * reads with recv() from the exporter's connection. So this file includes
  * that source file and gives the exporter one end of a socketpair as its
  * connection (set up like h_try_connect() does after a connect), lets it
@@ -27,7 +27,7 @@
  * both, never neither; no reference leaks (the ring's tail comes back to
  * its head); the exporter never ends up busy without a connection.
  */
-#include "../../agent/exp_otlp_http.c"
+#include "exp_otlp_http.c"
 
 #include <fcntl.h>
 

@@ -17,9 +17,9 @@
 
 #include <cmocka.h>
 
-#include "../../agent/config.h"
-#include "../../agent/instances.h"
-#include "../../agent/otlp_conf.h"
+#include "config.h"
+#include "instances.h"
+#include "otlp_conf.h"
 
 static char err[1024];
 

@@ -17,9 +17,9 @@
 
 #include <cmocka.h>
 
-#include "../../agent/config.h"
-#include "../../agent/log.h"
-#include "../../agent/otlp_conf.h"
+#include "config.h"
+#include "log.h"
+#include "otlp_conf.h"
 
 /* A fake environment: NAME=VALUE pairs. */
 static const char *fake_env[32];

@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 
 #include "agent_fixture.h"
-#include "../../agent/otlp_base.h"
+#include "otlp_base.h"
 #include "otlp_trace_service.pb-c.h"
 
 struct srv {

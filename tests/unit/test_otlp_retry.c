@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "../../agent/otlp_retry.h"
+#include "otlp_retry.h"
 
 static void test_http_table(void **state)
 {

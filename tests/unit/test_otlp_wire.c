@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "../../agent/otlp_wire.h"
+#include "otlp_wire.h"
 #include "otlp_trace_service.pb-c.h"
 #include "rpc_status.pb-c.h"
 

@@ -105,7 +105,7 @@ struct otlp_http {
 	uint32_t zc_next_id;  /* id of the next zerocopy send */
 	uint32_t zc_done;     /* completions seen: ids below this are done */
 	struct h_zc_hold *zc_holds;
-	/* TLS (https://): agent/tls.h */
+	/* TLS (https://): tls.h */
 	struct tls_ctx *tls_ctx;
 	struct tls_conn *tls;  /* of the connection */
 	bool hs;               /* handshake under way (state H_CONNECTING) */
