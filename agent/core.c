@@ -40,8 +40,7 @@
 
 #include "agent.h"
 #include "atomics.h"
-#include "exp.h"
-#include "exp_otlp.h"
+#include "exporter.h"
 #include "instances.h"
 #include "log.h"
 
@@ -60,39 +59,33 @@ int agent_add_exporter(struct agent *ag, struct exporter *e)
 	return 0;
 }
 
+/* Build one instance with its kind's constructor and add it. */
+static int agent_add_instance(struct agent *ag, const struct exp_kind *k,
+			      const struct agent_config *cfg, const char *name)
+{
+	struct exporter *e = NULL;
+	int err = k->create(ag, cfg, name, &e);
+	if (err) {
+		if (name)
+			log_error("exporter %s: cannot start: %s", name, strerror(-err));
+		return err;
+	}
+	if (name)
+		snprintf(e->name, sizeof(e->name), "%s", name);
+	if ((err = agent_add_exporter(ag, e)))
+		e->ops->destroy(e);
+	return err;
+}
+
 int agent_exporters_from_config(struct agent *ag)
 {
 	const struct agent_config *c = ag->cfg;
-	struct exporter *e;
 	int err;
-	if (c->exporters & AGENT_EXP_FILE) {
-		struct exp_file_opts o = {.path = c->file_path,
-					  .rotate_bytes = c->file_rotate_bytes,
-					  .rotate_keep = c->file_rotate_keep,
-					  .retry_max_us = c->export_retry_max_us,
-					  .mode = c->output_mode};
-		if ((err = exp_file_create(ag, &o, &e)) || (err = agent_add_exporter(ag, e)))
+	/* The unnamed instances, configured by the agent-wide keys. */
+	for (size_t i = 0; i < exp_n_kinds; i++)
+		if ((c->exporters & exp_kinds[i].bit) &&
+		    (err = agent_add_instance(ag, &exp_kinds[i], c, NULL)))
 			return err;
-	}
-	if (c->exporters & AGENT_EXP_JSON) {
-		if ((err = exp_json_create(ag, c->json_path, c->json_rotate_bytes,
-					   c->json_rotate_keep, c->output_mode, &e)) ||
-		    (err = agent_add_exporter(ag, e)))
-			return err;
-	}
-	if (c->exporters & AGENT_EXP_CONSOLE) {
-		if ((err = exp_console_create(ag, c->console_path, c->output_mode, &e)) ||
-		    (err = agent_add_exporter(ag, e)))
-			return err;
-	}
-	if (c->exporters & AGENT_EXP_NULL) {
-		if ((err = exp_null_create(ag, &e)) || (err = agent_add_exporter(ag, e)))
-			return err;
-	}
-	if (c->exporters & (AGENT_EXP_OTLP | AGENT_EXP_OTLP_HTTP | AGENT_EXP_OTLP_GRPC)) {
-		if ((err = exp_otlp_create(ag, &e)) || (err = agent_add_exporter(ag, e)))
-			return err;
-	}
 	/* Named instances TYPE/NAME, each with its own settings. */
 	for (size_t i = 0; i < c->n_inst; i++) {
 		const struct exp_instance *in = &c->inst[i];
@@ -100,41 +93,8 @@ int agent_exporters_from_config(struct agent *ag)
 			continue;
 		struct agent_config m;
 		inst_merged_config(c, in, &m);
-		e = NULL;
-		switch (in->type) {
-		case AGENT_EXP_FILE: {
-			struct exp_file_opts o = {.path = m.file_path,
-						  .rotate_bytes = m.file_rotate_bytes,
-						  .rotate_keep = m.file_rotate_keep,
-						  .retry_max_us = m.export_retry_max_us,
-						  .mode = m.output_mode};
-			err = exp_file_create(ag, &o, &e);
-			break;
-		}
-		case AGENT_EXP_JSON:
-			err = exp_json_create(ag, m.json_path, m.json_rotate_bytes, m.json_rotate_keep,
-					      m.output_mode, &e);
-			break;
-		case AGENT_EXP_CONSOLE:
-			err = exp_console_create(ag, m.console_path, m.output_mode, &e);
-			break;
-		case AGENT_EXP_NULL:
-			err = exp_null_create(ag, &e);
-			break;
-		default: {
-			err = exp_otlp_create_cfg(ag, &m, inst_forced_protocol(in, &m), in->id, &e);
-			break;
-		}
-		}
-		if (err) {
-			log_error("exporter %s: cannot start: %s", in->id, strerror(-err));
+		if ((err = agent_add_instance(ag, exp_kind_by_bit(in->type), &m, in->id)))
 			return err;
-		}
-		snprintf(e->name, sizeof(e->name), "%s", in->id);
-		if ((err = agent_add_exporter(ag, e))) {
-			e->ops->destroy(e);
-			return err;
-		}
 	}
 	return 0;
 }

@@ -70,6 +70,12 @@ static inline uint64_t sr_faa_64(uint64_t *p, uint64_t d)
 {
 	return __atomic_fetch_add(p, d, __ATOMIC_ACQ_REL);
 }
+/* Drop one reference; true when it was the last (acquire and release:
+ * the last one sees every write made before the other drops). */
+static inline _Bool sr_dec_zero_32(uint32_t *p)
+{
+	return __atomic_sub_fetch(p, 1, __ATOMIC_ACQ_REL) == 0;
+}
 /* Wake-up protocol (ring_abi.h, E/F/G). TSan does not model membarrier:
  * here the producer's barrier is a real fence, so that what TSan sees is
  * a protocol it can check. */
@@ -156,6 +162,12 @@ static inline _Bool sr_cas_int(int *p, int old, int new_)
 static inline uint64_t sr_faa_64(uint64_t *p, uint64_t d)
 {
 	return ck_pr_faa_64(p, d);
+}
+static inline _Bool sr_dec_zero_32(uint32_t *p)
+{
+	_Bool zero;
+	ck_pr_dec_32_zero(p, &zero); /* full barrier on x86-64 */
+	return zero;
 }
 /* Wake-up protocol (ring_abi.h, E/F/G). */
 static inline uint32_t sr_load_relaxed_32(const uint32_t *p)

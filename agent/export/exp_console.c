@@ -14,7 +14,7 @@
 
 #include "pbcheck.h"
 #include "agent.h"
-#include "exp.h"
+#include "exporter.h"
 #include "log.h"
 #include "otlp_trace.pb-c.h"
 #include "outfile.h"
@@ -228,4 +228,10 @@ int exp_console_create(struct agent *ag, const char *path, uint32_t mode, struct
 	}
 	*out = &c->e;
 	return 0;
+}
+
+int exp_console_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+			    struct exporter **out)
+{
+	return exp_console_create(ag, cfg->console_path, cfg->output_mode, out);
 }

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "exp.h"
+#include "exporter.h"
 #include "otlp_trace_service.pb-c.h"
 #include "pbcheck.h"
 #include "outfile.h"
@@ -286,4 +286,15 @@ int exp_file_create(struct agent *ag, const struct exp_file_opts *o, struct expo
 	wq_init(&f->q, &f->e, file_write, o->retry_max_us, f->out.path);
 	*out = &f->e;
 	return 0;
+}
+
+int exp_file_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+			 struct exporter **out)
+{
+	struct exp_file_opts o = {.path = cfg->file_path,
+				  .rotate_bytes = cfg->file_rotate_bytes,
+				  .rotate_keep = cfg->file_rotate_keep,
+				  .retry_max_us = cfg->export_retry_max_us,
+				  .mode = cfg->output_mode};
+	return exp_file_create(ag, &o, out);
 }

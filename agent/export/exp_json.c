@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "exp.h"
+#include "exporter.h"
 #include "log.h"
 #include "otlp_json.h"
 #include "outfile.h"
@@ -208,4 +208,11 @@ int exp_json_create(struct agent *ag, const char *path, uint64_t rotate_bytes,
 	wq_init(&j->q, &j->e, json_write, ag->cfg->export_retry_max_us, j->out.path);
 	*out = &j->e;
 	return 0;
+}
+
+int exp_json_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+			 struct exporter **out)
+{
+	return exp_json_create(ag, cfg->json_path, cfg->json_rotate_bytes, cfg->json_rotate_keep,
+			       cfg->output_mode, out);
 }

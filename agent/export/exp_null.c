@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "agent.h"
-#include "exp.h"
+#include "exporter.h"
 
 static int null_submit(struct exporter *e, struct batch *b)
 {
@@ -44,4 +44,10 @@ int exp_null_create(struct agent *ag, struct exporter **out)
 	snprintf(e->name, sizeof(e->name), "null");
 	*out = e;
 	return 0;
+}
+
+int exp_null_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+			 struct exporter **out)
+{
+	return exp_null_create(ag, out);
 }

@@ -16,10 +16,14 @@
 #ifndef SPANRING_AGENT_EXPORTER_H
 #define SPANRING_AGENT_EXPORTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 struct agent;
+struct agent_config;
 struct batch;
 struct exporter;
 struct sbuf;
@@ -66,5 +70,88 @@ struct exporter {
 	struct exp_stats st;
 	const char *tls_mode; /* OTLP over TLS: "ktls", "userspace" (NULL: no TLS) */
 };
+
+/* ---- the kinds ----------------------------------------------------------- */
+
+/*
+ * One row per exporter kind (kinds.c): the TYPE of an instance TYPE[/NAME]
+ * (instances.c), its bit in agent_config.exporters, the settings an
+ * instance of it takes, and its constructor. Adding a kind is its own file
+ * plus its row.
+ */
+struct exp_kind {
+	const char *type;
+	uint32_t bit;           /* AGENT_EXP_* (config.h) */
+	const char *key_prefix; /* its agent-wide keys ("file."); per instance without
+				   the prefix. NULL: none */
+	bool retry_max;         /* takes retry_max (the agent-wide export_retry_max) */
+	/*
+	 * Build an instance from cfg: the agent's settings for the unnamed
+	 * instance (name NULL), the instance's merged settings (instances.h,
+	 * inst_merged_config) for a named one. Open or connect what it needs;
+	 * errors are logged or left in ag->err. 0 or -errno.
+	 */
+	int (*create)(struct agent *ag, const struct agent_config *cfg, const char *name,
+		      struct exporter **out);
+};
+
+extern const struct exp_kind exp_kinds[];
+extern const size_t exp_n_kinds;
+
+/* The constructors of the rows, each in its kind's file (exp_KIND.c). */
+int exp_file_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+			 struct exporter **out);
+int exp_json_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+			 struct exporter **out);
+int exp_console_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+			    struct exporter **out);
+int exp_null_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+			 struct exporter **out);
+int exp_otlp_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+			 struct exporter **out);
+int exp_otlp_http_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+			      struct exporter **out);
+int exp_otlp_grpc_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+			      struct exporter **out);
+
+/* The kind of a TYPE name (len bytes) or of an AGENT_EXP_* bit; NULL if none. */
+const struct exp_kind *exp_kind_by_type(const char *type, size_t len);
+const struct exp_kind *exp_kind_by_bit(uint32_t bit);
+
+/* ---- constructors with their own options (the kinds' rows use them; so
+ * do the unit tests, which observe the writes) ---------------------------- */
+
+/* Permission bits of output files the agent creates (key output_mode). */
+#define AGENT_OUTPUT_MODE_DEFAULT 0600u
+
+typedef ssize_t (*exp_writev_fn)(int fd, const struct iovec *iov, int iovcnt);
+
+struct exp_file_opts {
+	const char *path;
+	uint64_t rotate_bytes;  /* 0: never rotate */
+	uint32_t rotate_keep;
+	uint64_t retry_max_us;  /* give a failing batch up after this long */
+	uint32_t mode;          /* of a file it creates; 0: AGENT_OUTPUT_MODE_DEFAULT */
+	exp_writev_fn writev_fn; /* NULL: writev(2); tests observe the iovecs */
+};
+
+/*
+ * The file constructors open their output (creating it with the mode,
+ * refusing an existing file that is not the exporter's own output); when
+ * that fails they return -errno with a message naming the path in ag->err.
+ */
+/* Length-delimited ExportTraceServiceRequest protobuf, from ring memory. */
+int exp_file_create(struct agent *ag, const struct exp_file_opts *o, struct exporter **out);
+/* OTLP/JSON, one ExportTraceServiceRequest per line (copies: opt-in). */
+int exp_json_create(struct agent *ag, const char *path, uint64_t rotate_bytes,
+		    uint32_t rotate_keep, uint32_t mode, struct exporter **out);
+/* One human-readable line per span. */
+int exp_console_create(struct agent *ag, const char *path, uint32_t mode, struct exporter **out);
+/* Counts and discards (benchmarks). */
+int exp_null_create(struct agent *ag, struct exporter **out);
+
+/* Prometheus lines of the OTLP instances among e[0..n) (the Collector's
+ * names with the spanring_ prefix, label exporter="TYPE/NAME"). */
+void exp_otlp_prometheus(struct exporter *const *e, size_t n, struct sbuf *out);
 
 #endif

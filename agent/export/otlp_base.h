@@ -169,12 +169,26 @@ void otlp_base_stats_json(struct otlp_base *ob, struct sbuf *out);
 int otlp_base_setup_spool(struct otlp_base *ob, uint64_t hold_budget, uint64_t probe_ns,
 			  const char *spool_dir, uint64_t spool_bytes);
 
-/* Prometheus lines of every OTLP instance of ag (the Collector's names
- * with the spanring_ prefix, label exporter="TYPE/NAME"). */
-void otlp_base_prometheus(struct agent *ag, struct sbuf *out);
-
 /* Let every held batch go (counted): shutdown. */
 void otlp_base_let_go_all(struct otlp_base *ob, const char *why);
+
+/*
+ * The queue's own steps, shared by otlp_base.c (the queue) and
+ * otlp_answer.c (what an answer does to it); not for the transports.
+ */
+uint64_t otlp_q_rand(struct otlp_base *ob);
+/* Make sure the wake timer fires by when. */
+void otlp_q_arm(struct otlp_base *ob, uint64_t when);
+/* Take it out of the queue and drop its batch. */
+void otlp_q_unlink(struct otlp_base *ob, struct oq_item *it);
+/* Let it go, counted in spans under *cause (the causes add up to the total). */
+void otlp_q_let_go(struct otlp_base *ob, struct oq_item *it, uint64_t *cause);
+/* Move a waiting batch out of the ring: to the spool, else let go under *cause. */
+void otlp_q_spill(struct otlp_base *ob, struct oq_item *it, uint64_t *cause);
+/* Over the hold budget: the oldest waiting batches leave the ring. */
+void otlp_q_enforce_budget(struct otlp_base *ob);
+/* Queue the spool's next records when the backend may take them. */
+void otlp_q_spool_feed(struct otlp_base *ob);
 
 /* The two transports. */
 int otlp_http_create(struct agent *ag, struct otlp_conf *conf, struct exporter **out);

@@ -478,51 +478,54 @@ static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otl
 	return 0;
 }
 
-int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
-		      enum otlp_protocol forced, otlp_getenv_fn env, char *err, size_t errlen)
+/* protocol: the kind's, else otlp.protocol, else the environment, else
+ * http/protobuf. */
+static int conf_protocol(struct otlp_conf *c, const struct agent_config *ac,
+			 enum otlp_protocol forced, otlp_getenv_fn env, char *err, size_t errlen)
 {
-	memset(c, 0, sizeof(*c));
-	const char *v, *src;
-	int rc;
-
-	/* protocol */
+	const char *v;
 	if (forced != OTLP_PROTO_UNSET) {
 		c->protocol = forced;
 		c->src_protocol = "exporter kind";
-	} else {
-		c->protocol = OTLP_PROTO_UNSET;
-		if (ac->otlp_protocol) {
-			c->protocol = otlp_protocol_parse(ac->otlp_protocol);
-			c->src_protocol = "otlp.protocol";
-			if (!c->protocol) {
-				agent_errf(err, errlen,
-				     "otlp.protocol: '%s' is not one of http/protobuf, http/json, grpc",
-				     ac->otlp_protocol);
-				return -EINVAL;
-			}
-		}
-		static const char *const pvars[] = {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-						    "OTEL_EXPORTER_OTLP_PROTOCOL"};
-		for (size_t i = 0; !c->protocol && i < 2; i++) {
-			if ((v = env(pvars[i])) && *v) {
-				c->protocol = otlp_protocol_parse(v);
-				c->src_protocol = pvars[i];
-				if (!c->protocol)
-					log_warn("otlp: %s='%s' is not http/protobuf, http/json or grpc; "
-						 "ignored",
-						 pvars[i], v);
-			}
-		}
+		return 0;
+	}
+	c->protocol = OTLP_PROTO_UNSET;
+	if (ac->otlp_protocol) {
+		c->protocol = otlp_protocol_parse(ac->otlp_protocol);
+		c->src_protocol = "otlp.protocol";
 		if (!c->protocol) {
-			c->protocol = OTLP_PROTO_HTTP_PROTOBUF;
-			c->src_protocol = "default";
+			agent_errf(err, errlen,
+			     "otlp.protocol: '%s' is not one of http/protobuf, http/json, grpc",
+			     ac->otlp_protocol);
+			return -EINVAL;
 		}
 	}
-	bool grpc = c->protocol == OTLP_PROTO_GRPC;
+	static const char *const pvars[] = {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+					    "OTEL_EXPORTER_OTLP_PROTOCOL"};
+	for (size_t i = 0; !c->protocol && i < 2; i++) {
+		if ((v = env(pvars[i])) && *v) {
+			c->protocol = otlp_protocol_parse(v);
+			c->src_protocol = pvars[i];
+			if (!c->protocol)
+				log_warn("otlp: %s='%s' is not http/protobuf, http/json or grpc; "
+					 "ignored",
+					 pvars[i], v);
+		}
+	}
+	if (!c->protocol) {
+		c->protocol = OTLP_PROTO_HTTP_PROTOBUF;
+		c->src_protocol = "default";
+	}
+	return 0;
+}
 
-	/* endpoint: a traces endpoint (as is) wins over a base endpoint at the
-	 * same level; the agent's settings win over the environment. */
-	const char *url = NULL;
+/* endpoint: a traces endpoint (as is) wins over a base endpoint at the
+ * same level; the agent's settings win over the environment. */
+static int conf_endpoint(struct otlp_conf *c, const struct agent_config *ac, otlp_getenv_fn env,
+			 char *err, size_t errlen)
+{
+	bool grpc = c->protocol == OTLP_PROTO_GRPC;
+	const char *url, *v;
 	bool base = false;
 	if (ac->otlp_traces_endpoint) {
 		url = ac->otlp_traces_endpoint;
@@ -552,82 +555,107 @@ int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
 		return -ENOMEM;
 	}
 	char msg[384];
-	if ((rc = otlp_url_parse(c->url, grpc, &c->u, msg, sizeof(msg)))) {
+	int rc = otlp_url_parse(c->url, grpc, &c->u, msg, sizeof(msg));
+	if (rc) {
 		agent_errf(err, errlen, "%s: %s", c->src_endpoint, msg);
-		otlp_conf_free(c);
 		return rc;
 	}
 	if (grpc) {
 		free(c->u.path);
 		c->u.path = strdup("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
-		if (!c->u.path) {
-			otlp_conf_free(c);
+		if (!c->u.path)
 			return -ENOMEM;
-		}
 	}
+	return 0;
+}
 
-	/* headers: the most specific source is used whole */
-	v = pick(ac->otlp_headers, "otlp.headers", env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-		 "OTEL_EXPORTER_OTLP_HEADERS", &src);
+/* headers: the most specific source is used whole */
+static int conf_headers(struct otlp_conf *c, const struct agent_config *ac, otlp_getenv_fn env,
+			char *err, size_t errlen)
+{
+	const char *src;
+	const char *v = pick(ac->otlp_headers, "otlp.headers", env,
+			     "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS", &src);
 	c->src_headers = src;
-	if (v) {
-		size_t skipped = 0;
-		rc = otlp_headers_parse(v, ac->otlp_headers != NULL, grpc, &c->headers,
-					&c->n_headers, &skipped, msg, sizeof(msg));
-		if (rc) {
-			agent_errf(err, errlen, "%s: %s", src, msg);
-			otlp_conf_free(c);
-			return rc;
-		}
-	}
+	if (!v)
+		return 0;
+	char msg[384];
+	size_t skipped = 0;
+	int rc = otlp_headers_parse(v, ac->otlp_headers != NULL, c->protocol == OTLP_PROTO_GRPC,
+				    &c->headers, &c->n_headers, &skipped, msg, sizeof(msg));
+	if (rc)
+		agent_errf(err, errlen, "%s: %s", src, msg);
+	return rc;
+}
 
-	/* timeout */
+/* timeout: otlp.timeout, else the environment (milliseconds), else the
+ * default. Never fails: a bad variable is ignored with a warning. */
+static void conf_timeout(struct otlp_conf *c, const struct agent_config *ac, otlp_getenv_fn env)
+{
 	c->timeout_ns = OTLP_DEFAULT_TIMEOUT_NS;
 	c->src_timeout = "default";
 	if (ac->otlp_timeout_us) {
 		c->timeout_ns = ac->otlp_timeout_us * 1000;
 		c->src_timeout = "otlp.timeout";
-	} else {
-		static const char *const tvars[] = {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-						    "OTEL_EXPORTER_OTLP_TIMEOUT"};
-		for (size_t i = 0; i < 2; i++) {
-			uint64_t ms;
-			if (!(v = env(tvars[i])) || !*v)
-				continue;
-			if (!parse_ms(v, &ms) || ms == 0) {
-				log_warn("otlp: %s='%s' is not a positive number of milliseconds; "
-					 "ignored",
-					 tvars[i], v);
-				continue;
-			}
-			c->timeout_ns = ms * 1000000ull;
-			c->src_timeout = tvars[i];
-			break;
-		}
+		return;
 	}
+	static const char *const tvars[] = {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+					    "OTEL_EXPORTER_OTLP_TIMEOUT"};
+	for (size_t i = 0; i < 2; i++) {
+		const char *v;
+		uint64_t ms;
+		if (!(v = env(tvars[i])) || !*v)
+			continue;
+		if (!parse_ms(v, &ms) || ms == 0) {
+			log_warn("otlp: %s='%s' is not a positive number of milliseconds; "
+				 "ignored",
+				 tvars[i], v);
+			continue;
+		}
+		c->timeout_ns = ms * 1000000ull;
+		c->src_timeout = tvars[i];
+		break;
+	}
+}
 
-	/* compression */
-	v = pick(ac->otlp_compression, "otlp.compression", env,
-		 "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION", &src);
+/* compression: gzip or none; a bad setting is an error, a bad variable a
+ * warning. */
+static int conf_compression(struct otlp_conf *c, const struct agent_config *ac,
+			    otlp_getenv_fn env, char *err, size_t errlen)
+{
+	const char *src;
+	const char *v = pick(ac->otlp_compression, "otlp.compression", env,
+			     "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION",
+			     &src);
 	c->src_compression = src;
-	if (v) {
-		if (strcmp(v, "gzip") == 0) {
-			c->gzip = true;
-		} else if (strcmp(v, "none") != 0) {
-			if (ac->otlp_compression) {
-				agent_errf(err, errlen, "otlp.compression: '%s' is not gzip or none", v);
-				otlp_conf_free(c);
-				return -EINVAL;
-			}
-			log_warn("otlp: %s='%s' is not gzip or none; no compression", src, v);
-		}
+	if (!v || strcmp(v, "none") == 0)
+		return 0;
+	if (strcmp(v, "gzip") == 0) {
+		c->gzip = true;
+		return 0;
 	}
+	if (ac->otlp_compression) {
+		agent_errf(err, errlen, "otlp.compression: '%s' is not gzip or none", v);
+		return -EINVAL;
+	}
+	log_warn("otlp: %s='%s' is not gzip or none; no compression", src, v);
+	return 0;
+}
 
-	if ((rc = otlp_conf_tls(c, ac, env, err, errlen))) {
-		otlp_conf_free(c);
+int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
+		      enum otlp_protocol forced, otlp_getenv_fn env, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	int rc = conf_protocol(c, ac, forced, env, err, errlen);
+	if (rc)
 		return rc;
-	}
-
+	if ((rc = conf_endpoint(c, ac, env, err, errlen)) ||
+	    (rc = conf_headers(c, ac, env, err, errlen)))
+		goto fail;
+	conf_timeout(c, ac, env);
+	if ((rc = conf_compression(c, ac, env, err, errlen)) ||
+	    (rc = otlp_conf_tls(c, ac, env, err, errlen)))
+		goto fail;
 	c->retry_initial_ns = ac->otlp_retry_initial_us * 1000;
 	c->retry_max_backoff_ns = ac->otlp_retry_max_backoff_us * 1000;
 	if (c->retry_max_backoff_ns < c->retry_initial_ns)
@@ -638,6 +666,9 @@ int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
 	c->max_streams = ac->otlp_max_streams;
 	c->zerocopy_min = ac->otlp_zerocopy_min;
 	return 0;
+fail:
+	otlp_conf_free(c);
+	return rc;
 }
 
 const char *otlp_getenv(const char *name)

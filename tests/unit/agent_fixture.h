@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "../../agent/agent.h"
-#include "exp.h"
+#include "exporter.h"
 #include "../../agent/log.h"
 #include "../progs/testring.h"
 
