@@ -40,8 +40,6 @@
 
 #include "agent.h"
 #include "atomics.h"
-#include "exporter.h"
-#include "instances.h"
 #include "log.h"
 
 static void agent_on_poll(struct loop_timer *t);
@@ -49,55 +47,6 @@ static void agent_on_house(struct loop_timer *t);
 static void agent_mb_start(struct agent *ag);
 static void agent_mb_stop(struct agent *ag);
 static void agent_on_signal(struct loop_watch *w, uint32_t events);
-
-int agent_add_exporter(struct agent *ag, struct exporter *e)
-{
-	if (ag->n_exp >= AGENT_MAX_EXPORTERS)
-		return -ENOSPC;
-	e->ag = ag;
-	ag->exp[ag->n_exp++] = e;
-	return 0;
-}
-
-/* Build one instance with its kind's constructor and add it. */
-static int agent_add_instance(struct agent *ag, const struct exp_kind *k,
-			      const struct agent_config *cfg, const char *name)
-{
-	struct exporter *e = NULL;
-	int err = k->create(ag, cfg, name, &e);
-	if (err) {
-		if (name)
-			log_error("exporter %s: cannot start: %s", name, strerror(-err));
-		return err;
-	}
-	if (name)
-		snprintf(e->name, sizeof(e->name), "%s", name);
-	if ((err = agent_add_exporter(ag, e)))
-		e->ops->destroy(e);
-	return err;
-}
-
-int agent_exporters_from_config(struct agent *ag)
-{
-	const struct agent_config *c = ag->cfg;
-	int err;
-	/* The unnamed instances, configured by the agent-wide keys. */
-	for (size_t i = 0; i < exp_n_kinds; i++)
-		if ((c->exporters & exp_kinds[i].bit) &&
-		    (err = agent_add_instance(ag, &exp_kinds[i], c, NULL)))
-			return err;
-	/* Named instances TYPE/NAME, each with its own settings. */
-	for (size_t i = 0; i < c->n_inst; i++) {
-		const struct exp_instance *in = &c->inst[i];
-		if (!in->enabled || !in->named)
-			continue;
-		struct agent_config m;
-		inst_merged_config(c, in, &m);
-		if ((err = agent_add_instance(ag, exp_kind_by_bit(in->type), &m, in->id)))
-			return err;
-	}
-	return 0;
-}
 
 /*
  * host.id: the configured host_id, else the machine id (/etc/machine-id,
@@ -155,6 +104,7 @@ int agent_init(struct agent *ag, struct agent_config *cfg, bool with_sockets)
 	int err;
 	memset(ag, 0, sizeof(*ag));
 	ag->cfg = cfg;
+	agent_exp_host_init(ag);
 	ag->listen_fd = ag->ctl_fd = ag->metrics_fd = ag->sig_fd = -1;
 	ag->start_ns = agent_now_ns();
 	struct timespec ts;

@@ -212,16 +212,16 @@ static const struct exporter_ops console_ops = {
 	.destroy = console_destroy,
 };
 
-int exp_console_create(struct agent *ag, const char *path, uint32_t mode, struct exporter **out)
+int exp_console_create(const struct exp_host *host, const char *path, uint32_t mode, struct exporter **out)
 {
 	struct exp_console *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->e.ops = &console_ops;
-	c->e.ag = ag;
+	c->e.host = host;
 	snprintf(c->e.name, sizeof(c->e.name), "console");
 	int err = outfile_open(&c->out, "exporter console", path, 0, 0,
-			       mode ? mode : AGENT_OUTPUT_MODE_DEFAULT, NULL, ag->err, sizeof(ag->err));
+			       mode ? mode : AGENT_OUTPUT_MODE_DEFAULT, NULL, host->err, host->errlen);
 	if (err) {
 		free(c);
 		return err;
@@ -230,8 +230,8 @@ int exp_console_create(struct agent *ag, const char *path, uint32_t mode, struct
 	return 0;
 }
 
-int exp_console_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+int exp_console_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 			    struct exporter **out)
 {
-	return exp_console_create(ag, cfg->console_path, cfg->output_mode, out);
+	return exp_console_create(host, cfg->console_path, cfg->output_mode, out);
 }

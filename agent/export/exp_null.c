@@ -34,20 +34,20 @@ static const struct exporter_ops null_ops = {
 	.destroy = null_destroy,
 };
 
-int exp_null_create(struct agent *ag, struct exporter **out)
+int exp_null_create(const struct exp_host *host, struct exporter **out)
 {
 	struct exporter *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->ops = &null_ops;
-	e->ag = ag;
+	e->host = host;
 	snprintf(e->name, sizeof(e->name), "null");
 	*out = e;
 	return 0;
 }
 
-int exp_null_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+int exp_null_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 			 struct exporter **out)
 {
-	return exp_null_create(ag, out);
+	return exp_null_create(host, out);
 }

@@ -19,7 +19,7 @@
  * implies (UNSET: the settings choose). name: the instance's (NULL: the
  * unnamed instance, named after its transport).
  */
-static int otlp_create(struct agent *ag, const struct agent_config *cfg, enum otlp_protocol forced,
+static int otlp_create(const struct exp_host *host, const struct agent_config *cfg, enum otlp_protocol forced,
 		       const char *name, struct exporter **out)
 {
 	struct otlp_conf conf;
@@ -36,9 +36,9 @@ static int otlp_create(struct agent *ag, const struct agent_config *cfg, enum ot
 		 (double)conf.timeout_ns / 1e9, conf.src_timeout, conf.n_headers, conf.src_headers,
 		 conf.gzip ? "gzip" : "none", conf.src_compression);
 	if (conf.protocol == OTLP_PROTO_GRPC)
-		rc = otlp_grpc_create(ag, &conf, out);
+		rc = otlp_grpc_create(host, &conf, out);
 	else
-		rc = otlp_http_create(ag, &conf, out);
+		rc = otlp_http_create(host, &conf, out);
 	if (rc) {
 		log_error("%s: cannot start: %s", nm, strerror(-rc));
 		otlp_conf_free(&conf);
@@ -72,7 +72,7 @@ static int otlp_create(struct agent *ag, const struct agent_config *cfg, enum ot
 }
 
 /* The unnamed instance: one OTLP kind at most is enabled agent-wide. */
-static int otlp_create_unnamed(struct agent *ag, const struct agent_config *cfg,
+static int otlp_create_unnamed(const struct exp_host *host, const struct agent_config *cfg,
 			       struct exporter **out)
 {
 	enum otlp_protocol forced;
@@ -81,33 +81,33 @@ static int otlp_create_unnamed(struct agent *ag, const struct agent_config *cfg,
 			  "per agent)");
 		return -EINVAL;
 	}
-	return otlp_create(ag, cfg, forced, NULL, out);
+	return otlp_create(host, cfg, forced, NULL, out);
 }
 
-int exp_otlp_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+int exp_otlp_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 			 struct exporter **out)
 {
 	if (!name)
-		return otlp_create_unnamed(ag, cfg, out);
-	return otlp_create(ag, cfg, OTLP_PROTO_UNSET, name, out);
+		return otlp_create_unnamed(host, cfg, out);
+	return otlp_create(host, cfg, OTLP_PROTO_UNSET, name, out);
 }
 
-int exp_otlp_http_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+int exp_otlp_http_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 			      struct exporter **out)
 {
 	if (!name)
-		return otlp_create_unnamed(ag, cfg, out);
+		return otlp_create_unnamed(host, cfg, out);
 	/* A named otlp_http instance may speak http/json (its protocol key). */
 	bool json = cfg->otlp_protocol &&
 		    otlp_protocol_parse(cfg->otlp_protocol) == OTLP_PROTO_HTTP_JSON;
-	return otlp_create(ag, cfg, json ? OTLP_PROTO_HTTP_JSON : OTLP_PROTO_HTTP_PROTOBUF, name,
+	return otlp_create(host, cfg, json ? OTLP_PROTO_HTTP_JSON : OTLP_PROTO_HTTP_PROTOBUF, name,
 			   out);
 }
 
-int exp_otlp_grpc_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+int exp_otlp_grpc_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 			      struct exporter **out)
 {
 	if (!name)
-		return otlp_create_unnamed(ag, cfg, out);
-	return otlp_create(ag, cfg, OTLP_PROTO_GRPC, name, out);
+		return otlp_create_unnamed(host, cfg, out);
+	return otlp_create(host, cfg, OTLP_PROTO_GRPC, name, out);
 }

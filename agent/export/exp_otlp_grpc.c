@@ -110,13 +110,13 @@ static void g_teardown(struct otlp_grpc *g, const char *what, const char *detail
 
 static void g_watch(struct otlp_grpc *g, uint32_t ev)
 {
-	if (g->wev != ev && loop_mod(&g->ob.e.ag->loop, &g->w, ev) == 0)
+	if (g->wev != ev && loop_mod(g->ob.e.host->loop, &g->w, ev) == 0)
 		g->wev = ev;
 }
 
 static void s_free(struct g_stream *s)
 {
-	loop_timer_cancel(&s->g->ob.e.ag->loop, &s->tmo_t);
+	loop_timer_cancel(s->g->ob.e.host->loop, &s->tmo_t);
 	free(s->iov);
 	free(s->kind);
 	free(s->body);
@@ -141,7 +141,7 @@ static void s_finish(struct otlp_grpc *g, struct g_stream *s, struct otlp_result
 	if (s->done)
 		return;
 	s->done = true;
-	loop_timer_cancel(&g->ob.e.ag->loop, &s->tmo_t);
+	loop_timer_cancel(g->ob.e.host->loop, &s->tmo_t);
 	otlp_base_done(&g->ob, s->items, s->n_items, r);
 	s->n_items = 0;
 }
@@ -213,7 +213,7 @@ static void s_result(struct otlp_grpc *g, struct g_stream *s, uint32_t h2err,
  */
 static int g_flush_pend(struct otlp_grpc *g)
 {
-	struct agent *ag = g->ob.e.ag;
+	const struct exp_host *host = g->ob.e.host;
 	struct g_stream *s = g->pend_s;
 	while (g->pend_hd_off < 9 || g->pend_left) {
 		struct iovec v[G_IOV_MAX];
@@ -239,8 +239,8 @@ static int g_flush_pend(struct otlp_grpc *g)
 				off = 0;
 			}
 		}
-		if (ag->cfg->zc_check)
-			zc_check_iov(ag, v, k, (size_t)cnt, UINT64_MAX);
+		if (host->cfg->zc_check)
+			host->zc_check(host->ag, v, k, (size_t)cnt, UINT64_MAX);
 		ssize_t n = g->tls ? tls_writev(g->tls, v, cnt) : writev(g->fd, v, cnt);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -498,7 +498,7 @@ static int g_on_close_cb(nghttp2_session *ses, int32_t id, uint32_t err, void *u
 /* Fail every stream (retryable) and close the connection. */
 static void g_teardown(struct otlp_grpc *g, const char *what, const char *detail)
 {
-	struct agent *ag = g->ob.e.ag;
+	const struct exp_host *host = g->ob.e.host;
 	bool connecting = g->st == G_RESOLVING || g->st == G_CONNECTING;
 	if (g->st == G_RESOLVING)
 		otlp_base_cancel_resolve(&g->ob);
@@ -532,13 +532,13 @@ static void g_teardown(struct otlp_grpc *g, const char *what, const char *detail
 	g->tls = NULL;
 	g->hs = g->got_bytes = false;
 	if (g->fd >= 0) {
-		loop_del(&ag->loop, &g->w);
+		loop_del(host->loop, &g->w);
 		close(g->fd);
 	}
 	g->fd = g->w.fd = -1;
 	g->wev = 0;
 	g->st = G_DOWN;
-	loop_timer_cancel(&ag->loop, &g->conn_tmo_t);
+	loop_timer_cancel(host->loop, &g->conn_tmo_t);
 	if (connecting) {
 		g->ob.c.connect_failures++;
 		otlp_base_conn_failed(&g->ob);
@@ -662,8 +662,8 @@ static void g_open_stream(struct otlp_grpc *g, struct oq_item **items, size_t n)
 	s->iov[0] = (struct iovec){.iov_base = s->prefix, .iov_len = 5};
 	s->kind[0] = BATCH_IOV_FRAME;
 	s->total = 5 + msg;
-	if (g->ob.e.ag->cfg->zc_check && !c->gzip)
-		zc_check_iov(g->ob.e.ag, s->iov, s->kind, s->niov, span_bytes);
+	if (g->ob.e.host->cfg->zc_check && !c->gzip)
+		g->ob.e.host->zc_check(g->ob.e.host->ag, s->iov, s->kind, s->niov, span_bytes);
 
 	char timeout[32];
 	uint64_t ms = c->timeout_ns / 1000000 ? c->timeout_ns / 1000000 : 1;
@@ -703,7 +703,7 @@ static void g_open_stream(struct otlp_grpc *g, struct oq_item **items, size_t n)
 	g->streams = s;
 	g->n_streams++;
 	g->ob.c.requests++;
-	loop_timer_arm(&g->ob.e.ag->loop, &s->tmo_t, agent_now_ns() + c->timeout_ns);
+	loop_timer_arm(g->ob.e.host->loop, &s->tmo_t, agent_now_ns() + c->timeout_ns);
 }
 
 static void g_on_readable(struct otlp_grpc *g)
@@ -763,7 +763,7 @@ static void g_on_readable(struct otlp_grpc *g)
 static void g_on_ready(struct otlp_grpc *g)
 {
 	otlp_base_conn_ok(&g->ob);
-	loop_timer_cancel(&g->ob.e.ag->loop, &g->conn_tmo_t);
+	loop_timer_cancel(g->ob.e.host->loop, &g->conn_tmo_t);
 	nghttp2_session_callbacks *cb;
 	if (nghttp2_session_callbacks_new(&cb)) {
 		g_teardown(g, "cannot start HTTP/2", "out of memory");
@@ -851,7 +851,7 @@ static void g_try_connect(struct otlp_grpc *g)
 	g->fd = g->w.fd = fd;
 	g->w.fn = g_on_io;
 	g->wev = EPOLLIN | EPOLLOUT;
-	if (loop_add(&g->ob.e.ag->loop, &g->w, g->wev)) {
+	if (loop_add(g->ob.e.host->loop, &g->w, g->wev)) {
 		close(fd);
 		g->fd = g->w.fd = -1;
 		g_teardown(g, "cannot connect", "epoll_ctl failed");
@@ -893,7 +893,7 @@ static void g_on_io(struct loop_watch *w, uint32_t events)
 		if (getsockopt(g->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
 			err = errno;
 		if (err) {
-			loop_del(&g->ob.e.ag->loop, &g->w);
+			loop_del(g->ob.e.host->loop, &g->w);
 			close(g->fd);
 			g->fd = g->w.fd = -1;
 			g->wev = 0;
@@ -959,7 +959,7 @@ static void g_kick(struct otlp_base *ob)
 		return;
 	g->st = G_RESOLVING;
 	ob->on_resolved = g_on_resolved;
-	loop_timer_arm(&ob->e.ag->loop, &g->conn_tmo_t, now + ob->conf.timeout_ns);
+	loop_timer_arm(ob->e.host->loop, &g->conn_tmo_t, now + ob->conf.timeout_ns);
 	otlp_base_resolve(ob);
 }
 
@@ -982,7 +982,7 @@ static void g_destroy(struct exporter *e)
 	struct otlp_grpc *g = container_of(e, struct otlp_grpc, ob.e);
 	if (g->st != G_DOWN || g->ses)
 		g_teardown(g, "exporter shutting down", "");
-	loop_timer_cancel(&e->ag->loop, &g->conn_tmo_t);
+	loop_timer_cancel(e->host->loop, &g->conn_tmo_t);
 	otlp_base_fini(&g->ob);
 	tls_ctx_free(g->tls_ctx);
 	free(g);
@@ -1015,12 +1015,12 @@ static const struct exporter_ops otlp_grpc_ops = {
 	.stats_json = g_stats_json,
 };
 
-int otlp_grpc_create(struct agent *ag, struct otlp_conf *conf, struct exporter **out)
+int otlp_grpc_create(const struct exp_host *host, struct otlp_conf *conf, struct exporter **out)
 {
 	struct otlp_grpc *g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
-	otlp_base_init(&g->ob, ag, &otlp_grpc_ops, "otlp_grpc");
+	otlp_base_init(&g->ob, host, &otlp_grpc_ops, "otlp_grpc");
 	g->ob.conf = *conf;
 	memset(conf, 0, sizeof(*conf));
 	g->ob.kick = g_kick;

@@ -120,7 +120,7 @@ static void h_watch(struct otlp_http *h, uint32_t ev)
 {
 	if (h->wev == ev)
 		return;
-	if (loop_mod(&h->ob.e.ag->loop, &h->w, ev) == 0)
+	if (loop_mod(h->ob.e.host->loop, &h->w, ev) == 0)
 		h->wev = ev;
 }
 
@@ -133,7 +133,7 @@ static void h_zc_release(struct otlp_http *h, bool all)
 		if (all || (int32_t)(h->zc_done - z->last_id) > 0) {
 			*pp = z->next;
 			for (size_t i = 0; i < z->n; i++)
-				batch_unref(z->b[i]);
+				h->ob.e.host->release(z->b[i]);
 			free(z);
 		} else {
 			pp = &z->next;
@@ -144,7 +144,7 @@ static void h_zc_release(struct otlp_http *h, bool all)
 static void h_close(struct otlp_http *h)
 {
 	if (h->fd >= 0) {
-		loop_del(&h->ob.e.ag->loop, &h->w);
+		loop_del(h->ob.e.host->loop, &h->w);
 		close(h->fd);
 	}
 	/* A closed socket's pages are no longer read by the kernel once the
@@ -189,13 +189,13 @@ static void h_finish(struct otlp_http *h, struct otlp_result *r)
 			z->last_id = h->zc_next_id - 1;
 			for (size_t i = 0; i < n; i++) {
 				z->b[i] = h->items[i]->b;
-				batch_ref(z->b[i]);
+				h->ob.e.host->hold(z->b[i]);
 			}
 			z->next = h->zc_holds;
 			h->zc_holds = z;
 		}
 	}
-	loop_timer_cancel(&h->ob.e.ag->loop, &h->tmo_t);
+	loop_timer_cancel(h->ob.e.host->loop, &h->tmo_t);
 	struct oq_item *items[H_MAX_BATCHES];
 	memcpy(items, h->items, n * sizeof(items[0]));
 	h_request_reset(h);
@@ -367,14 +367,14 @@ static int h_build(struct otlp_http *h)
 /* Write what the socket takes. 0 (done or would block) or -errno. */
 static int h_write(struct otlp_http *h)
 {
-	struct agent *ag = h->ob.e.ag;
+	const struct exp_host *host = h->ob.e.host;
 	while (h->iov_idx < h->niov) {
 		size_t cnt = h->niov - h->iov_idx;
 		if (cnt > H_IOV_MAX)
 			cnt = H_IOV_MAX;
-		if (ag->cfg->zc_check) {
+		if (host->cfg->zc_check) {
 			bool whole = h->iov_idx == 0 && cnt == h->niov && !h->body;
-			zc_check_iov(ag, h->iov + h->iov_idx, h->kind + h->iov_idx, cnt,
+			host->zc_check(host->ag, h->iov + h->iov_idx, h->kind + h->iov_idx, cnt,
 				     whole ? h->req_span_bytes : UINT64_MAX);
 		}
 		struct msghdr m = {.msg_iov = h->iov + h->iov_idx, .msg_iovlen = cnt};
@@ -432,7 +432,7 @@ static void h_start_request(struct otlp_http *h)
 	sbuf_reset(&h->rbody);
 	http_parser_init(&h->parser, HTTP_RESPONSE);
 	h->parser.data = h;
-	loop_timer_arm(&h->ob.e.ag->loop, &h->tmo_t, agent_now_ns() + h->ob.conf.timeout_ns);
+	loop_timer_arm(h->ob.e.host->loop, &h->tmo_t, agent_now_ns() + h->ob.conf.timeout_ns);
 	rc = h_write(h);
 	if (rc) {
 		char d[256];
@@ -747,7 +747,7 @@ static void h_try_connect(struct otlp_http *h)
 	h->w.fd = fd;
 	h->w.fn = h_on_io;
 	h->wev = done ? EPOLLIN : EPOLLOUT;
-	if (loop_add(&h->ob.e.ag->loop, &h->w, h->wev)) {
+	if (loop_add(h->ob.e.host->loop, &h->w, h->wev)) {
 		close(fd);
 		h->fd = h->w.fd = -1;
 		h_fail(h, "cannot connect", "epoll_ctl failed", true);
@@ -827,7 +827,7 @@ static void h_on_io(struct loop_watch *w, uint32_t events)
 		if (err == 0 && !(events & (EPOLLOUT | EPOLLIN)))
 			return;
 		if (err) {
-			loop_del(&h->ob.e.ag->loop, &h->w);
+			loop_del(h->ob.e.host->loop, &h->w);
 			close(h->fd);
 			h->fd = h->w.fd = -1;
 			h->wev = 0;
@@ -894,7 +894,7 @@ static void h_kick(struct otlp_base *ob)
 	h->st = H_RESOLVING;
 	h->got_bytes = false;
 	ob->on_resolved = h_on_resolved;
-	loop_timer_arm(&ob->e.ag->loop, &h->tmo_t, now + ob->conf.timeout_ns);
+	loop_timer_arm(ob->e.host->loop, &h->tmo_t, now + ob->conf.timeout_ns);
 	otlp_base_resolve(ob);
 }
 
@@ -918,7 +918,7 @@ static size_t h_flush(struct exporter *e, uint64_t deadline_ns)
 static void h_destroy(struct exporter *e)
 {
 	struct otlp_http *h = container_of(e, struct otlp_http, ob.e);
-	loop_timer_cancel(&e->ag->loop, &h->tmo_t);
+	loop_timer_cancel(e->host->loop, &h->tmo_t);
 	h_close(h);
 	h_request_reset(h);
 	otlp_base_fini(&h->ob);
@@ -957,12 +957,12 @@ static const struct exporter_ops otlp_http_ops = {
 	.stats_json = h_stats_json,
 };
 
-int otlp_http_create(struct agent *ag, struct otlp_conf *conf, struct exporter **out)
+int otlp_http_create(const struct exp_host *host, struct otlp_conf *conf, struct exporter **out)
 {
 	struct otlp_http *h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	otlp_base_init(&h->ob, ag, &otlp_http_ops,
+	otlp_base_init(&h->ob, host, &otlp_http_ops,
 		       conf->protocol == OTLP_PROTO_HTTP_JSON ? "otlp_http_json" : "otlp_http");
 	h->ob.conf = *conf; /* ownership moves here */
 	memset(conf, 0, sizeof(*conf));

@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The exporter interface. An exporter receives each finished batch; the
- * batch is an ExportTraceServiceRequest described by iovecs whose span
- * bytes point into ring memory. The exporter may finish at once (file,
- * console) or later (network exporters): to keep a batch past submit() it
- * takes a reference with batch_ref() and drops it with batch_unref() when
- * the backend acknowledged, when it gave up (counted as let go), or when
- * the bytes reached a file. The ring space behind a batch is released only
- * when every exporter has dropped it, so the ring is the retry buffer: an
- * exporter that retries keeps its reference and never copies.
+ * What an exporter is, all the core needs to know of exporters.
  *
- * Asynchronous exporters register their fds and timers with the agent's
- * event loop (ag->loop, see loop.h); everything runs on the agent thread.
+ * An exporter receives each finished batch; the batch is an
+ * ExportTraceServiceRequest described by iovecs whose span bytes point
+ * into ring memory. The exporter may finish at once (file, console) or
+ * later (network exporters): to keep a batch past submit() it reports
+ * hold to the core, and release when the backend acknowledged, when it
+ * gave up (counted as let go), or when the bytes reached a file. The
+ * core applies these (references on the batch); the ring space behind a
+ * batch is released only when every exporter has released it, so the
+ * ring is the retry buffer: an exporter that retries holds and never
+ * copies.
+ *
+ * Exporters call nothing of the core but what struct exp_host lends
+ * them. Asynchronous exporters register their fds and timers with the
+ * agent's event loop (host->loop, see loop.h); everything runs on the
+ * agent thread.
  */
 #ifndef SPANRING_AGENT_EXPORTER_H
 #define SPANRING_AGENT_EXPORTER_H
@@ -26,7 +31,36 @@ struct agent;
 struct agent_config;
 struct batch;
 struct exporter;
+struct loop;
 struct sbuf;
+
+/*
+ * What the core lends every exporter (struct agent's xhost, set up by
+ * agent_init): the loop it runs on, the agent-wide settings, where a
+ * constructor explains a failure, and the core's side of a batch's life.
+ */
+struct exp_host {
+	struct loop *loop;
+	const struct agent_config *cfg;
+	char *err;              /* why a constructor failed, naming the path */
+	size_t errlen;
+	const bool *stopping;   /* the agent is shutting down */
+	const bool *no_release; /* exiting: a released batch keeps its ring bytes */
+	struct agent *ag;       /* the core's own argument to the calls below */
+	/* Keep b past submit(); each hold is ended by one release. */
+	void (*hold)(struct batch *b);
+	void (*release)(struct batch *b);
+	/* A finalized batch in agent memory: a copy of one
+	 * ExportTraceServiceRequest of len bytes with spans spans (records
+	 * read back from a spool). Its one reference is the caller's (end it
+	 * with release). NULL when out of memory. */
+	struct batch *(*batch_of_bytes)(struct agent *ag, const uint8_t *msg, size_t len,
+					uint64_t spans);
+	/* The zero-copy proof (debug_zero_copy_check): check the iovecs about
+	 * to be sent (agent/zc.c, zc_check_iov); returns the violations. */
+	size_t (*zc_check)(struct agent *ag, const struct iovec *iov, const uint8_t *kind, size_t n,
+			   uint64_t span_bytes);
+};
 
 /* Counters every exporter keeps (reported by the control socket and
  * Prometheus). "let go" = given up after retries or a permanent error. */
@@ -45,7 +79,7 @@ struct exporter_ops {
 	const char *kind;
 	/*
 	 * Deliver b, now or later. Returns 0 when b was delivered or is held
-	 * (with a batch_ref), or -errno when it failed for good (the exporter
+	 * (reported with host->hold), or -errno when it failed for good (the exporter
 	 * counted it as let go; the core does nothing more).
 	 */
 	int (*submit)(struct exporter *e, struct batch *b);
@@ -65,7 +99,7 @@ struct exporter_ops {
 
 struct exporter {
 	const struct exporter_ops *ops;
-	struct agent *ag;
+	const struct exp_host *host;
 	char name[32];
 	struct exp_stats st;
 	const char *tls_mode; /* OTLP over TLS: "ktls", "userspace" (NULL: no TLS) */
@@ -91,7 +125,7 @@ struct exp_kind {
 	 * inst_merged_config) for a named one. Open or connect what it needs;
 	 * errors are logged or left in ag->err. 0 or -errno.
 	 */
-	int (*create)(struct agent *ag, const struct agent_config *cfg, const char *name,
+	int (*create)(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 		      struct exporter **out);
 };
 
@@ -99,19 +133,19 @@ extern const struct exp_kind exp_kinds[];
 extern const size_t exp_n_kinds;
 
 /* The constructors of the rows, each in its kind's file (exp_KIND.c). */
-int exp_file_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+int exp_file_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 			 struct exporter **out);
-int exp_json_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+int exp_json_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 			 struct exporter **out);
-int exp_console_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+int exp_console_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 			    struct exporter **out);
-int exp_null_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+int exp_null_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 			 struct exporter **out);
-int exp_otlp_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+int exp_otlp_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 			 struct exporter **out);
-int exp_otlp_http_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+int exp_otlp_http_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 			      struct exporter **out);
-int exp_otlp_grpc_kind_create(struct agent *ag, const struct agent_config *cfg, const char *name,
+int exp_otlp_grpc_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 			      struct exporter **out);
 
 /* The kind of a TYPE name (len bytes) or of an AGENT_EXP_* bit; NULL if none. */
@@ -141,14 +175,14 @@ struct exp_file_opts {
  * that fails they return -errno with a message naming the path in ag->err.
  */
 /* Length-delimited ExportTraceServiceRequest protobuf, from ring memory. */
-int exp_file_create(struct agent *ag, const struct exp_file_opts *o, struct exporter **out);
+int exp_file_create(const struct exp_host *host, const struct exp_file_opts *o, struct exporter **out);
 /* OTLP/JSON, one ExportTraceServiceRequest per line (copies: opt-in). */
-int exp_json_create(struct agent *ag, const char *path, uint64_t rotate_bytes,
+int exp_json_create(const struct exp_host *host, const char *path, uint64_t rotate_bytes,
 		    uint32_t rotate_keep, uint32_t mode, struct exporter **out);
 /* One human-readable line per span. */
-int exp_console_create(struct agent *ag, const char *path, uint32_t mode, struct exporter **out);
+int exp_console_create(const struct exp_host *host, const char *path, uint32_t mode, struct exporter **out);
 /* Counts and discards (benchmarks). */
-int exp_null_create(struct agent *ag, struct exporter **out);
+int exp_null_create(const struct exp_host *host, struct exporter **out);
 
 /* Prometheus lines of the OTLP instances among e[0..n) (the Collector's
  * names with the spanring_ prefix, label exporter="TYPE/NAME"). */

@@ -34,11 +34,11 @@ static void ob_on_wake(struct loop_timer *t)
 	ob->kick(ob);
 }
 
-void otlp_base_init(struct otlp_base *ob, struct agent *ag, const struct exporter_ops *ops,
-		    const char *name)
+void otlp_base_init(struct otlp_base *ob, const struct exp_host *host,
+		    const struct exporter_ops *ops, const char *name)
 {
 	ob->e.ops = ops;
-	ob->e.ag = ag;
+	ob->e.host = host;
 	snprintf(ob->e.name, sizeof(ob->e.name), "%s", name);
 	ob->wake_t.fn = ob_on_wake;
 	ob->dns_w.fd = -1;
@@ -69,7 +69,7 @@ void otlp_q_unlink(struct otlp_base *ob, struct oq_item *it)
 	}
 	struct batch *b = it->b;
 	free(it);
-	batch_unref(b);
+	ob->e.host->release(b);
 }
 
 /* Let it go, counted under its cause (spans; they add up to the total). */
@@ -146,51 +146,6 @@ void otlp_q_enforce_budget(struct otlp_base *ob)
 	}
 }
 
-/* A spooled batch: the records' messages in the batch's own framing
- * buffer (agent memory), one FRAME iovec; no producer, no ring. */
-static struct batch *ob_spool_batch(struct agent *ag, uint8_t *buf, size_t len, uint64_t spans)
-{
-	struct batch *b = batch_new(ag);
-	if (!b)
-		return NULL;
-	size_t need = len + 10;
-	if (b->frame_cap < need) {
-		uint8_t *nf = realloc(b->frame, need);
-		if (!nf)
-			goto fail;
-		b->frame = nf;
-		b->frame_cap = need;
-	}
-	if (b->cap_iov < 2) {
-		struct iovec *ni = realloc(b->iov, 2 * sizeof(*ni));
-		if (!ni)
-			goto fail;
-		b->iov = ni;
-		uint8_t *nk = realloc(b->iov_kind, 2);
-		if (!nk) {
-			b->cap_iov = 1; /* iov grew, kind did not: keep them equal */
-			goto fail;
-		}
-		b->iov_kind = nk;
-		b->cap_iov = 2;
-	}
-	uint8_t *p = pb_put_varint(b->frame, len);
-	size_t hl = (size_t)(p - b->frame);
-	memcpy(p, buf, len);
-	b->iov[0] = (struct iovec){b->frame, hl};
-	b->iov[1] = (struct iovec){p, len};
-	b->iov_kind[0] = b->iov_kind[1] = BATCH_IOV_FRAME;
-	b->niov = 2;
-	b->msg_len = len;
-	b->spans = spans;
-	b->span_bytes = 0;
-	b->finalized = true;
-	return b;
-fail:
-	batch_unref(b);
-	return NULL;
-}
-
 /* Put the next records of the spool in the queue: one at a time, behind
  * the fresh batches waiting (so live spans are not held behind the
  * backlog), while the backend answers, or as the probe when nothing else
@@ -198,7 +153,7 @@ fail:
 void otlp_q_spool_feed(struct otlp_base *ob)
 {
 	struct spool *sp = ob->spool;
-	if (!sp || ob->spool_item || !spool_pending(sp) || ob->e.ag->stopping)
+	if (!sp || ob->spool_item || !spool_pending(sp) || *ob->e.host->stopping)
 		return;
 	if (ob->conn_failures && ob->n_held)
 		return; /* down: the waiting batches probe */
@@ -210,20 +165,21 @@ void otlp_q_spool_feed(struct otlp_base *ob)
 	uint64_t spans, seq, off;
 	if (spool_load(sp, max, &buf, &len, &spans, &seq, &off))
 		return;
-	struct batch *b = ob_spool_batch(ob->e.ag, buf, len, spans);
+	const struct exp_host *host = ob->e.host;
+	struct batch *b = host->batch_of_bytes(host->ag, buf, len, spans);
 	free(buf);
 	struct oq_item *it = b ? calloc(1, sizeof(*it)) : NULL;
 	if (!it) {
 		/* out of memory: these records are let go */
 		if (b)
-			batch_unref(b);
+			host->release(b);
 		ob->e.st.let_go_batches++;
 		ob->e.st.let_go_spans += spans;
 		ob->c.lg_other += spans;
 		spool_commit(sp, seq, off);
 		return;
 	}
-	it->b = b; /* batch_new's reference is the queue's */
+	it->b = b; /* its one reference is the queue's */
 	it->first_ns = agent_now_ns();
 	it->spooled = true;
 	it->sp_seq = seq;
@@ -255,15 +211,15 @@ void otlp_base_let_go_all(struct otlp_base *ob, const char *why)
 	 * its shutdown line already said, per producer, which spans stay in
 	 * the rings and which are lost; "letting go" would contradict it. */
 	if (n)
-		agent_log(ob->e.ag->no_release ? AGENT_LOG_DEBUG : AGENT_LOG_WARN,
+		agent_log(*ob->e.host->no_release ? AGENT_LOG_DEBUG : AGENT_LOG_WARN,
 			  "exporter %s: %s %llu held batches (%llu spans): %s", ob->e.name,
-			  ob->e.ag->no_release ? "dropping, unreleased," : "letting go of",
+			  *ob->e.host->no_release ? "dropping, unreleased," : "letting go of",
 			  (unsigned long long)n, (unsigned long long)spans, why);
 }
 
 void otlp_base_fini(struct otlp_base *ob)
 {
-	loop_timer_cancel(&ob->e.ag->loop, &ob->wake_t);
+	loop_timer_cancel(ob->e.host->loop, &ob->wake_t);
 	otlp_base_cancel_resolve(ob);
 	if (ob->ai)
 		freeaddrinfo(ob->ai);
@@ -288,7 +244,7 @@ int otlp_base_submit(struct otlp_base *ob, struct batch *b)
 			     ob->e.name, (unsigned long long)b->spans);
 		return -ENOMEM;
 	}
-	batch_ref(b);
+	ob->e.host->hold(b);
 	it->b = b;
 	it->first_ns = agent_now_ns();
 	it->prev = ob->tail;
@@ -354,7 +310,7 @@ size_t otlp_base_take(struct otlp_base *ob, uint64_t now, struct oq_item **out, 
 
 void otlp_q_arm(struct otlp_base *ob, uint64_t when)
 {
-	struct loop *l = &ob->e.ag->loop;
+	struct loop *l = ob->e.host->loop;
 	if (!ob->wake_t.armed || ob->wake_t.when_ns > when || ob->wake_t.when_ns < agent_now_ns())
 		loop_timer_arm(l, &ob->wake_t, when);
 }

@@ -4,7 +4,7 @@
  * batches with their retry state, the policy applied to each answer, the
  * connection backoff, and the non-blocking resolver and connector.
  *
- * A held batch keeps its reference (batch_ref) from submit() until it is
+ * A batch is held (exp_host.hold) from submit() until it is
  * delivered or let go; nothing is copied. Waiting batches are sent
  * together: the ExportTraceServiceRequest messages of several batches,
  * concatenated, are one valid ExportTraceServiceRequest (repeated fields
@@ -117,8 +117,8 @@ struct otlp_base {
 	struct oq_item *spool_item; /* the replayed records in the queue */
 };
 
-void otlp_base_init(struct otlp_base *ob, struct agent *ag, const struct exporter_ops *ops,
-		    const char *name);
+void otlp_base_init(struct otlp_base *ob, const struct exp_host *host,
+		    const struct exporter_ops *ops, const char *name);
 void otlp_base_fini(struct otlp_base *ob);
 
 /* submit(): hold b (let the oldest waiting go when max_held is reached). */
@@ -191,7 +191,7 @@ void otlp_q_enforce_budget(struct otlp_base *ob);
 void otlp_q_spool_feed(struct otlp_base *ob);
 
 /* The two transports. */
-int otlp_http_create(struct agent *ag, struct otlp_conf *conf, struct exporter **out);
-int otlp_grpc_create(struct agent *ag, struct otlp_conf *conf, struct exporter **out);
+int otlp_http_create(const struct exp_host *host, struct otlp_conf *conf, struct exporter **out);
+int otlp_grpc_create(const struct exp_host *host, struct otlp_conf *conf, struct exporter **out);
 
 #endif

@@ -67,7 +67,7 @@ static void dns_cancel(struct otlp_base *ob)
 {
 	if (!ob->dns)
 		return;
-	loop_del(&ob->e.ag->loop, &ob->dns_w);
+	loop_del(ob->e.host->loop, &ob->dns_w);
 	ob->dns_w.fd = -1;
 	dns_job_put(ob->dns);
 	ob->dns = NULL;
@@ -143,7 +143,7 @@ static int ob_resolve(struct otlp_base *ob)
 	ob->dns = j;
 	ob->dns_w.fd = j->efd;
 	ob->dns_w.fn = dns_on_done;
-	rc = loop_add(&ob->e.ag->loop, &ob->dns_w, EPOLLIN);
+	rc = loop_add(ob->e.host->loop, &ob->dns_w, EPOLLIN);
 	if (rc) {
 		ob->dns_w.fd = -1;
 		dns_job_put(j); /* the thread keeps its reference */

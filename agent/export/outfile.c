@@ -272,7 +272,7 @@ static int wq_push(struct wq *q, struct batch *b, uint64_t now)
 	}
 	q->items[(q->first + q->len) % q->cap] = (struct wq_item){.b = b, .first_fail_ns = now};
 	q->len++;
-	batch_ref(b);
+	q->e->host->hold(b);
 	q->e->st.held++;
 	return 0;
 }
@@ -283,7 +283,7 @@ static void wq_pop(struct wq *q)
 	q->first = (q->first + 1) % q->cap;
 	q->len--;
 	q->e->st.held--;
-	batch_unref(b);
+	q->e->host->release(b);
 }
 
 static void wq_let_go(struct wq *q, const char *why)
@@ -301,7 +301,7 @@ static void wq_arm(struct wq *q)
 	q->backoff_ns = q->backoff_ns ? q->backoff_ns * 2 : 100000000ull;
 	if (q->backoff_ns > 5000000000ull)
 		q->backoff_ns = 5000000000ull;
-	loop_timer_arm(&q->e->ag->loop, &q->timer, agent_now_ns() + q->backoff_ns);
+	loop_timer_arm(q->e->host->loop, &q->timer, agent_now_ns() + q->backoff_ns);
 }
 
 /* Write queued batches in order; stop at the first failure. */
@@ -326,7 +326,7 @@ static void wq_run(struct wq *q, bool ignore_age)
 		wq_pop(q);
 	}
 	q->backoff_ns = 0;
-	loop_timer_cancel(&q->e->ag->loop, &q->timer);
+	loop_timer_cancel(q->e->host->loop, &q->timer);
 }
 
 static void wq_on_timer(struct loop_timer *t)
@@ -371,12 +371,12 @@ size_t wq_flush(struct wq *q, uint64_t deadline_ns)
 
 void wq_fini(struct wq *q)
 {
-	if (q->e && q->e->ag)
-		loop_timer_cancel(&q->e->ag->loop, &q->timer);
+	if (q->e && q->e->host)
+		loop_timer_cancel(q->e->host->loop, &q->timer);
 	/* At exit the agent does not release what was not delivered; its
 	 * shutdown line says which spans stay in the rings of running
 	 * producers and which are lost with the rings of exited ones. */
-	bool exiting = q->e && q->e->ag && q->e->ag->no_release;
+	bool exiting = q->e && q->e->host && *q->e->host->no_release;
 	if (exiting && q->len)
 		log_debug("exporter %s: dropping, unreleased, %zu undelivered batches", q->e->name,
 			  q->len);

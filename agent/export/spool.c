@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent.h"
 #include "log.h"
 
 #define SEG_MIN (256u * 1024u)

@@ -128,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		c.retry_max_elapsed_ns = 0;
 	c.gzip = end & 8;
 	struct exporter *e;
-	FZ_CHECK(otlp_http_create(&ag, &c, &e) == 0);
+	FZ_CHECK(otlp_http_create(&ag.xhost, &c, &e) == 0);
 	struct otlp_http *h = container_of(e, struct otlp_http, ob.e);
 
 	struct batch *b = make_batch();
