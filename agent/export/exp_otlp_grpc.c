@@ -582,39 +582,49 @@ static void s_on_timeout(struct loop_timer *t)
 	g_send(g);
 }
 
-/* Open a stream for items[0..n) (taken). */
-static void g_open_stream(struct otlp_grpc *g, struct oq_item **items, size_t n)
+/* A stream for items[0..n) (taken), with room for their iovecs and the
+ * prefix; *msg is their message bytes. NULL when it cannot be built (the
+ * items are answered). */
+static struct g_stream *s_new(struct otlp_grpc *g, struct oq_item **items, size_t n,
+			      uint64_t *msg)
 {
-	const struct otlp_conf *c = &g->ob.conf;
 	struct g_stream *s = calloc(1, sizeof(*s));
 	size_t nio = 1;
-	uint64_t msg = 0, span_bytes = 0;
+	uint64_t span_bytes = 0;
+	*msg = 0;
 	for (size_t i = 0; i < n; i++) {
 		nio += items[i]->b->niov - 1;
-		msg += items[i]->b->msg_len;
+		*msg += items[i]->b->msg_len;
 		span_bytes += items[i]->b->span_bytes;
 	}
 	if (s) {
+		s->g = g; /* before anything can fail: s_free needs it */
 		s->iov = malloc(nio * sizeof(*s->iov));
 		s->kind = malloc(nio);
 	}
-	if (!s || !s->iov || !s->kind || msg > UINT32_MAX) {
+	if (!s || !s->iov || !s->kind || *msg > UINT32_MAX) {
 		if (s)
 			s_free(s);
-		struct otlp_result r = {.v = msg > UINT32_MAX ? OTLP_DROP : OTLP_RETRY,
+		struct otlp_result r = {.v = *msg > UINT32_MAX ? OTLP_DROP : OTLP_RETRY,
 					.what = "cannot build the request"};
 		otlp_base_done(&g->ob, items, n, &r);
-		return;
+		return NULL;
 	}
-	s->g = g;
 	s->grpc_status = -1;
 	s->tmo_t.fn = s_on_timeout;
 	memcpy(s->items, items, n * sizeof(items[0]));
 	s->n_items = n;
 	s->span_bytes = span_bytes;
 	s->niov = 1;
-	bool group = false;
-	if (n == 1 && items[0]->isolate) {
+	return s;
+}
+
+/* The request's message iovecs after the prefix: one producer's group of
+ * a batch being isolated, else every batch whole. *msg: its bytes. */
+static void s_gather(struct g_stream *s, uint64_t *msg)
+{
+	struct oq_item **items = s->items;
+	if (s->n_items == 1 && items[0]->isolate) {
 		/* One producer's group of the batch, after INVALID_ARGUMENT for a
 		 * request of several (otlp_base.h: isolation), as OTLP/HTTP after
 		 * a 400. */
@@ -622,49 +632,47 @@ static void g_open_stream(struct otlp_grpc *g, struct oq_item **items, size_t n)
 		size_t first, k;
 		uint64_t spans;
 		const struct agent_producer *p;
-		if (otlp_batch_group(b, items[0]->iso_next, &first, &k, &msg, &spans, &p) == 0) {
+		if (otlp_batch_group(b, items[0]->iso_next, &first, &k, msg, &spans, &p) == 0) {
 			memcpy(s->iov + 1, b->iov + 1 + first, k * sizeof(*s->iov));
 			memcpy(s->kind + 1, b->iov_kind + 1 + first, k);
 			s->niov += k;
-			span_bytes = 0;
+			s->span_bytes = 0;
 			for (size_t i = 1; i < s->niov; i++)
 				if (s->kind[i] == BATCH_IOV_SPANS)
-					span_bytes += s->iov[i].iov_len;
-			s->span_bytes = span_bytes;
-			group = true;
+					s->span_bytes += s->iov[i].iov_len;
+			return;
 		}
 	}
-	for (size_t i = 0; i < n && !group; i++) {
+	for (size_t i = 0; i < s->n_items; i++) {
 		size_t k;
 		const struct iovec *iov = batch_msg_iov(items[i]->b, &k);
 		memcpy(s->iov + s->niov, iov, k * sizeof(*iov));
 		memcpy(s->kind + s->niov, items[i]->b->iov_kind + 1, k);
 		s->niov += k;
 	}
-	if (c->gzip) {
-		g->ob.c.copies++;
-		uint8_t *z;
-		size_t zl;
-		if (otlp_gzip(s->iov + 1, s->niov - 1, &z, &zl) == 0 && zl <= UINT32_MAX) {
-			s->body = z;
-			s->niov = 2;
-			s->iov[1] = (struct iovec){.iov_base = z, .iov_len = zl};
-			s->kind[1] = BATCH_IOV_FRAME;
-			msg = zl;
-		} else {
-			s_free(s);
-			struct otlp_result r = {.v = OTLP_RETRY, .what = "cannot compress"};
-			otlp_base_done(&g->ob, items, n, &r);
-			return;
-		}
-	}
-	otlp_grpc_prefix(s->prefix, c->gzip, (uint32_t)msg);
-	s->iov[0] = (struct iovec){.iov_base = s->prefix, .iov_len = 5};
-	s->kind[0] = BATCH_IOV_FRAME;
-	s->total = 5 + msg;
-	if (g->ob.e.host->cfg->zc_check && !c->gzip)
-		g->ob.e.host->zc_check(g->ob.e.host->ag, s->iov, s->kind, s->niov, span_bytes);
+}
 
+/* grpc-encoding gzip: the message becomes one compressed copy. */
+static int s_compress(struct otlp_grpc *g, struct g_stream *s, uint64_t *msg)
+{
+	g->ob.c.copies++;
+	uint8_t *z;
+	size_t zl;
+	if (otlp_gzip(s->iov + 1, s->niov - 1, &z, &zl) || zl > UINT32_MAX)
+		return -1;
+	s->body = z;
+	s->niov = 2;
+	s->iov[1] = (struct iovec){.iov_base = z, .iov_len = zl};
+	s->kind[1] = BATCH_IOV_FRAME;
+	*msg = zl;
+	return 0;
+}
+
+/* Submit s's request (headers, then the body through g_read_cb): its
+ * stream id, or a negative nghttp2 error. */
+static int32_t s_submit(struct otlp_grpc *g, struct g_stream *s)
+{
+	const struct otlp_conf *c = &g->ob.conf;
 	char timeout[32];
 	uint64_t ms = c->timeout_ns / 1000000 ? c->timeout_ns / 1000000 : 1;
 	if (ms < 100000000ull)
@@ -690,7 +698,32 @@ static void g_open_stream(struct otlp_grpc *g, struct oq_item **items, size_t n)
 		NV(c->headers[i].name, c->headers[i].value);
 #undef NV
 	nghttp2_data_provider dp = {.source.ptr = s, .read_callback = g_read_cb};
-	int32_t id = nghttp2_submit_request(g->ses, NULL, nva, nv, &dp, s);
+	return nghttp2_submit_request(g->ses, NULL, nva, nv, &dp, s);
+}
+
+/* Open a stream for items[0..n) (taken). */
+static void g_open_stream(struct otlp_grpc *g, struct oq_item **items, size_t n)
+{
+	const struct otlp_conf *c = &g->ob.conf;
+	uint64_t msg;
+	struct g_stream *s = s_new(g, items, n, &msg);
+	if (!s)
+		return;
+	s_gather(s, &msg);
+	if (c->gzip && s_compress(g, s, &msg)) {
+		s_free(s);
+		struct otlp_result r = {.v = OTLP_RETRY, .what = "cannot compress"};
+		otlp_base_done(&g->ob, items, n, &r);
+		return;
+	}
+	otlp_grpc_prefix(s->prefix, c->gzip, (uint32_t)msg);
+	s->iov[0] = (struct iovec){.iov_base = s->prefix, .iov_len = 5};
+	s->kind[0] = BATCH_IOV_FRAME;
+	s->total = 5 + msg;
+	const struct exp_host *host = g->ob.e.host;
+	if (host->cfg->zc_check && !c->gzip)
+		host->zc_check(host->ag, s->iov, s->kind, s->niov, s->span_bytes);
+	int32_t id = s_submit(g, s);
 	if (id < 0) {
 		s_free(s);
 		struct otlp_result r = {.v = OTLP_RETRY, .what = "cannot open a stream"};
@@ -703,7 +736,7 @@ static void g_open_stream(struct otlp_grpc *g, struct oq_item **items, size_t n)
 	g->streams = s;
 	g->n_streams++;
 	g->ob.c.requests++;
-	loop_timer_arm(g->ob.e.host->loop, &s->tmo_t, agent_now_ns() + c->timeout_ns);
+	loop_timer_arm(host->loop, &s->tmo_t, agent_now_ns() + c->timeout_ns);
 }
 
 static void g_on_readable(struct otlp_grpc *g)

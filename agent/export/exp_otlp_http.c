@@ -266,22 +266,22 @@ static void h_push(struct otlp_http *h, const void *p, size_t n, uint8_t kind)
 	h->kind[h->niov++] = kind;
 }
 
-/* Build head and body iovecs of the taken batches. 0 or -errno. */
-static int h_build(struct otlp_http *h)
+/* The message iovecs of the taken batches after the head's slot: one
+ * producer's group of a batch being isolated, else every batch whole.
+ * *msg: their bytes. 0 or -errno. */
+static int h_gather(struct otlp_http *h, uint64_t *msg)
 {
-	const struct otlp_conf *c = &h->ob.conf;
 	size_t nio = 0;
-	uint64_t msg = 0;
+	*msg = 0;
 	h->req_span_bytes = 0;
 	for (size_t i = 0; i < h->n_items; i++) {
 		const struct batch *b = h->items[i]->b;
 		nio += b->niov - 1;
-		msg += b->msg_len;
+		*msg += b->msg_len;
 		h->req_span_bytes += b->span_bytes;
 	}
 	if (h_iov_reserve(h, nio + 2))
 		return -ENOMEM;
-	/* The message iovecs first (the copying paths read them). */
 	h->niov = 1;
 	if (h->n_items == 1 && h->items[0]->isolate) {
 		/* One producer's group of the batch (otlp_base.h: isolation). */
@@ -289,7 +289,7 @@ static int h_build(struct otlp_http *h)
 		size_t first, n;
 		uint64_t spans;
 		const struct agent_producer *p;
-		if (otlp_batch_group(b, h->items[0]->iso_next, &first, &n, &msg, &spans, &p))
+		if (otlp_batch_group(b, h->items[0]->iso_next, &first, &n, msg, &spans, &p))
 			return -EINVAL;
 		memcpy(h->iov + 1, b->iov + 1 + first, n * sizeof(*h->iov));
 		memcpy(h->kind + 1, b->iov_kind + 1 + first, n);
@@ -298,8 +298,9 @@ static int h_build(struct otlp_http *h)
 		for (size_t i = 1; i < h->niov; i++)
 			if (h->kind[i] == BATCH_IOV_SPANS)
 				h->req_span_bytes += h->iov[i].iov_len;
+		return 0;
 	}
-	for (size_t i = 0; i < h->n_items && !h->items[0]->isolate; i++) {
+	for (size_t i = 0; i < h->n_items; i++) {
 		const struct batch *b = h->items[i]->b;
 		size_t n;
 		const struct iovec *iov = batch_msg_iov(b, &n);
@@ -307,44 +308,65 @@ static int h_build(struct otlp_http *h)
 		memcpy(h->kind + h->niov, b->iov_kind + 1, n);
 		h->niov += n;
 	}
+	return 0;
+}
+
+/* http/json or gzip: the body becomes one rewritten copy of the msg
+ * bytes of message iovecs (*ctype and *body_len follow). 0 or -errno. */
+static int h_copy_body(struct otlp_http *h, uint64_t msg, const char **ctype, uint64_t *body_len)
+{
+	const struct otlp_conf *c = &h->ob.conf;
+	h->ob.c.copies++;
+	uint8_t *flat = otlp_gather(h->iov + 1, h->niov - 1, msg);
+	if (!flat)
+		return -ENOMEM;
+	uint8_t *body = flat;
+	size_t blen = msg;
+	if (c->protocol == OTLP_PROTO_HTTP_JSON) {
+		struct sbuf js = {0};
+		int rc = otlp_json_request(&js, flat, msg);
+		free(flat);
+		if (rc || js.oom) {
+			sbuf_free(&js);
+			return rc ? rc : -ENOMEM;
+		}
+		body = (uint8_t *)js.p;
+		blen = js.len;
+		*ctype = "application/json";
+	}
+	if (c->gzip) {
+		struct iovec one = {.iov_base = body, .iov_len = blen};
+		uint8_t *z;
+		size_t zl;
+		int rc = otlp_gzip(&one, 1, &z, &zl);
+		free(body);
+		if (rc)
+			return rc;
+		body = z;
+		blen = zl;
+	}
+	h->body = body;
+	h->body_len = blen;
+	h->niov = 1;
+	h_push(h, body, blen, BATCH_IOV_FRAME);
+	*body_len = blen;
+	return 0;
+}
+
+/* Build head and body iovecs of the taken batches. 0 or -errno. */
+static int h_build(struct otlp_http *h)
+{
+	const struct otlp_conf *c = &h->ob.conf;
+	uint64_t msg;
+	/* The message iovecs first (the copying paths read them). */
+	int rc = h_gather(h, &msg);
+	if (rc)
+		return rc;
 	const char *ctype = "application/x-protobuf";
 	uint64_t body_len = msg;
-	if (c->protocol == OTLP_PROTO_HTTP_JSON || c->gzip) {
-		h->ob.c.copies++;
-		uint8_t *flat = otlp_gather(h->iov + 1, h->niov - 1, msg);
-		if (!flat)
-			return -ENOMEM;
-		uint8_t *body = flat;
-		size_t blen = msg;
-		if (c->protocol == OTLP_PROTO_HTTP_JSON) {
-			struct sbuf js = {0};
-			int rc = otlp_json_request(&js, flat, msg);
-			free(flat);
-			if (rc || js.oom) {
-				sbuf_free(&js);
-				return rc ? rc : -ENOMEM;
-			}
-			body = (uint8_t *)js.p;
-			blen = js.len;
-			ctype = "application/json";
-		}
-		if (c->gzip) {
-			struct iovec one = {.iov_base = body, .iov_len = blen};
-			uint8_t *z;
-			size_t zl;
-			int rc = otlp_gzip(&one, 1, &z, &zl);
-			free(body);
-			if (rc)
-				return rc;
-			body = z;
-			blen = zl;
-		}
-		h->body = body;
-		h->body_len = blen;
-		h->niov = 1;
-		h_push(h, body, blen, BATCH_IOV_FRAME);
-		body_len = blen;
-	}
+	if ((c->protocol == OTLP_PROTO_HTTP_JSON || c->gzip) &&
+	    (rc = h_copy_body(h, msg, &ctype, &body_len)))
+		return rc;
 	sbuf_reset(&h->head);
 	sbuf_printf(&h->head,
 		    "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: spanring-agent/" AGENT_VERSION
