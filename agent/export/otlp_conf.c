@@ -64,6 +64,83 @@ static char *strndup0(const char *s, size_t n)
 	return p;
 }
 
+/* The port of an authority (digits between ps and ae, 1..65535), or 0. */
+static uint16_t url_port(const char *ps, const char *ae)
+{
+	unsigned long port = 0;
+	if (ps == ae)
+		return 0;
+	for (const char *q = ps; q < ae; q++) {
+		if (*q < '0' || *q > '9')
+			return 0;
+		port = port * 10 + (unsigned long)(*q - '0');
+		if (port > 65535)
+			return 0;
+	}
+	return (uint16_t)port;
+}
+
+/*
+ * The authority a (alen bytes) of URL s: host [h, he) (a name, an address
+ * or a bracketed IPv6 literal) and *port (tls: 443 by default, else 80).
+ * 0 or -EINVAL with err set.
+ */
+static int url_authority(const char *s, const char *a, size_t alen, bool tls, const char **h,
+			 const char **he, uint16_t *port, char *err, size_t errlen)
+{
+	const char *ae = a + alen, *colon = NULL;
+	if (memchr(a, '@', alen)) {
+		agent_errf(err, errlen, "endpoint '%s': user information in the URL is not supported", s);
+		return -EINVAL;
+	}
+	if (a < ae && *a == '[') {
+		const char *rb = memchr(a, ']', alen);
+		if (!rb) {
+			agent_errf(err, errlen, "endpoint '%s': unterminated IPv6 literal", s);
+			return -EINVAL;
+		}
+		*h = a + 1;
+		*he = rb;
+		if (rb + 1 < ae) {
+			if (rb[1] != ':')
+				goto bad_authority;
+			colon = rb + 1;
+		}
+	} else {
+		*h = a;
+		colon = memchr(a, ':', alen);
+		*he = colon ? colon : ae;
+	}
+	if (*h == *he)
+		goto bad_authority;
+	for (const char *q = *h; q < *he; q++)
+		if (!(isalnum((unsigned char)*q) || *q == '-' || *q == '.' || *q == '_' ||
+		      (*a == '[' && (*q == ':' || *q == '%'))))
+			goto bad_authority;
+	*port = colon ? url_port(colon + 1, ae) : tls ? 443 : 80;
+	if (*port)
+		return 0;
+bad_authority:
+	agent_errf(err, errlen, "endpoint '%s': expected http[s]://host[:port][/path]", s);
+	return -EINVAL;
+}
+
+/* path and query of the rest of a URL; the fragment is dropped; no path:
+ * "/". malloc'd, NULL when out of memory. */
+static char *url_path(const char *path)
+{
+	size_t plen = strcspn(path, "#");
+	if (plen && *path != '?')
+		return strndup0(path, plen);
+	char *out = malloc(plen + 2);
+	if (out) {
+		out[0] = '/';
+		memcpy(out + 1, path, plen);
+		out[plen + 1] = 0;
+	}
+	return out;
+}
+
 int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size_t errlen)
 {
 	memset(u, 0, sizeof(*u));
@@ -81,68 +158,13 @@ int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size
 	}
 	/* authority: up to the path, query or fragment */
 	size_t alen = strcspn(p, "/?#");
-	const char *a = p, *ae = p + alen;
-	if (memchr(a, '@', alen)) {
-		agent_errf(err, errlen, "endpoint '%s': user information in the URL is not supported", s);
-		return -EINVAL;
-	}
-	const char *h, *he, *colon = NULL;
-	if (a < ae && *a == '[') {
-		const char *rb = memchr(a, ']', alen);
-		if (!rb) {
-			agent_errf(err, errlen, "endpoint '%s': unterminated IPv6 literal", s);
-			return -EINVAL;
-		}
-		h = a + 1;
-		he = rb;
-		if (rb + 1 < ae) {
-			if (rb[1] != ':')
-				goto bad_authority;
-			colon = rb + 1;
-		}
-	} else {
-		h = a;
-		colon = memchr(a, ':', alen);
-		he = colon ? colon : ae;
-	}
-	if (h == he)
-		goto bad_authority;
-	for (const char *q = h; q < he; q++)
-		if (!(isalnum((unsigned char)*q) || *q == '-' || *q == '.' || *q == '_' ||
-		      (*a == '[' && (*q == ':' || *q == '%'))))
-			goto bad_authority;
-	unsigned long port = u->tls ? 443 : 80;
-	if (colon) {
-		const char *ps = colon + 1;
-		if (ps == ae)
-			goto bad_authority;
-		port = 0;
-		for (const char *q = ps; q < ae; q++) {
-			if (*q < '0' || *q > '9')
-				goto bad_authority;
-			port = port * 10 + (unsigned long)(*q - '0');
-			if (port > 65535)
-				goto bad_authority;
-		}
-		if (port == 0)
-			goto bad_authority;
-	}
-	u->port = (uint16_t)port;
+	const char *h, *he;
+	int rc = url_authority(s, p, alen, u->tls, &h, &he, &u->port, err, errlen);
+	if (rc)
+		return rc;
 	u->host = strndup0(h, (size_t)(he - h));
-	u->authority = strndup0(a, alen);
-	/* path and query; the fragment is dropped; no path: "/" */
-	const char *path = ae;
-	size_t plen = strcspn(path, "#");
-	if (plen == 0 || *path == '?') {
-		u->path = malloc(plen + 2);
-		if (u->path) {
-			u->path[0] = '/';
-			memcpy(u->path + 1, path, plen);
-			u->path[plen + 1] = 0;
-		}
-	} else {
-		u->path = strndup0(path, plen);
-	}
+	u->authority = strndup0(p, alen);
+	u->path = url_path(p + alen);
 	if (!u->host || !u->authority || !u->path) {
 		otlp_url_free(u);
 		agent_errf(err, errlen, "endpoint: out of memory");
@@ -156,9 +178,6 @@ int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size
 		}
 	}
 	return 0;
-bad_authority:
-	agent_errf(err, errlen, "endpoint '%s': expected http[s]://host[:port][/path]", s);
-	return -EINVAL;
 }
 
 char *otlp_url_append_traces(const char *base)
@@ -377,12 +396,11 @@ static int env_bool(const char *v)
 }
 
 /* TLS settings: agent keys > OTEL_EXPORTER_OTLP_TRACES_* > OTEL_EXPORTER_OTLP_*. */
-static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otlp_getenv_fn env,
-			 char *err, size_t errlen)
+/* OTEL_EXPORTER_OTLP_[TRACES_]INSECURE (for a gRPC endpoint without
+ * scheme) decides c->tls with the URL. 0 or -EINVAL with err set. */
+static int conf_tls_insecure(struct otlp_conf *c, otlp_getenv_fn env, char *err, size_t errlen)
 {
-	const char *v, *src;
-	/* OTEL_EXPORTER_OTLP_[TRACES_]INSECURE: for a gRPC endpoint without scheme */
-	const char *insecure_src = NULL;
+	const char *v, *insecure_src = NULL;
 	int insecure = -1;
 	static const char *const ivars[] = {"OTEL_EXPORTER_OTLP_TRACES_INSECURE",
 					    "OTEL_EXPORTER_OTLP_INSECURE"};
@@ -402,6 +420,15 @@ static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otl
 		     insecure_src, c->url, c->src_endpoint);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* The CA, client certificate and key files: readable, and only with TLS.
+ * 0, -EINVAL or -ENOMEM with err set. */
+static int conf_tls_files(struct otlp_conf *c, const struct agent_config *ac, otlp_getenv_fn env,
+			  char *err, size_t errlen)
+{
+	const char *v, *src;
 	struct {
 		const char *key, *tv, *gv;
 		const char *cfg;
@@ -447,6 +474,16 @@ static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otl
 				      : "otlp.tls_cert_file (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)");
 		return -EINVAL;
 	}
+	return 0;
+}
+
+static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otlp_getenv_fn env,
+			 char *err, size_t errlen)
+{
+	int rc;
+	if ((rc = conf_tls_insecure(c, env, err, errlen)) ||
+	    (rc = conf_tls_files(c, ac, env, err, errlen)))
+		return rc;
 	const char *only_tls = ac->otlp_tls_server_name	  ? "otlp.tls_server_name"
 			       : ac->otlp_tls_min_version ? "otlp.tls_min_version"
 			       : ac->otlp_tls_insecure	  ? "otlp.tls_insecure_skip_verify"
