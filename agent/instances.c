@@ -315,6 +315,37 @@ int inst_forced_protocol(const struct exp_instance *in, const struct agent_confi
 static const char *const http_only[] = {"otlp.max_request_bytes", "otlp.zerocopy_min"};
 static const char *const grpc_only[] = {"otlp.max_streams"};
 
+/* A named OTLP instance's merged settings resolve, and it sets no key
+ * its protocol does not use. 0 or -errno with err set. */
+static int check_otlp_settings(const struct agent_config *c, const struct exp_instance *in,
+			       char *err, size_t errlen)
+{
+	const struct inst_setting *s;
+	struct agent_config m;
+	inst_merged_config(c, in, &m);
+	enum otlp_protocol forced = (enum otlp_protocol)inst_forced_protocol(in, &m);
+	struct otlp_conf oc;
+	char msg[512];
+	int rc = otlp_conf_resolve(&oc, &m, forced, otlp_getenv, msg, sizeof(msg));
+	if (rc) {
+		agent_errf(err, errlen, "exporter '%s': %s", in->id, msg);
+		return rc == -ENOMEM ? rc : -EINVAL;
+	}
+	bool grpc = oc.protocol == OTLP_PROTO_GRPC;
+	otlp_conf_free(&oc);
+	const char *const *unused = grpc ? http_only : grpc_only;
+	size_t n_unused = grpc ? sizeof(http_only) / sizeof(http_only[0])
+			       : sizeof(grpc_only) / sizeof(grpc_only[0]);
+	for (size_t k = 0; k < n_unused; k++) {
+		if ((s = inst_setting(in, unused[k]))) {
+			agent_errf(err, errlen, "%s: exporter '%s' speaks %s, which does not use '%s'",
+			     s->where, in->id, grpc ? "OTLP/gRPC" : "OTLP/HTTP", s->ikey);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int check_instance(struct agent_config *c, struct exp_instance *in, char *err,
 			  size_t errlen)
 {
@@ -378,29 +409,7 @@ static int check_instance(struct agent_config *c, struct exp_instance *in, char 
 			return -EINVAL;
 		}
 	}
-	struct agent_config m;
-	inst_merged_config(c, in, &m);
-	enum otlp_protocol forced = (enum otlp_protocol)inst_forced_protocol(in, &m);
-	struct otlp_conf oc;
-	char msg[512];
-	int rc = otlp_conf_resolve(&oc, &m, forced, otlp_getenv, msg, sizeof(msg));
-	if (rc) {
-		agent_errf(err, errlen, "exporter '%s': %s", in->id, msg);
-		return rc == -ENOMEM ? rc : -EINVAL;
-	}
-	bool grpc = oc.protocol == OTLP_PROTO_GRPC;
-	otlp_conf_free(&oc);
-	const char *const *unused = grpc ? http_only : grpc_only;
-	size_t n_unused = grpc ? sizeof(http_only) / sizeof(http_only[0])
-			       : sizeof(grpc_only) / sizeof(grpc_only[0]);
-	for (size_t k = 0; k < n_unused; k++) {
-		if ((s = inst_setting(in, unused[k]))) {
-			agent_errf(err, errlen, "%s: exporter '%s' speaks %s, which does not use '%s'",
-			     s->where, in->id, grpc ? "OTLP/gRPC" : "OTLP/HTTP", s->ikey);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return check_otlp_settings(c, in, err, errlen);
 }
 
 /* The output file of an enabled file-writing instance, or NULL. */

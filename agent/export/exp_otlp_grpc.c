@@ -209,8 +209,10 @@ static void s_result(struct otlp_grpc *g, struct g_stream *s, uint32_t h2err,
 
 /*
  * Write the pending rest of a DATA frame: header bytes, then pend_left
- * bytes from the stream's cursor. 1: all out, 0: would block, -errno.
+ * bytes from the stream's cursor. A g_flush result, or -errno.
  */
+enum g_flush { G_FLUSH_BLOCKED = 0, G_FLUSH_DONE = 1 };
+
 static int g_flush_pend(struct otlp_grpc *g)
 {
 	const struct exp_host *host = g->ob.e.host;
@@ -247,7 +249,7 @@ static int g_flush_pend(struct otlp_grpc *g)
 				continue;
 			if (errno == EAGAIN) {
 				g->ob.c.would_block++;
-				return 0;
+				return G_FLUSH_BLOCKED;
 			}
 			return -errno;
 		}
@@ -283,7 +285,7 @@ static int g_flush_pend(struct otlp_grpc *g)
 		s_finish(g, s, &r);
 		s_free(s);
 	}
-	return 1;
+	return G_FLUSH_DONE;
 }
 
 static ssize_t g_send_cb(nghttp2_session *ses, const uint8_t *data, size_t len, int flags,
@@ -327,7 +329,7 @@ static int g_send_data_cb(nghttp2_session *ses, nghttp2_frame *frame, const uint
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	/* The frame is ours now; when part of it waits, nghttp2 must stop
 	 * until we have written it. */
-	return rc == 1 ? 0 : NGHTTP2_ERR_PAUSE;
+	return rc == G_FLUSH_DONE ? 0 : NGHTTP2_ERR_PAUSE;
 }
 
 static ssize_t g_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size_t length,
@@ -383,7 +385,7 @@ static void g_send(struct otlp_grpc *g)
 			g_teardown(g, "connection failed", d);
 			return;
 		}
-		if (rc == 0) {
+		if (rc == G_FLUSH_BLOCKED) {
 			g_watch(g, EPOLLIN | EPOLLOUT);
 			return;
 		}

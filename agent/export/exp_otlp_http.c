@@ -63,6 +63,13 @@ struct h_zc_hold {
 	struct batch *b[];
 };
 
+/* The response headers the exporter reads. */
+enum h_header {
+	H_HDR_OTHER = 0,
+	H_HDR_RETRY_AFTER,
+	H_HDR_CONTENT_TYPE,
+};
+
 struct otlp_http {
 	struct otlp_base ob;
 	enum h_state st;
@@ -86,7 +93,7 @@ struct otlp_http {
 	http_parser parser;
 	http_parser_settings ps;
 	bool resp_complete, got_bytes, hdr_value_last;
-	int cur_hdr; /* 1: Retry-After, 2: Content-Type */
+	enum h_header cur_hdr; /* the header whose value is being read */
 	char field[32];
 	size_t field_len;
 	char retry_after[64];
@@ -449,7 +456,7 @@ static void h_start_request(struct otlp_http *h)
 	h->status = 0;
 	h->has_ra = false;
 	h->ra_len = h->ct_len = h->field_len = 0;
-	h->cur_hdr = 0;
+	h->cur_hdr = H_HDR_OTHER;
 	h->hdr_value_last = false;
 	sbuf_reset(&h->rbody);
 	http_parser_init(&h->parser, HTTP_RESPONSE);
@@ -483,18 +490,20 @@ static int hp_on_header_value(http_parser *p, const char *at, size_t n)
 	struct otlp_http *h = p->data;
 	if (!h->hdr_value_last) {
 		h->hdr_value_last = true;
-		h->cur_hdr = strcasecmp(h->field, "retry-after") == 0	 ? 1
-			     : strcasecmp(h->field, "content-type") == 0 ? 2
-									 : 0;
-		if (h->cur_hdr == 1) {
+		h->cur_hdr = strcasecmp(h->field, "retry-after") == 0	 ? H_HDR_RETRY_AFTER
+			     : strcasecmp(h->field, "content-type") == 0 ? H_HDR_CONTENT_TYPE
+									 : H_HDR_OTHER;
+		if (h->cur_hdr == H_HDR_RETRY_AFTER) {
 			h->has_ra = true;
 			h->ra_len = 0;
-		} else if (h->cur_hdr == 2) {
+		} else if (h->cur_hdr == H_HDR_CONTENT_TYPE) {
 			h->ct_len = 0;
 		}
 	}
-	char *dst = h->cur_hdr == 1 ? h->retry_after : h->cur_hdr == 2 ? h->ctype : NULL;
-	size_t *len = h->cur_hdr == 1 ? &h->ra_len : &h->ct_len;
+	char *dst = h->cur_hdr == H_HDR_RETRY_AFTER	 ? h->retry_after
+		    : h->cur_hdr == H_HDR_CONTENT_TYPE ? h->ctype
+						       : NULL;
+	size_t *len = h->cur_hdr == H_HDR_RETRY_AFTER ? &h->ra_len : &h->ct_len;
 	for (size_t i = 0; dst && i < n && *len + 1 < 64; i++)
 		dst[(*len)++] = at[i];
 	if (dst)

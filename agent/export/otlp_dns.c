@@ -100,7 +100,10 @@ static void dns_on_done(struct loop_watch *w, uint32_t events)
 	ob->on_resolved(ob, rc ? -EHOSTUNREACH : 0);
 }
 
-/* 1: resolved at once (numeric), 0: pending (on_resolved follows), <0 error. */
+/* What ob_resolve did, or -errno. */
+enum { RESOLVE_PENDING = 0, /* on the helper thread: on_resolved follows */
+       RESOLVE_DONE = 1 };  /* a numeric address, resolved at once */
+
 static int ob_resolve(struct otlp_base *ob)
 {
 	char port[8];
@@ -113,10 +116,10 @@ static int ob_resolve(struct otlp_base *ob)
 		if (ob->ai)
 			freeaddrinfo(ob->ai);
 		ob->ai = ob->ai_next = res;
-		return 1;
+		return RESOLVE_DONE;
 	}
 	if (ob->dns)
-		return 0;
+		return RESOLVE_PENDING;
 	struct dns_job *j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
@@ -150,7 +153,7 @@ static int ob_resolve(struct otlp_base *ob)
 		ob->dns = NULL;
 		return rc;
 	}
-	return 0;
+	return RESOLVE_PENDING;
 }
 
 void otlp_base_cancel_resolve(struct otlp_base *ob)
@@ -161,9 +164,9 @@ void otlp_base_cancel_resolve(struct otlp_base *ob)
 void otlp_base_resolve(struct otlp_base *ob)
 {
 	int rc = ob_resolve(ob);
-	if (rc == 0)
+	if (rc == RESOLVE_PENDING)
 		return;
-	ob->on_resolved(ob, rc > 0 ? 0 : rc);
+	ob->on_resolved(ob, rc == RESOLVE_DONE ? 0 : rc);
 }
 
 int otlp_base_connect_next(struct otlp_base *ob, bool *done)
