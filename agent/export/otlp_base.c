@@ -47,6 +47,20 @@ void otlp_base_init(struct otlp_base *ob, const struct exp_host *host,
 	ob->rnd |= 1;
 }
 
+/* Queue it last: the newest batch. */
+static void ob_append(struct otlp_base *ob, struct oq_item *it)
+{
+	it->first_ns = agent_now_ns();
+	it->prev = ob->tail;
+	if (ob->tail)
+		ob->tail->next = it;
+	else
+		ob->head = it;
+	ob->tail = it;
+	ob->n_held++;
+	ob->e.st.held = ob->n_held;
+}
+
 void otlp_q_unlink(struct otlp_base *ob, struct oq_item *it)
 {
 	if (it->prev)
@@ -180,18 +194,10 @@ void otlp_q_spool_feed(struct otlp_base *ob)
 		return;
 	}
 	it->b = b; /* its one reference is the queue's */
-	it->first_ns = agent_now_ns();
 	it->spooled = true;
 	it->sp_seq = seq;
 	it->sp_off = off;
-	it->prev = ob->tail;
-	if (ob->tail)
-		ob->tail->next = it;
-	else
-		ob->head = it;
-	ob->tail = it;
-	ob->n_held++;
-	ob->e.st.held = ob->n_held;
+	ob_append(ob, it);
 	ob->spool_item = it;
 }
 
@@ -246,15 +252,7 @@ int otlp_base_submit(struct otlp_base *ob, struct batch *b)
 	}
 	ob->e.host->hold(b);
 	it->b = b;
-	it->first_ns = agent_now_ns();
-	it->prev = ob->tail;
-	if (ob->tail)
-		ob->tail->next = it;
-	else
-		ob->head = it;
-	ob->tail = it;
-	ob->n_held++;
-	ob->e.st.held = ob->n_held;
+	ob_append(ob, it);
 	ob->ring_held_bytes += b->msg_len;
 	otlp_q_enforce_budget(ob);
 	if (ob->n_held > ob->conf.max_held) {

@@ -163,7 +163,7 @@ int otlp_base_connect_next(struct otlp_base *ob, bool *done);
 void otlp_base_stats_json(struct otlp_base *ob, struct sbuf *out);
 
 /*
- * Hold budget and spool of an instance (exp_otlp_create_cfg): budget 0
+ * Hold budget and spool of an instance (exp_otlp.c): budget 0
  * means no limit; spool_bytes 0 no spool. 0 or -errno.
  */
 int otlp_base_setup_spool(struct otlp_base *ob, uint64_t hold_budget, uint64_t probe_ns,
