@@ -212,7 +212,8 @@ static const struct exporter_ops console_ops = {
 	.destroy = console_destroy,
 };
 
-int exp_console_create(const struct exp_host *host, const char *path, uint32_t mode, struct exporter **out)
+int exp_console_create(const struct exp_host *host, const char *path, uint32_t mode,
+		       struct exporter **out)
 {
 	struct exp_console *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -230,8 +231,8 @@ int exp_console_create(const struct exp_host *host, const char *path, uint32_t m
 	return 0;
 }
 
-int exp_console_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			    struct exporter **out)
+int exp_console_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			    const char *name, struct exporter **out)
 {
 	return exp_console_create(host, cfg->console_path, cfg->output_mode, out);
 }

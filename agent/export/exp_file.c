@@ -265,7 +265,8 @@ static void file_stats_json(struct exporter *e, struct sbuf *out)
 		    (unsigned long long)f->out.size, (unsigned long long)f->out.rotations, f->q.len);
 }
 
-int exp_file_create(const struct exp_host *host, const struct exp_file_opts *o, struct exporter **out)
+int exp_file_create(const struct exp_host *host, const struct exp_file_opts *o,
+		    struct exporter **out)
 {
 	struct exp_file *f = calloc(1, sizeof(*f));
 	if (!f)
@@ -288,8 +289,8 @@ int exp_file_create(const struct exp_host *host, const struct exp_file_opts *o, 
 	return 0;
 }
 
-int exp_file_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			 struct exporter **out)
+int exp_file_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			 const char *name, struct exporter **out)
 {
 	struct exp_file_opts o = {.path = cfg->file_path,
 				  .rotate_bytes = cfg->file_rotate_bytes,

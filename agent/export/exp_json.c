@@ -210,8 +210,8 @@ int exp_json_create(const struct exp_host *host, const char *path, uint64_t rota
 	return 0;
 }
 
-int exp_json_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			 struct exporter **out)
+int exp_json_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			 const char *name, struct exporter **out)
 {
 	return exp_json_create(host, cfg->json_path, cfg->json_rotate_bytes, cfg->json_rotate_keep,
 			       cfg->output_mode, out);

@@ -46,8 +46,8 @@ int exp_null_create(const struct exp_host *host, struct exporter **out)
 	return 0;
 }
 
-int exp_null_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			 struct exporter **out)
+int exp_null_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			 const char *name, struct exporter **out)
 {
 	return exp_null_create(host, out);
 }

@@ -19,8 +19,8 @@
  * implies (UNSET: the settings choose). name: the instance's (NULL: the
  * unnamed instance, named after its transport).
  */
-static int otlp_create(const struct exp_host *host, const struct agent_config *cfg, enum otlp_protocol forced,
-		       const char *name, struct exporter **out)
+static int otlp_create(const struct exp_host *host, const struct agent_config *cfg,
+		       enum otlp_protocol forced, const char *name, struct exporter **out)
 {
 	struct otlp_conf conf;
 	char err[512];
@@ -84,16 +84,16 @@ static int otlp_create_unnamed(const struct exp_host *host, const struct agent_c
 	return otlp_create(host, cfg, forced, NULL, out);
 }
 
-int exp_otlp_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			 struct exporter **out)
+int exp_otlp_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			 const char *name, struct exporter **out)
 {
 	if (!name)
 		return otlp_create_unnamed(host, cfg, out);
 	return otlp_create(host, cfg, OTLP_PROTO_UNSET, name, out);
 }
 
-int exp_otlp_http_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			      struct exporter **out)
+int exp_otlp_http_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			      const char *name, struct exporter **out)
 {
 	if (!name)
 		return otlp_create_unnamed(host, cfg, out);
@@ -104,8 +104,8 @@ int exp_otlp_http_kind_create(const struct exp_host *host, const struct agent_co
 			   out);
 }
 
-int exp_otlp_grpc_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			      struct exporter **out)
+int exp_otlp_grpc_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			      const char *name, struct exporter **out)
 {
 	if (!name)
 		return otlp_create_unnamed(host, cfg, out);

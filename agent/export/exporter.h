@@ -79,8 +79,8 @@ struct exporter_ops {
 	const char *kind;
 	/*
 	 * Deliver b, now or later. Returns 0 when b was delivered or is held
-	 * (reported with host->hold), or -errno when it failed for good (the exporter
-	 * counted it as let go; the core does nothing more).
+	 * (reported with host->hold), or -errno when it failed for good (the
+	 * exporter counted it as let go; the core does nothing more).
 	 */
 	int (*submit)(struct exporter *e, struct batch *b);
 	/*
@@ -111,7 +111,8 @@ struct exporter {
  * One row per exporter kind (kinds.c): the TYPE of an instance TYPE[/NAME]
  * (instances.c), its bit in agent_config.exporters, the settings an
  * instance of it takes, and its constructor. Adding a kind is its own file
- * plus its row.
+ * (exp_KIND.c, with its constructor from settings), its row and the
+ * constructor's prototype below, and an AGENT_EXP_* bit (config.h).
  */
 struct exp_kind {
 	const char *type;
@@ -123,7 +124,7 @@ struct exp_kind {
 	 * Build an instance from cfg: the agent's settings for the unnamed
 	 * instance (name NULL), the instance's merged settings (instances.h,
 	 * inst_merged_config) for a named one. Open or connect what it needs;
-	 * errors are logged or left in ag->err. 0 or -errno.
+	 * errors are logged or left in host->err. 0 or -errno.
 	 */
 	int (*create)(const struct exp_host *host, const struct agent_config *cfg, const char *name,
 		      struct exporter **out);
@@ -133,20 +134,20 @@ extern const struct exp_kind exp_kinds[];
 extern const size_t exp_n_kinds;
 
 /* The constructors of the rows, each in its kind's file (exp_KIND.c). */
-int exp_file_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			 struct exporter **out);
-int exp_json_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			 struct exporter **out);
-int exp_console_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			    struct exporter **out);
-int exp_null_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			 struct exporter **out);
-int exp_otlp_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			 struct exporter **out);
-int exp_otlp_http_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			      struct exporter **out);
-int exp_otlp_grpc_kind_create(const struct exp_host *host, const struct agent_config *cfg, const char *name,
-			      struct exporter **out);
+int exp_file_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			 const char *name, struct exporter **out);
+int exp_json_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			 const char *name, struct exporter **out);
+int exp_console_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			    const char *name, struct exporter **out);
+int exp_null_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			 const char *name, struct exporter **out);
+int exp_otlp_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			 const char *name, struct exporter **out);
+int exp_otlp_http_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			      const char *name, struct exporter **out);
+int exp_otlp_grpc_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			      const char *name, struct exporter **out);
 
 /* The kind of a TYPE name (len bytes) or of an AGENT_EXP_* bit; NULL if none. */
 const struct exp_kind *exp_kind_by_type(const char *type, size_t len);
@@ -172,15 +173,17 @@ struct exp_file_opts {
 /*
  * The file constructors open their output (creating it with the mode,
  * refusing an existing file that is not the exporter's own output); when
- * that fails they return -errno with a message naming the path in ag->err.
+ * that fails they return -errno with a message naming the path in host->err.
  */
 /* Length-delimited ExportTraceServiceRequest protobuf, from ring memory. */
-int exp_file_create(const struct exp_host *host, const struct exp_file_opts *o, struct exporter **out);
+int exp_file_create(const struct exp_host *host, const struct exp_file_opts *o,
+		    struct exporter **out);
 /* OTLP/JSON, one ExportTraceServiceRequest per line (copies: opt-in). */
 int exp_json_create(const struct exp_host *host, const char *path, uint64_t rotate_bytes,
 		    uint32_t rotate_keep, uint32_t mode, struct exporter **out);
 /* One human-readable line per span. */
-int exp_console_create(const struct exp_host *host, const char *path, uint32_t mode, struct exporter **out);
+int exp_console_create(const struct exp_host *host, const char *path, uint32_t mode,
+		       struct exporter **out);
 /* Counts and discards (benchmarks). */
 int exp_null_create(const struct exp_host *host, struct exporter **out);
 
