@@ -14,9 +14,9 @@
 #
 # Sources are found by wildcard: lib/*.c form libspanring, lib/common/*.c
 # libspanring-common (code more than one program uses; the producer library
-# takes only the few objects of LIB_COMMON_SRC), agent/*.c the agent
-# (agent/main.c holds main), tools/<name>.c one program each,
-# tests/unit/test_*.c one cmocka program each.
+# takes only the few objects of LIB_COMMON_SRC), agent/*.c and
+# agent/export/*.c the agent (agent/main.c holds main), tools/<name>.c one
+# program each, tests/unit/test_*.c one cmocka program each.
 # CFLAGS given on the command line are appended (override CFLAGS +=).
 
 CC ?= cc
@@ -74,7 +74,7 @@ COMMON_O := $(patsubst %.c,$(B)/%.o,$(COMMON_SRC)) $(GEN_O)
 LIB_COMMON_SRC := lib/common/fdpass.c lib/common/hex.c lib/common/ring.c lib/common/sockpath.c
 LIB_SRC := $(wildcard lib/*.c) $(LIB_COMMON_SRC)
 LIB_O := $(patsubst %.c,$(B)/%.o,$(LIB_SRC))
-AGENT_SRC := $(wildcard agent/*.c)
+AGENT_SRC := $(wildcard agent/*.c agent/export/*.c)
 AGENT_LIB_O := $(patsubst %.c,$(B)/%.o,$(filter-out agent/main.c,$(AGENT_SRC)))
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))
@@ -112,10 +112,11 @@ $(B)/%.o: %.c $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-# Include paths by who may use what: the agent's headers for the agent and
-# the tests, the tools' and test programs' headers for the tests.
-$(B)/agent/%.o: override CFLAGS += -Iagent
-$(B)/tests/%.o: override CFLAGS += -Iagent -Itools -Itests/progs
+# Include paths by who may use what: the agent's core (agent/) and its
+# exporters (agent/export/) name each other's headers without a path, as
+# do the tests; the tools' and test programs' headers are for the tests.
+$(B)/agent/%.o: override CFLAGS += -Iagent -Iagent/export
+$(B)/tests/%.o: override CFLAGS += -Iagent -Iagent/export -Itools -Itests/progs
 
 $(STATIC): $(LIB_O)
 	@rm -f $@

@@ -231,6 +231,7 @@ struct agent {
 	uint64_t next_producer_id;
 	struct exporter *exp[AGENT_MAX_EXPORTERS];
 	size_t n_exp;
+	struct exp_host xhost; /* what the exporters are lent (exporters.c) */
 	struct batch *cur;
 	struct batch *free_batches;
 	uint64_t next_batch_seq;
@@ -273,9 +274,6 @@ struct batch *agent_batch(struct agent *ag);
 void agent_wake_setup(struct agent *ag);
 /* Make sure every ring is scanned within us microseconds. */
 void agent_poll_soon(struct agent *ag, uint64_t us);
-int agent_add_exporter(struct agent *ag, struct exporter *e);
-/* Create the exporters the configuration enables. 0 or -errno. */
-int agent_exporters_from_config(struct agent *ag);
 /* The producer's connection ended: drain it one last time. */
 void agent_producer_closed(struct agent_producer *p);
 /* The producer rang its doorbell. */
@@ -286,6 +284,13 @@ void agent_reopen(struct agent *ag);
  * what names it in the message left in err ("control socket"). */
 int agent_unix_listen(const char *path, const char *what, int type, unsigned mode, int *out_fd,
 		      char *err, size_t errlen);
+
+/* exporters.c: the core's side of agent/export/exporter.h */
+/* Fill ag->xhost (agent_init). */
+void agent_exp_host_init(struct agent *ag);
+int agent_add_exporter(struct agent *ag, struct exporter *e);
+/* Create the exporters the configuration enables. 0 or -errno. */
+int agent_exporters_from_config(struct agent *ag);
 
 /* registry.c */
 int registry_listen(struct agent *ag);

@@ -165,7 +165,7 @@ static const struct cfg_key cfg_keys[] = {
 	{"state_dir", CT_STR, OFF(state_dir), 0, 0, 0,
 	 "/var/lib/spanring (root), $XDG_STATE_HOME/spanring, ~/.local/state/spanring",
 	 "the agent's state (exporter spools)"},
-	/* TLS of the OTLP exporters (https://): agent/tls.c, docs/EXPORTERS.md */
+	/* TLS of the OTLP exporters (https://): agent/export/tls.c, docs/EXPORTERS.md */
 	{"otlp.tls_ca_file", CT_STR, OFF(otlp_tls_ca_file), 0, 0, 0,
 	 "$OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, the system CA store",
 	 "OTLP TLS: PEM file of the CAs that verify the server"},

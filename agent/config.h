@@ -59,7 +59,7 @@ struct agent_config {
 	char *host_name;            /* NULL: gethostname() */
 	char *host_id;              /* NULL: /etc/machine-id */
 	bool zc_check;              /* debug_zero_copy_check */
-	/* OTLP exporters (agent/otlp_conf.c): unset (NULL, 0) means the
+	/* OTLP exporters (agent/export/otlp_conf.c): unset (NULL, 0) means the
 	 * OTEL_EXPORTER_OTLP_* environment, then the defaults. */
 	char *otlp_endpoint;        /* base URL, v1/traces appended */
 	char *otlp_traces_endpoint; /* full URL, used as is */

@@ -40,9 +40,6 @@
 
 #include "agent.h"
 #include "atomics.h"
-#include "exp.h"
-#include "exp_otlp.h"
-#include "instances.h"
 #include "log.h"
 
 static void agent_on_poll(struct loop_timer *t);
@@ -50,94 +47,6 @@ static void agent_on_house(struct loop_timer *t);
 static void agent_mb_start(struct agent *ag);
 static void agent_mb_stop(struct agent *ag);
 static void agent_on_signal(struct loop_watch *w, uint32_t events);
-
-int agent_add_exporter(struct agent *ag, struct exporter *e)
-{
-	if (ag->n_exp >= AGENT_MAX_EXPORTERS)
-		return -ENOSPC;
-	e->ag = ag;
-	ag->exp[ag->n_exp++] = e;
-	return 0;
-}
-
-int agent_exporters_from_config(struct agent *ag)
-{
-	const struct agent_config *c = ag->cfg;
-	struct exporter *e;
-	int err;
-	if (c->exporters & AGENT_EXP_FILE) {
-		struct exp_file_opts o = {.path = c->file_path,
-					  .rotate_bytes = c->file_rotate_bytes,
-					  .rotate_keep = c->file_rotate_keep,
-					  .retry_max_us = c->export_retry_max_us,
-					  .mode = c->output_mode};
-		if ((err = exp_file_create(ag, &o, &e)) || (err = agent_add_exporter(ag, e)))
-			return err;
-	}
-	if (c->exporters & AGENT_EXP_JSON) {
-		if ((err = exp_json_create(ag, c->json_path, c->json_rotate_bytes,
-					   c->json_rotate_keep, c->output_mode, &e)) ||
-		    (err = agent_add_exporter(ag, e)))
-			return err;
-	}
-	if (c->exporters & AGENT_EXP_CONSOLE) {
-		if ((err = exp_console_create(ag, c->console_path, c->output_mode, &e)) ||
-		    (err = agent_add_exporter(ag, e)))
-			return err;
-	}
-	if (c->exporters & AGENT_EXP_NULL) {
-		if ((err = exp_null_create(ag, &e)) || (err = agent_add_exporter(ag, e)))
-			return err;
-	}
-	if (c->exporters & (AGENT_EXP_OTLP | AGENT_EXP_OTLP_HTTP | AGENT_EXP_OTLP_GRPC)) {
-		if ((err = exp_otlp_create(ag, &e)) || (err = agent_add_exporter(ag, e)))
-			return err;
-	}
-	/* Named instances TYPE/NAME, each with its own settings. */
-	for (size_t i = 0; i < c->n_inst; i++) {
-		const struct exp_instance *in = &c->inst[i];
-		if (!in->enabled || !in->named)
-			continue;
-		struct agent_config m;
-		inst_merged_config(c, in, &m);
-		e = NULL;
-		switch (in->type) {
-		case AGENT_EXP_FILE: {
-			struct exp_file_opts o = {.path = m.file_path,
-						  .rotate_bytes = m.file_rotate_bytes,
-						  .rotate_keep = m.file_rotate_keep,
-						  .retry_max_us = m.export_retry_max_us,
-						  .mode = m.output_mode};
-			err = exp_file_create(ag, &o, &e);
-			break;
-		}
-		case AGENT_EXP_JSON:
-			err = exp_json_create(ag, m.json_path, m.json_rotate_bytes, m.json_rotate_keep,
-					      m.output_mode, &e);
-			break;
-		case AGENT_EXP_CONSOLE:
-			err = exp_console_create(ag, m.console_path, m.output_mode, &e);
-			break;
-		case AGENT_EXP_NULL:
-			err = exp_null_create(ag, &e);
-			break;
-		default: {
-			err = exp_otlp_create_cfg(ag, &m, inst_forced_protocol(in, &m), in->id, &e);
-			break;
-		}
-		}
-		if (err) {
-			log_error("exporter %s: cannot start: %s", in->id, strerror(-err));
-			return err;
-		}
-		snprintf(e->name, sizeof(e->name), "%s", in->id);
-		if ((err = agent_add_exporter(ag, e))) {
-			e->ops->destroy(e);
-			return err;
-		}
-	}
-	return 0;
-}
 
 /*
  * host.id: the configured host_id, else the machine id (/etc/machine-id,
@@ -195,6 +104,7 @@ int agent_init(struct agent *ag, struct agent_config *cfg, bool with_sockets)
 	int err;
 	memset(ag, 0, sizeof(*ag));
 	ag->cfg = cfg;
+	agent_exp_host_init(ag);
 	ag->listen_fd = ag->ctl_fd = ag->metrics_fd = ag->sig_fd = -1;
 	ag->start_ns = agent_now_ns();
 	struct timespec ts;

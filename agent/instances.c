@@ -10,47 +10,16 @@
 #include <string.h>
 
 #include "config.h"
+#include "exporter.h"
 #include "otlp_conf.h"
 
 #define OTLP_BITS (AGENT_EXP_OTLP | AGENT_EXP_OTLP_HTTP | AGENT_EXP_OTLP_GRPC)
 
-static const struct {
-	const char *name;
-	uint32_t bit;
-	const char *prefix; /* agent-wide keys of this type */
-} types[] = {
-	{"file", AGENT_EXP_FILE, "file."},
-	{"json", AGENT_EXP_JSON, "json."},
-	{"console", AGENT_EXP_CONSOLE, "console."},
-	{"null", AGENT_EXP_NULL, NULL},
-	{"otlp", AGENT_EXP_OTLP, "otlp."},
-	{"otlp_http", AGENT_EXP_OTLP_HTTP, "otlp."},
-	{"otlp_grpc", AGENT_EXP_OTLP_GRPC, "otlp."},
-};
-#define N_TYPES (sizeof(types) / sizeof(types[0]))
-
-uint32_t inst_type_bit(const char *type, size_t len)
+/* The name of an instance's type, for messages. */
+static const char *type_name(uint32_t bit)
 {
-	for (size_t i = 0; i < N_TYPES; i++)
-		if (strlen(types[i].name) == len && strncmp(types[i].name, type, len) == 0)
-			return types[i].bit;
-	return 0;
-}
-
-const char *inst_type_name(uint32_t bit)
-{
-	for (size_t i = 0; i < N_TYPES; i++)
-		if (types[i].bit == bit)
-			return types[i].name;
-	return "?";
-}
-
-static const char *type_prefix(uint32_t bit)
-{
-	for (size_t i = 0; i < N_TYPES; i++)
-		if (types[i].bit == bit)
-			return types[i].prefix;
-	return NULL;
+	const struct exp_kind *k = exp_kind_by_bit(bit);
+	return k ? k->type : "?";
 }
 
 struct exp_instance *inst_find(const struct agent_config *c, const char *id, size_t idlen)
@@ -73,12 +42,15 @@ static struct exp_instance *inst_get(struct agent_config *c, const char *id, siz
 {
 	const char *slash = memchr(id, '/', idlen);
 	size_t tlen = slash ? (size_t)(slash - id) : idlen;
-	uint32_t bit = inst_type_bit(id, tlen);
-	if (!bit) {
+	const struct exp_kind *kind = exp_kind_by_type(id, tlen);
+	if (!kind) {
+		char known[128] = "";
+		for (size_t i = 0, off = 0; i < exp_n_kinds && off < sizeof(known); i++)
+			off += (size_t)snprintf(known + off, sizeof(known) - off, "%s%s",
+						i ? ", " : "", exp_kinds[i].type);
 		agent_errf(err, errlen,
-		     "unknown exporter '%.*s' (known types: file, json, console, null, otlp, "
-		     "otlp_http, otlp_grpc; an instance is TYPE or TYPE/NAME)",
-		     (int)(tlen > 64 ? 64 : tlen), id);
+		     "unknown exporter '%.*s' (known types: %s; an instance is TYPE or TYPE/NAME)",
+		     (int)(tlen > 64 ? 64 : tlen), id, known);
 		return NULL;
 	}
 	if (slash) {
@@ -115,7 +87,7 @@ static struct exp_instance *inst_get(struct agent_config *c, const char *id, siz
 	memset(in, 0, sizeof(*in));
 	memcpy(in->id, id, idlen);
 	in->id[idlen] = 0;
-	in->type = bit;
+	in->type = kind->bit;
 	in->named = slash != NULL;
 	if (in->named) {
 		in->ov = malloc(sizeof(*in->ov));
@@ -213,10 +185,10 @@ int inst_set_list(struct agent_config *c, const char *value, const char *where, 
 /* Per-instance key (as written) -> the agent-wide key. NULL if none. */
 static const char *map_key(uint32_t type, const char *ikey, char *buf, size_t buflen)
 {
-	if (strcmp(ikey, "retry_max") == 0 && type != AGENT_EXP_NULL &&
-	    type != AGENT_EXP_CONSOLE)
+	const struct exp_kind *k = exp_kind_by_bit(type);
+	if (strcmp(ikey, "retry_max") == 0 && k->retry_max)
 		return "export_retry_max";
-	const char *pre = type_prefix(type);
+	const char *pre = k->key_prefix;
 	if (!pre || strchr(ikey, '.'))
 		return NULL;
 	snprintf(buf, buflen, "%s%s", pre, ikey);
@@ -247,7 +219,7 @@ int inst_set(struct agent_config *c, const char *key, const char *value, const c
 	const char *gkey = map_key(in->type, ikey, buf, sizeof(buf));
 	if (!gkey) {
 		agent_errf(err, errlen, "unknown key '%s': exporter type %s has no setting '%s' (see --help)",
-		     key, inst_type_name(in->type), ikey);
+		     key, type_name(in->type), ikey);
 		return -EINVAL;
 	}
 	int r = agent_config_set(in->ov, gkey, value, msg, sizeof(msg));
@@ -343,6 +315,37 @@ int inst_forced_protocol(const struct exp_instance *in, const struct agent_confi
 static const char *const http_only[] = {"otlp.max_request_bytes", "otlp.zerocopy_min"};
 static const char *const grpc_only[] = {"otlp.max_streams"};
 
+/* A named OTLP instance's merged settings resolve, and it sets no key
+ * its protocol does not use. 0 or -errno with err set. */
+static int check_otlp_settings(const struct agent_config *c, const struct exp_instance *in,
+			       char *err, size_t errlen)
+{
+	const struct inst_setting *s;
+	struct agent_config m;
+	inst_merged_config(c, in, &m);
+	enum otlp_protocol forced = (enum otlp_protocol)inst_forced_protocol(in, &m);
+	struct otlp_conf oc;
+	char msg[512];
+	int rc = otlp_conf_resolve(&oc, &m, forced, otlp_getenv, msg, sizeof(msg));
+	if (rc) {
+		agent_errf(err, errlen, "exporter '%s': %s", in->id, msg);
+		return rc == -ENOMEM ? rc : -EINVAL;
+	}
+	bool grpc = oc.protocol == OTLP_PROTO_GRPC;
+	otlp_conf_free(&oc);
+	const char *const *unused = grpc ? http_only : grpc_only;
+	size_t n_unused = grpc ? sizeof(http_only) / sizeof(http_only[0])
+			       : sizeof(grpc_only) / sizeof(grpc_only[0]);
+	for (size_t k = 0; k < n_unused; k++) {
+		if ((s = inst_setting(in, unused[k]))) {
+			agent_errf(err, errlen, "%s: exporter '%s' speaks %s, which does not use '%s'",
+			     s->where, in->id, grpc ? "OTLP/gRPC" : "OTLP/HTTP", s->ikey);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int check_instance(struct agent_config *c, struct exp_instance *in, char *err,
 			  size_t errlen)
 {
@@ -402,33 +405,11 @@ static int check_instance(struct agent_config *c, struct exp_instance *in, char 
 			agent_errf(err, errlen,
 			     "%s: exporter '%s': protocol '%s' is not what type %s speaks (use type "
 			     "otlp, or the type of that protocol)",
-			     s->where, in->id, in->ov->otlp_protocol, inst_type_name(in->type));
+			     s->where, in->id, in->ov->otlp_protocol, type_name(in->type));
 			return -EINVAL;
 		}
 	}
-	struct agent_config m;
-	inst_merged_config(c, in, &m);
-	enum otlp_protocol forced = (enum otlp_protocol)inst_forced_protocol(in, &m);
-	struct otlp_conf oc;
-	char msg[512];
-	int rc = otlp_conf_resolve(&oc, &m, forced, otlp_getenv, msg, sizeof(msg));
-	if (rc) {
-		agent_errf(err, errlen, "exporter '%s': %s", in->id, msg);
-		return rc == -ENOMEM ? rc : -EINVAL;
-	}
-	bool grpc = oc.protocol == OTLP_PROTO_GRPC;
-	otlp_conf_free(&oc);
-	const char *const *unused = grpc ? http_only : grpc_only;
-	size_t n_unused = grpc ? sizeof(http_only) / sizeof(http_only[0])
-			       : sizeof(grpc_only) / sizeof(grpc_only[0]);
-	for (size_t k = 0; k < n_unused; k++) {
-		if ((s = inst_setting(in, unused[k]))) {
-			agent_errf(err, errlen, "%s: exporter '%s' speaks %s, which does not use '%s'",
-			     s->where, in->id, grpc ? "OTLP/gRPC" : "OTLP/HTTP", s->ikey);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return check_otlp_settings(c, in, err, errlen);
 }
 
 /* The output file of an enabled file-writing instance, or NULL. */

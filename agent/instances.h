@@ -37,7 +37,7 @@ struct inst_setting {
 
 struct exp_instance {
 	char id[INST_ID_MAX];  /* "otlp_http/tempo", or "file" (unnamed) */
-	uint32_t type;         /* AGENT_EXP_* bit of its type */
+	uint32_t type;         /* AGENT_EXP_* bit of its kind (exporter.h, exp_kinds) */
 	bool named;
 	bool enabled;
 	bool from_list;        /* enabled by the 'exporters' key (which replaces) */
@@ -47,10 +47,6 @@ struct exp_instance {
 	size_t n_set;
 	char *url;             /* effective traces URL of 'endpoint' (merged view) */
 };
-
-/* The AGENT_EXP_* bit of a type name ("otlp_http"), 0 if unknown. */
-uint32_t inst_type_bit(const char *type, size_t len);
-const char *inst_type_name(uint32_t bit);
 
 /*
  * Enable instance ID (TYPE or TYPE/NAME). from_list: by the 'exporters'

@@ -25,7 +25,6 @@
 #include "agent.h"
 #include "atomics.h"
 #include "log.h"
-#include "otlp_base.h"
 #include "sbuf.h"
 
 static const char *producer_state_name(const struct agent_producer *p)
@@ -350,7 +349,7 @@ void stats_prometheus(struct agent *ag, struct sbuf *o)
 				    (unsigned long long)v);
 		}
 	}
-	otlp_base_prometheus(ag, o); /* per OTLP instance: budget, spool, causes */
+	exp_otlp_prometheus(ag->exp, ag->n_exp, o); /* per OTLP instance: budget, spool, causes */
 	prom_head(o, "spanring_exporter_tls", "gauge",
 		  "1 for exporters over TLS; mode ktls (zero copy) or userspace (copies).");
 	for (size_t i = 0; i < ag->n_exp; i++)

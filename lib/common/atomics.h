@@ -107,6 +107,12 @@ static inline void sr_store_release_vptr(void **p, void *v)
 {
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
+/* Drop one reference; true when it was the last (acquire and release:
+ * the last one sees every write made before the other drops). */
+static inline _Bool sr_dec_zero_32(uint32_t *p)
+{
+	return __atomic_sub_fetch(p, 1, __ATOMIC_ACQ_REL) == 0;
+}
 /* Wake-up protocol (ring_abi.h, E/F/G). TSan does not model membarrier:
  * here the producer's barrier is a real fence, so that what TSan sees is
  * a protocol it can check. */
@@ -225,6 +231,12 @@ static inline void sr_store_release_vptr(void **p, void *v)
 {
 	ck_pr_fence_release();
 	ck_pr_store_ptr(p, v);
+}
+static inline _Bool sr_dec_zero_32(uint32_t *p)
+{
+	_Bool zero;
+	ck_pr_dec_32_zero(p, &zero); /* full barrier on x86-64 */
+	return zero;
 }
 /* Wake-up protocol (ring_abi.h, E/F/G). */
 static inline uint32_t sr_load_relaxed_32(const uint32_t *p)

@@ -9,7 +9,7 @@
  * (delivered, retried, let go) with its counters.
  *
  * The exporter's entry point for responses is the socket: its reader,
- * h_on_readable() via h_on_io(), is static in agent/exp_otlp_http.c and
+ * h_on_readable() via h_on_io(), is static in agent/export/exp_otlp_http.c and
  * reads with recv() from the exporter's connection. So this file includes
  * that source file and gives the exporter one end of a socketpair as its
  * connection (set up like h_try_connect() does after a connect), lets it
@@ -128,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		c.retry_max_elapsed_ns = 0;
 	c.gzip = end & 8;
 	struct exporter *e;
-	FZ_CHECK(otlp_http_create(&ag, &c, &e) == 0);
+	FZ_CHECK(otlp_http_create(&ag.xhost, &c, &e) == 0);
 	struct otlp_http *h = container_of(e, struct otlp_http, ob.e);
 
 	struct batch *b = make_batch();

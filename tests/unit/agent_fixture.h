@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "agent.h"
-#include "exp.h"
+#include "exporter.h"
 #include "log.h"
 #include "testring.h"
 

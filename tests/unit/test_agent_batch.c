@@ -349,7 +349,7 @@ static void test_file_exporter_zero_copy(void **state)
 	close(tfd);
 	struct exp_file_opts o = {.path = path, .retry_max_us = 1000000, .writev_fn = zc_writev};
 	struct exporter *e;
-	assert_int_equal(exp_file_create(&f.ag, &o, &e), 0);
+	assert_int_equal(exp_file_create(&f.ag.xhost, &o, &e), 0);
 	assert_int_equal(agent_add_exporter(&f.ag, e), 0);
 	memset(&zc, 0, sizeof(zc));
 	zc.f = &f;
@@ -443,9 +443,9 @@ static int make_exporter(struct fx *f, bool json, const char *path, uint32_t mod
 {
 	f->ag.err[0] = 0;
 	if (json)
-		return exp_json_create(&f->ag, path, 0, 0, mode, e);
+		return exp_json_create(&f->ag.xhost, path, 0, 0, mode, e);
 	struct exp_file_opts o = {.path = path, .retry_max_us = 1000000, .mode = mode};
-	return exp_file_create(&f->ag, &o, e);
+	return exp_file_create(&f->ag.xhost, &o, e);
 }
 
 /* Write n spans through a file or json exporter on path (created or appended). */
@@ -586,7 +586,7 @@ static void test_output_mode(void **state)
 		uint32_t modes[] = {0, 0640};
 		for (int m = 0; m < 2; m++) {
 			snprintf(path, sizeof(path), "%s/%s.%o", dir, kinds[k], modes[m]);
-			int rc = k == 2 ? exp_console_create(&f.ag, path, modes[m], &e)
+			int rc = k == 2 ? exp_console_create(&f.ag.xhost, path, modes[m], &e)
 				 : make_exporter(&f, k == 1, path, modes[m], &e);
 			assert_int_equal(rc, 0);
 			e->ops->destroy(e);
@@ -594,7 +594,7 @@ static void test_output_mode(void **state)
 			assert_int_equal(stat(path, &st), 0);
 			assert_int_equal(st.st_mode & 0777, modes[m] ? modes[m] : 0600);
 			/* Opened again with another mode: it keeps its own. */
-			rc = k == 2 ? exp_console_create(&f.ag, path, 0666, &e)
+			rc = k == 2 ? exp_console_create(&f.ag.xhost, path, 0666, &e)
 				    : make_exporter(&f, k == 1, path, 0666, &e);
 			assert_int_equal(rc, 0);
 			e->ops->destroy(e);
@@ -605,7 +605,7 @@ static void test_output_mode(void **state)
 		/* A directory that does not exist: the error names the path. */
 		snprintf(path, sizeof(path), "%s/missing/%s.out", dir, kinds[k]);
 		f.ag.err[0] = 0;
-		int rc = k == 2 ? exp_console_create(&f.ag, path, 0, &e)
+		int rc = k == 2 ? exp_console_create(&f.ag.xhost, path, 0, &e)
 			 : make_exporter(&f, k == 1, path, 0, &e);
 		assert_int_equal(rc, -ENOENT);
 		assert_non_null(strstr(f.ag.err, path));
@@ -629,7 +629,7 @@ static void test_file_rotation(void **state)
 	struct exp_file_opts o = {.path = path, .rotate_bytes = 2000, .rotate_keep = 2,
 				  .retry_max_us = 1000000};
 	struct exporter *e;
-	assert_int_equal(exp_file_create(&f.ag, &o, &e), 0);
+	assert_int_equal(exp_file_create(&f.ag.xhost, &o, &e), 0);
 	assert_int_equal(agent_add_exporter(&f.ag, e), 0);
 	for (int k = 0; k < 12; k++) {
 		for (int i = 0; i < 5; i++) {

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "exporter.h"
 #include "instances.h"
 #include "otlp_conf.h"
 
@@ -292,6 +293,30 @@ static void test_many_instances(void **state)
 	agent_config_free(&c);
 }
 
+/* The table of kinds: one row per TYPE and bit, both lookups agree, and
+ * the unknown-type message lists every kind in the table's order. */
+static void test_kinds(void **state)
+{
+	(void)state;
+	assert_int_equal(exp_n_kinds, 7);
+	for (size_t i = 0; i < exp_n_kinds; i++) {
+		const struct exp_kind *k = &exp_kinds[i];
+		assert_non_null(k->create);
+		assert_ptr_equal(exp_kind_by_type(k->type, strlen(k->type)), k);
+		assert_ptr_equal(exp_kind_by_bit(k->bit), k);
+		for (size_t j = 0; j < i; j++)
+			assert_int_not_equal(exp_kinds[j].bit, k->bit);
+	}
+	assert_null(exp_kind_by_type("otlp_", 5));
+	assert_null(exp_kind_by_bit(0));
+	expect_error("exporters = kafka\n", 0, NULL, "t.conf:1:",
+		     "(known types: file, json, console, null, otlp, otlp_http, otlp_grpc; an "
+		     "instance is TYPE or TYPE/NAME)");
+	/* retry_max: the kinds that retry take it, console and null do not */
+	expect_error("exporters = console/c\nconsole/c.retry_max = 1s\n", 0, NULL, "t.conf:2:",
+		     "no setting 'retry_max'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_value_looks_like_flag), cmocka_unit_test(test_other_errors),
 		cmocka_unit_test(test_instances_settings),  cmocka_unit_test(test_base_url),
 		cmocka_unit_test(test_env_defaults),	    cmocka_unit_test(test_many_instances),
+		cmocka_unit_test(test_kinds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

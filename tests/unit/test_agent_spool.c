@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The per-instance disk spool (agent/spool.c): records come back in
+ * The per-instance disk spool (agent/export/spool.c): records come back in
  * order, concatenated, with their span counts; what was committed is not
  * replayed after a restart and what was not is (at-least-once); a torn
  * record at the end is cut; a full spool lets go of whole oldest segments

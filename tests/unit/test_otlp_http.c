@@ -69,7 +69,7 @@ static struct exporter *make_http(struct fx *f, struct srv *s)
 			 0);
 	c.sndbuf = 4096; /* so that the kernel takes the request in pieces */
 	struct exporter *e;
-	assert_int_equal(otlp_http_create(&f->ag, &c, &e), 0);
+	assert_int_equal(otlp_http_create(&f->ag.xhost, &c, &e), 0);
 	assert_int_equal(agent_add_exporter(&f->ag, e), 0);
 	return e;
 }

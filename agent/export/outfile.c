@@ -22,15 +22,12 @@
  * the exporter's own output; a cut record at its end is truncated. 0 or
  * -errno with a message naming the path in err.
  */
-static int outfile_do_open(struct outfile *f, bool at_start, char *err, size_t errlen)
+/* Open the output for appending, creating it with exactly f->mode when
+ * it does not exist (*created). fd, or -1 with errno set. */
+static int outfile_open_fd(const struct outfile *f, bool *created)
 {
-	if (f->is_stdout) {
-		f->fd = STDOUT_FILENO;
-		f->size = 0;
-		return 0;
-	}
-	bool created = false;
 	int fd;
+	*created = false;
 	for (int tries = 0;; tries++) {
 		fd = open(f->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
 		if (fd >= 0 || errno != ENOENT || tries == 3)
@@ -40,12 +37,63 @@ static int outfile_do_open(struct outfile *f, bool at_start, char *err, size_t e
 		fd = open(f->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_CREAT | O_EXCL,
 			  f->mode & 0777);
 		if (fd >= 0) {
-			created = true;
+			*created = true;
 			break;
 		}
 		if (errno != EEXIST)
 			break; /* EEXIST: created meanwhile by someone else: open it */
 	}
+	return fd;
+}
+
+/* An existing file the agent did not write last (fd, f->size bytes) must
+ * be its kind of output: refused otherwise, a torn last record cut. 0 or
+ * -errno with err set (fd stays open). */
+static int outfile_check_existing(struct outfile *f, int fd, char *err, size_t errlen)
+{
+	/* Reading needs a readable fd: the same file, read-only. */
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	int rfd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (rfd < 0) {
+		int e = errno;
+		agent_errf(err, errlen,
+		     "%s: %s exists (%llu bytes) and cannot be read to check that it is "
+		     "spanring output: %s; not appending to it",
+		     f->label, f->path, (unsigned long long)f->size, strerror(e));
+		return -e;
+	}
+	const char *why = "";
+	int64_t good = f->check(rfd, f->size, &why);
+	close(rfd);
+	if (good < 0) {
+		agent_errf(err, errlen,
+		     "%s: %s exists and is not spanring output (%s); it is left as it is: "
+		     "move it away or choose another path",
+		     f->label, f->path, why);
+		return -EINVAL;
+	}
+	if ((uint64_t)good < f->size) {
+		/* A record cut short (the agent was killed while writing). */
+		log_warn("%s: %s ends with an incomplete record; truncating %llu bytes",
+			 f->label, f->path, (unsigned long long)(f->size - (uint64_t)good));
+		if (ftruncate(fd, (off_t)good) == 0)
+			f->size = (uint64_t)good;
+		else
+			log_warn("%s: cannot truncate %s: %s", f->label, f->path, strerror(errno));
+	}
+	return 0;
+}
+
+static int outfile_do_open(struct outfile *f, bool at_start, char *err, size_t errlen)
+{
+	if (f->is_stdout) {
+		f->fd = STDOUT_FILENO;
+		f->size = 0;
+		return 0;
+	}
+	bool created;
+	int fd = outfile_open_fd(f, &created);
 	if (fd < 0) {
 		int e = errno;
 		agent_errf(err, errlen, "%s: cannot %s %s: %s", f->label,
@@ -64,41 +112,11 @@ static int outfile_do_open(struct outfile *f, bool at_start, char *err, size_t e
 			 f->path, strerror(errno));
 	f->size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 	bool same = st.st_dev == f->dev && st.st_ino == f->ino && !at_start;
-	if (f->check && !created && !same && S_ISREG(st.st_mode) && f->size) {
-		/* Reading needs a readable fd: the same file, read-only. */
-		char self[64];
-		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-		int rfd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (rfd < 0) {
-			int e = errno;
-			agent_errf(err, errlen,
-			     "%s: %s exists (%llu bytes) and cannot be read to check that it is "
-			     "spanring output: %s; not appending to it",
-			     f->label, f->path, (unsigned long long)f->size, strerror(e));
-			close(fd);
-			return -e;
-		}
-		const char *why = "";
-		int64_t good = f->check(rfd, f->size, &why);
-		close(rfd);
-		if (good < 0) {
-			agent_errf(err, errlen,
-			     "%s: %s exists and is not spanring output (%s); it is left as it is: "
-			     "move it away or choose another path",
-			     f->label, f->path, why);
-			close(fd);
-			return -EINVAL;
-		}
-		if ((uint64_t)good < f->size) {
-			/* A record cut short (the agent was killed while writing). */
-			log_warn("%s: %s ends with an incomplete record; truncating %llu bytes",
-				 f->label, f->path, (unsigned long long)(f->size - (uint64_t)good));
-			if (ftruncate(fd, (off_t)good) == 0)
-				f->size = (uint64_t)good;
-			else
-				log_warn("%s: cannot truncate %s: %s", f->label, f->path,
-					 strerror(errno));
-		}
+	int rc;
+	if (f->check && !created && !same && S_ISREG(st.st_mode) && f->size &&
+	    (rc = outfile_check_existing(f, fd, err, errlen))) {
+		close(fd);
+		return rc;
 	}
 	if (at_start && !created && S_ISREG(st.st_mode) && (st.st_mode & 0777 & ~f->mode))
 		log_warn("%s: %s exists with mode %04o, more open than output_mode %04o; "
@@ -272,7 +290,7 @@ static int wq_push(struct wq *q, struct batch *b, uint64_t now)
 	}
 	q->items[(q->first + q->len) % q->cap] = (struct wq_item){.b = b, .first_fail_ns = now};
 	q->len++;
-	batch_ref(b);
+	q->e->host->hold(b);
 	q->e->st.held++;
 	return 0;
 }
@@ -283,7 +301,7 @@ static void wq_pop(struct wq *q)
 	q->first = (q->first + 1) % q->cap;
 	q->len--;
 	q->e->st.held--;
-	batch_unref(b);
+	q->e->host->release(b);
 }
 
 static void wq_let_go(struct wq *q, const char *why)
@@ -301,7 +319,7 @@ static void wq_arm(struct wq *q)
 	q->backoff_ns = q->backoff_ns ? q->backoff_ns * 2 : 100000000ull;
 	if (q->backoff_ns > 5000000000ull)
 		q->backoff_ns = 5000000000ull;
-	loop_timer_arm(&q->e->ag->loop, &q->timer, agent_now_ns() + q->backoff_ns);
+	loop_timer_arm(q->e->host->loop, &q->timer, agent_now_ns() + q->backoff_ns);
 }
 
 /* Write queued batches in order; stop at the first failure. */
@@ -326,7 +344,7 @@ static void wq_run(struct wq *q, bool ignore_age)
 		wq_pop(q);
 	}
 	q->backoff_ns = 0;
-	loop_timer_cancel(&q->e->ag->loop, &q->timer);
+	loop_timer_cancel(q->e->host->loop, &q->timer);
 }
 
 static void wq_on_timer(struct loop_timer *t)
@@ -371,12 +389,12 @@ size_t wq_flush(struct wq *q, uint64_t deadline_ns)
 
 void wq_fini(struct wq *q)
 {
-	if (q->e && q->e->ag)
-		loop_timer_cancel(&q->e->ag->loop, &q->timer);
+	if (q->e && q->e->host)
+		loop_timer_cancel(q->e->host->loop, &q->timer);
 	/* At exit the agent does not release what was not delivered; its
 	 * shutdown line says which spans stay in the rings of running
 	 * producers and which are lost with the rings of exited ones. */
-	bool exiting = q->e && q->e->ag && q->e->ag->no_release;
+	bool exiting = q->e && q->e->host && *q->e->host->no_release;
 	if (exiting && q->len)
 		log_debug("exporter %s: dropping, unreleased, %zu undelivered batches", q->e->name,
 			  q->len);

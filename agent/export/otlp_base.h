@@ -4,7 +4,7 @@
  * batches with their retry state, the policy applied to each answer, the
  * connection backoff, and the non-blocking resolver and connector.
  *
- * A held batch keeps its reference (batch_ref) from submit() until it is
+ * A batch is held (exp_host.hold) from submit() until it is
  * delivered or let go; nothing is copied. Waiting batches are sent
  * together: the ExportTraceServiceRequest messages of several batches,
  * concatenated, are one valid ExportTraceServiceRequest (repeated fields
@@ -117,8 +117,8 @@ struct otlp_base {
 	struct oq_item *spool_item; /* the replayed records in the queue */
 };
 
-void otlp_base_init(struct otlp_base *ob, struct agent *ag, const struct exporter_ops *ops,
-		    const char *name);
+void otlp_base_init(struct otlp_base *ob, const struct exp_host *host,
+		    const struct exporter_ops *ops, const char *name);
 void otlp_base_fini(struct otlp_base *ob);
 
 /* submit(): hold b (let the oldest waiting go when max_held is reached). */
@@ -163,21 +163,35 @@ int otlp_base_connect_next(struct otlp_base *ob, bool *done);
 void otlp_base_stats_json(struct otlp_base *ob, struct sbuf *out);
 
 /*
- * Hold budget and spool of an instance (exp_otlp_create_cfg): budget 0
+ * Hold budget and spool of an instance (exp_otlp.c): budget 0
  * means no limit; spool_bytes 0 no spool. 0 or -errno.
  */
 int otlp_base_setup_spool(struct otlp_base *ob, uint64_t hold_budget, uint64_t probe_ns,
 			  const char *spool_dir, uint64_t spool_bytes);
 
-/* Prometheus lines of every OTLP instance of ag (the Collector's names
- * with the spanring_ prefix, label exporter="TYPE/NAME"). */
-void otlp_base_prometheus(struct agent *ag, struct sbuf *out);
-
 /* Let every held batch go (counted): shutdown. */
 void otlp_base_let_go_all(struct otlp_base *ob, const char *why);
 
+/*
+ * The queue's own steps, shared by otlp_base.c (the queue) and
+ * otlp_answer.c (what an answer does to it); not for the transports.
+ */
+uint64_t otlp_q_rand(struct otlp_base *ob);
+/* Make sure the wake timer fires by when. */
+void otlp_q_arm(struct otlp_base *ob, uint64_t when);
+/* Take it out of the queue and drop its batch. */
+void otlp_q_unlink(struct otlp_base *ob, struct oq_item *it);
+/* Let it go, counted in spans under *cause (the causes add up to the total). */
+void otlp_q_let_go(struct otlp_base *ob, struct oq_item *it, uint64_t *cause);
+/* Move a waiting batch out of the ring: to the spool, else let go under *cause. */
+void otlp_q_spill(struct otlp_base *ob, struct oq_item *it, uint64_t *cause);
+/* Over the hold budget: the oldest waiting batches leave the ring. */
+void otlp_q_enforce_budget(struct otlp_base *ob);
+/* Queue the spool's next records when the backend may take them. */
+void otlp_q_spool_feed(struct otlp_base *ob);
+
 /* The two transports. */
-int otlp_http_create(struct agent *ag, struct otlp_conf *conf, struct exporter **out);
-int otlp_grpc_create(struct agent *ag, struct otlp_conf *conf, struct exporter **out);
+int otlp_http_create(const struct exp_host *host, struct otlp_conf *conf, struct exporter **out);
+int otlp_grpc_create(const struct exp_host *host, struct otlp_conf *conf, struct exporter **out);
 
 #endif

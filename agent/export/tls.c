@@ -74,11 +74,52 @@ static void ssl_err_text(char *out, size_t len)
 	ERR_clear_error();
 }
 
+/* The CA store (otlp.tls_ca_file, else the system's) and the client
+ * certificate and key, if any. 0 or -1 with err set. */
+static int tls_ctx_load(struct tls_ctx *x, const struct otlp_conf *c, const char *name, char *err,
+			size_t errlen)
+{
+	char e[256];
+	if (c->tls_ca_file) {
+		if (!SSL_CTX_load_verify_locations(x->ctx, c->tls_ca_file, NULL)) {
+			ssl_err_text(e, sizeof(e));
+			snprintf(err, errlen, "exporter %s: CA file '%s' (%s): %s", name, c->tls_ca_file,
+				 c->src_tls_ca, e);
+			return -1;
+		}
+	} else if (!SSL_CTX_set_default_verify_paths(x->ctx)) {
+		ssl_err_text(e, sizeof(e));
+		snprintf(err, errlen, "exporter %s: cannot load the system CA store: %s", name, e);
+		return -1;
+	}
+	if (c->tls_cert_file) {
+		if (!SSL_CTX_use_certificate_chain_file(x->ctx, c->tls_cert_file)) {
+			ssl_err_text(e, sizeof(e));
+			snprintf(err, errlen, "exporter %s: client certificate '%s' (%s): %s", name,
+				 c->tls_cert_file, c->src_tls_cert, e);
+			return -1;
+		}
+		if (!SSL_CTX_use_PrivateKey_file(x->ctx, c->tls_key_file, SSL_FILETYPE_PEM)) {
+			ssl_err_text(e, sizeof(e));
+			snprintf(err, errlen, "exporter %s: client key '%s' (%s): %s", name,
+				 c->tls_key_file, c->src_tls_key, e);
+			return -1;
+		}
+		if (!SSL_CTX_check_private_key(x->ctx)) {
+			ssl_err_text(e, sizeof(e));
+			snprintf(err, errlen, "exporter %s: client key '%s' does not match certificate "
+				 "'%s': %s", name, c->tls_key_file, c->tls_cert_file, e);
+			return -1;
+		}
+		x->has_client_cert = true;
+	}
+	return 0;
+}
+
 int tls_ctx_new(const struct otlp_conf *c, bool h2, const char *name, struct tls_ctx **out,
 		char *err, size_t errlen)
 {
 	struct tls_ctx *x = calloc(1, sizeof(*x));
-	char e[256];
 	if (!x)
 		return -ENOMEM;
 	snprintf(x->name, sizeof(x->name), "%s", name);
@@ -104,39 +145,8 @@ int tls_ctx_new(const struct otlp_conf *c, bool h2, const char *name, struct tls
 	/* no session cache of ours: one long-lived connection per exporter */
 	SSL_CTX_set_session_cache_mode(x->ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_keylog_callback(x->ctx, tls_keylog);
-	if (c->tls_ca_file) {
-		if (!SSL_CTX_load_verify_locations(x->ctx, c->tls_ca_file, NULL)) {
-			ssl_err_text(e, sizeof(e));
-			snprintf(err, errlen, "exporter %s: CA file '%s' (%s): %s", name, c->tls_ca_file,
-				 c->src_tls_ca, e);
-			goto fail;
-		}
-	} else if (!SSL_CTX_set_default_verify_paths(x->ctx)) {
-		ssl_err_text(e, sizeof(e));
-		snprintf(err, errlen, "exporter %s: cannot load the system CA store: %s", name, e);
+	if (tls_ctx_load(x, c, name, err, errlen))
 		goto fail;
-	}
-	if (c->tls_cert_file) {
-		if (!SSL_CTX_use_certificate_chain_file(x->ctx, c->tls_cert_file)) {
-			ssl_err_text(e, sizeof(e));
-			snprintf(err, errlen, "exporter %s: client certificate '%s' (%s): %s", name,
-				 c->tls_cert_file, c->src_tls_cert, e);
-			goto fail;
-		}
-		if (!SSL_CTX_use_PrivateKey_file(x->ctx, c->tls_key_file, SSL_FILETYPE_PEM)) {
-			ssl_err_text(e, sizeof(e));
-			snprintf(err, errlen, "exporter %s: client key '%s' (%s): %s", name,
-				 c->tls_key_file, c->src_tls_key, e);
-			goto fail;
-		}
-		if (!SSL_CTX_check_private_key(x->ctx)) {
-			ssl_err_text(e, sizeof(e));
-			snprintf(err, errlen, "exporter %s: client key '%s' does not match certificate "
-				 "'%s': %s", name, c->tls_key_file, c->tls_cert_file, e);
-			goto fail;
-		}
-		x->has_client_cert = true;
-	}
 	if (c->tls_insecure_skip_verify) {
 		SSL_CTX_set_verify(x->ctx, SSL_VERIFY_NONE, NULL);
 		log_warn("exporter %s: %s: TLS server certificate verification is OFF "
@@ -406,92 +416,102 @@ const char *tls_conn_desc(const struct tls_conn *t, char *buf, size_t len)
 }
 
 /* The text (and class) of a failed handshake or I/O call. */
-static void tls_explain(struct tls_conn *t, int sslerr, bool handshake)
+/* The server certificate did not verify (vr): say why and what to set. */
+static void tls_explain_verify(struct tls_conn *t, long vr)
 {
-	struct tls_ctx *x = t->x;
-	long vr = SSL_get_verify_result(t->ssl);
-	unsigned long e = ERR_peek_last_error();
-	int reason = e ? ERR_GET_REASON(e) : 0;
-	char detail[160];
-	ssl_err_text(detail, sizeof(detail));
-	const char *why = NULL;
-	if (handshake && vr != X509_V_OK && reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
-		t->cfg_error = true;
-		const char *vs = X509_verify_cert_error_string(vr);
-		switch (vr) {
-		case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-		case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-		case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-		case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-		case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-			snprintf(t->err, sizeof(t->err),
-				 "the server certificate is signed by an unknown CA (%s); give its CA "
-				 "with otlp.tls_ca_file or OTEL_EXPORTER_OTLP_CERTIFICATE", vs);
-			return;
-		case X509_V_ERR_HOSTNAME_MISMATCH:
-		case X509_V_ERR_IP_ADDRESS_MISMATCH:
-			snprintf(t->err, sizeof(t->err),
-				 "the server certificate does not match the host name '%s' (%s); "
-				 "otlp.tls_server_name sets the name to check",
-				 x->verify_name, vs);
-			return;
-		case X509_V_ERR_CERT_HAS_EXPIRED:
-			snprintf(t->err, sizeof(t->err), "the server certificate has expired (%s)", vs);
-			return;
-		case X509_V_ERR_CERT_NOT_YET_VALID:
-			snprintf(t->err, sizeof(t->err), "the server certificate is not yet valid (%s)",
-				 vs);
-			return;
-		default:
-			snprintf(t->err, sizeof(t->err), "the server certificate did not verify: %s", vs);
-			return;
-		}
+	const struct tls_ctx *x = t->x;
+	const char *vs = X509_verify_cert_error_string(vr);
+	switch (vr) {
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		snprintf(t->err, sizeof(t->err),
+			 "the server certificate is signed by an unknown CA (%s); give its CA "
+			 "with otlp.tls_ca_file or OTEL_EXPORTER_OTLP_CERTIFICATE", vs);
+		return;
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		snprintf(t->err, sizeof(t->err),
+			 "the server certificate does not match the host name '%s' (%s); "
+			 "otlp.tls_server_name sets the name to check",
+			 x->verify_name, vs);
+		return;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		snprintf(t->err, sizeof(t->err), "the server certificate has expired (%s)", vs);
+		return;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		snprintf(t->err, sizeof(t->err), "the server certificate is not yet valid (%s)",
+			 vs);
+		return;
+	default:
+		snprintf(t->err, sizeof(t->err), "the server certificate did not verify: %s", vs);
+		return;
 	}
+}
+
+/* What an alert or error reason of a failed handshake or transfer means
+ * for the user; NULL: nothing more than OpenSSL's text. *cfg_error: the
+ * configuration must change (retrying does not help). */
+static const char *tls_reason_why(const struct tls_ctx *x, int reason, bool handshake,
+				  bool *cfg_error)
+{
 	switch (reason) {
 	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
-		t->cfg_error = true;
-		why = x->has_client_cert ? "the server asks for a client certificate it did not get"
-					 : "the server requires a client certificate: set "
-					   "otlp.tls_cert_file and otlp.tls_key_file (or "
-					   "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and _CLIENT_KEY)";
-		break;
+		*cfg_error = true;
+		return x->has_client_cert ? "the server asks for a client certificate it did not get"
+					  : "the server requires a client certificate: set "
+					    "otlp.tls_cert_file and otlp.tls_key_file (or "
+					    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and _CLIENT_KEY)";
 	case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
-		if (!x->has_client_cert) {
-			t->cfg_error = true;
-			why = "the server refused the handshake (does it require a client "
-			      "certificate? set otlp.tls_cert_file and otlp.tls_key_file)";
-		}
-		break;
+		if (x->has_client_cert)
+			return NULL;
+		*cfg_error = true;
+		return "the server refused the handshake (does it require a client "
+		       "certificate? set otlp.tls_cert_file and otlp.tls_key_file)";
 	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
 	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
 	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
 	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
 	case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
 	case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
-		t->cfg_error = true;
-		why = "the server refused our client certificate";
-		break;
+		*cfg_error = true;
+		return "the server refused our client certificate";
 	case SSL_R_WRONG_VERSION_NUMBER:
 	case SSL_R_PACKET_LENGTH_TOO_LONG:
 	case SSL_R_RECORD_LENGTH_MISMATCH:
 	case SSL_R_HTTP_REQUEST:
 	case SSL_R_UNEXPECTED_EOF_WHILE_READING:
-		if (handshake)
-			why = "the server did not answer with TLS: is it a cleartext server? (http:// "
-			      "is cleartext, https:// is TLS)";
-		break;
+		if (!handshake)
+			return NULL;
+		return "the server did not answer with TLS: is it a cleartext server? (http:// "
+		       "is cleartext, https:// is TLS)";
 	case SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL:
-		why = x->h2 ? "the server does not speak HTTP/2 over TLS (ALPN h2): not a gRPC "
-			      "server? (OTLP/HTTP is usually on port 4318, gRPC on 4317)"
-			    : "the server does not speak HTTP/1.1 over TLS (ALPN http/1.1)";
-		break;
+		return x->h2 ? "the server does not speak HTTP/2 over TLS (ALPN h2): not a gRPC "
+			       "server? (OTLP/HTTP is usually on port 4318, gRPC on 4317)"
+			     : "the server does not speak HTTP/1.1 over TLS (ALPN http/1.1)";
 	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
 	case SSL_R_UNSUPPORTED_PROTOCOL:
-		why = "no TLS version in common (otlp.tls_min_version)";
-		break;
+		return "no TLS version in common (otlp.tls_min_version)";
 	default:
-		break;
+		return NULL;
 	}
+}
+
+static void tls_explain(struct tls_conn *t, int sslerr, bool handshake)
+{
+	long vr = SSL_get_verify_result(t->ssl);
+	unsigned long e = ERR_peek_last_error();
+	int reason = e ? ERR_GET_REASON(e) : 0;
+	char detail[160];
+	ssl_err_text(detail, sizeof(detail));
+	if (handshake && vr != X509_V_OK && reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+		t->cfg_error = true;
+		tls_explain_verify(t, vr);
+		return;
+	}
+	const char *why = tls_reason_why(t->x, reason, handshake, &t->cfg_error);
 	if (!why && handshake && sslerr == SSL_ERROR_SYSCALL)
 		why = "the server closed the connection during the TLS handshake: is it a "
 		      "cleartext server? (http:// is cleartext, https:// is TLS)";
@@ -568,55 +588,51 @@ static ssize_t tls_io_fail(struct tls_conn *t, int r)
 	return -1;
 }
 
-ssize_t tls_writev(struct tls_conn *t, const struct iovec *iov, int n)
+/* Userspace records sealed by the agent (tls_seal), sent by it. */
+static ssize_t tls_writev_direct(struct tls_conn *t, const struct iovec *iov, int n)
 {
-	if (t->ktls_send) {
-		/* The kernel encrypts: the ring iovecs go to the socket as they are. */
-		struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
-		ssize_t w = sendmsg(t->fd, &m, MSG_NOSIGNAL);
-		if (w > 0)
-			t->x->c.ktls_bytes += (uint64_t)w;
-		return w;
+	if (!t->out_len && t->seq >= (1ull << 24)) {
+		/* RFC 8446 5.5: AES-GCM keys are good for about 2^24.5 records;
+		 * a new connection (new keys) instead of a KeyUpdate */
+		snprintf(t->err, sizeof(t->err), "2^24 records on one key: reconnecting");
+		errno = ECONNRESET;
+		return -1;
 	}
-	if (t->direct) {
-		if (!t->out_len && t->seq >= (1ull << 24)) {
-			/* RFC 8446 5.5: AES-GCM keys are good for about 2^24.5 records;
-			 * a new connection (new keys) instead of a KeyUpdate */
-			snprintf(t->err, sizeof(t->err), "2^24 records on one key: reconnecting");
-			errno = ECONNRESET;
-			return -1;
-		}
-		if (!t->out_len) {
-			int r = tls_seal(t, iov, n);
-			if (r <= 0) {
-				if (r == 0)
-					return 0;
-				snprintf(t->err, sizeof(t->err), "TLS: sealing a record failed");
-				errno = EPROTO;
-				return -1;
-			}
-		} else if (n && iov[0].iov_base != t->out_src) {
-			log_error("tls: a write was not retried with the same bytes");
-			snprintf(t->err, sizeof(t->err), "internal error: write retried with other bytes");
+	if (!t->out_len) {
+		int r = tls_seal(t, iov, n);
+		if (r <= 0) {
+			if (r == 0)
+				return 0;
+			snprintf(t->err, sizeof(t->err), "TLS: sealing a record failed");
 			errno = EPROTO;
 			return -1;
 		}
-		while (t->out_off < t->out_len) {
-			ssize_t w = send(t->fd, t->out + t->out_off, t->out_len - t->out_off, MSG_NOSIGNAL);
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno != EAGAIN)
-					snprintf(t->err, sizeof(t->err), "%s", strerror(errno));
-				return -1; /* EAGAIN: called again with the same bytes */
-			}
-			t->out_off += (size_t)w;
-		}
-		t->out_len = 0;
-		t->x->c.records++;
-		t->x->c.sealed_bytes += t->out_plain;
-		return (ssize_t)t->out_plain;
+	} else if (n && iov[0].iov_base != t->out_src) {
+		log_error("tls: a write was not retried with the same bytes");
+		snprintf(t->err, sizeof(t->err), "internal error: write retried with other bytes");
+		errno = EPROTO;
+		return -1;
 	}
+	while (t->out_off < t->out_len) {
+		ssize_t w = send(t->fd, t->out + t->out_off, t->out_len - t->out_off, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				snprintf(t->err, sizeof(t->err), "%s", strerror(errno));
+			return -1; /* EAGAIN: called again with the same bytes */
+		}
+		t->out_off += (size_t)w;
+	}
+	t->out_len = 0;
+	t->x->c.records++;
+	t->x->c.sealed_bytes += t->out_plain;
+	return (ssize_t)t->out_plain;
+}
+
+/* Through OpenSSL: one plaintext copy of up to a record, SSL_write. */
+static ssize_t tls_writev_ssl(struct tls_conn *t, const struct iovec *iov, int n)
+{
 	if (!t->pend) {
 		/* Gather up to one full record: one plaintext copy of the span
 		 * bytes, then SSL_write makes one record of it. */
@@ -649,6 +665,21 @@ ssize_t tls_writev(struct tls_conn *t, const struct iovec *iov, int n)
 	t->x->c.records++;
 	t->x->c.copied_bytes += done;
 	return (ssize_t)done;
+}
+
+ssize_t tls_writev(struct tls_conn *t, const struct iovec *iov, int n)
+{
+	if (t->ktls_send) {
+		/* The kernel encrypts: the ring iovecs go to the socket as they are. */
+		struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+		ssize_t w = sendmsg(t->fd, &m, MSG_NOSIGNAL);
+		if (w > 0)
+			t->x->c.ktls_bytes += (uint64_t)w;
+		return w;
+	}
+	if (t->direct)
+		return tls_writev_direct(t, iov, n);
+	return tls_writev_ssl(t, iov, n);
 }
 
 ssize_t tls_read(struct tls_conn *t, void *buf, size_t n)

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "exp.h"
+#include "exporter.h"
 #include "log.h"
 #include "otlp_json.h"
 #include "outfile.h"
@@ -189,23 +189,30 @@ static const struct exporter_ops json_ops = {
 	.destroy = json_destroy,
 };
 
-int exp_json_create(struct agent *ag, const char *path, uint64_t rotate_bytes,
+int exp_json_create(const struct exp_host *host, const char *path, uint64_t rotate_bytes,
 		    uint32_t rotate_keep, uint32_t mode, struct exporter **out)
 {
 	struct exp_json *j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
 	j->e.ops = &json_ops;
-	j->e.ag = ag;
+	j->e.host = host;
 	snprintf(j->e.name, sizeof(j->e.name), "json");
 	int err = outfile_open(&j->out, "exporter json", path, rotate_bytes, rotate_keep,
-			       mode ? mode : AGENT_OUTPUT_MODE_DEFAULT, json_check, ag->err,
-			       sizeof(ag->err));
+			       mode ? mode : AGENT_OUTPUT_MODE_DEFAULT, json_check, host->err,
+			       host->errlen);
 	if (err) {
 		free(j);
 		return err;
 	}
-	wq_init(&j->q, &j->e, json_write, ag->cfg->export_retry_max_us, j->out.path);
+	wq_init(&j->q, &j->e, json_write, host->cfg->export_retry_max_us, j->out.path);
 	*out = &j->e;
 	return 0;
+}
+
+int exp_json_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			 const char *name, struct exporter **out)
+{
+	return exp_json_create(host, cfg->json_path, cfg->json_rotate_bytes, cfg->json_rotate_keep,
+			       cfg->output_mode, out);
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "agent.h"
-#include "exp.h"
+#include "exporter.h"
 
 static int null_submit(struct exporter *e, struct batch *b)
 {
@@ -34,14 +34,20 @@ static const struct exporter_ops null_ops = {
 	.destroy = null_destroy,
 };
 
-int exp_null_create(struct agent *ag, struct exporter **out)
+int exp_null_create(const struct exp_host *host, struct exporter **out)
 {
 	struct exporter *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->ops = &null_ops;
-	e->ag = ag;
+	e->host = host;
 	snprintf(e->name, sizeof(e->name), "null");
 	*out = e;
 	return 0;
+}
+
+int exp_null_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			 const char *name, struct exporter **out)
+{
+	return exp_null_create(host, out);
 }

@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent.h"
 #include "log.h"
 
 #define SEG_MIN (256u * 1024u)
@@ -202,42 +201,24 @@ static void write_pos(struct spool *sp, uint64_t seq, uint64_t off)
 		(void)rename(tmp, path);
 }
 
-int spool_open(struct spool *sp, const char *dir, uint64_t cap, const char *name)
+/* The position delivered up to (the file pos: segment, offset); 0 0 when
+ * there is none. */
+static void pos_read(const char *dir, uint64_t *pseq, uint64_t *poff)
 {
-	memset(sp, 0, sizeof(*sp));
-	sp->wfd = -1;
-	snprintf(sp->name, sizeof(sp->name), "%s", name);
-	sp->cap = cap;
-	sp->seg_max = cap / 8;
-	if (sp->seg_max > SEG_MAX_DEFAULT)
-		sp->seg_max = SEG_MAX_DEFAULT;
-	if (sp->seg_max < SEG_MIN)
-		sp->seg_max = SEG_MIN;
-	sp->dir = strdup(dir);
-	if (!sp->dir)
-		return -ENOMEM;
-	int rc;
-	/* The directory is made at the first write (the failure path). */
-	/* The position delivered up to, then the segments. */
-	uint64_t pseq = 0, poff = 0;
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/pos", dir);
+	*pseq = *poff = 0;
 	FILE *f = fopen(path, "re");
-	if (f) {
-		if (fscanf(f, "%" SCNx64 " %" SCNu64, &pseq, &poff) != 2)
-			pseq = poff = 0;
-		fclose(f);
-	}
-	DIR *d = opendir(dir);
-	if (!d && errno == ENOENT) {
-		sp->rseq = 1;
-		return seg_push(sp, 1);
-	}
-	if (!d) {
-		rc = -errno;
-		log_error("exporter %s: spool directory %s: %s", name, dir, strerror(-rc));
-		return rc;
-	}
+	if (!f)
+		return;
+	if (fscanf(f, "%" SCNx64 " %" SCNu64, pseq, poff) != 2)
+		*pseq = *poff = 0;
+	fclose(f);
+}
+
+/* The segment files of the directory, in sequence order. 0 or -ENOMEM. */
+static int segs_list(struct spool *sp, DIR *d)
+{
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		uint64_t seq;
@@ -245,14 +226,20 @@ int spool_open(struct spool *sp, const char *dir, uint64_t cap, const char *name
 		if (strlen(de->d_name) != 19 || sscanf(de->d_name, "%16" SCNx64 "%7s", &seq, tail) != 2 ||
 		    strcmp(tail, ".pb") != 0)
 			continue;
-		if (seg_push(sp, seq)) {
-			closedir(d);
+		if (seg_push(sp, seq))
 			return -ENOMEM;
-		}
 	}
-	closedir(d);
 	if (sp->n > 1)
 		qsort(sp->segs, sp->n, sizeof(sp->segs[0]), seq_cmp);
+	return 0;
+}
+
+/* Keep the segments not wholly delivered (before pseq: deleted) that can
+ * be read, a torn last record cut; count what they hold. The sequence
+ * number of the next new segment. */
+static uint64_t segs_check(struct spool *sp, uint64_t pseq)
+{
+	char path[PATH_MAX];
 	size_t keep = 0;
 	for (size_t i = 0; i < sp->n; i++) {
 		struct spool_seg *s = &sp->segs[i];
@@ -267,7 +254,8 @@ int spool_open(struct spool *sp, const char *dir, uint64_t cap, const char *name
 			continue;
 		if (end < (uint64_t)st.st_size) {
 			log_warn("exporter %s: spool segment %s: torn record at %llu (of %llu bytes) cut",
-				 name, path, (unsigned long long)end, (unsigned long long)st.st_size);
+				 sp->name, path, (unsigned long long)end,
+				 (unsigned long long)st.st_size);
 			if (truncate(path, (off_t)end) < 0)
 				continue;
 		}
@@ -287,26 +275,65 @@ int spool_open(struct spool *sp, const char *dir, uint64_t cap, const char *name
 	}
 	/* New segments come after what pos names, whatever was deleted:
 	 * a segment numbered below pos would be taken as delivered. */
-	if (next_seq <= pseq)
-		next_seq = pseq + 1;
+	return next_seq <= pseq ? pseq + 1 : next_seq;
+}
+
+/* Records of the first segment before poff were delivered: reading
+ * starts after them. */
+static void segs_skip_delivered(struct spool *sp, uint64_t pseq, uint64_t poff)
+{
+	if (!sp->n || sp->segs[0].seq != pseq || !poff)
+		return;
+	char path[PATH_MAX];
+	uint64_t spans, records, end;
+	seg_path(sp, pseq, path, sizeof(path));
+	if (poff > sp->segs[0].bytes)
+		poff = sp->segs[0].bytes;
+	if (seg_scan(path, poff, &spans, &records, &end))
+		return;
+	uint64_t sp0 = sp->segs[0].spans - spans, rec0 = sp->segs[0].records - records;
+	sp->pending_spans -= sp0;
+	sp->pending_records -= rec0;
+	sp->rspans = sp0;
+	sp->roff = poff;
+}
+
+int spool_open(struct spool *sp, const char *dir, uint64_t cap, const char *name)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->wfd = -1;
+	snprintf(sp->name, sizeof(sp->name), "%s", name);
+	sp->cap = cap;
+	sp->seg_max = cap / 8;
+	if (sp->seg_max > SEG_MAX_DEFAULT)
+		sp->seg_max = SEG_MAX_DEFAULT;
+	if (sp->seg_max < SEG_MIN)
+		sp->seg_max = SEG_MIN;
+	sp->dir = strdup(dir);
+	if (!sp->dir)
+		return -ENOMEM;
+	/* The directory is made at the first write (the failure path). */
+	/* The position delivered up to, then the segments. */
+	uint64_t pseq, poff;
+	pos_read(dir, &pseq, &poff);
+	DIR *d = opendir(dir);
+	if (!d && errno == ENOENT) {
+		sp->rseq = 1;
+		return seg_push(sp, 1);
+	}
+	if (!d) {
+		int rc = -errno;
+		log_error("exporter %s: spool directory %s: %s", name, dir, strerror(-rc));
+		return rc;
+	}
+	int rc = segs_list(sp, d);
+	closedir(d);
+	if (rc)
+		return rc;
+	uint64_t next_seq = segs_check(sp, pseq);
 	sp->rseq = sp->n ? sp->segs[0].seq : next_seq;
 	sp->roff = 0;
-	if (sp->n && sp->segs[0].seq == pseq && poff) {
-		/* Records of the first segment before poff were delivered. */
-		uint64_t spans, records, end;
-		seg_path(sp, pseq, path, sizeof(path));
-		if (poff > sp->segs[0].bytes)
-			poff = sp->segs[0].bytes;
-		uint64_t sp0, rec0;
-		if (seg_scan(path, poff, &spans, &records, &end) == 0) {
-			sp0 = sp->segs[0].spans - spans;
-			rec0 = sp->segs[0].records - records;
-			sp->pending_spans -= sp0;
-			sp->pending_records -= rec0;
-			sp->rspans = sp0;
-			sp->roff = poff;
-		}
-	}
+	segs_skip_delivered(sp, pseq, poff);
 	/* Writes go to a new segment: the old ones stay as they are. */
 	if (seg_push(sp, next_seq))
 		return -ENOMEM;
@@ -460,6 +487,66 @@ static struct spool_seg *seg_find(struct spool *sp, uint64_t seq)
 	return NULL;
 }
 
+/* What one load reads: whole records from a segment, concatenated. */
+struct load {
+	uint8_t *out;
+	size_t len, cap;
+	uint64_t pos;       /* after the last record read */
+	uint64_t spans, records;
+};
+
+/* Read records of segment s (open as fd) from ld->pos while they fit in
+ * max bytes (at least one). 0, or -errno / -EBADMSG where reading stopped
+ * (what was read before stays in ld). */
+static int seg_read(const struct spool_seg *s, int fd, size_t max, struct load *ld)
+{
+	while (ld->pos < s->bytes) {
+		uint8_t hdr[10];
+		size_t hl = s->bytes - ld->pos < 10 ? (size_t)(s->bytes - ld->pos) : 10;
+		int rc = read_all(fd, hdr, hl, ld->pos);
+		if (rc)
+			return rc;
+		const uint8_t *q = hdr;
+		uint64_t l;
+		if (pb_get_varint(&q, hdr + hl, &l) || l > s->bytes - ld->pos)
+			return -EBADMSG;
+		if (ld->len && ld->len + l > max)
+			return 0;
+		if (ld->len + l > ld->cap) {
+			size_t nc = ld->len + l > 2 * ld->cap ? ld->len + l : 2 * ld->cap;
+			uint8_t *nb = realloc(ld->out, nc);
+			if (!nb)
+				return -ENOMEM;
+			ld->out = nb;
+			ld->cap = nc;
+		}
+		if ((rc = read_all(fd, ld->out + ld->len, l, ld->pos + (uint64_t)(q - hdr))))
+			return rc;
+		int64_t n = spool_count_spans(ld->out + ld->len, l);
+		if (n < 0)
+			return -EBADMSG;
+		ld->len += l;
+		ld->spans += (uint64_t)n;
+		ld->records++;
+		ld->pos += (uint64_t)(q - hdr) + l;
+	}
+	return 0;
+}
+
+/* A record of s at pos cannot be read back: the rest of the segment is
+ * let go. */
+static void seg_let_go_rest(struct spool *sp, struct spool_seg *s, const char *path, uint64_t pos)
+{
+	log_error("exporter %s: spool segment %s: bad record at %llu; skipping the "
+		  "rest of the segment",
+		  sp->name, path, (unsigned long long)pos);
+	uint64_t rest_sp = s->spans - sp->rspans;
+	sp->let_go_spans += rest_sp;
+	sp->pending_spans -= rest_sp;
+	sp->pending_records -= s->records;
+	s->bytes = sp->roff;
+}
+
 int spool_load(struct spool *sp, size_t max, uint8_t **buf, size_t *len, uint64_t *spans,
 	       uint64_t *seq, uint64_t *off)
 {
@@ -483,72 +570,26 @@ int spool_load(struct spool *sp, size_t max, uint8_t **buf, size_t *len, uint64_
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	uint8_t *out = NULL;
-	size_t olen = 0, ocap = 0;
-	uint64_t pos = sp->roff, nsp = 0, nrec = 0;
-	int rc = 0;
-	while (pos < s->bytes) {
-		uint8_t hdr[10];
-		size_t hl = s->bytes - pos < 10 ? (size_t)(s->bytes - pos) : 10;
-		if ((rc = read_all(fd, hdr, hl, pos)))
-			break;
-		const uint8_t *q = hdr;
-		uint64_t l;
-		if (pb_get_varint(&q, hdr + hl, &l) || l > s->bytes - pos) {
-			rc = -EBADMSG;
-			break;
-		}
-		if (olen && olen + l > max)
-			break;
-		if (olen + l > ocap) {
-			size_t nc = olen + l > 2 * ocap ? olen + l : 2 * ocap;
-			uint8_t *nb = realloc(out, nc);
-			if (!nb) {
-				rc = -ENOMEM;
-				break;
-			}
-			out = nb;
-			ocap = nc;
-		}
-		if ((rc = read_all(fd, out + olen, l, pos + (uint64_t)(q - hdr))))
-			break;
-		int64_t n = spool_count_spans(out + olen, l);
-		if (n < 0) {
-			rc = -EBADMSG;
-			break;
-		}
-		olen += l;
-		nsp += (uint64_t)n;
-		nrec++;
-		pos += (uint64_t)(q - hdr) + l;
-	}
+	struct load ld = {.pos = sp->roff};
+	int rc = seg_read(s, fd, max, &ld);
 	close(fd);
-	if (!nrec) {
-		free(out);
-		if (rc == -EBADMSG) {
-			/* cannot be read back: the rest of this segment is let go */
-			log_error("exporter %s: spool segment %s: bad record at %llu; skipping the "
-				  "rest of the segment",
-				  sp->name, path, (unsigned long long)pos);
-			uint64_t rest_sp = s->spans - sp->rspans;
-			sp->let_go_spans += rest_sp;
-			sp->pending_spans -= rest_sp;
-			sp->pending_records -= s->records;
-			s->bytes = sp->roff;
-		}
+	if (!ld.records) {
+		free(ld.out);
+		if (rc == -EBADMSG)
+			seg_let_go_rest(sp, s, path, ld.pos);
 		return rc ? rc : -ENOENT;
 	}
-	sp->roff = pos;
-	sp->rspans += nsp;
-	sp->pending_spans -= nsp;
-	sp->pending_records -= nrec;
-	sp->loaded_records += nrec;
-	sp->loaded_spans += nsp;
-	*buf = out;
-	*len = olen;
-	*spans = nsp;
+	sp->roff = ld.pos;
+	sp->rspans += ld.spans;
+	sp->pending_spans -= ld.spans;
+	sp->pending_records -= ld.records;
+	sp->loaded_records += ld.records;
+	sp->loaded_spans += ld.spans;
+	*buf = ld.out;
+	*len = ld.len;
+	*spans = ld.spans;
 	*seq = s->seq;
-	*off = pos;
+	*off = ld.pos;
 	sp->read_ns += agent_now_ns() - t0;
 	return 0;
 }

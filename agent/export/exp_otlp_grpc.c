@@ -111,13 +111,13 @@ static void g_teardown(struct otlp_grpc *g, const char *what, const char *detail
 
 static void g_watch(struct otlp_grpc *g, uint32_t ev)
 {
-	if (g->wev != ev && loop_mod(&g->ob.e.ag->loop, &g->w, ev) == 0)
+	if (g->wev != ev && loop_mod(g->ob.e.host->loop, &g->w, ev) == 0)
 		g->wev = ev;
 }
 
 static void s_free(struct g_stream *s)
 {
-	loop_timer_cancel(&s->g->ob.e.ag->loop, &s->tmo_t);
+	loop_timer_cancel(s->g->ob.e.host->loop, &s->tmo_t);
 	free(s->iov);
 	free(s->kind);
 	free(s->body);
@@ -142,7 +142,7 @@ static void s_finish(struct otlp_grpc *g, struct g_stream *s, struct otlp_result
 	if (s->done)
 		return;
 	s->done = true;
-	loop_timer_cancel(&g->ob.e.ag->loop, &s->tmo_t);
+	loop_timer_cancel(g->ob.e.host->loop, &s->tmo_t);
 	otlp_base_done(&g->ob, s->items, s->n_items, r);
 	s->n_items = 0;
 }
@@ -210,11 +210,13 @@ static void s_result(struct otlp_grpc *g, struct g_stream *s, uint32_t h2err,
 
 /*
  * Write the pending rest of a DATA frame: header bytes, then pend_left
- * bytes from the stream's cursor. 1: all out, 0: would block, -errno.
+ * bytes from the stream's cursor. A g_flush result, or -errno.
  */
+enum g_flush { G_FLUSH_BLOCKED = 0, G_FLUSH_DONE = 1 };
+
 static int g_flush_pend(struct otlp_grpc *g)
 {
-	struct agent *ag = g->ob.e.ag;
+	const struct exp_host *host = g->ob.e.host;
 	struct g_stream *s = g->pend_s;
 	while (g->pend_hd_off < 9 || g->pend_left) {
 		struct iovec v[G_IOV_MAX];
@@ -240,15 +242,15 @@ static int g_flush_pend(struct otlp_grpc *g)
 				off = 0;
 			}
 		}
-		if (ag->cfg->zc_check)
-			zc_check_iov(ag, v, k, (size_t)cnt, UINT64_MAX);
+		if (host->cfg->zc_check)
+			host->zc_check(host->ag, v, k, (size_t)cnt, UINT64_MAX);
 		ssize_t n = g->tls ? tls_writev(g->tls, v, cnt) : writev(g->fd, v, cnt);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
 				g->ob.c.would_block++;
-				return 0;
+				return G_FLUSH_BLOCKED;
 			}
 			return -errno;
 		}
@@ -284,7 +286,7 @@ static int g_flush_pend(struct otlp_grpc *g)
 		s_finish(g, s, &r);
 		s_free(s);
 	}
-	return 1;
+	return G_FLUSH_DONE;
 }
 
 static ssize_t g_send_cb(nghttp2_session *ses, const uint8_t *data, size_t len, int flags,
@@ -328,7 +330,7 @@ static int g_send_data_cb(nghttp2_session *ses, nghttp2_frame *frame, const uint
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	/* The frame is ours now; when part of it waits, nghttp2 must stop
 	 * until we have written it. */
-	return rc == 1 ? 0 : NGHTTP2_ERR_PAUSE;
+	return rc == G_FLUSH_DONE ? 0 : NGHTTP2_ERR_PAUSE;
 }
 
 static ssize_t g_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size_t length,
@@ -384,7 +386,7 @@ static void g_send(struct otlp_grpc *g)
 			g_teardown(g, "connection failed", d);
 			return;
 		}
-		if (rc == 0) {
+		if (rc == G_FLUSH_BLOCKED) {
 			g_watch(g, EPOLLIN | EPOLLOUT);
 			return;
 		}
@@ -499,7 +501,7 @@ static int g_on_close_cb(nghttp2_session *ses, int32_t id, uint32_t err, void *u
 /* Fail every stream (retryable) and close the connection. */
 static void g_teardown(struct otlp_grpc *g, const char *what, const char *detail)
 {
-	struct agent *ag = g->ob.e.ag;
+	const struct exp_host *host = g->ob.e.host;
 	bool connecting = g->st == G_RESOLVING || g->st == G_CONNECTING;
 	if (g->st == G_RESOLVING)
 		otlp_base_cancel_resolve(&g->ob);
@@ -533,13 +535,13 @@ static void g_teardown(struct otlp_grpc *g, const char *what, const char *detail
 	g->tls = NULL;
 	g->hs = g->got_bytes = false;
 	if (g->fd >= 0) {
-		loop_del(&ag->loop, &g->w);
+		loop_del(host->loop, &g->w);
 		close(g->fd);
 	}
 	g->fd = g->w.fd = -1;
 	g->wev = 0;
 	g->st = G_DOWN;
-	loop_timer_cancel(&ag->loop, &g->conn_tmo_t);
+	loop_timer_cancel(host->loop, &g->conn_tmo_t);
 	if (connecting) {
 		g->ob.c.connect_failures++;
 		otlp_base_conn_failed(&g->ob);
@@ -583,39 +585,49 @@ static void s_on_timeout(struct loop_timer *t)
 	g_send(g);
 }
 
-/* Open a stream for items[0..n) (taken). */
-static void g_open_stream(struct otlp_grpc *g, struct oq_item **items, size_t n)
+/* A stream for items[0..n) (taken), with room for their iovecs and the
+ * prefix; *msg is their message bytes. NULL when it cannot be built (the
+ * items are answered). */
+static struct g_stream *s_new(struct otlp_grpc *g, struct oq_item **items, size_t n,
+			      uint64_t *msg)
 {
-	const struct otlp_conf *c = &g->ob.conf;
 	struct g_stream *s = calloc(1, sizeof(*s));
 	size_t nio = 1;
-	uint64_t msg = 0, span_bytes = 0;
+	uint64_t span_bytes = 0;
+	*msg = 0;
 	for (size_t i = 0; i < n; i++) {
 		nio += items[i]->b->niov - 1;
-		msg += items[i]->b->msg_len;
+		*msg += items[i]->b->msg_len;
 		span_bytes += items[i]->b->span_bytes;
 	}
 	if (s) {
+		s->g = g; /* before anything can fail: s_free needs it */
 		s->iov = malloc(nio * sizeof(*s->iov));
 		s->kind = malloc(nio);
 	}
-	if (!s || !s->iov || !s->kind || msg > UINT32_MAX) {
+	if (!s || !s->iov || !s->kind || *msg > UINT32_MAX) {
 		if (s)
 			s_free(s);
-		struct otlp_result r = {.v = msg > UINT32_MAX ? OTLP_DROP : OTLP_RETRY,
+		struct otlp_result r = {.v = *msg > UINT32_MAX ? OTLP_DROP : OTLP_RETRY,
 					.what = "cannot build the request"};
 		otlp_base_done(&g->ob, items, n, &r);
-		return;
+		return NULL;
 	}
-	s->g = g;
 	s->grpc_status = -1;
 	s->tmo_t.fn = s_on_timeout;
 	memcpy(s->items, items, n * sizeof(items[0]));
 	s->n_items = n;
 	s->span_bytes = span_bytes;
 	s->niov = 1;
-	bool group = false;
-	if (n == 1 && items[0]->isolate) {
+	return s;
+}
+
+/* The request's message iovecs after the prefix: one producer's group of
+ * a batch being isolated, else every batch whole. *msg: its bytes. */
+static void s_gather(struct g_stream *s, uint64_t *msg)
+{
+	struct oq_item **items = s->items;
+	if (s->n_items == 1 && items[0]->isolate) {
 		/* One producer's group of the batch, after INVALID_ARGUMENT for a
 		 * request of several (otlp_base.h: isolation), as OTLP/HTTP after
 		 * a 400. */
@@ -623,49 +635,47 @@ static void g_open_stream(struct otlp_grpc *g, struct oq_item **items, size_t n)
 		size_t first, k;
 		uint64_t spans;
 		const struct agent_producer *p;
-		if (otlp_batch_group(b, items[0]->iso_next, &first, &k, &msg, &spans, &p) == 0) {
+		if (otlp_batch_group(b, items[0]->iso_next, &first, &k, msg, &spans, &p) == 0) {
 			memcpy(s->iov + 1, b->iov + 1 + first, k * sizeof(*s->iov));
 			memcpy(s->kind + 1, b->iov_kind + 1 + first, k);
 			s->niov += k;
-			span_bytes = 0;
+			s->span_bytes = 0;
 			for (size_t i = 1; i < s->niov; i++)
 				if (s->kind[i] == BATCH_IOV_SPANS)
-					span_bytes += s->iov[i].iov_len;
-			s->span_bytes = span_bytes;
-			group = true;
+					s->span_bytes += s->iov[i].iov_len;
+			return;
 		}
 	}
-	for (size_t i = 0; i < n && !group; i++) {
+	for (size_t i = 0; i < s->n_items; i++) {
 		size_t k;
 		const struct iovec *iov = batch_msg_iov(items[i]->b, &k);
 		memcpy(s->iov + s->niov, iov, k * sizeof(*iov));
 		memcpy(s->kind + s->niov, items[i]->b->iov_kind + 1, k);
 		s->niov += k;
 	}
-	if (c->gzip) {
-		g->ob.c.copies++;
-		uint8_t *z;
-		size_t zl;
-		if (otlp_gzip(s->iov + 1, s->niov - 1, &z, &zl) == 0 && zl <= UINT32_MAX) {
-			s->body = z;
-			s->niov = 2;
-			s->iov[1] = (struct iovec){.iov_base = z, .iov_len = zl};
-			s->kind[1] = BATCH_IOV_FRAME;
-			msg = zl;
-		} else {
-			s_free(s);
-			struct otlp_result r = {.v = OTLP_RETRY, .what = "cannot compress"};
-			otlp_base_done(&g->ob, items, n, &r);
-			return;
-		}
-	}
-	otlp_grpc_prefix(s->prefix, c->gzip, (uint32_t)msg);
-	s->iov[0] = (struct iovec){.iov_base = s->prefix, .iov_len = 5};
-	s->kind[0] = BATCH_IOV_FRAME;
-	s->total = 5 + msg;
-	if (g->ob.e.ag->cfg->zc_check && !c->gzip)
-		zc_check_iov(g->ob.e.ag, s->iov, s->kind, s->niov, span_bytes);
+}
 
+/* grpc-encoding gzip: the message becomes one compressed copy. */
+static int s_compress(struct otlp_grpc *g, struct g_stream *s, uint64_t *msg)
+{
+	g->ob.c.copies++;
+	uint8_t *z;
+	size_t zl;
+	if (otlp_gzip(s->iov + 1, s->niov - 1, &z, &zl) || zl > UINT32_MAX)
+		return -1;
+	s->body = z;
+	s->niov = 2;
+	s->iov[1] = (struct iovec){.iov_base = z, .iov_len = zl};
+	s->kind[1] = BATCH_IOV_FRAME;
+	*msg = zl;
+	return 0;
+}
+
+/* Submit s's request (headers, then the body through g_read_cb): its
+ * stream id, or a negative nghttp2 error. */
+static int32_t s_submit(struct otlp_grpc *g, struct g_stream *s)
+{
+	const struct otlp_conf *c = &g->ob.conf;
 	char timeout[32];
 	uint64_t ms = c->timeout_ns / 1000000 ? c->timeout_ns / 1000000 : 1;
 	if (ms < 100000000ull)
@@ -691,7 +701,32 @@ static void g_open_stream(struct otlp_grpc *g, struct oq_item **items, size_t n)
 		NV(c->headers[i].name, c->headers[i].value);
 #undef NV
 	nghttp2_data_provider dp = {.source.ptr = s, .read_callback = g_read_cb};
-	int32_t id = nghttp2_submit_request(g->ses, NULL, nva, nv, &dp, s);
+	return nghttp2_submit_request(g->ses, NULL, nva, nv, &dp, s);
+}
+
+/* Open a stream for items[0..n) (taken). */
+static void g_open_stream(struct otlp_grpc *g, struct oq_item **items, size_t n)
+{
+	const struct otlp_conf *c = &g->ob.conf;
+	uint64_t msg;
+	struct g_stream *s = s_new(g, items, n, &msg);
+	if (!s)
+		return;
+	s_gather(s, &msg);
+	if (c->gzip && s_compress(g, s, &msg)) {
+		s_free(s);
+		struct otlp_result r = {.v = OTLP_RETRY, .what = "cannot compress"};
+		otlp_base_done(&g->ob, items, n, &r);
+		return;
+	}
+	otlp_grpc_prefix(s->prefix, c->gzip, (uint32_t)msg);
+	s->iov[0] = (struct iovec){.iov_base = s->prefix, .iov_len = 5};
+	s->kind[0] = BATCH_IOV_FRAME;
+	s->total = 5 + msg;
+	const struct exp_host *host = g->ob.e.host;
+	if (host->cfg->zc_check && !c->gzip)
+		host->zc_check(host->ag, s->iov, s->kind, s->niov, s->span_bytes);
+	int32_t id = s_submit(g, s);
 	if (id < 0) {
 		s_free(s);
 		struct otlp_result r = {.v = OTLP_RETRY, .what = "cannot open a stream"};
@@ -704,7 +739,7 @@ static void g_open_stream(struct otlp_grpc *g, struct oq_item **items, size_t n)
 	g->streams = s;
 	g->n_streams++;
 	g->ob.c.requests++;
-	loop_timer_arm(&g->ob.e.ag->loop, &s->tmo_t, agent_now_ns() + c->timeout_ns);
+	loop_timer_arm(host->loop, &s->tmo_t, agent_now_ns() + c->timeout_ns);
 }
 
 static void g_on_readable(struct otlp_grpc *g)
@@ -764,7 +799,7 @@ static void g_on_readable(struct otlp_grpc *g)
 static void g_on_ready(struct otlp_grpc *g)
 {
 	otlp_base_conn_ok(&g->ob);
-	loop_timer_cancel(&g->ob.e.ag->loop, &g->conn_tmo_t);
+	loop_timer_cancel(g->ob.e.host->loop, &g->conn_tmo_t);
 	nghttp2_session_callbacks *cb;
 	if (nghttp2_session_callbacks_new(&cb)) {
 		g_teardown(g, "cannot start HTTP/2", "out of memory");
@@ -852,7 +887,7 @@ static void g_try_connect(struct otlp_grpc *g)
 	g->fd = g->w.fd = fd;
 	g->w.fn = g_on_io;
 	g->wev = EPOLLIN | EPOLLOUT;
-	if (loop_add(&g->ob.e.ag->loop, &g->w, g->wev)) {
+	if (loop_add(g->ob.e.host->loop, &g->w, g->wev)) {
 		close(fd);
 		g->fd = g->w.fd = -1;
 		g_teardown(g, "cannot connect", "epoll_ctl failed");
@@ -894,7 +929,7 @@ static void g_on_io(struct loop_watch *w, uint32_t events)
 		if (getsockopt(g->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
 			err = errno;
 		if (err) {
-			loop_del(&g->ob.e.ag->loop, &g->w);
+			loop_del(g->ob.e.host->loop, &g->w);
 			close(g->fd);
 			g->fd = g->w.fd = -1;
 			g->wev = 0;
@@ -960,7 +995,7 @@ static void g_kick(struct otlp_base *ob)
 		return;
 	g->st = G_RESOLVING;
 	ob->on_resolved = g_on_resolved;
-	loop_timer_arm(&ob->e.ag->loop, &g->conn_tmo_t, now + ob->conf.timeout_ns);
+	loop_timer_arm(ob->e.host->loop, &g->conn_tmo_t, now + ob->conf.timeout_ns);
 	otlp_base_resolve(ob);
 }
 
@@ -983,7 +1018,7 @@ static void g_destroy(struct exporter *e)
 	struct otlp_grpc *g = container_of(e, struct otlp_grpc, ob.e);
 	if (g->st != G_DOWN || g->ses)
 		g_teardown(g, "exporter shutting down", "");
-	loop_timer_cancel(&e->ag->loop, &g->conn_tmo_t);
+	loop_timer_cancel(e->host->loop, &g->conn_tmo_t);
 	otlp_base_fini(&g->ob);
 	tls_ctx_free(g->tls_ctx);
 	free(g);
@@ -1016,12 +1051,12 @@ static const struct exporter_ops otlp_grpc_ops = {
 	.stats_json = g_stats_json,
 };
 
-int otlp_grpc_create(struct agent *ag, struct otlp_conf *conf, struct exporter **out)
+int otlp_grpc_create(const struct exp_host *host, struct otlp_conf *conf, struct exporter **out)
 {
 	struct otlp_grpc *g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
-	otlp_base_init(&g->ob, ag, &otlp_grpc_ops, "otlp_grpc");
+	otlp_base_init(&g->ob, host, &otlp_grpc_ops, "otlp_grpc");
 	g->ob.conf = *conf;
 	memset(conf, 0, sizeof(*conf));
 	g->ob.kick = g_kick;

@@ -63,6 +63,13 @@ struct h_zc_hold {
 	struct batch *b[];
 };
 
+/* The response headers the exporter reads. */
+enum h_header {
+	H_HDR_OTHER = 0,
+	H_HDR_RETRY_AFTER,
+	H_HDR_CONTENT_TYPE,
+};
+
 struct otlp_http {
 	struct otlp_base ob;
 	enum h_state st;
@@ -86,7 +93,7 @@ struct otlp_http {
 	http_parser parser;
 	http_parser_settings ps;
 	bool resp_complete, got_bytes, hdr_value_last;
-	int cur_hdr; /* 1: Retry-After, 2: Content-Type */
+	enum h_header cur_hdr; /* the header whose value is being read */
 	char field[32];
 	size_t field_len;
 	char retry_after[64];
@@ -105,7 +112,7 @@ struct otlp_http {
 	uint32_t zc_next_id;  /* id of the next zerocopy send */
 	uint32_t zc_done;     /* completions seen: ids below this are done */
 	struct h_zc_hold *zc_holds;
-	/* TLS (https://): agent/tls.h */
+	/* TLS (https://): tls.h */
 	struct tls_ctx *tls_ctx;
 	struct tls_conn *tls;  /* of the connection */
 	bool hs;               /* handshake under way (state H_CONNECTING) */
@@ -120,7 +127,7 @@ static void h_watch(struct otlp_http *h, uint32_t ev)
 {
 	if (h->wev == ev)
 		return;
-	if (loop_mod(&h->ob.e.ag->loop, &h->w, ev) == 0)
+	if (loop_mod(h->ob.e.host->loop, &h->w, ev) == 0)
 		h->wev = ev;
 }
 
@@ -133,7 +140,7 @@ static void h_zc_release(struct otlp_http *h, bool all)
 		if (all || (int32_t)(h->zc_done - z->last_id) > 0) {
 			*pp = z->next;
 			for (size_t i = 0; i < z->n; i++)
-				batch_unref(z->b[i]);
+				h->ob.e.host->release(z->b[i]);
 			free(z);
 		} else {
 			pp = &z->next;
@@ -144,7 +151,7 @@ static void h_zc_release(struct otlp_http *h, bool all)
 static void h_close(struct otlp_http *h)
 {
 	if (h->fd >= 0) {
-		loop_del(&h->ob.e.ag->loop, &h->w);
+		loop_del(h->ob.e.host->loop, &h->w);
 		close(h->fd);
 	}
 	/* A closed socket's pages are no longer read by the kernel once the
@@ -189,13 +196,13 @@ static void h_finish(struct otlp_http *h, struct otlp_result *r)
 			z->last_id = h->zc_next_id - 1;
 			for (size_t i = 0; i < n; i++) {
 				z->b[i] = h->items[i]->b;
-				batch_ref(z->b[i]);
+				h->ob.e.host->hold(z->b[i]);
 			}
 			z->next = h->zc_holds;
 			h->zc_holds = z;
 		}
 	}
-	loop_timer_cancel(&h->ob.e.ag->loop, &h->tmo_t);
+	loop_timer_cancel(h->ob.e.host->loop, &h->tmo_t);
 	struct oq_item *items[H_MAX_BATCHES];
 	memcpy(items, h->items, n * sizeof(items[0]));
 	h_request_reset(h);
@@ -266,22 +273,22 @@ static void h_push(struct otlp_http *h, const void *p, size_t n, uint8_t kind)
 	h->kind[h->niov++] = kind;
 }
 
-/* Build head and body iovecs of the taken batches. 0 or -errno. */
-static int h_build(struct otlp_http *h)
+/* The message iovecs of the taken batches after the head's slot: one
+ * producer's group of a batch being isolated, else every batch whole.
+ * *msg: their bytes. 0 or -errno. */
+static int h_gather(struct otlp_http *h, uint64_t *msg)
 {
-	const struct otlp_conf *c = &h->ob.conf;
 	size_t nio = 0;
-	uint64_t msg = 0;
+	*msg = 0;
 	h->req_span_bytes = 0;
 	for (size_t i = 0; i < h->n_items; i++) {
 		const struct batch *b = h->items[i]->b;
 		nio += b->niov - 1;
-		msg += b->msg_len;
+		*msg += b->msg_len;
 		h->req_span_bytes += b->span_bytes;
 	}
 	if (h_iov_reserve(h, nio + 2))
 		return -ENOMEM;
-	/* The message iovecs first (the copying paths read them). */
 	h->niov = 1;
 	if (h->n_items == 1 && h->items[0]->isolate) {
 		/* One producer's group of the batch (otlp_base.h: isolation). */
@@ -289,7 +296,7 @@ static int h_build(struct otlp_http *h)
 		size_t first, n;
 		uint64_t spans;
 		const struct agent_producer *p;
-		if (otlp_batch_group(b, h->items[0]->iso_next, &first, &n, &msg, &spans, &p))
+		if (otlp_batch_group(b, h->items[0]->iso_next, &first, &n, msg, &spans, &p))
 			return -EINVAL;
 		memcpy(h->iov + 1, b->iov + 1 + first, n * sizeof(*h->iov));
 		memcpy(h->kind + 1, b->iov_kind + 1 + first, n);
@@ -298,8 +305,9 @@ static int h_build(struct otlp_http *h)
 		for (size_t i = 1; i < h->niov; i++)
 			if (h->kind[i] == BATCH_IOV_SPANS)
 				h->req_span_bytes += h->iov[i].iov_len;
+		return 0;
 	}
-	for (size_t i = 0; i < h->n_items && !h->items[0]->isolate; i++) {
+	for (size_t i = 0; i < h->n_items; i++) {
 		const struct batch *b = h->items[i]->b;
 		size_t n;
 		const struct iovec *iov = batch_msg_iov(b, &n);
@@ -307,44 +315,65 @@ static int h_build(struct otlp_http *h)
 		memcpy(h->kind + h->niov, b->iov_kind + 1, n);
 		h->niov += n;
 	}
+	return 0;
+}
+
+/* http/json or gzip: the body becomes one rewritten copy of the msg
+ * bytes of message iovecs (*ctype and *body_len follow). 0 or -errno. */
+static int h_copy_body(struct otlp_http *h, uint64_t msg, const char **ctype, uint64_t *body_len)
+{
+	const struct otlp_conf *c = &h->ob.conf;
+	h->ob.c.copies++;
+	uint8_t *flat = otlp_gather(h->iov + 1, h->niov - 1, msg);
+	if (!flat)
+		return -ENOMEM;
+	uint8_t *body = flat;
+	size_t blen = msg;
+	if (c->protocol == OTLP_PROTO_HTTP_JSON) {
+		struct sbuf js = {0};
+		int rc = otlp_json_request(&js, flat, msg);
+		free(flat);
+		if (rc || js.oom) {
+			sbuf_free(&js);
+			return rc ? rc : -ENOMEM;
+		}
+		body = (uint8_t *)js.p;
+		blen = js.len;
+		*ctype = "application/json";
+	}
+	if (c->gzip) {
+		struct iovec one = {.iov_base = body, .iov_len = blen};
+		uint8_t *z;
+		size_t zl;
+		int rc = otlp_gzip(&one, 1, &z, &zl);
+		free(body);
+		if (rc)
+			return rc;
+		body = z;
+		blen = zl;
+	}
+	h->body = body;
+	h->body_len = blen;
+	h->niov = 1;
+	h_push(h, body, blen, BATCH_IOV_FRAME);
+	*body_len = blen;
+	return 0;
+}
+
+/* Build head and body iovecs of the taken batches. 0 or -errno. */
+static int h_build(struct otlp_http *h)
+{
+	const struct otlp_conf *c = &h->ob.conf;
+	uint64_t msg;
+	/* The message iovecs first (the copying paths read them). */
+	int rc = h_gather(h, &msg);
+	if (rc)
+		return rc;
 	const char *ctype = "application/x-protobuf";
 	uint64_t body_len = msg;
-	if (c->protocol == OTLP_PROTO_HTTP_JSON || c->gzip) {
-		h->ob.c.copies++;
-		uint8_t *flat = otlp_gather(h->iov + 1, h->niov - 1, msg);
-		if (!flat)
-			return -ENOMEM;
-		uint8_t *body = flat;
-		size_t blen = msg;
-		if (c->protocol == OTLP_PROTO_HTTP_JSON) {
-			struct sbuf js = {0};
-			int rc = otlp_json_request(&js, flat, msg);
-			free(flat);
-			if (rc || js.oom) {
-				sbuf_free(&js);
-				return rc ? rc : -ENOMEM;
-			}
-			body = (uint8_t *)js.p;
-			blen = js.len;
-			ctype = "application/json";
-		}
-		if (c->gzip) {
-			struct iovec one = {.iov_base = body, .iov_len = blen};
-			uint8_t *z;
-			size_t zl;
-			int rc = otlp_gzip(&one, 1, &z, &zl);
-			free(body);
-			if (rc)
-				return rc;
-			body = z;
-			blen = zl;
-		}
-		h->body = body;
-		h->body_len = blen;
-		h->niov = 1;
-		h_push(h, body, blen, BATCH_IOV_FRAME);
-		body_len = blen;
-	}
+	if ((c->protocol == OTLP_PROTO_HTTP_JSON || c->gzip) &&
+	    (rc = h_copy_body(h, msg, &ctype, &body_len)))
+		return rc;
 	sbuf_reset(&h->head);
 	sbuf_printf(&h->head,
 		    "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: spanring-agent/" AGENT_VERSION
@@ -367,14 +396,14 @@ static int h_build(struct otlp_http *h)
 /* Write what the socket takes. 0 (done or would block) or -errno. */
 static int h_write(struct otlp_http *h)
 {
-	struct agent *ag = h->ob.e.ag;
+	const struct exp_host *host = h->ob.e.host;
 	while (h->iov_idx < h->niov) {
 		size_t cnt = h->niov - h->iov_idx;
 		if (cnt > H_IOV_MAX)
 			cnt = H_IOV_MAX;
-		if (ag->cfg->zc_check) {
+		if (host->cfg->zc_check) {
 			bool whole = h->iov_idx == 0 && cnt == h->niov && !h->body;
-			zc_check_iov(ag, h->iov + h->iov_idx, h->kind + h->iov_idx, cnt,
+			host->zc_check(host->ag, h->iov + h->iov_idx, h->kind + h->iov_idx, cnt,
 				     whole ? h->req_span_bytes : UINT64_MAX);
 		}
 		struct msghdr m = {.msg_iov = h->iov + h->iov_idx, .msg_iovlen = cnt};
@@ -427,12 +456,12 @@ static void h_start_request(struct otlp_http *h)
 	h->status = 0;
 	h->has_ra = false;
 	h->ra_len = h->ct_len = h->field_len = 0;
-	h->cur_hdr = 0;
+	h->cur_hdr = H_HDR_OTHER;
 	h->hdr_value_last = false;
 	sbuf_reset(&h->rbody);
 	http_parser_init(&h->parser, HTTP_RESPONSE);
 	h->parser.data = h;
-	loop_timer_arm(&h->ob.e.ag->loop, &h->tmo_t, agent_now_ns() + h->ob.conf.timeout_ns);
+	loop_timer_arm(h->ob.e.host->loop, &h->tmo_t, agent_now_ns() + h->ob.conf.timeout_ns);
 	rc = h_write(h);
 	if (rc) {
 		char d[256];
@@ -461,18 +490,20 @@ static int hp_on_header_value(http_parser *p, const char *at, size_t n)
 	struct otlp_http *h = p->data;
 	if (!h->hdr_value_last) {
 		h->hdr_value_last = true;
-		h->cur_hdr = strcasecmp(h->field, "retry-after") == 0	 ? 1
-			     : strcasecmp(h->field, "content-type") == 0 ? 2
-									 : 0;
-		if (h->cur_hdr == 1) {
+		h->cur_hdr = strcasecmp(h->field, "retry-after") == 0	 ? H_HDR_RETRY_AFTER
+			     : strcasecmp(h->field, "content-type") == 0 ? H_HDR_CONTENT_TYPE
+									 : H_HDR_OTHER;
+		if (h->cur_hdr == H_HDR_RETRY_AFTER) {
 			h->has_ra = true;
 			h->ra_len = 0;
-		} else if (h->cur_hdr == 2) {
+		} else if (h->cur_hdr == H_HDR_CONTENT_TYPE) {
 			h->ct_len = 0;
 		}
 	}
-	char *dst = h->cur_hdr == 1 ? h->retry_after : h->cur_hdr == 2 ? h->ctype : NULL;
-	size_t *len = h->cur_hdr == 1 ? &h->ra_len : &h->ct_len;
+	char *dst = h->cur_hdr == H_HDR_RETRY_AFTER	 ? h->retry_after
+		    : h->cur_hdr == H_HDR_CONTENT_TYPE ? h->ctype
+						       : NULL;
+	size_t *len = h->cur_hdr == H_HDR_RETRY_AFTER ? &h->ra_len : &h->ct_len;
 	for (size_t i = 0; dst && i < n && *len + 1 < 64; i++)
 		dst[(*len)++] = at[i];
 	if (dst)
@@ -747,7 +778,7 @@ static void h_try_connect(struct otlp_http *h)
 	h->w.fd = fd;
 	h->w.fn = h_on_io;
 	h->wev = done ? EPOLLIN : EPOLLOUT;
-	if (loop_add(&h->ob.e.ag->loop, &h->w, h->wev)) {
+	if (loop_add(h->ob.e.host->loop, &h->w, h->wev)) {
 		close(fd);
 		h->fd = h->w.fd = -1;
 		h_fail(h, "cannot connect", "epoll_ctl failed", true);
@@ -827,7 +858,7 @@ static void h_on_io(struct loop_watch *w, uint32_t events)
 		if (err == 0 && !(events & (EPOLLOUT | EPOLLIN)))
 			return;
 		if (err) {
-			loop_del(&h->ob.e.ag->loop, &h->w);
+			loop_del(h->ob.e.host->loop, &h->w);
 			close(h->fd);
 			h->fd = h->w.fd = -1;
 			h->wev = 0;
@@ -894,7 +925,7 @@ static void h_kick(struct otlp_base *ob)
 	h->st = H_RESOLVING;
 	h->got_bytes = false;
 	ob->on_resolved = h_on_resolved;
-	loop_timer_arm(&ob->e.ag->loop, &h->tmo_t, now + ob->conf.timeout_ns);
+	loop_timer_arm(ob->e.host->loop, &h->tmo_t, now + ob->conf.timeout_ns);
 	otlp_base_resolve(ob);
 }
 
@@ -918,7 +949,7 @@ static size_t h_flush(struct exporter *e, uint64_t deadline_ns)
 static void h_destroy(struct exporter *e)
 {
 	struct otlp_http *h = container_of(e, struct otlp_http, ob.e);
-	loop_timer_cancel(&e->ag->loop, &h->tmo_t);
+	loop_timer_cancel(e->host->loop, &h->tmo_t);
 	h_close(h);
 	h_request_reset(h);
 	otlp_base_fini(&h->ob);
@@ -957,12 +988,12 @@ static const struct exporter_ops otlp_http_ops = {
 	.stats_json = h_stats_json,
 };
 
-int otlp_http_create(struct agent *ag, struct otlp_conf *conf, struct exporter **out)
+int otlp_http_create(const struct exp_host *host, struct otlp_conf *conf, struct exporter **out)
 {
 	struct otlp_http *h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	otlp_base_init(&h->ob, ag, &otlp_http_ops,
+	otlp_base_init(&h->ob, host, &otlp_http_ops,
 		       conf->protocol == OTLP_PROTO_HTTP_JSON ? "otlp_http_json" : "otlp_http");
 	h->ob.conf = *conf; /* ownership moves here */
 	memset(conf, 0, sizeof(*conf));

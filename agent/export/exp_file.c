@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "exp.h"
+#include "exporter.h"
 #include "otlp_trace_service.pb-c.h"
 #include "pbcheck.h"
 #include "outfile.h"
@@ -193,12 +193,12 @@ static void file_pre_writev(void *ctx, const struct iovec *iov, size_t first, in
 {
 	struct exp_file *f = ctx;
 	const struct batch *b = f->writing;
-	if (!b || !f->e.ag->cfg->zc_check)
+	if (!b || !f->e.host->cfg->zc_check)
 		return;
 	/* The exact array handed to the kernel; the span byte total is
 	 * checked when it is the whole request. */
 	bool whole = first == 0 && (size_t)cnt == b->niov;
-	zc_check_iov(f->e.ag, iov, b->iov_kind + first, (size_t)cnt,
+	f->e.host->zc_check(f->e.host->ag, iov, b->iov_kind + first, (size_t)cnt,
 		     whole ? b->span_bytes : UINT64_MAX);
 }
 
@@ -265,17 +265,18 @@ static void file_stats_json(struct exporter *e, struct sbuf *out)
 		    (unsigned long long)f->out.size, (unsigned long long)f->out.rotations, f->q.len);
 }
 
-int exp_file_create(struct agent *ag, const struct exp_file_opts *o, struct exporter **out)
+int exp_file_create(const struct exp_host *host, const struct exp_file_opts *o,
+		    struct exporter **out)
 {
 	struct exp_file *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
 	f->e.ops = &file_ops;
-	f->e.ag = ag;
+	f->e.host = host;
 	snprintf(f->e.name, sizeof(f->e.name), "file");
 	int err = outfile_open(&f->out, "exporter file", o->path, o->rotate_bytes, o->rotate_keep,
-			       o->mode ? o->mode : AGENT_OUTPUT_MODE_DEFAULT, file_check, ag->err,
-			       sizeof(ag->err));
+			       o->mode ? o->mode : AGENT_OUTPUT_MODE_DEFAULT, file_check, host->err,
+			       host->errlen);
 	if (err) {
 		free(f);
 		return err;
@@ -286,4 +287,15 @@ int exp_file_create(struct agent *ag, const struct exp_file_opts *o, struct expo
 	wq_init(&f->q, &f->e, file_write, o->retry_max_us, f->out.path);
 	*out = &f->e;
 	return 0;
+}
+
+int exp_file_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			 const char *name, struct exporter **out)
+{
+	struct exp_file_opts o = {.path = cfg->file_path,
+				  .rotate_bytes = cfg->file_rotate_bytes,
+				  .rotate_keep = cfg->file_rotate_keep,
+				  .retry_max_us = cfg->export_retry_max_us,
+				  .mode = cfg->output_mode};
+	return exp_file_create(host, &o, out);
 }

@@ -61,7 +61,7 @@ struct otlp_conf {
 	uint64_t zerocopy_min; /* 0: MSG_ZEROCOPY off */
 	int sndbuf;            /* SO_SNDBUF of the connection, 0: the system's (tests) */
 	/*
-	 * TLS (agent/tls.c): on for https:// and for a gRPC endpoint without
+	 * TLS (tls.c): on for https:// and for a gRPC endpoint without
 	 * scheme unless OTEL_EXPORTER_OTLP_[TRACES_]INSECURE=true. A TLS
 	 * setting with a cleartext endpoint is an error, never ignored.
 	 */

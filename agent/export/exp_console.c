@@ -14,7 +14,7 @@
 
 #include "pbcheck.h"
 #include "agent.h"
-#include "exp.h"
+#include "exporter.h"
 #include "log.h"
 #include "otlp_trace.pb-c.h"
 #include "outfile.h"
@@ -212,20 +212,27 @@ static const struct exporter_ops console_ops = {
 	.destroy = console_destroy,
 };
 
-int exp_console_create(struct agent *ag, const char *path, uint32_t mode, struct exporter **out)
+int exp_console_create(const struct exp_host *host, const char *path, uint32_t mode,
+		       struct exporter **out)
 {
 	struct exp_console *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->e.ops = &console_ops;
-	c->e.ag = ag;
+	c->e.host = host;
 	snprintf(c->e.name, sizeof(c->e.name), "console");
 	int err = outfile_open(&c->out, "exporter console", path, 0, 0,
-			       mode ? mode : AGENT_OUTPUT_MODE_DEFAULT, NULL, ag->err, sizeof(ag->err));
+			       mode ? mode : AGENT_OUTPUT_MODE_DEFAULT, NULL, host->err, host->errlen);
 	if (err) {
 		free(c);
 		return err;
 	}
 	*out = &c->e;
 	return 0;
+}
+
+int exp_console_kind_create(const struct exp_host *host, const struct agent_config *cfg,
+			    const char *name, struct exporter **out)
+{
+	return exp_console_create(host, cfg->console_path, cfg->output_mode, out);
 }

@@ -21,7 +21,7 @@
 #include <sys/uio.h>
 
 #include "log.h"
-#include "exp.h"
+#include "exporter.h"
 #include "loop.h"
 
 /*

@@ -65,6 +65,83 @@ static char *strndup0(const char *s, size_t n)
 	return p;
 }
 
+/* The port of an authority (digits between ps and ae, 1..65535), or 0. */
+static uint16_t url_port(const char *ps, const char *ae)
+{
+	unsigned long port = 0;
+	if (ps == ae)
+		return 0;
+	for (const char *q = ps; q < ae; q++) {
+		if (*q < '0' || *q > '9')
+			return 0;
+		port = port * 10 + (unsigned long)(*q - '0');
+		if (port > 65535)
+			return 0;
+	}
+	return (uint16_t)port;
+}
+
+/*
+ * The authority a (alen bytes) of URL s: host [h, he) (a name, an address
+ * or a bracketed IPv6 literal) and *port (tls: 443 by default, else 80).
+ * 0 or -EINVAL with err set.
+ */
+static int url_authority(const char *s, const char *a, size_t alen, bool tls, const char **h,
+			 const char **he, uint16_t *port, char *err, size_t errlen)
+{
+	const char *ae = a + alen, *colon = NULL;
+	if (memchr(a, '@', alen)) {
+		agent_errf(err, errlen, "endpoint '%s': user information in the URL is not supported", s);
+		return -EINVAL;
+	}
+	if (a < ae && *a == '[') {
+		const char *rb = memchr(a, ']', alen);
+		if (!rb) {
+			agent_errf(err, errlen, "endpoint '%s': unterminated IPv6 literal", s);
+			return -EINVAL;
+		}
+		*h = a + 1;
+		*he = rb;
+		if (rb + 1 < ae) {
+			if (rb[1] != ':')
+				goto bad_authority;
+			colon = rb + 1;
+		}
+	} else {
+		*h = a;
+		colon = memchr(a, ':', alen);
+		*he = colon ? colon : ae;
+	}
+	if (*h == *he)
+		goto bad_authority;
+	for (const char *q = *h; q < *he; q++)
+		if (!(isalnum((unsigned char)*q) || *q == '-' || *q == '.' || *q == '_' ||
+		      (*a == '[' && (*q == ':' || *q == '%'))))
+			goto bad_authority;
+	*port = colon ? url_port(colon + 1, ae) : tls ? 443 : 80;
+	if (*port)
+		return 0;
+bad_authority:
+	agent_errf(err, errlen, "endpoint '%s': expected http[s]://host[:port][/path]", s);
+	return -EINVAL;
+}
+
+/* path and query of the rest of a URL; the fragment is dropped; no path:
+ * "/". malloc'd, NULL when out of memory. */
+static char *url_path(const char *path)
+{
+	size_t plen = strcspn(path, "#");
+	if (plen && *path != '?')
+		return strndup0(path, plen);
+	char *out = malloc(plen + 2);
+	if (out) {
+		out[0] = '/';
+		memcpy(out + 1, path, plen);
+		out[plen + 1] = 0;
+	}
+	return out;
+}
+
 int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size_t errlen)
 {
 	memset(u, 0, sizeof(*u));
@@ -82,68 +159,13 @@ int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size
 	}
 	/* authority: up to the path, query or fragment */
 	size_t alen = strcspn(p, "/?#");
-	const char *a = p, *ae = p + alen;
-	if (memchr(a, '@', alen)) {
-		agent_errf(err, errlen, "endpoint '%s': user information in the URL is not supported", s);
-		return -EINVAL;
-	}
-	const char *h, *he, *colon = NULL;
-	if (a < ae && *a == '[') {
-		const char *rb = memchr(a, ']', alen);
-		if (!rb) {
-			agent_errf(err, errlen, "endpoint '%s': unterminated IPv6 literal", s);
-			return -EINVAL;
-		}
-		h = a + 1;
-		he = rb;
-		if (rb + 1 < ae) {
-			if (rb[1] != ':')
-				goto bad_authority;
-			colon = rb + 1;
-		}
-	} else {
-		h = a;
-		colon = memchr(a, ':', alen);
-		he = colon ? colon : ae;
-	}
-	if (h == he)
-		goto bad_authority;
-	for (const char *q = h; q < he; q++)
-		if (!(isalnum((unsigned char)*q) || *q == '-' || *q == '.' || *q == '_' ||
-		      (*a == '[' && (*q == ':' || *q == '%'))))
-			goto bad_authority;
-	unsigned long port = u->tls ? 443 : 80;
-	if (colon) {
-		const char *ps = colon + 1;
-		if (ps == ae)
-			goto bad_authority;
-		port = 0;
-		for (const char *q = ps; q < ae; q++) {
-			if (*q < '0' || *q > '9')
-				goto bad_authority;
-			port = port * 10 + (unsigned long)(*q - '0');
-			if (port > 65535)
-				goto bad_authority;
-		}
-		if (port == 0)
-			goto bad_authority;
-	}
-	u->port = (uint16_t)port;
+	const char *h, *he;
+	int rc = url_authority(s, p, alen, u->tls, &h, &he, &u->port, err, errlen);
+	if (rc)
+		return rc;
 	u->host = strndup0(h, (size_t)(he - h));
-	u->authority = strndup0(a, alen);
-	/* path and query; the fragment is dropped; no path: "/" */
-	const char *path = ae;
-	size_t plen = strcspn(path, "#");
-	if (plen == 0 || *path == '?') {
-		u->path = malloc(plen + 2);
-		if (u->path) {
-			u->path[0] = '/';
-			memcpy(u->path + 1, path, plen);
-			u->path[plen + 1] = 0;
-		}
-	} else {
-		u->path = strndup0(path, plen);
-	}
+	u->authority = strndup0(p, alen);
+	u->path = url_path(p + alen);
 	if (!u->host || !u->authority || !u->path) {
 		otlp_url_free(u);
 		agent_errf(err, errlen, "endpoint: out of memory");
@@ -157,9 +179,6 @@ int otlp_url_parse(const char *s, bool grpc, struct otlp_url *u, char *err, size
 		}
 	}
 	return 0;
-bad_authority:
-	agent_errf(err, errlen, "endpoint '%s': expected http[s]://host[:port][/path]", s);
-	return -EINVAL;
 }
 
 char *otlp_url_append_traces(const char *base)
@@ -378,12 +397,11 @@ static int env_bool(const char *v)
 }
 
 /* TLS settings: agent keys > OTEL_EXPORTER_OTLP_TRACES_* > OTEL_EXPORTER_OTLP_*. */
-static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otlp_getenv_fn env,
-			 char *err, size_t errlen)
+/* OTEL_EXPORTER_OTLP_[TRACES_]INSECURE (for a gRPC endpoint without
+ * scheme) decides c->tls with the URL. 0 or -EINVAL with err set. */
+static int conf_tls_insecure(struct otlp_conf *c, otlp_getenv_fn env, char *err, size_t errlen)
 {
-	const char *v, *src;
-	/* OTEL_EXPORTER_OTLP_[TRACES_]INSECURE: for a gRPC endpoint without scheme */
-	const char *insecure_src = NULL;
+	const char *v, *insecure_src = NULL;
 	int insecure = -1;
 	static const char *const ivars[] = {"OTEL_EXPORTER_OTLP_TRACES_INSECURE",
 					    "OTEL_EXPORTER_OTLP_INSECURE"};
@@ -403,6 +421,15 @@ static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otl
 		     insecure_src, c->url, c->src_endpoint);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* The CA, client certificate and key files: readable, and only with TLS.
+ * 0, -EINVAL or -ENOMEM with err set. */
+static int conf_tls_files(struct otlp_conf *c, const struct agent_config *ac, otlp_getenv_fn env,
+			  char *err, size_t errlen)
+{
+	const char *v, *src;
 	struct {
 		const char *key, *tv, *gv;
 		const char *cfg;
@@ -448,6 +475,16 @@ static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otl
 				      : "otlp.tls_cert_file (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)");
 		return -EINVAL;
 	}
+	return 0;
+}
+
+static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otlp_getenv_fn env,
+			 char *err, size_t errlen)
+{
+	int rc;
+	if ((rc = conf_tls_insecure(c, env, err, errlen)) ||
+	    (rc = conf_tls_files(c, ac, env, err, errlen)))
+		return rc;
 	const char *only_tls = ac->otlp_tls_server_name	  ? "otlp.tls_server_name"
 			       : ac->otlp_tls_min_version ? "otlp.tls_min_version"
 			       : ac->otlp_tls_insecure	  ? "otlp.tls_insecure_skip_verify"
@@ -479,51 +516,54 @@ static int otlp_conf_tls(struct otlp_conf *c, const struct agent_config *ac, otl
 	return 0;
 }
 
-int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
-		      enum otlp_protocol forced, otlp_getenv_fn env, char *err, size_t errlen)
+/* protocol: the kind's, else otlp.protocol, else the environment, else
+ * http/protobuf. */
+static int conf_protocol(struct otlp_conf *c, const struct agent_config *ac,
+			 enum otlp_protocol forced, otlp_getenv_fn env, char *err, size_t errlen)
 {
-	memset(c, 0, sizeof(*c));
-	const char *v, *src;
-	int rc;
-
-	/* protocol */
+	const char *v;
 	if (forced != OTLP_PROTO_UNSET) {
 		c->protocol = forced;
 		c->src_protocol = "exporter kind";
-	} else {
-		c->protocol = OTLP_PROTO_UNSET;
-		if (ac->otlp_protocol) {
-			c->protocol = otlp_protocol_parse(ac->otlp_protocol);
-			c->src_protocol = "otlp.protocol";
-			if (!c->protocol) {
-				agent_errf(err, errlen,
-				     "otlp.protocol: '%s' is not one of http/protobuf, http/json, grpc",
-				     ac->otlp_protocol);
-				return -EINVAL;
-			}
-		}
-		static const char *const pvars[] = {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-						    "OTEL_EXPORTER_OTLP_PROTOCOL"};
-		for (size_t i = 0; !c->protocol && i < 2; i++) {
-			if ((v = env(pvars[i])) && *v) {
-				c->protocol = otlp_protocol_parse(v);
-				c->src_protocol = pvars[i];
-				if (!c->protocol)
-					log_warn("otlp: %s='%s' is not http/protobuf, http/json or grpc; "
-						 "ignored",
-						 pvars[i], v);
-			}
-		}
+		return 0;
+	}
+	c->protocol = OTLP_PROTO_UNSET;
+	if (ac->otlp_protocol) {
+		c->protocol = otlp_protocol_parse(ac->otlp_protocol);
+		c->src_protocol = "otlp.protocol";
 		if (!c->protocol) {
-			c->protocol = OTLP_PROTO_HTTP_PROTOBUF;
-			c->src_protocol = "default";
+			agent_errf(err, errlen,
+			     "otlp.protocol: '%s' is not one of http/protobuf, http/json, grpc",
+			     ac->otlp_protocol);
+			return -EINVAL;
 		}
 	}
-	bool grpc = c->protocol == OTLP_PROTO_GRPC;
+	static const char *const pvars[] = {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+					    "OTEL_EXPORTER_OTLP_PROTOCOL"};
+	for (size_t i = 0; !c->protocol && i < 2; i++) {
+		if ((v = env(pvars[i])) && *v) {
+			c->protocol = otlp_protocol_parse(v);
+			c->src_protocol = pvars[i];
+			if (!c->protocol)
+				log_warn("otlp: %s='%s' is not http/protobuf, http/json or grpc; "
+					 "ignored",
+					 pvars[i], v);
+		}
+	}
+	if (!c->protocol) {
+		c->protocol = OTLP_PROTO_HTTP_PROTOBUF;
+		c->src_protocol = "default";
+	}
+	return 0;
+}
 
-	/* endpoint: a traces endpoint (as is) wins over a base endpoint at the
-	 * same level; the agent's settings win over the environment. */
-	const char *url = NULL;
+/* endpoint: a traces endpoint (as is) wins over a base endpoint at the
+ * same level; the agent's settings win over the environment. */
+static int conf_endpoint(struct otlp_conf *c, const struct agent_config *ac, otlp_getenv_fn env,
+			 char *err, size_t errlen)
+{
+	bool grpc = c->protocol == OTLP_PROTO_GRPC;
+	const char *url, *v;
 	bool base = false;
 	if (ac->otlp_traces_endpoint) {
 		url = ac->otlp_traces_endpoint;
@@ -553,82 +593,107 @@ int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
 		return -ENOMEM;
 	}
 	char msg[384];
-	if ((rc = otlp_url_parse(c->url, grpc, &c->u, msg, sizeof(msg)))) {
+	int rc = otlp_url_parse(c->url, grpc, &c->u, msg, sizeof(msg));
+	if (rc) {
 		agent_errf(err, errlen, "%s: %s", c->src_endpoint, msg);
-		otlp_conf_free(c);
 		return rc;
 	}
 	if (grpc) {
 		free(c->u.path);
 		c->u.path = strdup("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
-		if (!c->u.path) {
-			otlp_conf_free(c);
+		if (!c->u.path)
 			return -ENOMEM;
-		}
 	}
+	return 0;
+}
 
-	/* headers: the most specific source is used whole */
-	v = pick(ac->otlp_headers, "otlp.headers", env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-		 "OTEL_EXPORTER_OTLP_HEADERS", &src);
+/* headers: the most specific source is used whole */
+static int conf_headers(struct otlp_conf *c, const struct agent_config *ac, otlp_getenv_fn env,
+			char *err, size_t errlen)
+{
+	const char *src;
+	const char *v = pick(ac->otlp_headers, "otlp.headers", env,
+			     "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS", &src);
 	c->src_headers = src;
-	if (v) {
-		size_t skipped = 0;
-		rc = otlp_headers_parse(v, ac->otlp_headers != NULL, grpc, &c->headers,
-					&c->n_headers, &skipped, msg, sizeof(msg));
-		if (rc) {
-			agent_errf(err, errlen, "%s: %s", src, msg);
-			otlp_conf_free(c);
-			return rc;
-		}
-	}
+	if (!v)
+		return 0;
+	char msg[384];
+	size_t skipped = 0;
+	int rc = otlp_headers_parse(v, ac->otlp_headers != NULL, c->protocol == OTLP_PROTO_GRPC,
+				    &c->headers, &c->n_headers, &skipped, msg, sizeof(msg));
+	if (rc)
+		agent_errf(err, errlen, "%s: %s", src, msg);
+	return rc;
+}
 
-	/* timeout */
+/* timeout: otlp.timeout, else the environment (milliseconds), else the
+ * default. Never fails: a bad variable is ignored with a warning. */
+static void conf_timeout(struct otlp_conf *c, const struct agent_config *ac, otlp_getenv_fn env)
+{
 	c->timeout_ns = OTLP_DEFAULT_TIMEOUT_NS;
 	c->src_timeout = "default";
 	if (ac->otlp_timeout_us) {
 		c->timeout_ns = ac->otlp_timeout_us * 1000;
 		c->src_timeout = "otlp.timeout";
-	} else {
-		static const char *const tvars[] = {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-						    "OTEL_EXPORTER_OTLP_TIMEOUT"};
-		for (size_t i = 0; i < 2; i++) {
-			uint64_t ms;
-			if (!(v = env(tvars[i])) || !*v)
-				continue;
-			if (!parse_ms(v, &ms) || ms == 0) {
-				log_warn("otlp: %s='%s' is not a positive number of milliseconds; "
-					 "ignored",
-					 tvars[i], v);
-				continue;
-			}
-			c->timeout_ns = ms * 1000000ull;
-			c->src_timeout = tvars[i];
-			break;
-		}
+		return;
 	}
+	static const char *const tvars[] = {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+					    "OTEL_EXPORTER_OTLP_TIMEOUT"};
+	for (size_t i = 0; i < 2; i++) {
+		const char *v;
+		uint64_t ms;
+		if (!(v = env(tvars[i])) || !*v)
+			continue;
+		if (!parse_ms(v, &ms) || ms == 0) {
+			log_warn("otlp: %s='%s' is not a positive number of milliseconds; "
+				 "ignored",
+				 tvars[i], v);
+			continue;
+		}
+		c->timeout_ns = ms * 1000000ull;
+		c->src_timeout = tvars[i];
+		break;
+	}
+}
 
-	/* compression */
-	v = pick(ac->otlp_compression, "otlp.compression", env,
-		 "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION", &src);
+/* compression: gzip or none; a bad setting is an error, a bad variable a
+ * warning. */
+static int conf_compression(struct otlp_conf *c, const struct agent_config *ac,
+			    otlp_getenv_fn env, char *err, size_t errlen)
+{
+	const char *src;
+	const char *v = pick(ac->otlp_compression, "otlp.compression", env,
+			     "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION",
+			     &src);
 	c->src_compression = src;
-	if (v) {
-		if (strcmp(v, "gzip") == 0) {
-			c->gzip = true;
-		} else if (strcmp(v, "none") != 0) {
-			if (ac->otlp_compression) {
-				agent_errf(err, errlen, "otlp.compression: '%s' is not gzip or none", v);
-				otlp_conf_free(c);
-				return -EINVAL;
-			}
-			log_warn("otlp: %s='%s' is not gzip or none; no compression", src, v);
-		}
+	if (!v || strcmp(v, "none") == 0)
+		return 0;
+	if (strcmp(v, "gzip") == 0) {
+		c->gzip = true;
+		return 0;
 	}
+	if (ac->otlp_compression) {
+		agent_errf(err, errlen, "otlp.compression: '%s' is not gzip or none", v);
+		return -EINVAL;
+	}
+	log_warn("otlp: %s='%s' is not gzip or none; no compression", src, v);
+	return 0;
+}
 
-	if ((rc = otlp_conf_tls(c, ac, env, err, errlen))) {
-		otlp_conf_free(c);
+int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
+		      enum otlp_protocol forced, otlp_getenv_fn env, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	int rc = conf_protocol(c, ac, forced, env, err, errlen);
+	if (rc)
 		return rc;
-	}
-
+	if ((rc = conf_endpoint(c, ac, env, err, errlen)) ||
+	    (rc = conf_headers(c, ac, env, err, errlen)))
+		goto fail;
+	conf_timeout(c, ac, env);
+	if ((rc = conf_compression(c, ac, env, err, errlen)) ||
+	    (rc = otlp_conf_tls(c, ac, env, err, errlen)))
+		goto fail;
 	c->retry_initial_ns = ac->otlp_retry_initial_us * 1000;
 	c->retry_max_backoff_ns = ac->otlp_retry_max_backoff_us * 1000;
 	if (c->retry_max_backoff_ns < c->retry_initial_ns)
@@ -639,6 +704,9 @@ int otlp_conf_resolve(struct otlp_conf *c, const struct agent_config *ac,
 	c->max_streams = ac->otlp_max_streams;
 	c->zerocopy_min = ac->otlp_zerocopy_min;
 	return 0;
+fail:
+	otlp_conf_free(c);
+	return rc;
 }
 
 const char *otlp_getenv(const char *name)
