@@ -63,6 +63,10 @@ struct g_stream {
 	uint64_t reserved;        /* bytes handed to nghttp2 as frames */
 	size_t sidx, soff;        /* send cursor: iov index and offset */
 	uint64_t span_bytes;
+	/* grpc-timeout's value: nghttp2 encodes the headers when it sends them,
+	 * not when the request is submitted (NGHTTP2_NV_FLAG_NO_COPY_VALUE),
+	 * so every value must live as long as the stream. */
+	char timeout[24];
 	struct loop_timer tmo_t;
 	bool timed_out;
 	bool done;                /* the answer has been applied */
@@ -676,25 +680,24 @@ static int s_compress(struct otlp_grpc *g, struct g_stream *s, uint64_t *msg)
 static int32_t s_submit(struct otlp_grpc *g, struct g_stream *s)
 {
 	const struct otlp_conf *c = &g->ob.conf;
-	char timeout[32];
 	uint64_t ms = c->timeout_ns / 1000000 ? c->timeout_ns / 1000000 : 1;
 	if (ms < 100000000ull)
-		snprintf(timeout, sizeof(timeout), "%llum", (unsigned long long)ms);
+		snprintf(s->timeout, sizeof(s->timeout), "%llum", (unsigned long long)ms);
 	else
-		snprintf(timeout, sizeof(timeout), "%lluS", (unsigned long long)(ms / 1000));
+		snprintf(s->timeout, sizeof(s->timeout), "%lluS", (unsigned long long)(ms / 1000));
 	nghttp2_nv nva[16 + 32];
 	size_t nv = 0;
 #define NV(n, v)                                                                           \
 	nva[nv++] = (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v),    \
 				 NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE}
 	NV(":method", "POST");
-	NV(":scheme", "http");
+	NV(":scheme", c->tls ? "https" : "http");
 	NV(":path", c->u.path);
 	NV(":authority", c->u.authority);
 	NV("content-type", "application/grpc");
 	NV("te", "trailers");
 	NV("user-agent", "grpc-c-spanring-agent/" AGENT_VERSION);
-	NV("grpc-timeout", timeout);
+	NV("grpc-timeout", s->timeout);
 	if (c->gzip)
 		NV("grpc-encoding", "gzip");
 	for (size_t i = 0; i < c->n_headers && nv < sizeof(nva) / sizeof(nva[0]); i++)

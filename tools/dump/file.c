@@ -2,9 +2,9 @@
 /*
  * spanring-dump read: the agent's export files.
  *   protobuf  a sequence of varint(length) + ExportTraceServiceRequest
- *             (the file exporter, agent/exp_file.c)
+ *             (the file exporter, agent/export/exp_file.c)
  *   JSON      one ExportTraceServiceRequest per line in the OTLP/JSON
- *             mapping (the json exporter, agent/exp_json.c)
+ *             mapping (the json exporter, agent/export/exp_json.c)
  * Everything valid before an error is printed; the error names the record
  * or line and its byte offset, and the exit code is DUMP_EXIT_FILE.
  */
