@@ -41,7 +41,9 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "ctl.h"
 #include "log.h"
+#include "registry.h"
 #include "sbuf.h"
 
 #define CTL_MAX_CONNS 64
@@ -386,7 +388,7 @@ static void ctl_on_accept(struct loop_watch *w, uint32_t events)
 		c->next = ag->ctl_conns;
 		ag->ctl_conns = c;
 		/* its timeouts: housekeeping runs while connections are open */
-		agent_house_arm(ag, agent_now_ns() + 1000000000ull);
+		loop_timer_arm_by(&ag->loop, &ag->house_t, agent_now_ns() + 1000000000ull);
 	}
 }
 

@@ -23,8 +23,11 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "ctl.h"
+#include "drain.h"
 #include "atomics.h"
 #include "log.h"
+#include "registry.h"
 #include "otlp_base.h"
 #include "sbuf.h"
 
@@ -602,7 +605,7 @@ static void http_on_accept(struct loop_watch *w, uint32_t events)
 		c->next = ag->http_conns;
 		ag->http_conns = c;
 		/* its timeouts: housekeeping runs while connections are open */
-		agent_house_arm(ag, agent_now_ns() + 1000000000ull);
+		loop_timer_arm_by(&ag->loop, &ag->house_t, agent_now_ns() + 1000000000ull);
 	}
 }
 
