@@ -63,12 +63,16 @@ GEN_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
 GEN_H := $(GEN_C:.c=.h)
 GEN_O := $(GEN_C:.c=.o)
 
-LIB_SRC := $(wildcard lib/*.c)
 # The producer library encodes protobuf itself: the protoc-c code (and
-# libprotobuf-c) belong to the agent, the tools and the tests.
+# libprotobuf-c) belong to the agent, the tools and the tests. So does the
+# ring reader (lib/ring_read.c), which decodes scope entries with it: it
+# is built into the agent's archive, which the tools and tests link.
+RING_READ_SRC := lib/ring_read.c
+LIB_SRC := $(filter-out $(RING_READ_SRC),$(wildcard lib/*.c))
 LIB_O := $(patsubst %.c,$(B)/%.o,$(LIB_SRC))
 AGENT_SRC := $(wildcard agent/*.c)
-AGENT_LIB_O := $(patsubst %.c,$(B)/%.o,$(filter-out agent/main.c,$(AGENT_SRC))) $(GEN_O)
+AGENT_LIB_O := $(patsubst %.c,$(B)/%.o,$(filter-out agent/main.c,$(AGENT_SRC)) $(RING_READ_SRC)) \
+	$(GEN_O)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))
 # the demo program (spanring-example) is built, not installed

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Draining a producer's ring: read each slot's head once, validate it,
- * walk the record framing (headers only, never span payloads) and hand the
- * span records to the current batch as slices of ring memory.
+ * walk the record framing (headers only, never span payloads) by the
+ * rules of the ring reader (lib/ring_read.h) and hand the span records to
+ * the current batch as slices of ring memory.
  *
  * The ring is hostile input. Every value read from it is loaded once into
  * a local and checked before it is used as a length, an offset or an
@@ -25,16 +26,9 @@
 #include "batch.h"
 #include "drain.h"
 #include "log.h"
-#include "pbwire.h"
 #include "registry.h"
+#include "ring_read.h"
 #include "scope_cache.h"
-
-/* Largest span payload the ABI allows in a slot of this size. */
-static uint32_t drain_max_record(const struct agent_producer *p)
-{
-	uint32_t half = p->map.l.slot_size / 2;
-	return half < SPANRING_MAX_RECORD ? half : SPANRING_MAX_RECORD;
-}
 
 bool drain_producer_above_watermark(const struct agent_producer *p)
 {
@@ -187,61 +181,30 @@ static enum drain_status drain_slot(struct agent_producer *p, uint32_t i, struct
 	const uint8_t *start = sr_slot_data(&p->map, i) + (s->pos & (size - 1));
 	const uint8_t *end = start + (head - s->pos);
 	const uint64_t pos0 = s->pos;
-	const uint32_t maxrec = drain_max_record(p);
+	const uint32_t maxrec = sr_max_record(size);
 	uint64_t scope = s->scope;
 	const struct scope_ent *ent = s->scope_ent;
 	struct drain_walk w = {.d = d, .p = p, .slot = i};
 	enum drain_status st = DRAIN_DONE;
 	const char *why = NULL;
-	char detail[96] = "";
+	enum sr_rec_kind kind = SR_REC_PAD;
+	struct sr_rec rec;
 	const uint8_t *q = start;
 
 	while (q < end && !w.nomem) {
-		uint32_t field, wt;
-		const uint8_t *payload, *next;
-		uint64_t v;
-		/* Span records are nearly all there is: their header (tag 0x12 and a
-		 * length of one or two bytes) is decoded inline; anything else
-		 * takes the general reader. Prefetch ahead: the agent is the first
-		 * to touch these lines on this core. */
+		/* Prefetch ahead: the agent is the first to touch these lines
+		 * on this core. */
 		__builtin_prefetch(q + 512);
-		if (q[0] == (uint8_t)PB_TAG(SPANRING_SPAN_FIELD, SPANRING_WT_LEN) && end - q >= 3 &&
-		    (q[1] < 0x80 || q[2] < 0x80)) {
-			field = SPANRING_SPAN_FIELD;
-			wt = SPANRING_WT_LEN;
-			if (q[1] < 0x80) {
-				v = q[1];
-				payload = q + 2;
-			} else {
-				v = (uint64_t)(q[1] & 0x7f) | ((uint64_t)q[2] << 7);
-				payload = q + 3;
-			}
-			if (v > (uint64_t)(end - payload)) {
-				why = "truncated or malformed record header";
-				break;
-			}
-			next = payload + v;
-		} else if (pb_next_field(q, end, &field, &wt, &payload, &next, &v)) {
-			why = "truncated or malformed record header";
+		kind = sr_rec_read(q, end, maxrec, &rec);
+		if (kind == SR_REC_BAD)
 			break;
-		}
-		if (field == SPANRING_SPAN_FIELD) {
-			if (wt != SPANRING_WT_LEN) {
-				why = "span field with a wire type other than LEN";
-				break;
-			}
-			if (v > maxrec) {
-				why = "span record larger than the record limit";
-				snprintf(detail, sizeof(detail), " (%llu > %u bytes)",
-					 (unsigned long long)v, maxrec);
-				break;
-			}
+		if (kind == SR_REC_SPAN) {
 			if (!ent) {
 				why = "span record before any scope record";
 				break;
 			}
-			uint32_t rec = (uint32_t)(next - q);
-			if (drain_batch_full(d, w.run_len, rec)) {
+			uint32_t len = (uint32_t)(rec.next - q);
+			if (drain_batch_full(d, w.run_len, len)) {
 				/* The caller ships the batch and calls again: the
 				 * walk goes on from here into a new one. */
 				st = DRAIN_BATCH_FULL;
@@ -253,45 +216,32 @@ static enum drain_status drain_slot(struct agent_producer *p, uint32_t i, struct
 				w.run = q;
 				w.run_scope = ent;
 			}
-			w.run_len += rec;
+			w.run_len += len;
 			w.run_n++;
-		} else if (field == SPANRING_CTRL_SCOPE) {
-			if (wt != SPANRING_WT_VARINT) {
-				why = "scope record with a wire type other than VARINT";
-				break;
-			}
-			if (v != scope) {
+		} else if (kind == SR_REC_SCOPE) {
+			if (rec.v != scope) {
 				const struct scope_ent *ne = scope_cache_get(
-					&p->scopes, &p->map, p->ag->cfg->max_scope_bytes, v, &why);
-				if (!ne) {
-					snprintf(detail, sizeof(detail), " (offset %llu)",
-						 (unsigned long long)v);
+					&p->scopes, &p->map, p->ag->cfg->max_scope_bytes, rec.v, &why);
+				if (!ne)
 					break;
-				}
 				drain_close_run(&w);
-				scope = v;
+				scope = rec.v;
 				ent = ne;
 			}
-		} else if (field == SPANRING_CTRL_LOST) {
-			if (wt != SPANRING_WT_VARINT) {
-				why = "lost record with a wire type other than VARINT";
-				break;
-			}
-			s->lost += v;
-			p->lost += v;
-		} else if (field < SPANRING_CTRL_FIELD_MIN || field > SPANRING_CTRL_FIELD_MAX) {
-			why = "unexpected field";
-			snprintf(detail, sizeof(detail), " (field %u, wire type %u)", field, wt);
-			break;
+		} else if (kind == SR_REC_LOST) {
+			s->lost += rec.v;
+			p->lost += rec.v;
 		}
-		/* PAD and unknown control fields: skipped by their wire type. */
-		q = next;
+		/* PAD and unknown control fields: skipped. */
+		q = rec.next;
 	}
 	/* Everything before q was valid and goes out, even after a fault. */
 	drain_cut(&w, pos0 + (uint64_t)(q - start), scope, ent);
-	if (why) {
-		snprintf(d->why, sizeof(d->why), "slot %u at byte %llu: %s%s", i,
-			 (unsigned long long)(pos0 + (uint64_t)(q - start)), why, detail);
+	if (why || kind == SR_REC_BAD) {
+		char text[160];
+		sr_rec_describe(text, sizeof(text), why, kind, &rec, maxrec);
+		snprintf(d->why, sizeof(d->why), "slot %u at byte %llu: %s", i,
+			 (unsigned long long)(pos0 + (uint64_t)(q - start)), text);
 		return DRAIN_BROKEN;
 	}
 	if (w.nomem)

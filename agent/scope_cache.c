@@ -1,56 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The scope cache (scope_cache.h). The scope table is in memory the
- * producer writes: every entry is read once, its body copied, and only the
- * copy is checked and used.
+ * producer writes: the ring reader (lib/ring_read.h) reads each entry's
+ * length once and checks the private copy of its body; the cache adds the
+ * agent's own limits.
  */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomics.h"
-#include "otlp_common.pb-c.h"
-#include "pbcheck.h"
-#include "pbwire.h"
+#include "ring_read.h"
 #include "scope_cache.h"
 
 /* Real programs have a handful of tracers; a table of thousands of tiny
  * entries is an attempt to make the agent work for nothing. */
 #define SCOPE_CACHE_MAX 4096
-
-/*
- * Check a scope entry body (a private copy): only ScopeSpans fields 1
- * (InstrumentationScope, which must decode) and 3 (schema_url) may occur,
- * so that forwarding it verbatim cannot inject spans or break the request.
- */
-static int scope_body_check(const uint8_t *b, size_t len, const char **why)
-{
-	const uint8_t *p = b, *end = b + len;
-	while (p < end) {
-		uint32_t field, wt;
-		const uint8_t *payload, *next;
-		uint64_t v;
-		if (pb_next_field(p, end, &field, &wt, &payload, &next, &v)) {
-			*why = "scope entry body is not valid protobuf";
-			return -1;
-		}
-		if (wt != SPANRING_WT_LEN || (field != 1 && field != 3)) {
-			*why = "scope entry body has a field other than scope and schema_url";
-			return -1;
-		}
-		if (field == 1) {
-			Opentelemetry__Proto__Common__V1__InstrumentationScope *s =
-				(void *)sr_pb_unpack(&opentelemetry__proto__common__v1__instrumentation_scope__descriptor, payload, (size_t)v);
-			if (!s) {
-				*why = "scope entry's InstrumentationScope does not decode";
-				return -1;
-			}
-			opentelemetry__proto__common__v1__instrumentation_scope__free_unpacked(s, NULL);
-		}
-		p = next;
-	}
-	return 0;
-}
 
 /* Binary search of the sorted cache; returns the insertion index. */
 static size_t scope_find(const struct scope_cache *c, uint64_t off, bool *found)
@@ -65,33 +29,6 @@ static size_t scope_find(const struct scope_cache *c, uint64_t off, bool *found)
 	}
 	*found = lo < c->n && c->ents[lo]->off == off;
 	return lo;
-}
-
-/* The length of the entry at off, read once from the table, if the entry
- * lies below scope_len. */
-static int scope_entry_len(const struct sr_map *m, uint64_t off, uint32_t *len,
-			   const char **why)
-{
-	/* Pairs with the producer's store-release of scope_len after it
-	 * appended an entry (ABI §10): the entry's bytes below scope_len are
-	 * complete. */
-	uint64_t slen = sr_load_acquire_64(&sr_hdr(m)->scope_len);
-	if (slen > m->l.scope_cap) {
-		*why = "scope_len beyond the scope table's capacity";
-		return -1;
-	}
-	if (off >= slen || slen - off < sizeof(struct spanring_scope_entry)) {
-		*why = "scope offset beyond scope_len";
-		return -1;
-	}
-	struct spanring_scope_entry e;
-	memcpy(&e, sr_scope_table(m) + off, sizeof(e)); /* the length, read once */
-	if (e.len > slen - off - sizeof(e)) {
-		*why = "scope entry extends past scope_len";
-		return -1;
-	}
-	*len = e.len;
-	return 0;
 }
 
 /*
@@ -131,8 +68,9 @@ static const struct scope_ent *scope_insert(struct scope_cache *c, size_t idx,
 	if (!ent || !body)
 		goto nomem;
 	/* Validate the private copy: the producer may change the table. */
-	memcpy(body, sr_scope_table(m) + off + sizeof(struct spanring_scope_entry), len);
-	if (scope_body_check(body, len, why)) {
+	enum sr_read_err err = sr_scope_body_copy(m, off, len, body);
+	if (err) {
+		*why = sr_read_why(err);
 		free(body);
 		free(ent);
 		return NULL;
@@ -165,17 +103,16 @@ const struct scope_ent *scope_cache_get(struct scope_cache *c, const struct sr_m
 	size_t idx = scope_find(c, off, &found);
 	if (found)
 		return c->ents[idx];
-	uint32_t len;
-	if (off % 8) {
-		*why = "scope offset not 8-byte aligned";
-		return NULL;
-	}
 	if (c->n >= SCOPE_CACHE_MAX) {
 		*why = "more distinct scopes than the agent caches per producer";
 		return NULL;
 	}
-	if (scope_entry_len(m, off, &len, why))
+	uint32_t len;
+	enum sr_read_err err = sr_scope_entry_find(m, off, &len);
+	if (err) {
+		*why = sr_read_why(err);
 		return NULL;
+	}
 	uint64_t cost = sizeof(struct spanring_scope_entry) + len + AGENT_SCOPE_ENT_OVERHEAD;
 	if (scope_fits(c, idx, off, len, cost, max_bytes, why))
 		return NULL;

@@ -9,7 +9,8 @@
  *
  * The ring is hostile input, as in the agent's drain: every index is read
  * once into a local and validated; record bytes are copied out of the
- * ring before they are parsed or decoded. Because the tool does not hold
+ * ring before they are parsed or decoded, and then read by the agent's
+ * rules (lib/ring_read.h). Because the tool does not hold
  * the tail back, the agent may release bytes while we copy them and the
  * producer may then overwrite them. A byte at stream position q that we
  * copied is known to be intact when, read after the copy (with a load
@@ -40,8 +41,8 @@
 #include "atomics.h"
 #include "dump.h"
 #include "otlp_in.h"
-#include "pbwire.h"
 #include "ring.h"
+#include "ring_read.h"
 
 /* Bytes a committed record (span plus leading control records) can exceed
  * the span's length limit by: tags, lengths, a LOST and a SCOPE record. */
@@ -420,7 +421,7 @@ int dump_ring_from_fd(int fd, pid_t pid, struct dump_ring **out, char *err, size
 		rc = e == -EACCES ? DUMP_EXIT_PERM : DUMP_EXIT_ERROR;
 		goto fail;
 	}
-	r->maxrec = r->l.slot_size / 2 < SPANRING_MAX_RECORD ? r->l.slot_size / 2 : SPANRING_MAX_RECORD;
+	r->maxrec = sr_max_record(r->l.slot_size);
 	r->buf = malloc(r->l.slot_size);
 	if (!r->buf) {
 		snprintf(err, errlen, "out of memory");
@@ -600,38 +601,27 @@ static const struct scope_ent *scope_get(struct dump_ring *r, uint64_t off, cons
 	for (size_t i = 0; i < r->n_scopes; i++)
 		if (r->scopes[i].off == off)
 			return &r->scopes[i];
-	if (off % 8) {
-		*why = "scope offset not 8-byte aligned";
+	uint32_t len;
+	enum sr_read_err e = sr_scope_entry_find(&r->m, off, &len);
+	if (e) {
+		*why = sr_read_why(e);
 		return NULL;
 	}
-	/* Pairs with the producer's store-release of scope_len after an append. */
-	uint64_t slen = sr_load_acquire_64(&sr_hdr(&r->m)->scope_len);
-	if (slen > r->l.scope_cap) {
-		*why = "scope_len beyond the scope table's capacity";
-		return NULL;
-	}
-	if (off >= slen || slen - off < sizeof(struct spanring_scope_entry)) {
-		*why = "scope offset beyond scope_len";
-		return NULL;
-	}
-	struct spanring_scope_entry e;
-	memcpy(&e, sr_scope_table(&r->m) + off, sizeof(e));
-	if (e.len > slen - off - sizeof(e)) {
-		*why = "scope entry longer than the scope table";
-		return NULL;
-	}
-	uint8_t *body = malloc(e.len ? e.len : 1);
+	uint8_t *body = malloc(len ? len : 1);
 	if (!body) {
 		*why = "out of memory";
 		return NULL;
 	}
-	memcpy(body, sr_scope_table(&r->m) + off + sizeof(e), e.len);
-	Opentelemetry__Proto__Trace__V1__ScopeSpans *ss =
-		(Opentelemetry__Proto__Trace__V1__ScopeSpans *)otlp_pb_unpack(
-			&opentelemetry__proto__trace__v1__scope_spans__descriptor, body, e.len);
+	/* The agent's rule (fields 1 and 3 only) holds here too: what the
+	 * agent would refuse is shown as corrupt, not as a scope. */
+	e = sr_scope_body_copy(&r->m, off, len, body);
+	Opentelemetry__Proto__Trace__V1__ScopeSpans *ss = NULL;
+	if (!e)
+		ss = (Opentelemetry__Proto__Trace__V1__ScopeSpans *)otlp_pb_unpack(
+			&opentelemetry__proto__trace__v1__scope_spans__descriptor, body, len);
 	free(body);
 	if (!ss) {
-		*why = "scope entry does not decode";
+		*why = e ? sr_read_why(e) : "scope entry does not decode";
 		return NULL;
 	}
 	struct scope_ent *n = realloc(r->scopes, (r->n_scopes + 1) * sizeof(*n));
@@ -731,12 +721,48 @@ struct walk {
 	struct dump_out *o;
 	uint32_t slot;
 	uint64_t scope;
-	const char *why;
-	char detail[96];
+	bool bad;
+	char fault[160]; /* when bad: the reason and the offending value */
 	uint64_t bad_pos;
 	uint64_t spans;
 	uint64_t unscoped; /* spans skipped: no known scope */
 };
+
+/* Check span record rec and print it when its scope is known. Returns
+ * NULL, or why the record is corrupt. */
+static const char *walk_span(struct walk *w, const struct sr_rec *rec)
+{
+	struct dump_ring *r = w->r;
+	if (!otlp_pb_nesting_ok(&opentelemetry__proto__trace__v1__span__descriptor, rec->payload,
+				(size_t)rec->v, OTLP_MAX_NESTING))
+		return "span record does not decode as a Span (malformed, or nested deeper than 32 "
+		       "messages)";
+	if (w->scope == SPANRING_SCOPE_NONE) {
+		/* Read from a position whose scope we could not learn (the
+		 * bytes before it were overwritten): the span's scope is
+		 * unknown, so it is not printed at all. */
+		w->unscoped++;
+		return NULL;
+	}
+	dump_span_t *s = (dump_span_t *)protobuf_c_message_unpack(
+		&opentelemetry__proto__trace__v1__span__descriptor, NULL, (size_t)rec->v, rec->payload);
+	if (!s)
+		return "span record does not decode as a Span";
+	const char *sw;
+	const struct scope_ent *se = scope_get(r, w->scope, &sw);
+	struct dump_ctx c = {
+		.resource = r->res,
+		.scope = se && se->ss ? se->ss->scope : NULL,
+		.scope_schema = se && se->ss ? se->ss->schema_url : NULL,
+		.service = r->service,
+		.pid = r->pid,
+		.slot = (int)w->slot,
+	};
+	dump_emit(w->o, &c, s);
+	w->spans++;
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+	return NULL;
+}
 
 /* Walk records [sn->pos, sn->head). Returns the stream position reached. */
 static uint64_t slot_walk(struct walk *w, const struct snap *sn)
@@ -744,86 +770,36 @@ static uint64_t slot_walk(struct walk *w, const struct snap *sn)
 	struct dump_ring *r = w->r;
 	const uint8_t *start = sn->data, *end = sn->data + (sn->head - sn->pos), *q = start;
 	while (q < end) {
-		uint32_t field, wt;
-		const uint8_t *payload, *next;
-		uint64_t v;
-		if (pb_next_field(q, end, &field, &wt, &payload, &next, &v)) {
-			w->why = "truncated or malformed record header";
+		struct sr_rec rec;
+		enum sr_rec_kind kind = sr_rec_read(q, end, r->maxrec, &rec);
+		const char *why = NULL;
+		switch (kind) {
+		case SR_REC_BAD:
+			why = sr_read_why(rec.err);
 			break;
-		}
-		if (field == SPANRING_SPAN_FIELD) {
-			if (wt != SPANRING_WT_LEN) {
-				w->why = "span field with a wire type other than LEN";
-				break;
-			}
-			if (v > r->maxrec) {
-				w->why = "span record larger than the record limit";
-				snprintf(w->detail, sizeof(w->detail), " (%" PRIu64 " > %u bytes)", v,
-					 r->maxrec);
-				break;
-			}
-			if (!otlp_pb_nesting_ok(&opentelemetry__proto__trace__v1__span__descriptor,
-						payload, (size_t)v, OTLP_MAX_NESTING)) {
-				w->why = "span record does not decode as a Span (malformed, or nested "
-					 "deeper than 32 messages)";
-				break;
-			}
-			if (w->scope == SPANRING_SCOPE_NONE) {
-				/* Read from a position whose scope we could not learn
-				 * (the bytes before it were overwritten): the span's
-				 * scope is unknown, so it is not printed at all. */
-				w->unscoped++;
-				q = next;
-				continue;
-			}
-			dump_span_t *s = (dump_span_t *)protobuf_c_message_unpack(
-				&opentelemetry__proto__trace__v1__span__descriptor, NULL, (size_t)v, payload);
-			if (!s) {
-				w->why = "span record does not decode as a Span";
-				break;
-			}
-			const struct scope_ent *se = NULL;
-			const char *sw;
-			if (w->scope != SPANRING_SCOPE_NONE)
-				se = scope_get(r, w->scope, &sw);
-			struct dump_ctx c = {
-				.resource = r->res,
-				.scope = se && se->ss ? se->ss->scope : NULL,
-				.scope_schema = se && se->ss ? se->ss->schema_url : NULL,
-				.service = r->service,
-				.pid = r->pid,
-				.slot = (int)w->slot,
-			};
-			dump_emit(w->o, &c, s);
-			w->spans++;
-			protobuf_c_message_free_unpacked(&s->base, NULL);
-		} else if (field == SPANRING_CTRL_SCOPE) {
-			if (wt != SPANRING_WT_VARINT) {
-				w->why = "scope record with a wire type other than VARINT";
-				break;
-			}
-			const char *sw = NULL;
-			if (!scope_get(r, v, &sw)) {
-				w->why = sw;
-				snprintf(w->detail, sizeof(w->detail), " (offset %" PRIu64 ")", v);
-				break;
-			}
-			w->scope = v;
-		} else if (field == SPANRING_CTRL_LOST) {
-			if (wt != SPANRING_WT_VARINT) {
-				w->why = "lost record with a wire type other than VARINT";
-				break;
-			}
+		case SR_REC_SPAN:
+			why = walk_span(w, &rec);
+			break;
+		case SR_REC_SCOPE:
+			if (scope_get(r, rec.v, &why))
+				w->scope = rec.v;
+			break;
+		case SR_REC_LOST:
 			if (w->o->fmt != DUMP_FMT_WATERFALL)
 				dump_note(w->o, "pid %d slot %u: the producer dropped %" PRIu64
 						" span%s here (ring full or span too large)",
-					  (int)r->pid, w->slot, v, v == 1 ? "" : "s");
-		} else if (field < SPANRING_CTRL_FIELD_MIN || field > SPANRING_CTRL_FIELD_MAX) {
-			w->why = "unexpected field";
-			snprintf(w->detail, sizeof(w->detail), " (field %u, wire type %u)", field, wt);
+					  (int)r->pid, w->slot, rec.v, rec.v == 1 ? "" : "s");
+			break;
+		case SR_REC_PAD:
+		case SR_REC_UNKNOWN:
 			break;
 		}
-		q = next;
+		if (why) {
+			w->bad = true;
+			sr_rec_describe(w->fault, sizeof(w->fault), why, kind, &rec, r->maxrec);
+			break;
+		}
+		q = rec.next;
 	}
 	w->bad_pos = sn->pos + (uint64_t)(q - start);
 	return w->bad_pos;
@@ -874,7 +850,7 @@ static uint64_t slot_read(struct dump_ring *r, uint32_t i, uint64_t from, uint64
 			  (int)r->pid, i, w.unscoped, w.unscoped == 1 ? "" : "s");
 	*spans = w.spans;
 	*scope_out = w.scope;
-	if (w.why) {
+	if (w.bad) {
 		uint64_t t3 = sr_load_acquire_64(&sr_cons(&r->m, i)->tail);
 		if (t3 > w.bad_pos && t3 <= sn.head + r->l.slot_size) {
 			/* Released (and overwritten) while we were reading. */
@@ -882,8 +858,7 @@ static uint64_t slot_read(struct dump_ring *r, uint32_t i, uint64_t from, uint64
 			*scope_out = SPANRING_SCOPE_NONE;
 			return t3;
 		}
-		snprintf(fault, faultlen, "slot %u at byte %" PRIu64 ": %s%s", i, w.bad_pos, w.why,
-			 w.detail);
+		snprintf(fault, faultlen, "slot %u at byte %" PRIu64 ": %s", i, w.bad_pos, w.fault);
 	}
 	return pos;
 }
