@@ -204,17 +204,18 @@ static void iov_push(struct batch *b, uint8_t kind, const void *p, size_t n)
 	b->niov++;
 }
 
-int batch_finalize(struct batch *b)
+/*
+ * Pass 1: the length of every ResourceSpans and ScopeSpans group into
+ * b->glen, in the order pass 2 writes them; the message's length into
+ * *msg and the numbers of groups into *nrs and *nss. 0 or -ENOMEM.
+ */
+static int batch_group_lengths(struct batch *b, uint64_t *msg, size_t *nrs, size_t *nss)
 {
-	if (b->finalized)
-		return 0;
-	qsort(b->segs, b->nsegs, sizeof(*b->segs), seg_cmp);
-
-	/* Pass 1: the length of every ResourceSpans and ScopeSpans group. */
 	if (grow((void **)&b->glen, &b->cap_glen, 2 * b->nsegs + 1, sizeof(*b->glen)))
 		return -ENOMEM;
-	size_t g = 0, nrs = 0, nss = 0;
-	uint64_t msg = 0;
+	size_t g = 0;
+	*msg = 0;
+	*nrs = *nss = 0;
 	for (size_t i = 0; i < b->nsegs;) {
 		struct agent_producer *p = b->segs[i].p;
 		size_t rs_idx = g++;
@@ -227,16 +228,22 @@ int batch_finalize(struct batch *b)
 				ss_len += b->segs[i++].len;
 			b->glen[ss_idx] = ss_len;
 			rs_len += field_size(ss_len);
-			nss++;
+			(*nss)++;
 		}
 		b->glen[rs_idx] = rs_len;
-		msg += field_size(rs_len);
-		nrs++;
+		*msg += field_size(rs_len);
+		(*nrs)++;
 	}
+	return 0;
+}
 
-	/* Pass 2: write tags and lengths, point iovecs at resource, scope
-	 * and span bytes. Capacities are reserved first: iovecs point into
-	 * frame, which must not move once written. */
+/*
+ * Pass 2: write tags and lengths, point iovecs at resource, scope and span
+ * bytes. Capacities are reserved first: iovecs point into frame, which
+ * must not move once written. 0 or -ENOMEM.
+ */
+static int batch_write_frame(struct batch *b, uint64_t msg, size_t nrs, size_t nss)
+{
 	size_t frame_need = 10 + (2 * nrs + nss) * 11;
 	size_t iov_need = 1 + 2 * nrs + 2 * nss + b->nsegs;
 	if (grow((void **)&b->frame, &b->frame_cap, frame_need, 1))
@@ -245,7 +252,6 @@ int batch_finalize(struct batch *b)
 	if (grow((void **)&b->iov, &b->cap_iov, iov_need, sizeof(*b->iov)) ||
 	    grow((void **)&b->iov_kind, &cap_kind, b->cap_iov, 1))
 		return -ENOMEM;
-	b->niov = 0;
 	uint8_t *w = b->frame;
 	/* iov[0]: the length prefix of length-delimited outputs. */
 	uint8_t *f = w;
@@ -253,7 +259,7 @@ int batch_finalize(struct batch *b)
 	b->iov[0] = (struct iovec){.iov_base = f, .iov_len = (size_t)(w - f)};
 	b->iov_kind[0] = BATCH_IOV_FRAME;
 	b->niov = 1;
-	g = 0;
+	size_t g = 0;
 	for (size_t i = 0; i < b->nsegs;) {
 		struct agent_producer *p = b->segs[i].p;
 		f = w;
@@ -279,6 +285,19 @@ int batch_finalize(struct batch *b)
 			}
 		}
 	}
+	return 0;
+}
+
+int batch_finalize(struct batch *b)
+{
+	if (b->finalized)
+		return 0;
+	qsort(b->segs, b->nsegs, sizeof(*b->segs), seg_cmp);
+	uint64_t msg;
+	size_t nrs, nss;
+	b->niov = 0;
+	if (batch_group_lengths(b, &msg, &nrs, &nss) || batch_write_frame(b, msg, nrs, nss))
+		return -ENOMEM;
 	b->msg_len = msg;
 	b->n_resource_spans = (uint32_t)nrs;
 	b->n_scope_spans = (uint32_t)nss;

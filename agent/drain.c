@@ -161,6 +161,16 @@ static int drain_head(struct agent_producer *p, uint32_t i, struct drain_pass *d
 	return 0;
 }
 
+/* Say in d->why where slot i broke the framing and how. */
+static void drain_fault(struct drain_pass *d, uint32_t i, uint64_t at, const char *why,
+			enum sr_rec_kind kind, const struct sr_rec *rec, uint32_t maxrec)
+{
+	char text[160];
+	sr_rec_describe(text, sizeof(text), why, kind, rec, maxrec);
+	snprintf(d->why, sizeof(d->why), "slot %u at byte %llu: %s", i, (unsigned long long)at,
+		 text);
+}
+
 /*
  * Walk slot i of p from pos to its head, adding its span records to the
  * current batch; stop early (after a cut) when the batch is full. Adds the
@@ -238,10 +248,7 @@ static enum drain_status drain_slot(struct agent_producer *p, uint32_t i, struct
 	/* Everything before q was valid and goes out, even after a fault. */
 	drain_cut(&w, pos0 + (uint64_t)(q - start), scope, ent);
 	if (why || kind == SR_REC_BAD) {
-		char text[160];
-		sr_rec_describe(text, sizeof(text), why, kind, &rec, maxrec);
-		snprintf(d->why, sizeof(d->why), "slot %u at byte %llu: %s", i,
-			 (unsigned long long)(pos0 + (uint64_t)(q - start)), text);
+		drain_fault(d, i, pos0 + (uint64_t)(q - start), why, kind, &rec, maxrec);
 		return DRAIN_BROKEN;
 	}
 	if (w.nomem)
