@@ -150,8 +150,8 @@ uint64_t agent_drain_all(struct agent *ag);
 void agent_flush(struct agent *ag);
 /* Give the ring bytes of every done batch back to their slots and recycle
  * the batches (what batch_unref left on the done list). The loop does it
- * after each round of events; a caller that drops references outside the
- * loop (tests) does it itself. */
+ * after every callback (loop.after), the core after it ships or flushes;
+ * a caller that drops references outside the loop (tests) does it itself. */
 void agent_settle(struct agent *ag);
 /* Probe membarrier(MEMBARRIER_CMD_GLOBAL), choose ag->wake_mode, log it. */
 void agent_wake_setup(struct agent *ag);

@@ -63,7 +63,7 @@ struct ctl_conn {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	int phase;         /* enum ctl_phase: what the connection waits for */
+	enum ctl_phase phase; /* what the connection waits for */
 	uint64_t since_ns; /* ... since when */
 	char in[CTL_MAX_LINE];
 	size_t in_len;
@@ -267,7 +267,7 @@ static void ctl_command(struct ctl_conn *c, char *line)
 /* What the connection waits for now; the clock restarts when that changes. */
 static void ctl_set_phase(struct ctl_conn *c)
 {
-	int ph = c->out.len > c->out_off ? CTL_SEND : c->in_len ? CTL_LINE : CTL_IDLE;
+	enum ctl_phase ph = c->out.len > c->out_off ? CTL_SEND : c->in_len ? CTL_LINE : CTL_IDLE;
 	if (ph != c->phase) {
 		c->phase = ph;
 		c->since_ns = agent_now_ns();
