@@ -60,14 +60,6 @@ uint64_t drain_producer_drops(const struct agent_producer *p)
 	return sum;
 }
 
-/* The current batch's room for more span bytes. */
-static bool drain_batch_full(const struct drain_pass *d, uint64_t pending, uint32_t more)
-{
-	const struct batch *b = *d->cur;
-	uint64_t have = (b ? b->span_bytes : 0) + pending;
-	return have > 0 && have + more > d->batch_max_bytes;
-}
-
 struct drain_walk {
 	struct drain_pass *d;
 	struct agent_producer *p;
@@ -75,8 +67,17 @@ struct drain_walk {
 	const uint8_t *run;  /* start of the pending run of span records */
 	uint32_t run_len, run_n;
 	const struct scope_ent *run_scope;
+	uint64_t in_batch;   /* span bytes in the current batch (before the run) */
+	uint64_t max_bytes;  /* batch_max_bytes */
 	bool nomem;
 };
+
+/* The current batch's room for more span bytes. */
+static bool drain_batch_full(const struct drain_walk *w, uint32_t more)
+{
+	uint64_t have = w->in_batch + w->run_len;
+	return have > 0 && have + more > w->max_bytes;
+}
 
 /* The batch being filled, made if there is none. NULL when out of memory. */
 static struct batch *drain_batch(struct drain_walk *w)
@@ -94,6 +95,8 @@ static void drain_close_run(struct drain_walk *w)
 	struct batch *b = drain_batch(w);
 	if (!b || batch_add_spans(b, w->p, w->slot, w->run_scope, w->run, w->run_len, w->run_n))
 		w->nomem = true;
+	else
+		w->in_batch = b->span_bytes;
 	struct drain_slot *s = &w->p->slots[w->slot];
 	s->spans += w->run_n;
 	s->bytes += w->run_len;
@@ -194,7 +197,11 @@ static enum drain_status drain_slot(struct agent_producer *p, uint32_t i, struct
 	const uint32_t maxrec = sr_max_record(size);
 	uint64_t scope = s->scope;
 	const struct scope_ent *ent = s->scope_ent;
-	struct drain_walk w = {.d = d, .p = p, .slot = i};
+	struct drain_walk w = {.d = d,
+			       .p = p,
+			       .slot = i,
+			       .in_batch = *d->cur ? (*d->cur)->span_bytes : 0,
+			       .max_bytes = d->batch_max_bytes};
 	enum drain_status st = DRAIN_DONE;
 	const char *why = NULL;
 	enum sr_rec_kind kind = SR_REC_PAD;
@@ -214,7 +221,7 @@ static enum drain_status drain_slot(struct agent_producer *p, uint32_t i, struct
 				break;
 			}
 			uint32_t len = (uint32_t)(rec.next - q);
-			if (drain_batch_full(d, w.run_len, len)) {
+			if (drain_batch_full(&w, len)) {
 				/* The caller ships the batch and calls again: the
 				 * walk goes on from here into a new one. */
 				st = DRAIN_BATCH_FULL;
