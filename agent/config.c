@@ -484,36 +484,32 @@ static int cfg_set_number(const struct cfg_key *k, void *dst, const char *key, c
 			  char *err, size_t errlen)
 {
 	uint64_t v = 0;
-	if (k->type == CT_U32) {
-		if (parse_u64(value, value + strlen(value), &v) || v < k->min || v > k->max) {
-			agent_errf(err, errlen,
-			     "key '%s': invalid value '%s': expected an integer from %llu to %llu", key,
-			     value, (unsigned long long)k->min, (unsigned long long)k->max);
-			return -EINVAL;
-		}
-		*(uint32_t *)dst = (uint32_t)v;
+	int bad = k->type == CT_U32	 ? parse_u64(value, value + strlen(value), &v)
+		  : k->type == CT_SIZE ? parse_size(value, &v)
+				       : parse_duration_us(value, &v);
+	unsigned long long lo = k->min, hi = k->max;
+	if (!bad && v >= k->min && v <= k->max) {
+		if (k->type == CT_U32)
+			*(uint32_t *)dst = (uint32_t)v;
+		else
+			*(uint64_t *)dst = v;
 		return 0;
 	}
-	if (k->type == CT_SIZE) {
-		if (parse_size(value, &v) || v < k->min || v > k->max) {
-			agent_errf(err, errlen,
-			     "key '%s': invalid value '%s': expected a size from %llu to %llu bytes "
-			     "(suffix K, M or G allowed)",
-			     key, value, (unsigned long long)k->min, (unsigned long long)k->max);
-			return -EINVAL;
-		}
-		*(uint64_t *)dst = v;
-		return 0;
-	}
-	if (parse_duration_us(value, &v) || v < k->min || v > k->max) {
+	if (k->type == CT_U32)
+		agent_errf(err, errlen,
+		     "key '%s': invalid value '%s': expected an integer from %llu to %llu", key,
+		     value, lo, hi);
+	else if (k->type == CT_SIZE)
+		agent_errf(err, errlen,
+		     "key '%s': invalid value '%s': expected a size from %llu to %llu bytes "
+		     "(suffix K, M or G allowed)",
+		     key, value, lo, hi);
+	else
 		agent_errf(err, errlen,
 		     "key '%s': invalid value '%s': expected a duration with a unit (ns, us, ms, "
 		     "s, m, h) from %lluus to %lluus",
-		     key, value, (unsigned long long)k->min, (unsigned long long)k->max);
-		return -EINVAL;
-	}
-	*(uint64_t *)dst = v;
-	return 0;
+		     key, value, lo, hi);
+	return -EINVAL;
 }
 
 static int cfg_set_idlist(struct agent_config *c, const struct cfg_key *k, void *dst,
