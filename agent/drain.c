@@ -17,7 +17,6 @@
  * not end by head is a framing violation, not a race.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

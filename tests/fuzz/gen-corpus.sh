@@ -7,6 +7,8 @@
 #              target's op programs (scope table, resource, records, drains)
 #   dump_ring  the same ring as programs of show/follow/release for
 #              spanring-dump's ring reader
+#   ring_read  the same ring's scope table and slot bytes for the ring
+#              reader alone (lib/ring_read.h)
 #   reg        registration requests as lib/client.c sends them, with each
 #              kind of fd of the target's menu
 #   config     configuration files using every key the agent's --help lists
@@ -30,7 +32,7 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-mkdir -p "$C"/{ring,dump_ring,reg,config,dump_file,otlp_http}
+mkdir -p "$C"/{ring,dump_ring,ring_read,reg,config,dump_file,otlp_http}
 
 # ---- a real agent and a real producer ----------------------------------------
 export SPANRING_SOCKET=$T/agent.sock
@@ -159,6 +161,19 @@ dseeds = {
 }
 for name, b in dseeds.items():
     open(f"{C}/dump_ring/{name}", "wb").write(b)
+
+# The ring reader alone: conf (bit 7: record limit conf & 0x7f), table
+# length:u16, scope_len:u64, the table, then the slot's bytes.
+def rr(conf, slen, slot): return bytes([conf]) + u16(len(scope)) + struct.pack("<Q", slen) + scope + slot
+rseeds = {
+    "real-slot": rr(0, scope_len, body),
+    "real-slot-garbage": rr(0, scope_len, body + b"\x12\x80\x80"),
+    "real-slot-tiny-limit": rr(0x80 | 64, scope_len, body),
+    "real-slot-short-scope-len": rr(0, scope_len // 2, body),
+    "real-slot-scope-len-past-cap": rr(0, 1 << 20, body),
+}
+for name, b in rseeds.items():
+    open(f"{C}/ring_read/{name}", "wb").write(b)
 
 # ---- registration: the request lib/client.c sends, with each kind of fd ------
 REQ = struct.pack("<IIIIQ40x", 0x31474552, 1, 0, 0, 0)

@@ -8,8 +8,9 @@
 #   B=build/fuzz tests/fuzz/run.sh [--seconds N] [--jobs J] [TARGET...]
 #
 # TARGET is a file name of tests/fuzz without fuzz_ and .c (ring, reg,
-# config, otlp_http, dump_file). Prints one line per check and, last,
-# "fuzz: N passed, N failed, N skipped". A crash leaves its input in
+# config, otlp_http, dump_file, dump_ring, ring_read). Prints one line
+# per check and, last, "fuzz: N passed, N failed, N skipped". A crash
+# leaves its input in
 # $B/fuzz-artifacts/ and the target's log in $B/fuzz-logs/: copy the input
 # to tests/fuzz/regressions/<target>/<what-it-is> with the fix.
 # Exit 77 (all skipped) when the fuzz build is absent (no clang).
@@ -44,7 +45,7 @@ opts_of() {
 		-artifact_prefix="$art/$t-")
 	case $t in
 	ring) o+=(-max_len=16384) ;;
-	dump_file | dump_ring) o+=(-max_len=16384) ;;
+	dump_file | dump_ring | ring_read) o+=(-max_len=16384) ;;
 	*) o+=(-max_len=4096) ;;
 	esac
 	[ -f "tests/fuzz/$t.dict" ] && o+=(-dict="tests/fuzz/$t.dict")
