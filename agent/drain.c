@@ -16,9 +16,8 @@
  * after a whole record is written (B in ring_abi.h), so a record that does
  * not end by head is a framing violation, not a race.
  */
-#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "agent.h"
 #include "atomics.h"
