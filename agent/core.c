@@ -322,7 +322,9 @@ static enum drain_status agent_drain(struct agent *ag, struct agent_producer *p,
 	if (p->state != PROD_ACTIVE || !p->mapped)
 		return DRAIN_DONE;
 	ag->st.drain_passes++;
-	struct drain_pass d = {.cur = &ag->cur, .batch_max_bytes = ag->cfg->batch_max_bytes};
+	struct drain_pass d = {.cur = &ag->cur,
+			       .batch_max_bytes = ag->cfg->batch_max_bytes,
+			       .max_scope_bytes = ag->cfg->max_scope_bytes};
 	enum drain_status st;
 	while ((st = drain_producer(p, &d)) == DRAIN_BATCH_FULL) {
 		agent_batch_timed(ag);
@@ -792,7 +794,7 @@ void agent_on_doorbell(struct agent *ag, struct agent_producer *p)
 		return; /* the batch that frees room schedules a scan */
 	uint64_t spans = p->spans, lost = p->lost;
 	/* A watermark doorbell (not a wake-up): judged before the drain. */
-	bool full = drain_producer_above_watermark(p);
+	bool full = drain_producer_above_watermark(p, ag->cfg->watermark_pct);
 	uint64_t walked = 0;
 	agent_drain(ag, p, &walked);
 	bool news = walked > 0 || p->spans != spans || p->lost != lost;

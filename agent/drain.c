@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "agent.h"
 #include "atomics.h"
 #include "batch.h"
 #include "drain.h"
@@ -28,11 +27,11 @@
 #include "ring_read.h"
 #include "scope_cache.h"
 
-bool drain_producer_above_watermark(const struct agent_producer *p)
+bool drain_producer_above_watermark(const struct agent_producer *p, uint32_t watermark_pct)
 {
 	if (p->state != PROD_ACTIVE || !p->mapped || !p->slots)
 		return false;
-	uint64_t mark = (uint64_t)p->map.l.slot_size * p->ag->cfg->watermark_pct / 100;
+	uint64_t mark = (uint64_t)p->map.l.slot_size * watermark_pct / 100;
 	for (uint32_t i = 0; i < p->map.l.slot_count; i++) {
 		/* Compared only, never used as a length or an offset: a
 		 * hostile head can only make its own batch go out early. */
@@ -236,7 +235,7 @@ static enum drain_status drain_slot(struct agent_producer *p, uint32_t i, struct
 		} else if (kind == SR_REC_SCOPE) {
 			if (rec.v != scope) {
 				const struct scope_ent *ne = scope_cache_get(
-					&p->scopes, &p->map, p->ag->cfg->max_scope_bytes, rec.v, &why);
+					&p->scopes, &p->map, d->max_scope_bytes, rec.v, &why);
 				if (!ne)
 					break;
 				drain_close_run(&w);

@@ -45,6 +45,7 @@ enum drain_status {
 struct drain_pass {
 	struct batch **cur;
 	uint64_t batch_max_bytes;
+	uint64_t max_scope_bytes; /* what p's scope cache may cost */
 	uint32_t next_slot; /* where the next call continues */
 	uint64_t walked;    /* bytes walked so far */
 	char why[192];      /* DRAIN_BROKEN: what the ring did wrong */
@@ -59,9 +60,9 @@ enum drain_status drain_producer(struct agent_producer *p, struct drain_pass *d)
 /* The batch holding chunk seq of slot i is done: move the slot's tail over
  * the released prefix. */
 void drain_chunk_release(struct agent_producer *p, uint32_t i, uint64_t seq);
-/* Some slot of p holds at least its doorbell watermark of bytes the agent
- * has not released (head loaded now, the agent's own tail). */
-bool drain_producer_above_watermark(const struct agent_producer *p);
+/* Some slot of p holds at least watermark_pct % of its size in bytes the
+ * agent has not released (head loaded now, the agent's own tail). */
+bool drain_producer_above_watermark(const struct agent_producer *p, uint32_t watermark_pct);
 /* Sum of the producer-side drop counters of every slot. */
 uint64_t drain_producer_drops(const struct agent_producer *p);
 /* Free the slots' state (their chunk queues). */
