@@ -8,10 +8,11 @@
  * took bytes from, the run of the slot's stream it holds (span records and
  * the control records between them). The core holds one reference while it
  * hands the batch to the exporters; each exporter that keeps it longer
- * holds its own. When the last reference goes, every chunk is marked
- * released and each slot's tail moves over the longest released prefix
- * (drain_chunk_release): batches may finish in any order, tails only ever
- * move over bytes no exporter still needs.
+ * holds its own. When the last reference goes, the batch joins the done
+ * list; the core then releases its chunks (each slot's tail moves over the
+ * longest released prefix, drain_chunk_release) and recycles it: batches
+ * may finish in any order, tails only ever move over bytes no exporter
+ * still needs.
  *
  * The framing (tags, lengths, the agent's copies of the Resource and scope
  * entries) lives in agent memory; span bytes are iovecs into the ring.
@@ -21,8 +22,11 @@
 #include <string.h>
 
 #include "agent.h"
+#include "batch.h"
 #include "log.h"
 #include "pbwire.h"
+#include "registry.h"
+#include "scope_cache.h"
 
 #define BATCH_POOL_MAX 64
 
@@ -30,14 +34,14 @@ struct batch *batch_new(struct agent *ag)
 {
 	struct batch *b = ag->free_batches;
 	if (b) {
-		ag->free_batches = b->next_free;
+		ag->free_batches = b->next;
 	} else {
 		b = calloc(1, sizeof(*b));
 		if (!b)
 			return NULL;
 	}
 	b->ag = ag;
-	b->next_free = NULL;
+	b->next = NULL;
 	b->seq = ++ag->next_batch_seq;
 	b->refs = 1;
 	b->created_ns = agent_now_ns();
@@ -65,7 +69,7 @@ void batch_pool_free(struct agent *ag)
 {
 	while (ag->free_batches) {
 		struct batch *b = ag->free_batches;
-		ag->free_batches = b->next_free;
+		ag->free_batches = b->next;
 		batch_destroy(b);
 	}
 }
@@ -119,40 +123,15 @@ int batch_add_spans(struct batch *b, struct agent_producer *p, uint32_t slot,
 	return 0;
 }
 
-int batch_add_chunk(struct batch *b, struct agent_producer *p, uint32_t slot, uint64_t end,
-		    uint64_t scope_at_end)
+int batch_reserve_chunk(struct batch *b)
 {
-	struct drain_slot *s = &p->slots[slot];
-	if (s->q_len) {
-		struct drain_chunk *last = &s->q[(s->q_first + s->q_len - 1) % s->q_cap];
-		if (last->batch_seq == b->seq && !last->released) {
-			last->end = end;
-			last->scope_at_end = scope_at_end;
-			return 0;
-		}
-	}
-	/* Reserve both places first so that a failure leaves no half state. */
-	if (grow((void **)&b->chunks, &b->cap_chunks, b->nchunks + 1, sizeof(*b->chunks)))
-		return -ENOMEM;
-	if (s->q_len == s->q_cap) {
-		uint32_t cap = s->q_cap ? s->q_cap * 2 : 4;
-		struct drain_chunk *q = malloc(cap * sizeof(*q));
-		if (!q)
-			return -ENOMEM;
-		for (uint32_t k = 0; k < s->q_len; k++)
-			q[k] = s->q[(s->q_first + k) % s->q_cap];
-		free(s->q);
-		s->q = q;
-		s->q_cap = cap;
-		s->q_first = 0;
-	}
-	uint64_t seq = s->q_first_seq + s->q_len;
-	s->q[(s->q_first + s->q_len) % s->q_cap] = (struct drain_chunk){
-		.end = end, .scope_at_end = scope_at_end, .batch_seq = b->seq, .released = false};
-	s->q_len++;
+	return grow((void **)&b->chunks, &b->cap_chunks, b->nchunks + 1, sizeof(*b->chunks));
+}
+
+void batch_add_chunk(struct batch *b, struct agent_producer *p, uint32_t slot, uint64_t seq)
+{
 	b->chunks[b->nchunks++] = (struct batch_chunkref){.p = p, .slot = slot, .seq = seq};
 	p->inflight_chunks++;
-	return 0;
 }
 
 void batch_ref(struct batch *b)
@@ -168,30 +147,30 @@ void batch_unref(struct batch *b)
 	}
 	if (--b->refs)
 		return;
+	b->next = b->ag->done_batches;
+	b->ag->done_batches = b;
+}
+
+struct batch *batch_take_done(struct agent *ag)
+{
+	struct batch *b = ag->done_batches;
+	if (b)
+		ag->done_batches = b->next;
+	return b;
+}
+
+void batch_recycle(struct batch *b)
+{
 	struct agent *ag = b->ag;
-	for (size_t i = 0; i < b->nsegs; i++)
-		b->segs[i].p->inflight_spans -= b->segs[i].nspans;
-	for (size_t i = 0; i < b->nchunks; i++) {
-		struct batch_chunkref *c = &b->chunks[i];
-		if (!ag->no_release)
-			drain_chunk_release(c->p, c->slot, c->seq);
-		c->p->inflight_chunks--;
-		/* Frees the producer at its last chunk only, so the later
-		 * references of this loop never point at a freed producer. */
-		registry_maybe_free(c->p);
-	}
-	bool was_full = ag->inflight_batches >= ag->cfg->max_inflight_batches;
 	ag->inflight_batches--;
-	if (was_full && !ag->stopping)
-		agent_poll_soon(ag, 0);
 	size_t pooled = 0;
-	for (struct batch *f = ag->free_batches; f && pooled < BATCH_POOL_MAX; f = f->next_free)
+	for (struct batch *f = ag->free_batches; f && pooled < BATCH_POOL_MAX; f = f->next)
 		pooled++;
 	if (pooled >= BATCH_POOL_MAX) {
 		batch_destroy(b);
 		return;
 	}
-	b->next_free = ag->free_batches;
+	b->next = ag->free_batches;
 	ag->free_batches = b;
 }
 
@@ -225,17 +204,18 @@ static void iov_push(struct batch *b, uint8_t kind, const void *p, size_t n)
 	b->niov++;
 }
 
-int batch_finalize(struct batch *b)
+/*
+ * Pass 1: the length of every ResourceSpans and ScopeSpans group into
+ * b->glen, in the order pass 2 writes them; the message's length into
+ * *msg and the numbers of groups into *nrs and *nss. 0 or -ENOMEM.
+ */
+static int batch_group_lengths(struct batch *b, uint64_t *msg, size_t *nrs, size_t *nss)
 {
-	if (b->finalized)
-		return 0;
-	qsort(b->segs, b->nsegs, sizeof(*b->segs), seg_cmp);
-
-	/* Pass 1: the length of every ResourceSpans and ScopeSpans group. */
 	if (grow((void **)&b->glen, &b->cap_glen, 2 * b->nsegs + 1, sizeof(*b->glen)))
 		return -ENOMEM;
-	size_t g = 0, nrs = 0, nss = 0;
-	uint64_t msg = 0;
+	size_t g = 0;
+	*msg = 0;
+	*nrs = *nss = 0;
 	for (size_t i = 0; i < b->nsegs;) {
 		struct agent_producer *p = b->segs[i].p;
 		size_t rs_idx = g++;
@@ -248,16 +228,22 @@ int batch_finalize(struct batch *b)
 				ss_len += b->segs[i++].len;
 			b->glen[ss_idx] = ss_len;
 			rs_len += field_size(ss_len);
-			nss++;
+			(*nss)++;
 		}
 		b->glen[rs_idx] = rs_len;
-		msg += field_size(rs_len);
-		nrs++;
+		*msg += field_size(rs_len);
+		(*nrs)++;
 	}
+	return 0;
+}
 
-	/* Pass 2: write tags and lengths, point iovecs at resource, scope
-	 * and span bytes. Capacities are reserved first: iovecs point into
-	 * frame, which must not move once written. */
+/*
+ * Pass 2: write tags and lengths, point iovecs at resource, scope and span
+ * bytes. Capacities are reserved first: iovecs point into frame, which
+ * must not move once written. 0 or -ENOMEM.
+ */
+static int batch_write_frame(struct batch *b, uint64_t msg, size_t nrs, size_t nss)
+{
 	size_t frame_need = 10 + (2 * nrs + nss) * 11;
 	size_t iov_need = 1 + 2 * nrs + 2 * nss + b->nsegs;
 	if (grow((void **)&b->frame, &b->frame_cap, frame_need, 1))
@@ -266,7 +252,6 @@ int batch_finalize(struct batch *b)
 	if (grow((void **)&b->iov, &b->cap_iov, iov_need, sizeof(*b->iov)) ||
 	    grow((void **)&b->iov_kind, &cap_kind, b->cap_iov, 1))
 		return -ENOMEM;
-	b->niov = 0;
 	uint8_t *w = b->frame;
 	/* iov[0]: the length prefix of length-delimited outputs. */
 	uint8_t *f = w;
@@ -274,7 +259,7 @@ int batch_finalize(struct batch *b)
 	b->iov[0] = (struct iovec){.iov_base = f, .iov_len = (size_t)(w - f)};
 	b->iov_kind[0] = BATCH_IOV_FRAME;
 	b->niov = 1;
-	g = 0;
+	size_t g = 0;
 	for (size_t i = 0; i < b->nsegs;) {
 		struct agent_producer *p = b->segs[i].p;
 		f = w;
@@ -300,6 +285,19 @@ int batch_finalize(struct batch *b)
 			}
 		}
 	}
+	return 0;
+}
+
+int batch_finalize(struct batch *b)
+{
+	if (b->finalized)
+		return 0;
+	qsort(b->segs, b->nsegs, sizeof(*b->segs), seg_cmp);
+	uint64_t msg;
+	size_t nrs, nss;
+	b->niov = 0;
+	if (batch_group_lengths(b, &msg, &nrs, &nss) || batch_write_frame(b, msg, nrs, nss))
+		return -ENOMEM;
 	b->msg_len = msg;
 	b->n_resource_spans = (uint32_t)nrs;
 	b->n_scope_spans = (uint32_t)nss;

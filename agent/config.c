@@ -434,6 +434,108 @@ void agent_config_copy_key(struct agent_config *dst, const struct agent_config *
  * checks that can only be made at the end (instances). */
 static const char *cfg_where;
 
+static int cfg_set_str(void *dst, const char *key, const char *value, char *err, size_t errlen)
+{
+	if (!*value) {
+		agent_errf(err, errlen, "key '%s': empty value", key);
+		return -EINVAL;
+	}
+	if (strlen(value) >= PATH_MAX) {
+		agent_errf(err, errlen, "key '%s': value too long (%zu bytes)", key, strlen(value));
+		return -EINVAL;
+	}
+	char *s = strdup(value);
+	if (!s) {
+		agent_errf(err, errlen, "key '%s': out of memory", key);
+		return -ENOMEM;
+	}
+	free(*(char **)dst);
+	*(char **)dst = s;
+	return 0;
+}
+
+/* Octal permission bits within k->max, the mask of the bits allowed. */
+static int cfg_set_mode(const struct cfg_key *k, void *dst, const char *key, const char *value,
+			char *err, size_t errlen)
+{
+	uint64_t v = 0;
+	const char *p = value;
+	if (!*p)
+		goto bad_mode;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '7' || v > 07777)
+			goto bad_mode;
+		v = v * 8 + (uint64_t)(*p - '0');
+	}
+	if (v & ~k->max)
+		goto bad_mode;
+	*(uint32_t *)dst = (uint32_t)v;
+	return 0;
+bad_mode:
+	agent_errf(err, errlen,
+	     "key '%s': invalid value '%s': expected octal permission bits like 0660, "
+	     "within %04llo",
+	     key, value, (unsigned long long)k->max);
+	return -EINVAL;
+}
+
+/* CT_U32, CT_SIZE and CT_DURATION: a number within [k->min, k->max]. */
+static int cfg_set_number(const struct cfg_key *k, void *dst, const char *key, const char *value,
+			  char *err, size_t errlen)
+{
+	uint64_t v = 0;
+	int bad = k->type == CT_U32	 ? parse_u64(value, value + strlen(value), &v)
+		  : k->type == CT_SIZE ? parse_size(value, &v)
+				       : parse_duration_us(value, &v);
+	unsigned long long lo = k->min, hi = k->max;
+	if (!bad && v >= k->min && v <= k->max) {
+		if (k->type == CT_U32)
+			*(uint32_t *)dst = (uint32_t)v;
+		else
+			*(uint64_t *)dst = v;
+		return 0;
+	}
+	if (k->type == CT_U32)
+		agent_errf(err, errlen,
+		     "key '%s': invalid value '%s': expected an integer from %llu to %llu", key,
+		     value, lo, hi);
+	else if (k->type == CT_SIZE)
+		agent_errf(err, errlen,
+		     "key '%s': invalid value '%s': expected a size from %llu to %llu bytes "
+		     "(suffix K, M or G allowed)",
+		     key, value, lo, hi);
+	else
+		agent_errf(err, errlen,
+		     "key '%s': invalid value '%s': expected a duration with a unit (ns, us, ms, "
+		     "s, m, h) from %lluus to %lluus",
+		     key, value, lo, hi);
+	return -EINVAL;
+}
+
+static int cfg_set_idlist(struct agent_config *c, const struct cfg_key *k, void *dst,
+			  const char *key, const char *value, char *err, size_t errlen)
+{
+	uint32_t *ids;
+	size_t n;
+	const char *bad = value;
+	int r = parse_idlist(value, &ids, &n, &bad);
+	if (r == -2) {
+		agent_errf(err, errlen, "key '%s': out of memory", key);
+		return -ENOMEM;
+	}
+	if (r) {
+		agent_errf(err, errlen,
+		     "key '%s': invalid value '%s': expected comma-separated numeric ids "
+		     "(bad entry at '%.32s')",
+		     key, value, bad);
+		return -EINVAL;
+	}
+	free(*(uint32_t **)dst);
+	*(uint32_t **)dst = ids;
+	*(size_t *)((char *)c + k->off_n) = n;
+	return 0;
+}
+
 int agent_config_set(struct agent_config *c, const char *key, const char *value, char *err,
 		     size_t errlen)
 {
@@ -446,75 +548,15 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		return -ENOENT;
 	}
 	void *dst = (char *)c + k->off;
-	uint64_t v = 0;
 	switch (k->type) {
-	case CT_STR: {
-		if (!*value) {
-			agent_errf(err, errlen, "key '%s': empty value", key);
-			return -EINVAL;
-		}
-		if (strlen(value) >= PATH_MAX) {
-			agent_errf(err, errlen, "key '%s': value too long (%zu bytes)", key, strlen(value));
-			return -EINVAL;
-		}
-		char *s = strdup(value);
-		if (!s) {
-			agent_errf(err, errlen, "key '%s': out of memory", key);
-			return -ENOMEM;
-		}
-		free(*(char **)dst);
-		*(char **)dst = s;
-		return 0;
-	}
-	case CT_MODE: {
-		const char *p = value;
-		if (!*p)
-			goto bad_mode;
-		for (; *p; p++) {
-			if (*p < '0' || *p > '7' || v > 07777)
-				goto bad_mode;
-			v = v * 8 + (uint64_t)(*p - '0');
-		}
-		if (v & ~k->max) /* max is the mask of the bits allowed */
-			goto bad_mode;
-		*(uint32_t *)dst = (uint32_t)v;
-		return 0;
-	bad_mode:
-		agent_errf(err, errlen,
-		     "key '%s': invalid value '%s': expected octal permission bits like 0660, "
-		     "within %04llo",
-		     key, value, (unsigned long long)k->max);
-		return -EINVAL;
-	}
+	case CT_STR:
+		return cfg_set_str(dst, key, value, err, errlen);
+	case CT_MODE:
+		return cfg_set_mode(k, dst, key, value, err, errlen);
 	case CT_U32:
-		if (parse_u64(value, value + strlen(value), &v) || v < k->min || v > k->max) {
-			agent_errf(err, errlen,
-			     "key '%s': invalid value '%s': expected an integer from %llu to %llu", key,
-			     value, (unsigned long long)k->min, (unsigned long long)k->max);
-			return -EINVAL;
-		}
-		*(uint32_t *)dst = (uint32_t)v;
-		return 0;
 	case CT_SIZE:
-		if (parse_size(value, &v) || v < k->min || v > k->max) {
-			agent_errf(err, errlen,
-			     "key '%s': invalid value '%s': expected a size from %llu to %llu bytes "
-			     "(suffix K, M or G allowed)",
-			     key, value, (unsigned long long)k->min, (unsigned long long)k->max);
-			return -EINVAL;
-		}
-		*(uint64_t *)dst = v;
-		return 0;
 	case CT_DURATION:
-		if (parse_duration_us(value, &v) || v < k->min || v > k->max) {
-			agent_errf(err, errlen,
-			     "key '%s': invalid value '%s': expected a duration with a unit (ns, us, ms, "
-			     "s, m, h) from %lluus to %lluus",
-			     key, value, (unsigned long long)k->min, (unsigned long long)k->max);
-			return -EINVAL;
-		}
-		*(uint64_t *)dst = v;
-		return 0;
+		return cfg_set_number(k, dst, key, value, err, errlen);
 	case CT_BOOL:
 		if (parse_bool(value, (bool *)dst)) {
 			agent_errf(err, errlen, "key '%s': invalid value '%s': expected true or false", key,
@@ -533,27 +575,8 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 		*(int *)dst = lvl;
 		return 0;
 	}
-	case CT_IDLIST: {
-		uint32_t *ids;
-		size_t n;
-		const char *bad = value;
-		int r = parse_idlist(value, &ids, &n, &bad);
-		if (r == -2) {
-			agent_errf(err, errlen, "key '%s': out of memory", key);
-			return -ENOMEM;
-		}
-		if (r) {
-			agent_errf(err, errlen,
-			     "key '%s': invalid value '%s': expected comma-separated numeric ids "
-			     "(bad entry at '%.32s')",
-			     key, value, bad);
-			return -EINVAL;
-		}
-		free(*(uint32_t **)dst);
-		*(uint32_t **)dst = ids;
-		*(size_t *)((char *)c + k->off_n) = n;
-		return 0;
-	}
+	case CT_IDLIST:
+		return cfg_set_idlist(c, k, dst, key, value, err, errlen);
 	case CT_EXPORTERS: {
 		char msg[384];
 		int r = inst_set_list(c, value, cfg_where ? cfg_where : key, msg, sizeof(msg));
@@ -573,10 +596,82 @@ static bool is_blank(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' || ch == '\v';
 }
 
+/* Apply one line (llen bytes, no newline) of a configuration file. */
+static int cfg_parse_line(struct agent_config *c, const char *name, size_t lineno,
+			  const char *line, size_t llen, char *err, size_t errlen)
+{
+	if (memchr(line, '\0', llen)) {
+		agent_errf(err, errlen, "%s:%zu: NUL byte in line", name, lineno);
+		return -EINVAL;
+	}
+	const char *b = line, *e = line + llen;
+	while (b < e && is_blank(*b))
+		b++;
+	while (e > b && is_blank(e[-1]))
+		e--;
+	if (b == e || *b == '#' || *b == ';')
+		return 0;
+	if ((size_t)(e - b) > 8192) {
+		agent_errf(err, errlen, "%s:%zu: line too long", name, lineno);
+		return -EINVAL;
+	}
+	const char *eq = memchr(b, '=', (size_t)(e - b));
+	if (!eq) {
+		agent_errf(err, errlen, "%s:%zu: expected 'key = value', got '%.*s'", name, lineno,
+		     (int)(e - b > 80 ? 80 : e - b), b);
+		return -EINVAL;
+	}
+	const char *ke = eq;
+	while (ke > b && is_blank(ke[-1]))
+		ke--;
+	const char *vb = eq + 1;
+	while (vb < e && is_blank(*vb))
+		vb++;
+	if (ke == b) {
+		agent_errf(err, errlen, "%s:%zu: missing key before '='", name, lineno);
+		return -EINVAL;
+	}
+	char key[128];
+	if ((size_t)(ke - b) >= sizeof(key)) {
+		agent_errf(err, errlen, "%s:%zu: unknown key '%.64s...'", name, lineno, b);
+		return -EINVAL;
+	}
+	memcpy(key, b, (size_t)(ke - b));
+	key[ke - b] = 0;
+	size_t vlen = (size_t)(e - vb);
+	/* "quoted value": the quotes are dropped, nothing is unescaped. */
+	if (vlen >= 1 && *vb == '"') {
+		if (vlen < 2 || vb[vlen - 1] != '"') {
+			agent_errf(err, errlen, "%s:%zu: key '%s': unterminated quote in value", name,
+			     lineno, key);
+			return -EINVAL;
+		}
+		vb++;
+		vlen -= 2;
+	}
+	char *value = malloc(vlen + 1);
+	if (!value) {
+		agent_errf(err, errlen, "%s:%zu: out of memory", name, lineno);
+		return -ENOMEM;
+	}
+	memcpy(value, vb, vlen);
+	value[vlen] = 0;
+	char where[300], msg[512];
+	snprintf(where, sizeof(where), "%.256s:%zu", name, lineno);
+	cfg_where = where;
+	int r = agent_config_set(c, key, value, msg, sizeof(msg));
+	cfg_where = NULL;
+	free(value);
+	if (r) {
+		agent_errf(err, errlen, "%s:%zu: %s", name, lineno, msg);
+		return r == -ENOMEM ? -ENOMEM : -EINVAL;
+	}
+	return 0;
+}
+
 int agent_config_parse_file(struct agent_config *c, const char *buf, size_t len,
 			    const char *name, char *err, size_t errlen)
 {
-	char msg[512];
 	size_t lineno = 0;
 	size_t pos = 0;
 	if (!name)
@@ -587,72 +682,9 @@ int agent_config_parse_file(struct agent_config *c, const char *buf, size_t len,
 		const char *nl = memchr(line, '\n', len - pos);
 		size_t llen = nl ? (size_t)(nl - line) : len - pos;
 		pos += llen + (nl ? 1 : 0);
-		if (memchr(line, '\0', llen)) {
-			agent_errf(err, errlen, "%s:%zu: NUL byte in line", name, lineno);
-			return -EINVAL;
-		}
-		const char *b = line, *e = line + llen;
-		while (b < e && is_blank(*b))
-			b++;
-		while (e > b && is_blank(e[-1]))
-			e--;
-		if (b == e || *b == '#' || *b == ';')
-			continue;
-		if ((size_t)(e - b) > 8192) {
-			agent_errf(err, errlen, "%s:%zu: line too long", name, lineno);
-			return -EINVAL;
-		}
-		const char *eq = memchr(b, '=', (size_t)(e - b));
-		if (!eq) {
-			agent_errf(err, errlen, "%s:%zu: expected 'key = value', got '%.*s'", name, lineno,
-			     (int)(e - b > 80 ? 80 : e - b), b);
-			return -EINVAL;
-		}
-		const char *ke = eq;
-		while (ke > b && is_blank(ke[-1]))
-			ke--;
-		const char *vb = eq + 1;
-		while (vb < e && is_blank(*vb))
-			vb++;
-		if (ke == b) {
-			agent_errf(err, errlen, "%s:%zu: missing key before '='", name, lineno);
-			return -EINVAL;
-		}
-		char key[128];
-		if ((size_t)(ke - b) >= sizeof(key)) {
-			agent_errf(err, errlen, "%s:%zu: unknown key '%.64s...'", name, lineno, b);
-			return -EINVAL;
-		}
-		memcpy(key, b, (size_t)(ke - b));
-		key[ke - b] = 0;
-		size_t vlen = (size_t)(e - vb);
-		/* "quoted value": the quotes are dropped, nothing is unescaped. */
-		if (vlen >= 1 && *vb == '"') {
-			if (vlen < 2 || vb[vlen - 1] != '"') {
-				agent_errf(err, errlen, "%s:%zu: key '%s': unterminated quote in value", name,
-				     lineno, key);
-				return -EINVAL;
-			}
-			vb++;
-			vlen -= 2;
-		}
-		char *value = malloc(vlen + 1);
-		if (!value) {
-			agent_errf(err, errlen, "%s:%zu: out of memory", name, lineno);
-			return -ENOMEM;
-		}
-		memcpy(value, vb, vlen);
-		value[vlen] = 0;
-		char where[300];
-		snprintf(where, sizeof(where), "%.256s:%zu", name, lineno);
-		cfg_where = where;
-		int r = agent_config_set(c, key, value, msg, sizeof(msg));
-		cfg_where = NULL;
-		free(value);
-		if (r) {
-			agent_errf(err, errlen, "%s:%zu: %s", name, lineno, msg);
-			return r == -ENOMEM ? -ENOMEM : -EINVAL;
-		}
+		int r = cfg_parse_line(c, name, lineno, line, llen, err, errlen);
+		if (r)
+			return r;
 	}
 	return 0;
 }
@@ -734,12 +766,10 @@ static int add_exporter(struct agent_config *c, const char *id, size_t idlen, co
 	return r;
 }
 
-int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *action,
-			    char *err, size_t errlen)
+/* Load every -c FILE, --config FILE, --config=FILE, in order. */
+static int cfg_args_config_files(struct agent_config *c, int argc, char **argv, char *err,
+				 size_t errlen)
 {
-	char msg[512];
-	*action = AGENT_CFG_RUN;
-	/* The config file first, so that every flag overrides it. */
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *path = NULL;
@@ -760,6 +790,94 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
 				return r;
 		}
 	}
+	return 0;
+}
+
+/* Apply a flag with a value (-s X, --name X, --name=X) at argv[*i]; *i
+ * moves past a value given as the next argument. */
+static int cfg_flag_value(struct agent_config *c, int argc, char **argv, int *i, char *err,
+			  size_t errlen)
+{
+	const char *a = argv[*i];
+	const char *name, *value = NULL;
+	size_t nlen;
+	if (strcmp(a, "-s") == 0) {
+		name = "socket";
+		nlen = 6;
+	} else if (strcmp(a, "-l") == 0) {
+		name = "log-level";
+		nlen = 9;
+	} else if (strncmp(a, "--", 2) == 0 && a[2]) {
+		name = a + 2;
+		const char *eq = strchr(name, '=');
+		nlen = eq ? (size_t)(eq - name) : strlen(name);
+		if (eq)
+			value = eq + 1;
+	} else {
+		agent_errf(err, errlen, "unexpected argument '%s' (see --help)", a);
+		return -EINVAL;
+	}
+	char key[128];
+	flag_to_key(name, nlen, key, sizeof(key));
+	bool shortcut = strcmp(key, "file") == 0 || strcmp(key, "json") == 0 ||
+			strcmp(key, "exporter") == 0;
+	if (!shortcut && !cfg_find(key) && !strchr(key, '/')) {
+		agent_errf(err, errlen, "unknown option '%s' (see --help)", a);
+		return -EINVAL;
+	}
+	if (!value) {
+		if (*i + 1 >= argc) {
+			agent_errf(err, errlen, "option '%s' needs a value", a);
+			return -EINVAL;
+		}
+		value = argv[++*i];
+		/* "--file --check-config" is a forgotten value, not a file
+		 * name: a value that starts with '-' goes in --KEY=VALUE. */
+		if (value[0] == '-' && value[1]) {
+			agent_errf(err, errlen,
+			     "option '%s' needs a value, got the flag '%s' (a value that starts "
+			     "with '-' is given as %.*s=VALUE)",
+			     a, value, (int)(strchr(a, '=') ? strchr(a, '=') - a : (long)strlen(a)),
+			     a);
+			return -EINVAL;
+		}
+	}
+	char where[160], msg[512];
+	int r;
+	snprintf(where, sizeof(where), "option '%.100s'", a);
+	cfg_where = where;
+	if (strcmp(key, "file") == 0) {
+		r = add_exporter(c, "file", 4, value, where, msg, sizeof(msg));
+	} else if (strcmp(key, "json") == 0) {
+		r = add_exporter(c, "json", 4, value, where, msg, sizeof(msg));
+	} else if (strcmp(key, "exporter") == 0) {
+		/* --exporter TYPE[/NAME][:PATH_OR_URL] adds an instance (the
+		 * 'exporters' key replaces the list). */
+		const char *colon = strchr(value, ':');
+		size_t nl = colon ? (size_t)(colon - value) : strlen(value);
+		snprintf(where, sizeof(where), "option '%.40s %.*s'", a, (int)(nl < 64 ? nl : 64),
+			 value);
+		r = add_exporter(c, value, nl, colon ? colon + 1 : NULL, where, msg, sizeof(msg));
+	} else {
+		r = agent_config_set(c, key, value, msg, sizeof(msg));
+	}
+	cfg_where = NULL;
+	if (r) {
+		agent_errf(err, errlen, "option '%s': %s", a, msg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *action,
+			    char *err, size_t errlen)
+{
+	char msg[512];
+	*action = AGENT_CFG_RUN;
+	/* The config file first, so that every flag overrides it. */
+	int r = cfg_args_config_files(c, argc, argv, err, errlen);
+	if (r)
+		return r;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
@@ -780,15 +898,6 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
 			*action = AGENT_CFG_CHECK;
 			continue;
 		}
-		int r = 0;
-		if (strcmp(a, "--console") == 0) {
-			r = add_exporter(c, "console", 7, NULL, a, msg, sizeof(msg));
-			goto next;
-		}
-		if (strcmp(a, "--null") == 0) {
-			r = add_exporter(c, "null", 4, NULL, a, msg, sizeof(msg));
-			goto next;
-		}
 		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			c->log_level = AGENT_LOG_DEBUG;
 			continue;
@@ -797,79 +906,24 @@ int agent_config_parse_args(struct agent_config *c, int argc, char **argv, int *
 			c->log_level = AGENT_LOG_WARN;
 			continue;
 		}
-		/* Flags with a value: -s X, --name X, --name=X. */
-		const char *name, *value = NULL;
-		size_t nlen;
-		if (strcmp(a, "-s") == 0) {
-			name = "socket";
-			nlen = 6;
-		} else if (strcmp(a, "-l") == 0) {
-			name = "log-level";
-			nlen = 9;
-		} else if (strncmp(a, "--", 2) == 0 && a[2]) {
-			name = a + 2;
-			const char *eq = strchr(name, '=');
-			nlen = eq ? (size_t)(eq - name) : strlen(name);
-			if (eq)
-				value = eq + 1;
-		} else {
-			agent_errf(err, errlen, "unexpected argument '%s' (see --help)", a);
-			return -EINVAL;
-		}
-		char key[128];
-		flag_to_key(name, nlen, key, sizeof(key));
-		bool shortcut = strcmp(key, "file") == 0 || strcmp(key, "json") == 0 ||
-				strcmp(key, "exporter") == 0;
-		if (!shortcut && !cfg_find(key) && !strchr(key, '/')) {
-			agent_errf(err, errlen, "unknown option '%s' (see --help)", a);
-			return -EINVAL;
-		}
-		if (!value) {
-			if (i + 1 >= argc) {
-				agent_errf(err, errlen, "option '%s' needs a value", a);
+		bool console = strcmp(a, "--console") == 0;
+		if (console || strcmp(a, "--null") == 0) {
+			r = add_exporter(c, console ? "console" : "null", console ? 7 : 4, NULL, a, msg,
+					 sizeof(msg));
+			if (r) {
+				agent_errf(err, errlen, "option '%s': %s", a, msg);
 				return -EINVAL;
 			}
-			value = argv[++i];
-			/* "--file --check-config" is a forgotten value, not a file
-			 * name: a value that starts with '-' goes in --KEY=VALUE. */
-			if (value[0] == '-' && value[1]) {
-				agent_errf(err, errlen,
-				     "option '%s' needs a value, got the flag '%s' (a value that starts "
-				     "with '-' is given as %.*s=VALUE)",
-				     a, value, (int)(strchr(a, '=') ? strchr(a, '=') - a : (long)strlen(a)),
-				     a);
-				return -EINVAL;
-			}
+			continue;
 		}
-		char where[160];
-		snprintf(where, sizeof(where), "option '%.100s'", a);
-		cfg_where = where;
-		if (strcmp(key, "file") == 0) {
-			r = add_exporter(c, "file", 4, value, where, msg, sizeof(msg));
-		} else if (strcmp(key, "json") == 0) {
-			r = add_exporter(c, "json", 4, value, where, msg, sizeof(msg));
-		} else if (strcmp(key, "exporter") == 0) {
-			/* --exporter TYPE[/NAME][:PATH_OR_URL] adds an instance (the
-			 * 'exporters' key replaces the list). */
-			const char *colon = strchr(value, ':');
-			size_t nl = colon ? (size_t)(colon - value) : strlen(value);
-			snprintf(where, sizeof(where), "option '%.40s %.*s'", a, (int)(nl < 64 ? nl : 64),
-				 value);
-			r = add_exporter(c, value, nl, colon ? colon + 1 : NULL, where, msg, sizeof(msg));
-		} else {
-			r = agent_config_set(c, key, value, msg, sizeof(msg));
-		}
-		cfg_where = NULL;
-	next:
-		if (r) {
-			agent_errf(err, errlen, "option '%s': %s", a, msg);
-			return -EINVAL;
-		}
+		if ((r = cfg_flag_value(c, argc, argv, &i, err, errlen)))
+			return r;
 	}
 	return 0;
 }
 
-int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
+/* The registration and control socket paths: defaults, and checks. */
+static int cfg_finish_sockets(struct agent_config *c, char *err, size_t errlen)
 {
 	char buf[PATH_MAX];
 	if (!c->socket_path) {
@@ -909,12 +963,13 @@ int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
 		agent_errf(err, errlen, "control_socket: must differ from socket ('%s')", c->socket_path);
 		return -EINVAL;
 	}
-	if (c->poll_min_us > c->poll_max_us) {
-		agent_errf(err, errlen,
-		     "poll_interval_min (%lluus) is larger than poll_interval_max (%lluus)",
-		     (unsigned long long)c->poll_min_us, (unsigned long long)c->poll_max_us);
-		return -EINVAL;
-	}
+	return 0;
+}
+
+/* The exporters: console when none is enabled, the output files' default
+ * paths, and the checks between them. */
+static int cfg_finish_outputs(struct agent_config *c, char *err, size_t errlen)
+{
 	bool any = false;
 	for (size_t i = 0; i < c->n_inst; i++)
 		any = any || c->inst[i].enabled;
@@ -923,14 +978,11 @@ int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
 		if (r)
 			return r;
 	}
-	static const struct {
-		char **path;
-		const char *def;
-	} defs[] = {{NULL, "spans.pb"}, {NULL, "spans.jsonl"}, {NULL, "-"}};
+	static const char *const defs[] = {"spans.pb", "spans.jsonl", "-"};
 	char **paths[] = {&c->file_path, &c->json_path, &c->console_path};
 	for (size_t i = 0; i < 3; i++) {
 		if (!*paths[i]) {
-			*paths[i] = strdup(defs[i].def);
+			*paths[i] = strdup(defs[i]);
 			if (!*paths[i])
 				return -ENOMEM;
 		}
@@ -944,12 +996,28 @@ int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
 		agent_errf(err, errlen, "file.path and json.path are the same file ('%s')", c->file_path);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int agent_config_finish(struct agent_config *c, char *err, size_t errlen)
+{
+	int r = cfg_finish_sockets(c, err, errlen);
+	if (r)
+		return r;
+	if (c->poll_min_us > c->poll_max_us) {
+		agent_errf(err, errlen,
+		     "poll_interval_min (%lluus) is larger than poll_interval_max (%lluus)",
+		     (unsigned long long)c->poll_min_us, (unsigned long long)c->poll_max_us);
+		return -EINVAL;
+	}
+	if ((r = cfg_finish_outputs(c, err, errlen)))
+		return r;
 	const char *zc = getenv("SPANRING_AGENT_ZC_CHECK");
 	if (zc && *zc && strcmp(zc, "0") != 0)
 		c->zc_check = true;
-	int orc = otlp_conf_check(c, err, errlen); /* OTLP endpoint, headers, ... */
-	if (orc)
-		return orc;
+	r = otlp_conf_check(c, err, errlen); /* OTLP endpoint, headers, ... */
+	if (r)
+		return r;
 	return inst_finish(c, err, errlen); /* named instances */
 }
 

@@ -40,13 +40,31 @@
 
 #include "agent.h"
 #include "atomics.h"
+#include "batch.h"
+#include "ctl.h"
+#include "drain.h"
 #include "log.h"
+#include "registry.h"
 
 static void agent_on_poll(struct loop_timer *t);
 static void agent_on_house(struct loop_timer *t);
 static void agent_mb_start(struct agent *ag);
 static void agent_mb_stop(struct agent *ag);
 static void agent_on_signal(struct loop_watch *w, uint32_t events);
+static void agent_on_registered(struct agent_producer *p);
+static void agent_on_bell(struct agent_producer *p);
+static void agent_ship(struct agent *ag, struct batch *b);
+
+static const struct registry_events agent_registry_events = {
+	.registered = agent_on_registered,
+	.closed = agent_producer_closed,
+	.doorbell = agent_on_bell,
+};
+
+static void agent_after_event(struct loop *l)
+{
+	agent_settle(container_of(l, struct agent, loop));
+}
 
 /*
  * host.id: the configured host_id, else the machine id (/etc/machine-id,
@@ -113,6 +131,8 @@ int agent_init(struct agent *ag, struct agent_config *cfg, bool with_sockets)
 	err = loop_init(&ag->loop);
 	if (err)
 		return err;
+	ag->loop.after = agent_after_event;
+	ag->reg_ev = &agent_registry_events;
 	if (cfg->host_name)
 		snprintf(ag->host_name, sizeof(ag->host_name), "%s", cfg->host_name);
 	else if (gethostname(ag->host_name, sizeof(ag->host_name) - 1) < 0)
@@ -155,6 +175,7 @@ void agent_fini(struct agent *ag)
 	for (size_t i = 0; i < ag->n_exp; i++)
 		ag->exp[i]->ops->destroy(ag->exp[i]);
 	ag->n_exp = 0;
+	agent_settle(ag);
 	registry_close_listener(ag);
 	ctl_close(ag);
 	metrics_close(ag);
@@ -187,22 +208,74 @@ static void agent_scan_by(struct agent *ag, uint64_t when_ns)
 	ag->arming = false;
 	if (ag->stopping)
 		return;
-	if (!ag->poll_t.armed || ag->poll_t.when_ns > when_ns)
-		loop_timer_arm(&ag->loop, &ag->poll_t, when_ns);
+	loop_timer_arm_by(&ag->loop, &ag->poll_t, when_ns);
 }
 
-struct batch *agent_batch(struct agent *ag)
+/* A drain made the batch being filled: from now on it goes out by its
+ * deadline. */
+static void agent_batch_timed(struct agent *ag)
 {
-	if (ag->cur)
-		return ag->cur;
-	ag->cur = batch_new(ag);
-	if (ag->cur) {
-		/* Its spans were committed after seen_ns: the deadline keeps
-		 * each within latency_bound (batch_max_age_us) of its commit. */
-		ag->cur_deadline_ns = ag->seen_ns + agent_aim_ns(ag);
-		agent_scan_by(ag, ag->cur_deadline_ns);
+	if (!ag->cur || ag->cur_timed)
+		return;
+	ag->cur_timed = true;
+	/* Its spans were committed after seen_ns: the deadline keeps each
+	 * within latency_bound (batch_max_age_us) of its commit. */
+	ag->cur_deadline_ns = ag->seen_ns + agent_aim_ns(ag);
+	agent_scan_by(ag, ag->cur_deadline_ns);
+}
+
+/* Drain p into the current batch, shipping each batch that fills up on
+ * the way; a ring that broke the ABI is quarantined. Adds the bytes
+ * walked to *walked. */
+static enum drain_status agent_drain(struct agent *ag, struct agent_producer *p, uint64_t *walked)
+{
+	if (p->state != PROD_ACTIVE || !p->mapped)
+		return DRAIN_DONE;
+	ag->st.drain_passes++;
+	struct drain_pass d = {.cur = &ag->cur,
+			       .batch_max_bytes = ag->cfg->batch_max_bytes,
+			       .max_scope_bytes = ag->cfg->max_scope_bytes};
+	enum drain_status st;
+	while ((st = drain_producer(p, &d)) == DRAIN_BATCH_FULL) {
+		agent_batch_timed(ag);
+		agent_flush(ag);
 	}
-	return ag->cur;
+	agent_batch_timed(ag);
+	if (st == DRAIN_BROKEN) {
+		producer_quarantine(p, "%s", d.why);
+		return st;
+	}
+	*walked += d.walked;
+	return st;
+}
+
+/* Give back the ring bytes of one batch nobody holds any more. */
+static void agent_release(struct agent *ag, struct batch *b)
+{
+	for (size_t i = 0; i < b->nsegs; i++)
+		b->segs[i].p->inflight_spans -= b->segs[i].nspans;
+	for (size_t i = 0; i < b->nchunks; i++) {
+		struct batch_chunkref *c = &b->chunks[i];
+		if (!ag->no_release)
+			drain_chunk_release(c->p, c->slot, c->seq);
+		c->p->inflight_chunks--;
+		/* Only marks the producer (at its last chunk): the later
+		 * references of this loop never point at a freed producer. */
+		registry_maybe_free(c->p);
+	}
+}
+
+void agent_settle(struct agent *ag)
+{
+	struct batch *b;
+	while ((b = batch_take_done(ag))) {
+		agent_release(ag, b);
+		bool was_full = ag->inflight_batches >= ag->cfg->max_inflight_batches;
+		batch_recycle(b);
+		/* Back-pressure ends (agent_drain_all): scan again. */
+		if (was_full && !ag->stopping)
+			agent_poll_soon(ag, 0);
+	}
 }
 
 void agent_flush(struct agent *ag)
@@ -211,10 +284,18 @@ void agent_flush(struct agent *ag)
 	if (!b)
 		return;
 	ag->cur = NULL;
+	ag->cur_timed = false;
+	agent_ship(ag, b);
+	batch_unref(b);
+	agent_settle(ag);
+}
+
+/* Hand b to every exporter (each takes its own reference to keep it). */
+static void agent_ship(struct agent *ag, struct batch *b)
+{
 	if (b->spans == 0) {
-		/* Only control records: nothing to export, release at once. */
+		/* Only control records: nothing to export, released at once. */
 		ag->st.empty_batches++;
-		batch_unref(b);
 		return;
 	}
 	if (batch_finalize(b)) {
@@ -224,7 +305,6 @@ void agent_flush(struct agent *ag)
 			ag->exp[i]->st.let_go_batches++;
 			ag->exp[i]->st.let_go_spans += b->spans;
 		}
-		batch_unref(b);
 		return;
 	}
 	ag->st.batches++;
@@ -234,7 +314,6 @@ void agent_flush(struct agent *ag)
 		ag->on_batch(ag, b);
 	for (size_t i = 0; i < ag->n_exp; i++)
 		(void)ag->exp[i]->ops->submit(ag->exp[i], b);
-	batch_unref(b);
 }
 
 uint64_t agent_drain_all(struct agent *ag)
@@ -253,10 +332,8 @@ uint64_t agent_drain_all(struct agent *ag)
 			ag->drain_complete = false;
 			break;
 		}
-		int64_t r = drain_producer(ag, p);
-		if (r > 0)
-			walked += (uint64_t)r;
-		if (p->conn_closed && r != -ENOMEM) {
+		agent_drain(ag, p, &walked);
+		if (p->conn_closed) {
 			p->final_drained = true;
 			registry_maybe_free(p);
 		}
@@ -579,7 +656,7 @@ static void agent_on_house(struct loop_timer *t)
 	/* Control and metrics connections have timeouts: checked each second
 	 * while any is open, not when none is (no periodic wake-up). */
 	if (ag->ctl_conns || ag->http_conns)
-		agent_house_arm(ag, agent_now_ns() + 1000000000ull);
+		loop_timer_arm_by(&ag->loop, &ag->house_t, agent_now_ns() + 1000000000ull);
 }
 
 void agent_producer_closed(struct agent_producer *p)
@@ -604,11 +681,12 @@ void agent_producer_closed(struct agent_producer *p)
 	 * This is also what serves a producer that died between its commit
 	 * and its doorbell. */
 	if (p->state == PROD_ACTIVE && ag->inflight_batches < ag->cfg->max_inflight_batches) {
-		if (drain_producer(ag, p) != -ENOMEM)
-			p->final_drained = true;
+		uint64_t walked = 0;
+		agent_drain(ag, p, &walked);
+		p->final_drained = true;
 	}
 	if (p->state == PROD_ACTIVE && !p->final_drained)
-		agent_poll_soon(ag, 0); /* out of memory or paused: retried by a scan */
+		agent_poll_soon(ag, 0); /* paused: retried by a scan */
 	else if (ag->cur)
 		agent_scan_by(ag, ag->cur_deadline_ns);
 	registry_maybe_free(p);
@@ -626,9 +704,10 @@ void agent_on_doorbell(struct agent *ag, struct agent_producer *p)
 		return; /* the batch that frees room schedules a scan */
 	uint64_t spans = p->spans, lost = p->lost;
 	/* A watermark doorbell (not a wake-up): judged before the drain. */
-	bool full = drain_producer_above_watermark(p);
-	int64_t r = drain_producer(ag, p);
-	bool news = r > 0 || p->spans != spans || p->lost != lost;
+	bool full = drain_producer_above_watermark(p, ag->cfg->watermark_pct);
+	uint64_t walked = 0;
+	agent_drain(ag, p, &walked);
+	bool news = walked > 0 || p->spans != spans || p->lost != lost;
 	if (full) {
 		/* A slot filled up: ship now, so its space comes back (at a few
 		 * M spans/s a 512 KiB slot fills in half a millisecond), and
@@ -653,6 +732,17 @@ void agent_on_doorbell(struct agent *ag, struct agent_producer *p)
 	uint64_t now = agent_now_ns();
 	uint64_t when = ag->seen_ns + agent_aim_ns(ag);
 	agent_scan_by(ag, when > now ? when : now);
+}
+
+static void agent_on_bell(struct agent_producer *p)
+{
+	agent_on_doorbell(p->ag, p);
+}
+
+/* Spans written before registration are waiting: scan now. */
+static void agent_on_registered(struct agent_producer *p)
+{
+	agent_poll_soon(p->ag, 0);
 }
 
 void agent_reopen(struct agent *ag)
@@ -699,7 +789,8 @@ void agent_stop(struct agent *ag)
 	for (struct agent_producer *p = ag->producers; p; p = p->next) {
 		if (p->zombie || p->state != PROD_ACTIVE || (p->conn_closed && p->final_drained))
 			continue;
-		drain_producer(ag, p);
+		uint64_t walked = 0;
+		agent_drain(ag, p, &walked);
 		if (p->conn_closed)
 			p->final_drained = true;
 	}
@@ -769,6 +860,7 @@ int agent_run(struct agent *ag)
 			agent_flush(ag);
 			for (size_t i = 0; i < ag->n_exp; i++)
 				held += ag->exp[i]->ops->flush(ag->exp[i], ag->stop_deadline_ns);
+			agent_settle(ag);
 			if (held == 0 && !ag->cur)
 				break;
 			if (now >= ag->stop_deadline_ns) {

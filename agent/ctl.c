@@ -41,8 +41,10 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "ctl.h"
 #include "fdpass.h"
 #include "log.h"
+#include "registry.h"
 #include "sbuf.h"
 
 #define CTL_MAX_CONNS 64
@@ -62,7 +64,7 @@ struct ctl_conn {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	int phase;         /* enum ctl_phase: what the connection waits for */
+	enum ctl_phase phase; /* what the connection waits for */
 	uint64_t since_ns; /* ... since when */
 	char in[CTL_MAX_LINE];
 	size_t in_len;
@@ -254,7 +256,7 @@ static void ctl_command(struct ctl_conn *c, char *line)
 /* What the connection waits for now; the clock restarts when that changes. */
 static void ctl_set_phase(struct ctl_conn *c)
 {
-	int ph = c->out.len > c->out_off ? CTL_SEND : c->in_len ? CTL_LINE : CTL_IDLE;
+	enum ctl_phase ph = c->out.len > c->out_off ? CTL_SEND : c->in_len ? CTL_LINE : CTL_IDLE;
 	if (ph != c->phase) {
 		c->phase = ph;
 		c->since_ns = agent_now_ns();
@@ -375,7 +377,7 @@ static void ctl_on_accept(struct loop_watch *w, uint32_t events)
 		c->next = ag->ctl_conns;
 		ag->ctl_conns = c;
 		/* its timeouts: housekeeping runs while connections are open */
-		agent_house_arm(ag, agent_now_ns() + 1000000000ull);
+		loop_timer_arm_by(&ag->loop, &ag->house_t, agent_now_ns() + 1000000000ull);
 	}
 }
 

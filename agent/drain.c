@@ -8,29 +8,30 @@
  * The ring is hostile input. Every value read from it is loaded once into
  * a local and checked before it is used as a length, an offset or an
  * index; the walk never leaves [pos, head) of the slot's mirror mapping.
- * A producer that breaks the framing is quarantined: what was valid before
- * the fault is still exported, nothing after it is read again.
+ * A producer that breaks the framing is reported (DRAIN_BROKEN) and the
+ * core quarantines it: what was valid before the fault is still exported,
+ * nothing after it is read again.
  *
  * A record is never partially visible: the producer publishes head only
  * after a whole record is written (B in ring_abi.h), so a record that does
  * not end by head is a framing violation, not a race.
  */
-#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "agent.h"
 #include "atomics.h"
+#include "batch.h"
+#include "drain.h"
 #include "log.h"
+#include "registry.h"
 #include "ring_read.h"
+#include "scope_cache.h"
 
-#define DRAIN_MAX_SCOPES 4096
-
-bool drain_producer_above_watermark(const struct agent_producer *p)
+bool drain_producer_above_watermark(const struct agent_producer *p, uint32_t watermark_pct)
 {
 	if (p->state != PROD_ACTIVE || !p->mapped || !p->slots)
 		return false;
-	uint64_t mark = (uint64_t)p->map.l.slot_size * p->ag->cfg->watermark_pct / 100;
+	uint64_t mark = (uint64_t)p->map.l.slot_size * watermark_pct / 100;
 	for (uint32_t i = 0; i < p->map.l.slot_count; i++) {
 		/* Compared only, never used as a length or an offset: a
 		 * hostile head can only make its own batch go out early. */
@@ -56,126 +57,43 @@ uint64_t drain_producer_drops(const struct agent_producer *p)
 	return sum;
 }
 
-/* Binary search of the sorted cache; returns the insertion index. */
-static size_t scope_find(const struct agent_producer *p, uint64_t off, bool *found)
-{
-	size_t lo = 0, hi = p->n_scopes;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (p->scopes[mid]->off < off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = lo < p->n_scopes && p->scopes[lo]->off == off;
-	return lo;
-}
-
-const struct scope_ent *drain_scope_lookup(struct agent_producer *p, uint64_t off,
-					   const char **why)
-{
-	bool found;
-	size_t idx = scope_find(p, off, &found);
-	if (found)
-		return p->scopes[idx];
-	/* Real programs have a handful of tracers; a table of thousands of
-	 * tiny entries is an attempt to make the agent work for nothing. */
-	if (p->n_scopes >= DRAIN_MAX_SCOPES) {
-		*why = "more distinct scopes than the agent caches per producer";
-		return NULL;
-	}
-	uint32_t len;
-	enum sr_read_err err = sr_scope_entry_find(&p->map, off, &len);
-	if (err) {
-		*why = sr_read_why(err);
-		return NULL;
-	}
-	/*
-	 * The copies are bounded: entries may not overlap one already cached
-	 * (the agent's own offsets and lengths, whatever the table says now),
-	 * so they add up to at most the table's size, and a producer's copies
-	 * stay within max_scope_bytes, which registry_adopt() counts against
-	 * the uid's max_mapped_per_uid for every ring. Without that, 1200
-	 * overlapping entries of 1 MiB in one 1.1 MiB ring cost the agent
-	 * 1.2 GB.
-	 */
-	const uint64_t hdr = sizeof(struct spanring_scope_entry);
-	uint64_t cost = hdr + len + AGENT_SCOPE_ENT_OVERHEAD;
-	if (idx > 0) {
-		const struct scope_ent *prev = p->scopes[idx - 1];
-		if (prev->off + hdr + prev->len > off) {
-			*why = "scope entry overlaps an earlier one";
-			return NULL;
-		}
-	}
-	if (idx < p->n_scopes && off + hdr + len > p->scopes[idx]->off) {
-		*why = "scope entry overlaps a later one";
-		return NULL;
-	}
-	if (p->scope_bytes + cost > p->ag->cfg->max_scope_bytes) {
-		*why = "scope entries beyond the max_scope_bytes the agent copies per producer";
-		return NULL;
-	}
-	struct scope_ent *ent = calloc(1, sizeof(*ent));
-	uint8_t *body = malloc(len ? len : 1);
-	if (!ent || !body)
-		goto nomem;
-	err = sr_scope_body_copy(&p->map, off, len, body);
-	if (err) {
-		*why = sr_read_why(err);
-		free(body);
-		free(ent);
-		return NULL;
-	}
-	if (p->n_scopes == p->cap_scopes) {
-		size_t cap = p->cap_scopes ? p->cap_scopes * 2 : 8;
-		struct scope_ent **n = realloc(p->scopes, cap * sizeof(*n));
-		if (!n)
-			goto nomem;
-		p->scopes = n;
-		p->cap_scopes = cap;
-	}
-	ent->off = off;
-	ent->len = len;
-	ent->body = body;
-	p->scope_bytes += cost;
-	memmove(p->scopes + idx + 1, p->scopes + idx, (p->n_scopes - idx) * sizeof(*p->scopes));
-	p->scopes[idx] = ent;
-	p->n_scopes++;
-	return ent;
-nomem:
-	free(body);
-	free(ent);
-	*why = "out of memory caching a scope";
-	return NULL;
-}
-
-/* The current batch's room for more span bytes. */
-static bool drain_batch_full(struct agent *ag, uint64_t pending, uint32_t more)
-{
-	struct batch *b = ag->cur;
-	uint64_t have = (b ? b->span_bytes : 0) + pending;
-	return have > 0 && have + more > ag->cfg->batch_max_bytes;
-}
-
 struct drain_walk {
-	struct agent *ag;
+	struct drain_pass *d;
 	struct agent_producer *p;
 	uint32_t slot;
 	const uint8_t *run;  /* start of the pending run of span records */
 	uint32_t run_len, run_n;
 	const struct scope_ent *run_scope;
+	uint64_t in_batch;   /* span bytes in the current batch (before the run) */
+	uint64_t max_bytes;  /* batch_max_bytes */
 	bool nomem;
 };
+
+/* The current batch's room for more span bytes. */
+static bool drain_batch_full(const struct drain_walk *w, uint32_t more)
+{
+	uint64_t have = w->in_batch + w->run_len;
+	return have > 0 && have + more > w->max_bytes;
+}
+
+/* The batch being filled, made if there is none. NULL when out of memory. */
+static struct batch *drain_batch(struct drain_walk *w)
+{
+	if (!*w->d->cur)
+		*w->d->cur = batch_new(w->p->ag);
+	return *w->d->cur;
+}
 
 /* Hand the pending run of span records to the current batch. */
 static void drain_close_run(struct drain_walk *w)
 {
 	if (!w->run_len)
 		return;
-	struct batch *b = agent_batch(w->ag);
+	struct batch *b = drain_batch(w);
 	if (!b || batch_add_spans(b, w->p, w->slot, w->run_scope, w->run, w->run_len, w->run_n))
 		w->nomem = true;
+	else
+		w->in_batch = b->span_bytes;
 	struct drain_slot *s = &w->p->slots[w->slot];
 	s->spans += w->run_n;
 	s->bytes += w->run_len;
@@ -186,9 +104,10 @@ static void drain_close_run(struct drain_walk *w)
 }
 
 /*
- * Bytes up to stream position `end` now belong to the current batch. Out
- * of memory, pos stays where it was: the bytes are walked (and exported)
- * again later, never released unexported.
+ * Bytes up to stream position `end` now belong to the current batch: a
+ * chunk of the slot's queue that the batch holds. Out of memory, pos stays
+ * where it was: the bytes are walked (and exported) again later, never
+ * released unexported.
  */
 static void drain_cut(struct drain_walk *w, uint64_t end, uint64_t scope,
 		      const struct scope_ent *ent)
@@ -197,10 +116,19 @@ static void drain_cut(struct drain_walk *w, uint64_t end, uint64_t scope,
 	drain_close_run(w);
 	if (w->nomem || end == s->pos)
 		return;
-	struct batch *b = agent_batch(w->ag);
-	if (!b || batch_add_chunk(b, w->p, w->slot, end, scope)) {
+	struct batch *b = drain_batch(w);
+	uint64_t seq;
+	if (!b) {
 		w->nomem = true;
 		return;
+	}
+	if (!chunkq_extend(&s->chunks, b->seq, end, scope)) {
+		/* Room in both places first, so that a failure leaves no half state. */
+		if (batch_reserve_chunk(b) || chunkq_push(&s->chunks, b->seq, end, scope, &seq)) {
+			w->nomem = true;
+			return;
+		}
+		batch_add_chunk(b, w->p, w->slot, seq);
 	}
 	s->pos = end;
 	s->scope = scope;
@@ -208,29 +136,55 @@ static void drain_cut(struct drain_walk *w, uint64_t end, uint64_t scope,
 }
 
 /*
- * Drain slot i of p. Returns the bytes walked, or -EPROTO when the slot
- * broke the ABI (p is then quarantined), or -ENOMEM.
+ * Load slot i's head (once) and check it against what the agent knows.
+ * 0, or -1 with the fault in d->why.
  */
-static int64_t drain_slot(struct agent *ag, struct agent_producer *p, uint32_t i)
+static int drain_head(struct agent_producer *p, uint32_t i, struct drain_pass *d, uint64_t *head)
 {
 	struct drain_slot *s = &p->slots[i];
 	const uint32_t size = p->map.l.slot_size;
 	/* C: pairs with the producer's store-release of head (B): every byte
 	 * of every record below head is visible. Read once. */
-	const uint64_t head = sr_load_acquire_64(&sr_prod(&p->map, i)->head);
-	if (head < s->last_head) {
-		producer_quarantine(p, "slot %u: head moved backwards (%llu after %llu)", i,
-				    (unsigned long long)head, (unsigned long long)s->last_head);
-		return -EPROTO;
+	const uint64_t h = sr_load_acquire_64(&sr_prod(&p->map, i)->head);
+	if (h < s->last_head) {
+		snprintf(d->why, sizeof(d->why), "slot %u: head moved backwards (%llu after %llu)", i,
+			 (unsigned long long)h, (unsigned long long)s->last_head);
+		return -1;
 	}
-	if (head - s->tail > size) {
-		producer_quarantine(p, "slot %u: head %llu beyond tail %llu + slot size %u", i,
-				    (unsigned long long)head, (unsigned long long)s->tail, size);
-		return -EPROTO;
+	if (h - s->tail > size) {
+		snprintf(d->why, sizeof(d->why), "slot %u: head %llu beyond tail %llu + slot size %u",
+			 i, (unsigned long long)h, (unsigned long long)s->tail, size);
+		return -1;
 	}
-	s->last_head = head;
+	s->last_head = h;
+	*head = h;
+	return 0;
+}
+
+/* Say in d->why where slot i broke the framing and how. */
+static void drain_fault(struct drain_pass *d, uint32_t i, uint64_t at, const char *why,
+			enum sr_rec_kind kind, const struct sr_rec *rec, uint32_t maxrec)
+{
+	char text[160];
+	sr_rec_describe(text, sizeof(text), why, kind, rec, maxrec);
+	snprintf(d->why, sizeof(d->why), "slot %u at byte %llu: %s", i, (unsigned long long)at,
+		 text);
+}
+
+/*
+ * Walk slot i of p from pos to its head, adding its span records to the
+ * current batch; stop early (after a cut) when the batch is full. Adds the
+ * bytes walked to d->walked, except out of memory (the slot keeps its pos).
+ */
+static enum drain_status drain_slot(struct agent_producer *p, uint32_t i, struct drain_pass *d)
+{
+	struct drain_slot *s = &p->slots[i];
+	const uint32_t size = p->map.l.slot_size;
+	uint64_t head;
+	if (drain_head(p, i, d, &head))
+		return DRAIN_BROKEN;
 	if (head == s->pos)
-		return 0;
+		return DRAIN_DONE;
 
 	/* pos <= head <= tail + size and tail <= pos, so the bytes fit in the
 	 * mirror mapping: offset < size, length <= size. */
@@ -240,7 +194,12 @@ static int64_t drain_slot(struct agent *ag, struct agent_producer *p, uint32_t i
 	const uint32_t maxrec = sr_max_record(size);
 	uint64_t scope = s->scope;
 	const struct scope_ent *ent = s->scope_ent;
-	struct drain_walk w = {.ag = ag, .p = p, .slot = i};
+	struct drain_walk w = {.d = d,
+			       .p = p,
+			       .slot = i,
+			       .in_batch = *d->cur ? (*d->cur)->span_bytes : 0,
+			       .max_bytes = d->batch_max_bytes};
+	enum drain_status st = DRAIN_DONE;
 	const char *why = NULL;
 	enum sr_rec_kind kind = SR_REC_PAD;
 	struct sr_rec rec;
@@ -259,9 +218,11 @@ static int64_t drain_slot(struct agent *ag, struct agent_producer *p, uint32_t i
 				break;
 			}
 			uint32_t len = (uint32_t)(rec.next - q);
-			if (drain_batch_full(ag, w.run_len, len)) {
-				drain_cut(&w, pos0 + (uint64_t)(q - start), scope, ent);
-				agent_flush(ag);
+			if (drain_batch_full(&w, len)) {
+				/* The caller ships the batch and calls again: the
+				 * walk goes on from here into a new one. */
+				st = DRAIN_BATCH_FULL;
+				break;
 			}
 			if (w.run_len && (w.run + w.run_len != q || w.run_scope != ent))
 				drain_close_run(&w);
@@ -273,7 +234,8 @@ static int64_t drain_slot(struct agent *ag, struct agent_producer *p, uint32_t i
 			w.run_n++;
 		} else if (kind == SR_REC_SCOPE) {
 			if (rec.v != scope) {
-				const struct scope_ent *ne = drain_scope_lookup(p, rec.v, &why);
+				const struct scope_ent *ne = scope_cache_get(
+					&p->scopes, &p->map, d->max_scope_bytes, rec.v, &why);
 				if (!ne)
 					break;
 				drain_close_run(&w);
@@ -289,54 +251,37 @@ static int64_t drain_slot(struct agent *ag, struct agent_producer *p, uint32_t i
 	}
 	/* Everything before q was valid and goes out, even after a fault. */
 	drain_cut(&w, pos0 + (uint64_t)(q - start), scope, ent);
-	int64_t walked = (int64_t)(q - start);
 	if (why || kind == SR_REC_BAD) {
-		char text[160];
-		sr_rec_describe(text, sizeof(text), why, kind, &rec, maxrec);
-		producer_quarantine(p, "slot %u at byte %llu: %s", i,
-				    (unsigned long long)(pos0 + (uint64_t)(q - start)), text);
-		return -EPROTO;
+		drain_fault(d, i, pos0 + (uint64_t)(q - start), why, kind, &rec, maxrec);
+		return DRAIN_BROKEN;
 	}
 	if (w.nomem)
-		return -ENOMEM;
-	return walked;
+		return DRAIN_DONE; /* walked again by a later drain */
+	d->walked += (uint64_t)(q - start);
+	return st;
 }
 
-int64_t drain_producer(struct agent *ag, struct agent_producer *p)
+enum drain_status drain_producer(struct agent_producer *p, struct drain_pass *d)
 {
 	if (p->state != PROD_ACTIVE || !p->mapped)
-		return 0;
-	int64_t total = 0;
-	ag->st.drain_passes++;
-	for (uint32_t i = 0; i < p->map.l.slot_count; i++) {
-		int64_t r = drain_slot(ag, p, i);
-		if (r == -EPROTO)
-			return r;
-		if (r > 0)
-			total += r;
+		return DRAIN_DONE;
+	for (; d->next_slot < p->map.l.slot_count; d->next_slot++) {
+		enum drain_status st = drain_slot(p, d->next_slot, d);
+		if (st != DRAIN_DONE)
+			return st;
 	}
-	return total;
+	return DRAIN_DONE;
 }
 
 void drain_chunk_release(struct agent_producer *p, uint32_t i, uint64_t seq)
 {
 	struct drain_slot *s = &p->slots[i];
-	uint64_t idx = seq - s->q_first_seq;
-	if (idx >= s->q_len) {
+	uint64_t tail, scope;
+	int moved = chunkq_release(&s->chunks, seq, &tail, &scope);
+	if (moved < 0) {
 		log_error("drain: producer %llu slot %u: release of unknown chunk %llu",
 			  (unsigned long long)p->id, i, (unsigned long long)seq);
 		return;
-	}
-	s->q[(s->q_first + idx) % s->q_cap].released = true;
-	bool moved = false;
-	uint64_t tail = s->tail, scope = SPANRING_SCOPE_NONE;
-	while (s->q_len && s->q[s->q_first].released) {
-		tail = s->q[s->q_first].end;
-		scope = s->q[s->q_first].scope_at_end;
-		s->q_first = (s->q_first + 1) % s->q_cap;
-		s->q_len--;
-		s->q_first_seq++;
-		moved = true;
 	}
 	if (!moved)
 		return;
@@ -349,4 +294,14 @@ void drain_chunk_release(struct agent_producer *p, uint32_t i, uint64_t seq)
 	 * so the producer may overwrite them from now on. */
 	sr_store_release_64(&c->tail, tail);
 	s->tail = tail;
+}
+
+void drain_slots_free(struct agent_producer *p)
+{
+	if (!p->slots)
+		return;
+	for (uint32_t i = 0; i < p->map.l.slot_count; i++)
+		chunkq_free(&p->slots[i].chunks);
+	free(p->slots);
+	p->slots = NULL;
 }

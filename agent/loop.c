@@ -120,6 +120,12 @@ static void timer_unlink(struct loop *l, struct loop_timer *t)
 	t->armed = false;
 }
 
+void loop_timer_arm_by(struct loop *l, struct loop_timer *t, uint64_t when_ns)
+{
+	if (!t->armed || t->when_ns > when_ns)
+		loop_timer_arm(l, t, when_ns);
+}
+
 void loop_timer_cancel(struct loop *l, struct loop_timer *t)
 {
 	if (!t->armed)
@@ -144,6 +150,8 @@ static int loop_run_timers(struct loop *l)
 			break;
 		timer_unlink(l, due);
 		due->fn(due);
+		if (l->after)
+			l->after(l);
 		ran++;
 	}
 	loop_timerfd_update(l);
@@ -170,6 +178,8 @@ int loop_run_once(struct loop *l, int max_wait_ms)
 		if (!w)
 			continue;
 		w->fn(w, l->ev[l->iev].events);
+		if (l->after)
+			l->after(l);
 		ran++;
 	}
 	l->nev = l->iev = 0;

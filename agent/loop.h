@@ -42,6 +42,9 @@ struct loop {
 	/* Events of the current epoll_wait, so that loop_del can cancel them. */
 	struct epoll_event ev[LOOP_MAX_EVENTS];
 	int nev, iev;
+	/* Run after every callback, when set: the owner applies what the
+	 * callback left for it (the agent: batches the exporters finished). */
+	void (*after)(struct loop *l);
 };
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -60,6 +63,8 @@ void loop_del(struct loop *l, struct loop_watch *w);
 /* Arm (or re-arm) t for the absolute CLOCK_MONOTONIC time when_ns. */
 void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t when_ns);
 void loop_timer_cancel(struct loop *l, struct loop_timer *t);
+/* Make sure t fires by when_ns: arm it unless it is armed earlier. */
+void loop_timer_arm_by(struct loop *l, struct loop_timer *t, uint64_t when_ns);
 
 /*
  * Wait up to max_wait_ms (-1: no limit) for events and timers, dispatch

@@ -24,7 +24,11 @@
 
 #include "agent.h"
 #include "atomics.h"
+#include "ctl.h"
+#include "drain.h"
 #include "log.h"
+#include "otlp_base.h"
+#include "registry.h"
 #include "sbuf.h"
 
 static const char *producer_state_name(const struct agent_producer *p)
@@ -212,7 +216,8 @@ static void prom_plabels(struct sbuf *o, const struct agent_producer *p)
 	sbuf_putc(o, '"');
 }
 
-void stats_prometheus(struct agent *ag, struct sbuf *o)
+/* The agent's own gauges and counters. */
+static void prom_agent(struct agent *ag, struct sbuf *o)
 {
 	const struct agent_stats *s = &ag->st;
 	struct {
@@ -245,8 +250,13 @@ void stats_prometheus(struct agent *ag, struct sbuf *o)
 		prom_head(o, ag_m[i].name, ag_m[i].type, ag_m[i].help);
 		sbuf_printf(o, "%s %llu\n", ag_m[i].name, (unsigned long long)ag_m[i].v);
 	}
-	/* Agent-wide totals that outlive producers: exited producers' drops
-	 * (kept at their release) plus the live ones'. */
+}
+
+/* Agent-wide totals that outlive producers: exited producers' drops (kept
+ * at their release) plus the live ones', and the rejections by reason. */
+static void prom_totals(struct agent *ag, struct sbuf *o)
+{
+	const struct agent_stats *s = &ag->st;
 	struct drops all = {s->gone_drop_full, s->gone_drop_oversize, s->gone_drop_encode, 0};
 	for (struct agent_producer *p = ag->producers; p; p = p->next) {
 		if (p->state == PROD_PENDING || p->zombie)
@@ -278,71 +288,100 @@ void stats_prometheus(struct agent *ag, struct sbuf *o)
 			sbuf_printf(o, "spanring_agent_rejections_total{reason=\"%s\"} %llu\n",
 				    registry_reason_name(r),
 				    (unsigned long long)s->rejected_by_reason[r]);
+}
 
+/* The per-producer metrics, in the order they are printed. */
+enum prom_producer_metric {
+	PM_SPANS,
+	PM_BYTES,
+	PM_DROPS,       /* one sample per cause */
+	PM_LOST,
+	PM_QUARANTINED,
+	PM_SLOT_FILL,   /* one sample per slot */
+	PM_COUNT,
+};
+
+/* The samples of metric m for producer p. */
+static void prom_producer_samples(struct sbuf *o, const char *name, enum prom_producer_metric m,
+				  const struct agent_producer *p)
+{
+	if (m == PM_DROPS) {
+		struct drops d = producer_drops(p);
+		const char *causes[] = {"full", "oversize", "encode"};
+		uint64_t vals[] = {d.full, d.oversize, d.encode};
+		for (int c = 0; c < 3; c++) {
+			sbuf_printf(o, "%s{", name);
+			prom_plabels(o, p);
+			sbuf_printf(o, ",cause=\"%s\"} %llu\n", causes[c], (unsigned long long)vals[c]);
+		}
+		return;
+	}
+	if (m == PM_SLOT_FILL) {
+		for (uint32_t i = 0; i < p->map.l.slot_count; i++) {
+			const struct drain_slot *sl = &p->slots[i];
+			sbuf_printf(o, "%s{", name);
+			prom_plabels(o, p);
+			sbuf_printf(o, ",slot=\"%u\"} %.4f\n", i,
+				    (double)(sl->last_head - sl->tail) / p->map.l.slot_size);
+		}
+		return;
+	}
+	uint64_t v = m == PM_SPANS ? p->spans : m == PM_BYTES ? p->bytes : m == PM_LOST ? p->lost
+							: p->state == PROD_QUARANTINED;
+	sbuf_printf(o, "%s{", name);
+	prom_plabels(o, p);
+	sbuf_printf(o, "} %llu\n", (unsigned long long)v);
+}
+
+static void prom_producers(struct agent *ag, struct sbuf *o)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} pm[PM_COUNT] = {
+		[PM_SPANS] = {"spanring_producer_spans_total", "counter",
+			      "Spans drained from the producer."},
+		[PM_BYTES] = {"spanring_producer_bytes_total", "counter",
+			      "Span bytes drained from the producer."},
+		[PM_DROPS] = {"spanring_producer_drops_total", "counter",
+			      "Spans the producer dropped, by cause."},
+		[PM_LOST] = {"spanring_producer_lost_marks_total", "counter",
+			     "Spans reported lost in the stream."},
+		[PM_QUARANTINED] = {"spanring_producer_quarantined", "gauge",
+				    "1 when the producer is quarantined."},
+		[PM_SLOT_FILL] = {"spanring_producer_slot_fill_ratio", "gauge",
+				  "Committed, unreleased bytes per slot."},
+	};
+	for (int m = 0; m < PM_COUNT; m++) {
+		prom_head(o, pm[m].name, pm[m].type, pm[m].help);
+		for (struct agent_producer *p = ag->producers; p; p = p->next)
+			if (p->state != PROD_PENDING && !p->zombie)
+				prom_producer_samples(o, pm[m].name, (enum prom_producer_metric)m, p);
+	}
+}
+
+static void prom_exporters(struct agent *ag, struct sbuf *o)
+{
 	struct {
 		const char *name, *type, *help;
-	} pm[] = {
-		{"spanring_producer_spans_total", "counter", "Spans drained from the producer."},
-		{"spanring_producer_bytes_total", "counter", "Span bytes drained from the producer."},
-		{"spanring_producer_drops_total", "counter", "Spans the producer dropped, by cause."},
-		{"spanring_producer_lost_marks_total", "counter", "Spans reported lost in the stream."},
-		{"spanring_producer_quarantined", "gauge", "1 when the producer is quarantined."},
-		{"spanring_producer_slot_fill_ratio", "gauge", "Committed, unreleased bytes per slot."},
-	};
-	for (size_t m = 0; m < sizeof(pm) / sizeof(pm[0]); m++) {
-		prom_head(o, pm[m].name, pm[m].type, pm[m].help);
-		for (struct agent_producer *p = ag->producers; p; p = p->next) {
-			if (p->state == PROD_PENDING || p->zombie)
-				continue;
-			if (m == 2) {
-				struct drops d = producer_drops(p);
-				const char *causes[] = {"full", "oversize", "encode"};
-				uint64_t vals[] = {d.full, d.oversize, d.encode};
-				for (int c = 0; c < 3; c++) {
-					sbuf_printf(o, "%s{", pm[m].name);
-					prom_plabels(o, p);
-					sbuf_printf(o, ",cause=\"%s\"} %llu\n", causes[c],
-						    (unsigned long long)vals[c]);
-				}
-				continue;
-			}
-			if (m == 5) {
-				for (uint32_t i = 0; i < p->map.l.slot_count; i++) {
-					const struct drain_slot *sl = &p->slots[i];
-					sbuf_printf(o, "%s{", pm[m].name);
-					prom_plabels(o, p);
-					sbuf_printf(o, ",slot=\"%u\"} %.4f\n", i,
-						    (double)(sl->last_head - sl->tail) /
-							    p->map.l.slot_size);
-				}
-				continue;
-			}
-			uint64_t v = m == 0 ? p->spans : m == 1 ? p->bytes : m == 3 ? p->lost
-								 : p->state == PROD_QUARANTINED;
-			sbuf_printf(o, "%s{", pm[m].name);
-			prom_plabels(o, p);
-			sbuf_printf(o, "} %llu\n", (unsigned long long)v);
-		}
-	}
-	struct {
-		const char *name, *help;
 		size_t off;
 	} em[] = {
-		{"spanring_exporter_batches_total", "Batches delivered.",
+		{"spanring_exporter_batches_total", "counter", "Batches delivered.",
 		 offsetof(struct exp_stats, batches)},
-		{"spanring_exporter_spans_total", "Spans delivered.", offsetof(struct exp_stats, spans)},
-		{"spanring_exporter_bytes_total", "Bytes delivered.", offsetof(struct exp_stats, bytes)},
-		{"spanring_exporter_failures_total", "Failed attempts.",
+		{"spanring_exporter_spans_total", "counter", "Spans delivered.",
+		 offsetof(struct exp_stats, spans)},
+		{"spanring_exporter_bytes_total", "counter", "Bytes delivered.",
+		 offsetof(struct exp_stats, bytes)},
+		{"spanring_exporter_failures_total", "counter", "Failed attempts.",
 		 offsetof(struct exp_stats, failures)},
-		{"spanring_exporter_retries_total", "Retried attempts.",
+		{"spanring_exporter_retries_total", "counter", "Retried attempts.",
 		 offsetof(struct exp_stats, retries)},
-		{"spanring_exporter_let_go_spans_total", "Spans given up after retries.",
+		{"spanring_exporter_let_go_spans_total", "counter", "Spans given up after retries.",
 		 offsetof(struct exp_stats, let_go_spans)},
-		{"spanring_exporter_held_batches", "Batches held for retry.",
+		{"spanring_exporter_held_batches", "gauge", "Batches held for retry.",
 		 offsetof(struct exp_stats, held)},
 	};
 	for (size_t m = 0; m < sizeof(em) / sizeof(em[0]); m++) {
-		prom_head(o, em[m].name, m == 6 ? "gauge" : "counter", em[m].help);
+		prom_head(o, em[m].name, em[m].type, em[m].help);
 		for (size_t i = 0; i < ag->n_exp; i++) {
 			uint64_t v = *(const uint64_t *)((const char *)&ag->exp[i]->st + em[m].off);
 			sbuf_printf(o, "%s{exporter=\"%s\"} %llu\n", em[m].name, ag->exp[i]->name,
@@ -356,6 +395,14 @@ void stats_prometheus(struct agent *ag, struct sbuf *o)
 		if (ag->exp[i]->tls_mode)
 			sbuf_printf(o, "spanring_exporter_tls{exporter=\"%s\",mode=\"%s\"} 1\n",
 				    ag->exp[i]->name, ag->exp[i]->tls_mode);
+}
+
+void stats_prometheus(struct agent *ag, struct sbuf *o)
+{
+	prom_agent(ag, o);
+	prom_totals(ag, o);
+	prom_producers(ag, o);
+	prom_exporters(ag, o);
 }
 
 /* ---- HTTP listener for Prometheus ----------------------------------------
@@ -601,7 +648,7 @@ static void http_on_accept(struct loop_watch *w, uint32_t events)
 		c->next = ag->http_conns;
 		ag->http_conns = c;
 		/* its timeouts: housekeeping runs while connections are open */
-		agent_house_arm(ag, agent_now_ns() + 1000000000ull);
+		loop_timer_arm_by(&ag->loop, &ag->house_t, agent_now_ns() + 1000000000ull);
 	}
 }
 

@@ -29,8 +29,11 @@
 
 #include "agent.h"
 #include "atomics.h"
+#include "drain.h"
 #include "fdpass.h"
 #include "log.h"
+#include "registry.h"
+#include "scope_cache.h"
 
 #define REG_MAX_PENDING 1024
 /* Connections of one uid that may be registering at once: one user cannot
@@ -214,20 +217,8 @@ static void producer_unlink(struct agent *ag, struct agent_producer *p)
 /* Undo what registry_adopt() set up in p (mapping, slots, caches). */
 static void producer_release_ring(struct agent_producer *p, bool close_fd)
 {
-	if (p->slots) {
-		for (uint32_t i = 0; i < p->map.l.slot_count; i++)
-			free(p->slots[i].q);
-		free(p->slots);
-		p->slots = NULL;
-	}
-	for (size_t i = 0; i < p->n_scopes; i++) {
-		free(p->scopes[i]->body);
-		free(p->scopes[i]);
-	}
-	free(p->scopes);
-	p->scopes = NULL;
-	p->n_scopes = p->cap_scopes = 0;
-	p->scope_bytes = 0;
+	drain_slots_free(p);
+	scope_cache_free(&p->scopes);
 	free(p->resource);
 	p->resource = NULL;
 	p->resource_len = 0;
@@ -339,15 +330,48 @@ static bool registry_peer_allowed(const struct agent_config *c, uid_t uid, gid_t
 
 uint64_t registry_scope_reserve(const struct agent *ag, const struct sr_layout *l)
 {
-	/* Entries are at least 8 bytes and never overlap: at most
-	 * scope_cap / 8 of them, each costing its bytes plus the overhead. */
-	uint64_t most = (uint64_t)l->scope_cap +
-			(uint64_t)l->scope_cap / 8 * AGENT_SCOPE_ENT_OVERHEAD;
-	return most < ag->cfg->max_scope_bytes ? most : ag->cfg->max_scope_bytes;
+	return scope_cache_reserve(l, ag->cfg->max_scope_bytes);
 }
 
-int registry_adopt(struct agent *ag, int fd, uint64_t req_size, pid_t pid, uid_t uid,
-		   gid_t gid, bool reconnect, struct agent_producer **out, const char **why)
+/* The agent's producer limit, and the uid's count and bytes: each ring
+ * counts with the most its scope copies may cost (registry_scope_reserve),
+ * so the agent's memory for a uid is bounded by the budget, whatever its
+ * producers write in their tables. */
+static int registry_check_limits(struct agent *ag, uid_t uid, const struct sr_layout *l,
+				 const char **why)
+{
+	if (ag->n_producers >= ag->cfg->max_producers) {
+		*why = "too many producers";
+		return SPANRING_REG_ELIMIT;
+	}
+	uint32_t uid_count = 0;
+	uint64_t uid_bytes = 0;
+	for (struct agent_producer *q = ag->producers; q; q = q->next) {
+		if (q->mapped && q->uid == uid) {
+			uid_count++;
+			uid_bytes += q->map.l.total_size + registry_scope_reserve(ag, &q->map.l);
+		}
+	}
+	if (uid_count >= ag->cfg->max_producers_per_uid) {
+		*why = "too many producers for this uid";
+		return SPANRING_REG_ELIMIT;
+	}
+	if (uid_bytes + l->total_size + registry_scope_reserve(ag, l) > ag->cfg->max_mapped_per_uid) {
+		*why = "too many ring bytes mapped for this uid";
+		return SPANRING_REG_ELIMIT;
+	}
+	return SPANRING_REG_OK;
+}
+
+/*
+ * The checks before a ring is mapped: the fd (memfd, seals, size), that
+ * the ring is not registered already, a private copy of the header
+ * (validated once, never re-read) into *hdr and *l, and the limits of
+ * the agent and of the uid. SPANRING_REG_OK or a reason with *why.
+ */
+static int registry_check_ring(struct agent *ag, int fd, uint64_t req_size, uid_t uid,
+			       struct stat *st, struct spanring_ring_hdr *hdr,
+			       struct sr_layout *l, const char **why)
 {
 	struct sr_fd_info info;
 	int rc = sr_fd_check(fd, &info, why);
@@ -357,58 +381,143 @@ int registry_adopt(struct agent *ag, int fd, uint64_t req_size, pid_t pid, uid_t
 		*why = "request ring_size differs from the memfd size";
 		return SPANRING_REG_ESIZE;
 	}
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
+	if (fstat(fd, st) < 0) {
 		*why = "fstat failed";
 		return SPANRING_REG_EINTERNAL;
 	}
 	for (struct agent_producer *q = ag->producers; q; q = q->next) {
-		if (q->mapped && q->dev == st.st_dev && q->ino == st.st_ino) {
+		if (q->mapped && q->dev == st->st_dev && q->ino == st->st_ino) {
 			*why = "ring already registered";
 			return SPANRING_REG_EPROTO;
 		}
 	}
-	/* A private copy of the header: validated once, never re-read. */
-	struct spanring_ring_hdr hdr;
-	ssize_t n = pread(fd, &hdr, sizeof(hdr), 0);
-	if (n != (ssize_t)sizeof(hdr)) {
+	if (pread(fd, hdr, sizeof(*hdr), 0) != (ssize_t)sizeof(*hdr)) {
 		*why = "cannot read the ring header";
 		return SPANRING_REG_EHEADER;
 	}
-	struct sr_layout l;
-	rc = sr_hdr_validate(&hdr, info.size, &l, why);
+	rc = sr_hdr_validate(hdr, info.size, l, why);
 	if (rc)
 		return rc;
-	if (!(hdr.flags & SPANRING_HDR_F_INITIALIZED)) {
+	if (!(hdr->flags & SPANRING_HDR_F_INITIALIZED)) {
 		*why = "ring header not initialized";
 		return SPANRING_REG_EHEADER;
 	}
-	if (ag->n_producers >= ag->cfg->max_producers) {
-		*why = "too many producers";
-		return SPANRING_REG_ELIMIT;
-	}
-	/* Each ring counts with the most its scope copies may cost
-	 * (registry_scope_reserve, drain.c). The agent's memory for a uid is
-	 * bounded by the budget, whatever its producers write in their
-	 * tables. */
-	uint32_t uid_count = 0;
-	uint64_t uid_bytes = 0;
-	for (struct agent_producer *q = ag->producers; q; q = q->next) {
-		if (q->mapped && q->uid == uid) {
-			uid_count++;
-			uid_bytes += q->map.l.total_size + registry_scope_reserve(ag, &q->map.l);
-		}
-	}
-	const uint64_t scopes = registry_scope_reserve(ag, &l);
-	if (uid_count >= ag->cfg->max_producers_per_uid) {
-		*why = "too many producers for this uid";
-		return SPANRING_REG_ELIMIT;
-	}
-	if (uid_bytes + l.total_size + scopes > ag->cfg->max_mapped_per_uid) {
-		*why = "too many ring bytes mapped for this uid";
-		return SPANRING_REG_ELIMIT;
-	}
+	return registry_check_limits(ag, uid, l, why);
+}
 
+/* Copy the Resource out of shared memory, then decode only the copy and
+ * rewrite it with what the agent verified about the peer. */
+static int registry_load_resource(struct agent *ag, struct agent_producer *p, uint32_t res_len,
+				  const char **why)
+{
+	uint8_t *res = malloc(res_len ? res_len : 1);
+	if (!res) {
+		*why = "out of memory";
+		return SPANRING_REG_EINTERNAL;
+	}
+	memcpy(res, sr_resource(&p->map), res_len);
+	struct res_identity id = {.pid = p->pid,
+				  .uid = p->uid,
+				  .host_name = ag->host_name,
+				  .host_id = ag->host_id,
+				  .container_id = p->container_id};
+	int err = agent_resource_rewrite(res, res_len, &id, &p->resource, &p->resource_len,
+					 p->service, sizeof(p->service));
+	free(res);
+	if (err) {
+		*why = err == -EBADMSG ? "resource does not decode" : "out of memory";
+		return err == -EBADMSG ? SPANRING_REG_EHEADER : SPANRING_REG_EINTERNAL;
+	}
+	return SPANRING_REG_OK;
+}
+
+/*
+ * Adopt each slot where the previous agent (or nobody) left it. The
+ * stored tail and scope_at_tail are in memory the producer can write:
+ * validated like everything else.
+ */
+static int registry_adopt_slots(struct agent *ag, struct agent_producer *p, const char **why)
+{
+	const struct sr_layout *l = &p->map.l;
+	for (uint32_t i = 0; i < l->slot_count; i++) {
+		struct drain_slot *s = &p->slots[i];
+		/* C (ABI §10): pairs with the producer's store-release of head
+		 * (B), like the drain's load. */
+		uint64_t head = sr_load_acquire_64(&sr_prod(&p->map, i)->head);
+		/* tail and scope_at_tail: read at adoption only (ABI §10); a
+		 * previous agent stored them, nobody else does. */
+		uint64_t tail = sr_load_relaxed_64(&sr_cons(&p->map, i)->tail);
+		uint64_t sat = sr_load_relaxed_64(&sr_cons(&p->map, i)->scope_at_tail);
+		if (tail > head || head - tail > l->slot_size) {
+			*why = "a slot's stored tail is inconsistent with its head";
+			return SPANRING_REG_EHEADER;
+		}
+		const struct scope_ent *ent = NULL;
+		/* At tail 0 nothing was released: the stream starts with a
+		 * scope record, whatever the (maybe zeroed) field says. */
+		if (tail == 0)
+			sat = SPANRING_SCOPE_NONE;
+		if (sat != SPANRING_SCOPE_NONE) {
+			const char *sw;
+			ent = scope_cache_get(&p->scopes, &p->map, ag->cfg->max_scope_bytes, sat, &sw);
+			if (!ent) {
+				*why = "a slot's stored scope_at_tail is invalid";
+				return SPANRING_REG_EHEADER;
+			}
+		}
+		s->tail = s->pos = tail;
+		s->last_head = head;
+		s->scope = sat;
+		s->scope_ent = ent;
+	}
+	return SPANRING_REG_OK;
+}
+
+/* Take the ring over: the consumer header says which agent drains it. */
+static void registry_claim_ring(struct agent *ag, struct agent_producer *p)
+{
+	struct spanring_cons_hdr *ch = sr_cons_hdr(&p->map);
+	uint64_t epoch = sr_load_relaxed_64(&ch->agent_epoch);
+	ch->agent_abi_major = SPANRING_ABI_MAJOR;
+	ch->watermark_pct = ag->cfg->watermark_pct;
+	/* Not armed until the agent sleeps with this ring's doorbell in its
+	 * epoll set (whatever a previous agent left here). */
+	sr_store_relaxed_32(&ch->need_wakeup, 0);
+	p->wake = false;
+	/* ABI §10 (agent_epoch): store-released after the fields above; no
+	 * reader in this tree acquires it (spanring-dump only prints it). */
+	sr_store_release_64(&ch->agent_epoch, epoch + 1);
+}
+
+/* p's ring is adopted: it becomes an ACTIVE producer in ag's list. */
+static void registry_activate(struct agent *ag, struct agent_producer *p, bool own,
+			      bool reconnect, const struct spanring_ring_hdr *hdr)
+{
+	p->id = ++ag->next_producer_id;
+	p->reconnect = reconnect;
+	p->abi_minor = hdr->abi_minor;
+	p->creator_pid = hdr->creator_pid;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	p->reg_wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (p->state == PROD_PENDING && !own)
+		ag->n_pending--;
+	p->state = PROD_ACTIVE;
+	ag->n_producers++;
+	ag->st.registered++;
+	if (own)
+		producer_link(ag, p);
+}
+
+int registry_adopt(struct agent *ag, int fd, uint64_t req_size, pid_t pid, uid_t uid,
+		   gid_t gid, bool reconnect, struct agent_producer **out, const char **why)
+{
+	struct stat st;
+	struct spanring_ring_hdr hdr;
+	struct sr_layout l;
+	int rc = registry_check_ring(ag, fd, req_size, uid, &st, &hdr, &l, why);
+	if (rc)
+		return rc;
 	struct agent_producer *p = *out ? *out : producer_alloc(ag);
 	bool own = !*out;
 	if (!p) {
@@ -421,8 +530,7 @@ int registry_adopt(struct agent *ag, int fd, uint64_t req_size, pid_t pid, uid_t
 		rc = SPANRING_REG_EINTERNAL;
 		goto fail;
 	}
-	int err = sr_ring_map_consumer(&p->map, fd, &l, true);
-	if (err) {
+	if (sr_ring_map_consumer(&p->map, fd, &l, true)) {
 		p->map.fd = -1;
 		*why = "cannot map the ring";
 		rc = SPANRING_REG_EINTERNAL;
@@ -434,90 +542,11 @@ int registry_adopt(struct agent *ag, int fd, uint64_t req_size, pid_t pid, uid_t
 	p->pid = pid;
 	p->uid = uid;
 	p->gid = gid;
-
-	/* Resource: copy out of shared memory, then decode only the copy. */
-	uint8_t *res = malloc(hdr.res_len ? hdr.res_len : 1);
-	if (!res) {
-		*why = "out of memory";
-		rc = SPANRING_REG_EINTERNAL;
+	if ((rc = registry_load_resource(ag, p, hdr.res_len, why)) ||
+	    (rc = registry_adopt_slots(ag, p, why)))
 		goto fail;
-	}
-	memcpy(res, sr_resource(&p->map), hdr.res_len);
-	struct res_identity id = {.pid = pid,
-				  .uid = uid,
-				  .host_name = ag->host_name,
-				  .host_id = ag->host_id,
-				  .container_id = p->container_id};
-	err = agent_resource_rewrite(res, hdr.res_len, &id, &p->resource, &p->resource_len,
-				     p->service, sizeof(p->service));
-	free(res);
-	if (err) {
-		*why = err == -EBADMSG ? "resource does not decode" : "out of memory";
-		rc = err == -EBADMSG ? SPANRING_REG_EHEADER : SPANRING_REG_EINTERNAL;
-		goto fail;
-	}
-
-	/*
-	 * Adopt each slot where the previous agent (or nobody) left it. The
-	 * stored tail and scope_at_tail are in memory the producer can write:
-	 * validated like everything else.
-	 */
-	for (uint32_t i = 0; i < l.slot_count; i++) {
-		struct drain_slot *s = &p->slots[i];
-		uint64_t head = sr_load_acquire_64(&sr_prod(&p->map, i)->head);
-		uint64_t tail = sr_load_relaxed_64(&sr_cons(&p->map, i)->tail);
-		uint64_t sat = sr_load_relaxed_64(&sr_cons(&p->map, i)->scope_at_tail);
-		if (tail > head || head - tail > l.slot_size) {
-			*why = "a slot's stored tail is inconsistent with its head";
-			rc = SPANRING_REG_EHEADER;
-			goto fail;
-		}
-		const struct scope_ent *ent = NULL;
-		/* At tail 0 nothing was released: the stream starts with a
-		 * scope record, whatever the (maybe zeroed) field says. */
-		if (tail == 0)
-			sat = SPANRING_SCOPE_NONE;
-		if (sat != SPANRING_SCOPE_NONE) {
-			const char *sw;
-			ent = drain_scope_lookup(p, sat, &sw);
-			if (!ent) {
-				*why = "a slot's stored scope_at_tail is invalid";
-				rc = SPANRING_REG_EHEADER;
-				goto fail;
-			}
-		}
-		s->tail = s->pos = tail;
-		s->last_head = head;
-		s->scope = sat;
-		s->scope_ent = ent;
-	}
-	struct spanring_cons_hdr *ch = sr_cons_hdr(&p->map);
-	uint64_t epoch = sr_load_relaxed_64(&ch->agent_epoch);
-	ch->agent_abi_major = SPANRING_ABI_MAJOR;
-	ch->watermark_pct = ag->cfg->watermark_pct;
-	/* Not armed until the agent sleeps with this ring's doorbell in its
-	 * epoll set (whatever a previous agent left here). */
-	sr_store_relaxed_32(&ch->need_wakeup, 0);
-	p->wake = false;
-	sr_store_release_64(&ch->agent_epoch, epoch + 1);
-
-	p->id = ++ag->next_producer_id;
-	p->pid = pid;
-	p->uid = uid;
-	p->gid = gid;
-	p->reconnect = reconnect;
-	p->abi_minor = hdr.abi_minor;
-	p->creator_pid = hdr.creator_pid;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	p->reg_wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	if (p->state == PROD_PENDING && !own)
-		ag->n_pending--;
-	p->state = PROD_ACTIVE;
-	ag->n_producers++;
-	ag->st.registered++;
-	if (own)
-		producer_link(ag, p);
+	registry_claim_ring(ag, p);
+	registry_activate(ag, p, own, reconnect, &hdr);
 	*out = p;
 	return SPANRING_REG_OK;
 fail:
@@ -568,93 +597,94 @@ static void registry_reject(struct agent_producer *p, int status, const char *wh
 	registry_free(p);
 }
 
-/* Read the request of a pending connection and register or reject it. */
-static void registry_on_request(struct agent_producer *p)
+/* A request as it came off the socket: its bytes and every fd it carried. */
+struct reg_msg {
+	ssize_t n;          /* bytes received, <= 0: the connection ended */
+	int flags;          /* msg_flags */
+	bool bad_cmsg;      /* a control message other than SCM_RIGHTS */
+	uint8_t buf[sizeof(struct spanring_reg_req) + 1];
+	int fds[REG_MAX_FDS];
+	size_t nfds;
+};
+
+/*
+ * Receive one message. Every fd the peer sent is collected, whatever else
+ * is wrong, so that none leaks: also with an empty message, which reads
+ * like the end of the connection but may carry fds. -1 when there is
+ * nothing to read yet.
+ */
+static int registry_recv(int conn, struct reg_msg *m)
+{
+	struct sr_fd_msg fm;
+	m->n = sr_fd_recv(conn, m->buf, sizeof(m->buf), REG_MAX_FDS, MSG_DONTWAIT, &fm);
+	if (m->n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -1;
+	m->flags = fm.flags;
+	m->bad_cmsg = fm.foreign;
+	m->nfds = fm.nfds;
+	memcpy(m->fds, fm.fds, fm.nfds * sizeof(int));
+	return 0;
+}
+
+/* The request's shape and the peer's permission, before its ring is
+ * looked at: SPANRING_REG_OK with *req filled, or a reason with *why. */
+static int registry_check_request(struct agent_producer *p, const struct reg_msg *m,
+				  struct spanring_reg_req *req, const char **why)
+{
+	if (m->flags & MSG_CTRUNC) {
+		*why = "control message truncated (too many fds)";
+		return SPANRING_REG_EPROTO;
+	}
+	if (m->bad_cmsg) {
+		*why = "unexpected control message";
+		return SPANRING_REG_EPROTO;
+	}
+	if (m->n != (ssize_t)sizeof(*req) || (m->flags & MSG_TRUNC)) {
+		*why = "request has the wrong size";
+		return SPANRING_REG_EPROTO;
+	}
+	memcpy(req, m->buf, sizeof(*req));
+	if (req->magic != SPANRING_REG_MAGIC) {
+		*why = "bad request magic";
+		return SPANRING_REG_EPROTO;
+	}
+	if (m->nfds != 1) {
+		*why = m->nfds ? "more than one fd attached" : "no fd attached";
+		return SPANRING_REG_EPROTO;
+	}
+	if (!registry_peer_allowed(p->ag->cfg, p->uid, p->gid)) {
+		*why = "uid/gid not in the allow-list";
+		return SPANRING_REG_EPERM;
+	}
+	if (req->abi_major != SPANRING_ABI_MAJOR) {
+		*why = "unsupported ABI major version";
+		return SPANRING_REG_EABI;
+	}
+	return SPANRING_REG_OK;
+}
+
+/* The doorbell: an eventfd in the loop, handed over with the reply. */
+static void registry_make_bell(struct agent_producer *p)
 {
 	struct agent *ag = p->ag;
-	struct spanring_reg_req req;
-	uint8_t extra[sizeof(req) + 1];
-	/* Every fd the peer sent is in rm, whatever else is wrong, so that
-	 * none leaks: also with an empty message, which reads like the end
-	 * of the connection but may carry fds. */
-	struct sr_fd_msg rm;
-	ssize_t n = sr_fd_recv(p->conn_fd, extra, sizeof(extra), REG_MAX_FDS, MSG_DONTWAIT, &rm);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return;
-	int *fds = rm.fds;
-	size_t nfds = rm.nfds;
-	if (n <= 0) {
-		for (size_t j = 0; j < nfds; j++)
-			close(fds[j]);
-		registry_free(p);
-		return;
-	}
-	const char *why = NULL;
-	int status = SPANRING_REG_OK;
-	if (rm.flags & MSG_CTRUNC) {
-		status = SPANRING_REG_EPROTO;
-		why = "control message truncated (too many fds)";
-	} else if (rm.foreign) {
-		status = SPANRING_REG_EPROTO;
-		why = "unexpected control message";
-	} else if (n != (ssize_t)sizeof(req) || (rm.flags & MSG_TRUNC)) {
-		status = SPANRING_REG_EPROTO;
-		why = "request has the wrong size";
-	} else {
-		memcpy(&req, extra, sizeof(req));
-		if (req.magic != SPANRING_REG_MAGIC) {
-			status = SPANRING_REG_EPROTO;
-			why = "bad request magic";
-		} else if (nfds != 1) {
-			status = SPANRING_REG_EPROTO;
-			why = nfds ? "more than one fd attached" : "no fd attached";
-		} else if (!registry_peer_allowed(ag->cfg, p->uid, p->gid)) {
-			status = SPANRING_REG_EPERM;
-			why = "uid/gid not in the allow-list";
-		} else if (req.abi_major != SPANRING_ABI_MAJOR) {
-			status = SPANRING_REG_EABI;
-			why = "unsupported ABI major version";
-		}
-	}
-	if (status == SPANRING_REG_OK) {
-		struct agent_producer *pp = p;
-		status = registry_adopt(ag, fds[0], req.ring_size, p->pid, p->uid, p->gid,
-					(req.flags & SPANRING_REG_F_RECONNECT) != 0, &pp, &why);
-		if (status == SPANRING_REG_OK)
-			nfds = 0; /* the fd belongs to the mapping now */
-	}
-	for (size_t j = 0; j < nfds; j++)
-		close(fds[j]);
-	if (status != SPANRING_REG_OK) {
-		registry_reject(p, status, why);
-		return;
-	}
-
-	if (req.flags & SPANRING_REG_F_NOREPLY) {
-		/* An ending producer (exit, exec, fatal signal): it reads no
-		 * answer and rings no doorbell. Its connection usually ends
-		 * at once; the ring is drained then, as for any producer.
-		 * One info line per such producer (its "released" line): a
-		 * traced build makes thousands of them. */
-		p->ending = true;
-		log_debug("producer %llu registered: pid %d uid %u service '%s', %u slots x %u bytes "
-			 "(ending, no reply)",
-			 (unsigned long long)p->id, (int)p->pid, (unsigned)p->uid, p->service,
-			 p->map.l.slot_count, p->map.l.slot_size);
-		agent_poll_soon(ag, 0);
-		return;
-	}
 	p->bell_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->bell_fd < 0) {
 		log_error("registry: eventfd: %s", strerror(errno));
-	} else {
-		p->bell_w.fd = p->bell_fd;
-		p->bell_w.fn = registry_on_bell;
-		if (loop_add(&ag->loop, &p->bell_w, EPOLLIN)) {
-			close(p->bell_fd);
-			p->bell_fd = -1;
-		}
+		return;
 	}
+	p->bell_w.fd = p->bell_fd;
+	p->bell_w.fn = registry_on_bell;
+	if (loop_add(&ag->loop, &p->bell_w, EPOLLIN)) {
+		close(p->bell_fd);
+		p->bell_fd = -1;
+	}
+}
+
+/* p registered and wants a reply: its doorbell, the reply, the event. */
+static void registry_welcome(struct agent_producer *p)
+{
+	struct agent *ag = p->ag;
+	registry_make_bell(p);
 	/* ABI 1.2 producers check need_wakeup after each commit; older ones
 	 * are polled while they are registered (core.c). */
 	p->wake = p->abi_minor >= SPANRING_ABI_MINOR_WAKE && p->bell_fd >= 0;
@@ -679,11 +709,55 @@ static void registry_on_request(struct agent_producer *p)
 		 (unsigned long long)p->id, (int)p->pid, (unsigned)p->uid, p->service,
 		 p->map.l.slot_count, p->map.l.slot_size, p->reconnect ? " (reconnect)" : "",
 		 p->wake ? "" : " (polled: ABI minor < 2 or no doorbell)");
-	/* Spans written before registration are waiting. */
 	if (!p->conn_closed)
-		agent_poll_soon(ag, 0);
+		ag->reg_ev->registered(p);
 	else
-		agent_producer_closed(p);
+		ag->reg_ev->closed(p);
+}
+
+/* Read the request of a pending connection and register or reject it. */
+static void registry_on_request(struct agent_producer *p)
+{
+	struct reg_msg m;
+	if (registry_recv(p->conn_fd, &m))
+		return;
+	if (m.n <= 0) {
+		for (size_t j = 0; j < m.nfds; j++)
+			close(m.fds[j]);
+		registry_free(p);
+		return;
+	}
+	struct spanring_reg_req req;
+	const char *why = NULL;
+	int status = registry_check_request(p, &m, &req, &why);
+	if (status == SPANRING_REG_OK) {
+		struct agent_producer *pp = p;
+		status = registry_adopt(p->ag, m.fds[0], req.ring_size, p->pid, p->uid, p->gid,
+					(req.flags & SPANRING_REG_F_RECONNECT) != 0, &pp, &why);
+		if (status == SPANRING_REG_OK)
+			m.nfds = 0; /* the fd belongs to the mapping now */
+	}
+	for (size_t j = 0; j < m.nfds; j++)
+		close(m.fds[j]);
+	if (status != SPANRING_REG_OK) {
+		registry_reject(p, status, why);
+		return;
+	}
+	if (!(req.flags & SPANRING_REG_F_NOREPLY)) {
+		registry_welcome(p);
+		return;
+	}
+	/* An ending producer (exit, exec, fatal signal): it reads no answer
+	 * and rings no doorbell. Its connection usually ends at once; the
+	 * ring is drained then, as for any producer. One info line per such
+	 * producer (its "released" line): a traced build makes thousands of
+	 * them. */
+	p->ending = true;
+	log_debug("producer %llu registered: pid %d uid %u service '%s', %u slots x %u bytes "
+		  "(ending, no reply)",
+		  (unsigned long long)p->id, (int)p->pid, (unsigned)p->uid, p->service,
+		  p->map.l.slot_count, p->map.l.slot_size);
+	p->ag->reg_ev->registered(p);
 }
 
 static void registry_on_bell(struct loop_watch *w, uint32_t events)
@@ -696,7 +770,7 @@ static void registry_on_bell(struct loop_watch *w, uint32_t events)
 		return;
 	p->doorbells++;
 	p->ag->st.doorbells++;
-	agent_on_doorbell(p->ag, p);
+	p->ag->reg_ev->doorbell(p);
 }
 
 static void registry_on_conn(struct loop_watch *w, uint32_t events)
@@ -725,7 +799,7 @@ static void registry_on_conn(struct loop_watch *w, uint32_t events)
 		}
 	}
 	if (closed)
-		agent_producer_closed(p);
+		p->ag->reg_ev->closed(p);
 }
 
 #ifndef SO_PEERPIDFD
@@ -784,7 +858,7 @@ static void registry_on_accept(struct loop_watch *w, uint32_t events)
 			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
 				loop_mod(&ag->loop, &ag->listen_w, 0);
 				ag->accept_paused = true;
-				agent_house_arm(ag, agent_now_ns() + 1000000000ull);
+				loop_timer_arm_by(&ag->loop, &ag->house_t, agent_now_ns() + 1000000000ull);
 			}
 			return;
 		}
@@ -840,7 +914,7 @@ static void registry_on_accept(struct loop_watch *w, uint32_t events)
 		producer_link(ag, p);
 		ag->n_pending++;
 		/* Its registration deadline: an exact timer, not a periodic one. */
-		agent_house_arm(ag, p->accept_ns + ag->cfg->reg_timeout_us * 1000 + 1);
+		loop_timer_arm_by(&ag->loop, &ag->house_t, p->accept_ns + ag->cfg->reg_timeout_us * 1000 + 1);
 	}
 }
 
@@ -863,13 +937,6 @@ void registry_admit_queued(struct agent *ag)
 		if (p->state == PROD_PENDING)
 			registry_on_request(p);
 	}
-}
-
-/* Make sure housekeeping runs by when_ns. */
-void agent_house_arm(struct agent *ag, uint64_t when_ns)
-{
-	if (!ag->house_t.armed || ag->house_t.when_ns > when_ns)
-		loop_timer_arm(&ag->loop, &ag->house_t, when_ns);
 }
 
 void registry_housekeeping(struct agent *ag)
@@ -899,7 +966,7 @@ void registry_housekeeping(struct agent *ag)
 		}
 	}
 	if (next_due)
-		agent_house_arm(ag, next_due);
+		loop_timer_arm_by(&ag->loop, &ag->house_t, next_due);
 	if (ag->accept_paused)
-		agent_house_arm(ag, now + 1000000000ull);
+		loop_timer_arm_by(&ag->loop, &ag->house_t, now + 1000000000ull);
 }

@@ -44,6 +44,7 @@
 #include "fuzz.h"
 
 #include "agent.h"
+#include "drain.h"
 #include "log.h"
 #include "testring.h"
 
@@ -373,6 +374,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					struct batch *b = h->b[k];
 					h->b[k] = h->b[--h->n];
 					batch_unref(b);
+					agent_settle(&ag);
 				}
 			} else if (p && !p->conn_closed) {
 				agent_producer_closed(p);
@@ -432,7 +434,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (ag.inflight_batches == 0)
 				for (uint32_t i = 0; i < p->map.l.slot_count; i++)
 					FZ_CHECK(p->slots[i].tail == p->slots[i].pos &&
-						 p->slots[i].q_len == 0);
+						 p->slots[i].chunks.len == 0);
 		}
 	}
 	agent_fini(&ag); /* destroys the hold exporter and every producer */

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "agent.h"
+#include "drain.h"
 #include "exporter.h"
 #include "log.h"
 #include "testring.h"
@@ -75,12 +76,14 @@ static const struct exporter_ops fx_hold_ops = {
 	.destroy = fx_hold_destroy,
 };
 
-/* Release the i-th held batch (and forget it). */
+/* Release the i-th held batch (and forget it); the core gives its ring
+ * bytes back as the event loop would after an exporter's callback. */
 static inline void fx_release(struct fx *f, size_t i)
 {
 	assert_true(i < f->hold.n);
 	batch_unref(f->hold.held[i]);
 	f->hold.held[i] = NULL;
+	agent_settle(&f->ag);
 }
 
 /* Agent + one ring (slots x size, scope table of scope_cap) adopted as f->p. */

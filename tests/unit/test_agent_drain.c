@@ -207,7 +207,7 @@ static void test_scope_flood(void **state)
 	assert_true(n > 4096);
 	assert_int_equal(f.p->state, PROD_QUARANTINED);
 	assert_non_null(strstr(f.p->reason, "more distinct scopes"));
-	assert_int_equal(f.p->n_scopes, 4096);
+	assert_int_equal(f.p->scopes.n, 4096);
 	fx_fini(&f);
 }
 
@@ -257,14 +257,14 @@ static void test_scope_overlap(void **state)
 	put_scope_entry(&f, base, big); /* to the end of the table */
 	use_scope(&f, base, 0);
 	assert_int_equal(f.p->state, PROD_ACTIVE);
-	uint64_t bytes = f.p->scope_bytes;
+	uint64_t bytes = f.p->scopes.bytes;
 	assert_true(bytes >= big);
 	/* An entry inside the one cached: refused, nothing more copied. */
 	put_scope_entry(&f, base + 64, big - 64);
 	use_scope(&f, base + 64, 1);
 	assert_int_equal(f.p->state, PROD_QUARANTINED);
 	assert_non_null(strstr(f.p->reason, "overlaps an earlier one"));
-	assert_int_equal(f.p->scope_bytes, bytes);
+	assert_int_equal(f.p->scopes.bytes, bytes);
 	assert_int_equal(f.hold.spans, 1);
 	fx_fini(&f);
 
@@ -310,7 +310,7 @@ static void test_scope_bytes_limits(void **state)
 	f.hold.keep = false;
 	f.cfg.max_scope_bytes = 64 << 10;
 	uint64_t base = (sr_hdr(&f.t.m)->scope_len + 7) & ~7ull;
-	uint64_t before = f.p->scope_bytes;
+	uint64_t before = f.p->scopes.bytes;
 	int k;
 	for (k = 0; k < 100 && f.p->state == PROD_ACTIVE; k++) {
 		put_scope_entry(&f, base + (uint64_t)k * 8192, 8000);
@@ -318,9 +318,9 @@ static void test_scope_bytes_limits(void **state)
 	}
 	assert_int_equal(f.p->state, PROD_QUARANTINED);
 	assert_non_null(strstr(f.p->reason, "max_scope_bytes"));
-	assert_true(f.p->scope_bytes <= 64 << 10);
+	assert_true(f.p->scopes.bytes <= 64 << 10);
 	/* 8 entries of 8008 bytes fit beside the fixture's two; the 9th not. */
-	assert_int_equal(f.p->scope_bytes, before + 8 * (8008 + AGENT_SCOPE_ENT_OVERHEAD));
+	assert_int_equal(f.p->scopes.bytes, before + 8 * (8008 + AGENT_SCOPE_ENT_OVERHEAD));
 	assert_int_equal(k, 9);
 	fx_fini(&f);
 
