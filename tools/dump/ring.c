@@ -884,9 +884,9 @@ static void fmt_bytes(uint64_t b, char *out, size_t n)
 		snprintf(out, n, "%" PRIu64 " bytes", b);
 }
 
-int dump_ring_show(struct dump_ring *r, struct dump_out *o, bool spans)
+/* The ring's header, as the summary's first lines. */
+static void show_header(struct dump_ring *r, struct dump_out *o)
 {
-	int rc = DUMP_EXIT_OK;
 	const struct spanring_ring_hdr *h = &r->hdr;
 	uint32_t flags = sr_load_acquire_32(&sr_hdr(&r->m)->flags);
 	uint64_t slen = sr_load_acquire_64(&sr_hdr(&r->m)->scope_len);
@@ -894,74 +894,79 @@ int dump_ring_show(struct dump_ring *r, struct dump_out *o, bool spans)
 	uint32_t agent_abi = ch->agent_abi_major;
 	uint64_t epoch = ch->agent_epoch;
 	uint32_t wm = ch->watermark_pct;
-	bool human = o->fmt != DUMP_FMT_JSON;
 	FILE *f = o->f;
-	if (human) {
-		char sz[32], ss[32], created[64] = "-";
-		fmt_bytes(r->size, sz, sizeof(sz));
-		fmt_bytes(r->l.slot_size, ss, sizeof(ss));
-		if (h->created_ns) {
-			time_t t = (time_t)(h->created_ns / 1000000000ull);
-			struct tm tm;
-			if (o->utc ? gmtime_r(&t, &tm) : localtime_r(&t, &tm))
-				strftime(created, sizeof(created), "%Y-%m-%d %H:%M:%S", &tm);
-		}
-		if (r->pid && r->pid == r->holder)
-			fprintf(f, "ring of pid %d: service ", (int)r->pid);
-		else if (r->pid)
-			fprintf(f, "ring of pid %d (read through pid %d, which holds it but does not "
-				   "write it): service ", (int)r->pid, (int)r->holder);
-		else
-			fprintf(f, "ring of a producer that has exited (created by pid %" PRIu32
-				   "; read through pid %d, which holds it but does not write it): "
-				   "service ", h->creator_pid, (int)r->holder);
-		dump_fputs_safe(f, r->service);
-		fprintf(f, ", memfd inode %lu, %s\n", (unsigned long)r->ino, sz);
-		fprintf(f, "  ABI %" PRIu32 ".%" PRIu32 ", features 0x%" PRIx64
-			   ", flags%s%s%s, created %s by pid %" PRIu32 "\n",
-			h->abi_major, h->abi_minor, h->features,
-			flags & SPANRING_HDR_F_INITIALIZED ? " initialized" : "",
-			flags & SPANRING_HDR_F_CLOSED ? " closed" : "", flags ? "" : " none", created,
-			h->creator_pid);
-		fprintf(f, "  %" PRIu32 " slots x %s, scope table %" PRIu64 "/%" PRIu32
-			   " bytes, resource %" PRIu32 "/%" PRIu32 " bytes\n",
-			r->l.slot_count, ss, slen, r->l.scope_cap, h->res_len, r->l.res_cap);
-		if (agent_abi)
-			fprintf(f, "  agent: ABI %" PRIu32 ", epoch %" PRIu64 ", watermark %" PRIu32 "%%\n",
-				agent_abi, epoch, wm ? wm : 50);
-		else
-			fprintf(f, "  agent: none has adopted this ring\n");
-		if (!r->res)
-			fprintf(f, "  warning: %s\n", r->res_err[0] ? r->res_err : "no resource");
-		fprintf(f, "  %4s %14s %14s %10s %6s %10s %9s %9s %9s %9s\n", "SLOT", "HEAD", "TAIL",
-			"FILL", "FILL%", "SPANS", "DROP_FULL", "DROP_BIG", "DROP_ENC", "DOORBELLS");
-		uint32_t unused = 0;
-		for (uint32_t i = 0; i < r->l.slot_count; i++) {
-			const struct spanring_slot_prod *sp = sr_prod(&r->m, i);
-			uint64_t tail = sr_load_acquire_64(&sr_cons(&r->m, i)->tail);
-			uint64_t head = sr_load_acquire_64(&sp->head);
-			uint64_t drops = slot_drops(sp);
-			if (!head && !tail && !drops && !o->verbose) {
-				unused++; /* never written: one summary line below */
-				continue;
-			}
-			uint64_t fill = head >= tail ? head - tail : 0;
-			fprintf(f, "  %4u %14" PRIu64 " %14" PRIu64 " %10" PRIu64 " %5.1f%% %10" PRIu64
-				   " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 "%s\n",
-				i, head, tail, fill, 100.0 * (double)fill / r->l.slot_size,
-				sr_load_relaxed_64(&sp->spans), sr_load_relaxed_64(&sp->drop_full),
-				sr_load_relaxed_64(&sp->drop_oversize), sr_load_relaxed_64(&sp->drop_encode),
-				sr_load_relaxed_64(&sp->doorbells),
-				head < tail || head - tail > r->l.slot_size ? "  (inconsistent)" : "");
-		}
-		if (unused)
-			fprintf(f, "  (%u slot%s never written)\n", unused, unused == 1 ? "" : "s");
-		fflush(f);
+	char sz[32], ss[32], created[64] = "-";
+	fmt_bytes(r->size, sz, sizeof(sz));
+	fmt_bytes(r->l.slot_size, ss, sizeof(ss));
+	if (h->created_ns) {
+		time_t t = (time_t)(h->created_ns / 1000000000ull);
+		struct tm tm;
+		if (o->utc ? gmtime_r(&t, &tm) : localtime_r(&t, &tm))
+			strftime(created, sizeof(created), "%Y-%m-%d %H:%M:%S", &tm);
 	}
-	if (!r->res && r->res_err[0] && strstr(r->res_err, "decode"))
-		rc = DUMP_EXIT_CORRUPT;
-	if (!spans)
-		return rc;
+	if (r->pid && r->pid == r->holder)
+		fprintf(f, "ring of pid %d: service ", (int)r->pid);
+	else if (r->pid)
+		fprintf(f, "ring of pid %d (read through pid %d, which holds it but does not "
+			   "write it): service ", (int)r->pid, (int)r->holder);
+	else
+		fprintf(f, "ring of a producer that has exited (created by pid %" PRIu32
+			   "; read through pid %d, which holds it but does not write it): "
+			   "service ", h->creator_pid, (int)r->holder);
+	dump_fputs_safe(f, r->service);
+	fprintf(f, ", memfd inode %lu, %s\n", (unsigned long)r->ino, sz);
+	fprintf(f, "  ABI %" PRIu32 ".%" PRIu32 ", features 0x%" PRIx64
+		   ", flags%s%s%s, created %s by pid %" PRIu32 "\n",
+		h->abi_major, h->abi_minor, h->features,
+		flags & SPANRING_HDR_F_INITIALIZED ? " initialized" : "",
+		flags & SPANRING_HDR_F_CLOSED ? " closed" : "", flags ? "" : " none", created,
+		h->creator_pid);
+	fprintf(f, "  %" PRIu32 " slots x %s, scope table %" PRIu64 "/%" PRIu32
+		   " bytes, resource %" PRIu32 "/%" PRIu32 " bytes\n",
+		r->l.slot_count, ss, slen, r->l.scope_cap, h->res_len, r->l.res_cap);
+	if (agent_abi)
+		fprintf(f, "  agent: ABI %" PRIu32 ", epoch %" PRIu64 ", watermark %" PRIu32 "%%\n",
+			agent_abi, epoch, wm ? wm : 50);
+	else
+		fprintf(f, "  agent: none has adopted this ring\n");
+	if (!r->res)
+		fprintf(f, "  warning: %s\n", r->res_err[0] ? r->res_err : "no resource");
+}
+
+/* One line per slot that was ever written (every slot with --verbose). */
+static void show_slots(struct dump_ring *r, struct dump_out *o)
+{
+	FILE *f = o->f;
+	fprintf(f, "  %4s %14s %14s %10s %6s %10s %9s %9s %9s %9s\n", "SLOT", "HEAD", "TAIL",
+		"FILL", "FILL%", "SPANS", "DROP_FULL", "DROP_BIG", "DROP_ENC", "DOORBELLS");
+	uint32_t unused = 0;
+	for (uint32_t i = 0; i < r->l.slot_count; i++) {
+		const struct spanring_slot_prod *sp = sr_prod(&r->m, i);
+		uint64_t tail = sr_load_acquire_64(&sr_cons(&r->m, i)->tail);
+		uint64_t head = sr_load_acquire_64(&sp->head);
+		uint64_t drops = slot_drops(sp);
+		if (!head && !tail && !drops && !o->verbose) {
+			unused++; /* never written: one summary line below */
+			continue;
+		}
+		uint64_t fill = head >= tail ? head - tail : 0;
+		fprintf(f, "  %4u %14" PRIu64 " %14" PRIu64 " %10" PRIu64 " %5.1f%% %10" PRIu64
+			   " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 "%s\n",
+			i, head, tail, fill, 100.0 * (double)fill / r->l.slot_size,
+			sr_load_relaxed_64(&sp->spans), sr_load_relaxed_64(&sp->drop_full),
+			sr_load_relaxed_64(&sp->drop_oversize), sr_load_relaxed_64(&sp->drop_encode),
+			sr_load_relaxed_64(&sp->doorbells),
+			head < tail || head - tail > r->l.slot_size ? "  (inconsistent)" : "");
+	}
+	if (unused)
+		fprintf(f, "  (%u slot%s never written)\n", unused, unused == 1 ? "" : "s");
+}
+
+/* The committed spans not yet released, slot by slot. DUMP_EXIT_*. */
+static int show_spans(struct dump_ring *r, struct dump_out *o, bool human)
+{
+	int rc = DUMP_EXIT_OK;
+	FILE *f = o->f;
 	if (human && o->fmt == DUMP_FMT_LINES)
 		fprintf(f, "committed spans not yet released (read-only; slot by slot):\n");
 	uint64_t total = 0;
@@ -984,6 +989,23 @@ int dump_ring_show(struct dump_ring *r, struct dump_out *o, bool spans)
 		fprintf(f, "%" PRIu64 " span%s in the ring\n", total, total == 1 ? "" : "s");
 	fflush(f);
 	return rc;
+}
+
+int dump_ring_show(struct dump_ring *r, struct dump_out *o, bool spans)
+{
+	int rc = DUMP_EXIT_OK;
+	bool human = o->fmt != DUMP_FMT_JSON;
+	if (human) {
+		show_header(r, o);
+		show_slots(r, o);
+		fflush(o->f);
+	}
+	if (!r->res && r->res_err[0] && strstr(r->res_err, "decode"))
+		rc = DUMP_EXIT_CORRUPT;
+	if (!spans)
+		return rc;
+	int src = show_spans(r, o, human);
+	return src != DUMP_EXIT_OK ? src : rc;
 }
 
 /* ---- follow ------------------------------------------------------------------------------ */
