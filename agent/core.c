@@ -662,16 +662,7 @@ static void agent_on_house(struct loop_timer *t)
 void agent_producer_closed(struct agent_producer *p)
 {
 	struct agent *ag = p->ag;
-	if (p->conn_fd >= 0) {
-		loop_del(&ag->loop, &p->conn_w);
-		close(p->conn_fd);
-		p->conn_fd = -1;
-	}
-	if (p->bell_fd >= 0) {
-		loop_del(&ag->loop, &p->bell_w);
-		close(p->bell_fd);
-		p->bell_fd = -1;
-	}
+	registry_close_conn(p);
 	p->conn_closed = true;
 	agent_log(p->ending ? AGENT_LOG_DEBUG : AGENT_LOG_INFO,
 		  "producer %llu (pid %d) disconnected; draining what it committed",

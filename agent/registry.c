@@ -227,7 +227,7 @@ static void producer_release_ring(struct agent_producer *p, bool close_fd)
 	p->mapped = false;
 }
 
-void registry_free(struct agent_producer *p)
+void registry_close_conn(struct agent_producer *p)
 {
 	struct agent *ag = p->ag;
 	if (p->conn_fd >= 0) {
@@ -240,6 +240,12 @@ void registry_free(struct agent_producer *p)
 		close(p->bell_fd);
 		p->bell_fd = -1;
 	}
+}
+
+void registry_free(struct agent_producer *p)
+{
+	struct agent *ag = p->ag;
+	registry_close_conn(p);
 	if (p->state == PROD_PENDING) {
 		ag->n_pending--;
 	} else {

@@ -101,6 +101,8 @@ uint64_t registry_scope_reserve(const struct agent *ag, const struct sr_layout *
 void registry_maybe_free(struct agent_producer *p);
 void registry_reap(struct agent *ag);
 void registry_free(struct agent_producer *p);
+/* Stop watching and close p's connection and doorbell (either may be gone). */
+void registry_close_conn(struct agent_producer *p);
 /* Close connections that did not register in time. */
 void registry_housekeeping(struct agent *ag);
 const char *registry_reason_name(int status);

@@ -259,6 +259,8 @@ SR_HIDDEN struct sr_thread *sr_thread_get(void);
 
 /* Commit a finished recording span: lib/commit.h (static inline). Its slow paths: */
 SR_HIDDEN void sr_slot_claim(struct sr_thread *t);
+/* Free a span that is not in a thread's pool, with its heap parts. */
+SR_HIDDEN void sr_span_free(struct spanring_span *s);
 SR_HIDDEN bool sr_slot_move(struct sr_thread *t);
 SR_HIDDEN void sr_doorbell_check(struct sr_slot_w *w, uint64_t head);
 SR_HIDDEN void sr_wake_agent(struct sr_slot_w *w);

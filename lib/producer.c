@@ -303,8 +303,6 @@ static void slot_release(struct sr_thread *t)
 	t->slot = -1;
 }
 
-static void span_free_heap(struct spanring_span *s);
-
 static void thread_dtor(void *arg)
 {
 	struct sr_thread *t = arg;
@@ -312,8 +310,7 @@ static void thread_dtor(void *arg)
 	while (t->pool) {
 		struct spanring_span *s = t->pool;
 		t->pool = s->next_free;
-		span_free_heap(s);
-		sr_free(s);
+		sr_span_free(s);
 	}
 	sr_tls = NULL;
 	sr_free(t);
@@ -408,7 +405,7 @@ bool sr_slot_move(struct sr_thread *t)
 
 /* ---- spans' heap parts ---------------------------------------------------------- */
 
-static void span_free_heap(struct spanring_span *s)
+void sr_span_free(struct spanring_span *s)
 {
 	if (s->kv != s->inline_kv)
 		sr_free(s->kv);
@@ -420,6 +417,7 @@ static void span_free_heap(struct spanring_span *s)
 		s->chunks = c->next;
 		sr_free(c);
 	}
+	sr_free(s);
 }
 
 /* ---- scope table ------------------------------------------------------------- */

@@ -194,17 +194,7 @@ static void span_recycle(struct sr_thread *t, struct spanring_span *s)
 		t->npool++;
 		return;
 	}
-	if (s->kv != s->inline_kv)
-		sr_free(s->kv);
-	sr_free(s->ev);
-	sr_free(s->ln);
-	sr_free(s->xkv);
-	while (s->chunks) {
-		struct sr_chunk *c = s->chunks;
-		s->chunks = c->next;
-		sr_free(c);
-	}
-	sr_free(s);
+	sr_span_free(s);
 }
 
 /* Unlink ended spans from the top of the thread's chain of current spans. */
