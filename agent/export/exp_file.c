@@ -34,69 +34,6 @@ struct exp_file {
 	const struct batch *writing; /* for the zero-copy check */
 };
 
-/*
- * Does [p, p+n) decode as message d, every field known to d with the wire
- * type of its type, nested messages alike (at most depth levels)? What
- * protobuf-c's unpack accepts, minus unknown fields, without allocating:
- * an output file is checked whole at start, at hundreds of MB/s.
- */
-static bool file_msg_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
-			int depth)
-{
-	const uint8_t *end = p + n;
-	if (depth < 0)
-		return false;
-	while (p < end) {
-		uint32_t field, wt;
-		const uint8_t *payload, *next;
-		uint64_t v;
-		if (pb_next_field(p, end, &field, &wt, &payload, &next, &v))
-			return false;
-		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, field);
-		if (!f)
-			return false;
-		switch (f->type) {
-		case PROTOBUF_C_TYPE_MESSAGE:
-			if (wt != SPANRING_WT_LEN ||
-			    !file_msg_ok(f->descriptor, payload, (size_t)v, depth - 1))
-				return false;
-			break;
-		case PROTOBUF_C_TYPE_STRING:
-		case PROTOBUF_C_TYPE_BYTES:
-			if (wt != SPANRING_WT_LEN)
-				return false;
-			break;
-		case PROTOBUF_C_TYPE_SFIXED32:
-		case PROTOBUF_C_TYPE_FIXED32:
-		case PROTOBUF_C_TYPE_FLOAT:
-			if (wt != SPANRING_WT_I32 &&
-			    !(wt == SPANRING_WT_LEN && f->label == PROTOBUF_C_LABEL_REPEATED && v % 4 == 0))
-				return false;
-			break;
-		case PROTOBUF_C_TYPE_SFIXED64:
-		case PROTOBUF_C_TYPE_FIXED64:
-		case PROTOBUF_C_TYPE_DOUBLE:
-			if (wt != SPANRING_WT_I64 &&
-			    !(wt == SPANRING_WT_LEN && f->label == PROTOBUF_C_LABEL_REPEATED && v % 8 == 0))
-				return false;
-			break;
-		default: /* the varint types */
-			if (wt == SPANRING_WT_LEN && f->label == PROTOBUF_C_LABEL_REPEATED) {
-				const uint8_t *q = payload, *qe = payload + v;
-				uint64_t x;
-				while (q < qe)
-					if (pb_get_varint(&q, qe, &x))
-						return false;
-			} else if (wt != SPANRING_WT_VARINT) {
-				return false;
-			}
-			break;
-		}
-		p = next;
-	}
-	return true;
-}
-
 /* Does rec (len bytes) decode as a request this exporter could have
  * written: an ExportTraceServiceRequest of at least one ResourceSpans,
  * with nothing in it the schema does not know? */
@@ -104,8 +41,8 @@ static bool file_record_ok(const uint8_t *rec, size_t len)
 {
 	/* ExportTraceServiceRequest has one field: 1, resource_spans. */
 	return len >= 2 && rec[0] == 0x0a &&
-	       file_msg_ok(&opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
-			   rec, len, SR_PB_MAX_NESTING);
+	       sr_pb_schema_ok(&opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
+			       rec, len, SR_PB_MAX_NESTING);
 }
 
 /*

@@ -24,6 +24,13 @@
 SR_HIDDEN bool sr_pb_nesting_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
 				int maxdepth);
 
+/* Stricter: as sr_pb_nesting_ok, and every field is known to the schema
+ * and has a wire type its type allows, at every level: what protobuf-c's
+ * unpack accepts, minus unknown fields, without allocating (the file
+ * exporter checks a whole existing output file with it at start). */
+SR_HIDDEN bool sr_pb_schema_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
+			       int maxdepth);
+
 /* protobuf_c_message_unpack() after sr_pb_nesting_ok(SR_PB_MAX_NESTING);
  * NULL when either fails. Free with protobuf_c_message_free_unpacked(). */
 SR_HIDDEN ProtobufCMessage *sr_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p,
