@@ -6,6 +6,7 @@
  * see a half-written value while a writer replaces it.
  */
 #include <pthread.h>
+#include <time.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -77,8 +78,19 @@ static void t_seqlock(void **st)
 
 	pthread_t thr;
 	assert_int_equal(pthread_create(&thr, NULL, seq_writer, NULL), 0);
+	/* Reads until 100000 were accepted, for at most 10 s: on a loaded
+	 * machine the writer can be preempted in the middle of a write (odd
+	 * sequence) for longer than a fixed number of reads takes, and every
+	 * read in that time is rightly refused. */
 	unsigned accepted = 0;
-	for (unsigned i = 0; i < 2000000 && accepted < 100000; i++) {
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned i = 0; accepted < 100000; i++) {
+		if ((i & 0xffff) == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec - t0.tv_sec > 10)
+				break;
+		}
 		uint32_t s = sr_seq_read_begin(&sq.seq);
 		uint64_t a = sr_seq_load_64(&sq.a);
 		uint64_t b = sr_seq_load_64(&sq.b);
