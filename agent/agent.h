@@ -16,9 +16,9 @@
  * the agent writes to the ring (tail, scope_at_tail, the consumer header)
  * is never read back from shared memory: the agent keeps its own copy.
  *
- * Exporters see the agent, the batches they are handed and the producers
- * and scope entries a batch's segments name (batch.h, registry.h,
- * scope_cache.h, zc below) through this header.
+ * Exporters do not include this header (nor any core module's): they see
+ * the batches they are handed (batch.h) and what struct exp_host lends
+ * them (agent/export/exporter.h).
  */
 #ifndef SPANRING_AGENT_AGENT_H
 #define SPANRING_AGENT_AGENT_H
@@ -37,8 +37,8 @@
 #include "registry.h"
 #include "ring.h"
 #include "scope_cache.h"
+#include "version.h"
 
-#define AGENT_VERSION "0.1.0"
 #define AGENT_MAX_EXPORTERS 64 /* INST_MAX */
 
 /* ---- the agent ------------------------------------------------------------ */

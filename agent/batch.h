@@ -22,7 +22,8 @@ struct scope_ent;
 
 /* A run of consecutive span records of one producer, slot and scope. */
 struct batch_seg {
-	struct agent_producer *p;
+	struct agent_producer *p; /* the core's (registry.h); exporters name it
+				     through exp_host.producer_id */
 	const struct scope_ent *scope;
 	const uint8_t *ptr; /* into ring memory (mirror mapping) */
 	uint32_t len;

@@ -62,6 +62,11 @@ fail:
 	return NULL;
 }
 
+static struct exp_producer_id host_producer_id(const struct agent_producer *p)
+{
+	return (struct exp_producer_id){.id = p->id, .pid = p->pid, .service = p->service};
+}
+
 void agent_exp_host_init(struct agent *ag)
 {
 	ag->xhost = (struct exp_host){
@@ -76,6 +81,7 @@ void agent_exp_host_init(struct agent *ag)
 		.release = batch_unref,
 		.batch_of_bytes = host_batch_of_bytes,
 		.zc_check = zc_check_iov,
+		.producer_id = host_producer_id,
 	};
 }
 

@@ -8,12 +8,14 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "pbcheck.h"
-#include "agent.h"
+#include "batch.h"
+#include "config.h"
 #include "exporter.h"
 #include "log.h"
 #include "otlp_trace.pb-c.h"
@@ -76,7 +78,7 @@ static void console_value(struct sbuf *s, const AnyValue *v)
 	}
 }
 
-static void console_span(struct sbuf *s, const struct agent_producer *p, const Span *sp)
+static void console_span(struct sbuf *s, const struct exp_producer_id *p, const Span *sp)
 {
 	time_t sec = (time_t)(sp->start_time_unix_nano / 1000000000ull);
 	struct tm tm;
@@ -133,6 +135,7 @@ static int console_submit(struct exporter *e, struct batch *b)
 	uint64_t bad = 0;
 	for (size_t i = 0; i < b->nsegs; i++) {
 		const struct batch_seg *sg = &b->segs[i];
+		struct exp_producer_id who = e->host->producer_id(sg->p);
 		if (sg->len > c->cap) {
 			uint8_t *n = realloc(c->buf, sg->len);
 			if (!n)
@@ -153,7 +156,7 @@ static int console_submit(struct exporter *e, struct batch *b)
 			}
 			Span *sp = (void *)sr_pb_unpack(&opentelemetry__proto__trace__v1__span__descriptor, payload, (size_t)v);
 			if (sp) {
-				console_span(&c->line, sg->p, sp);
+				console_span(&c->line, &who, sp);
 				opentelemetry__proto__trace__v1__span__free_unpacked(sp, NULL);
 			} else {
 				bad++;

@@ -12,11 +12,13 @@
  * truncated so that the file stays decodable.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "batch.h"
+#include "config.h"
 #include "exporter.h"
 #include "otlp_trace_service.pb-c.h"
 #include "pbcheck.h"

@@ -8,11 +8,13 @@
  * appended to only when every line is one of its requests (json_check).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "batch.h"
+#include "config.h"
 #include "exporter.h"
 #include "log.h"
 #include "otlp_json.h"

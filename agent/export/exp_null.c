@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "agent.h"
+#include "batch.h"
 #include "exporter.h"
 
 static int null_submit(struct exporter *e, struct batch *b)

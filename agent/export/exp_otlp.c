@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "exporter.h"
 #include "log.h"
 #include "otlp_base.h"

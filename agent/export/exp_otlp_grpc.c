@@ -28,12 +28,15 @@
 #include <unistd.h>
 
 #include "base64.h"
+#include "config.h"
 #include "log.h"
+#include "loop.h"
 #include "otlp_base.h"
 #include "otlp_retry.h"
 #include "otlp_wire.h"
 #include "sbuf.h"
 #include "tls.h"
+#include "version.h"
 
 #define G_MAX_BATCHES 256
 #define G_IOV_MAX 1024

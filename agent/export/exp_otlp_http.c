@@ -27,13 +27,16 @@
 #include <linux/errqueue.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
+#include "loop.h"
 #include "otlp_base.h"
 #include "otlp_json.h"
 #include "otlp_retry.h"
 #include "otlp_wire.h"
 #include "sbuf.h"
 #include "tls.h"
+#include "version.h"
 
 #ifndef SO_ZEROCOPY
 #define SO_ZEROCOPY 60

@@ -29,10 +29,20 @@
 
 struct agent;
 struct agent_config;
+struct agent_producer;
 struct batch;
 struct exporter;
 struct loop;
 struct sbuf;
+
+/* Who a batch segment's spans came from (batch_seg.p), as exporters name
+ * it in their output and logs. */
+struct exp_producer_id {
+	uint64_t id;         /* the agent's number for the producer */
+	pid_t pid;           /* SO_PEERCRED */
+	const char *service; /* service.name; "" when unknown. Valid while a
+				batch naming the producer is held */
+};
 
 /*
  * What the core lends every exporter (struct agent's xhost, set up by
@@ -60,6 +70,8 @@ struct exp_host {
 	 * to be sent (agent/zc.c, zc_check_iov); returns the violations. */
 	size_t (*zc_check)(struct agent *ag, const struct iovec *iov, const uint8_t *kind, size_t n,
 			   uint64_t span_bytes);
+	/* The producer a segment names (the producer is the core's). */
+	struct exp_producer_id (*producer_id)(const struct agent_producer *p);
 };
 
 /* Counters every exporter keeps (reported by the control socket and

@@ -83,10 +83,11 @@ static bool isolated_done(struct otlp_base *ob, struct oq_item *it, const struct
 		ob->e.st.failures++;
 		ob->e.st.let_go_spans += gspans;
 		ob->c.lg_permanent += gspans;
+		struct exp_producer_id who = ob->e.host->producer_id(p);
 		log_warn("exporter %s (%s): %s (not retryable)%s%s for the spans of producer %llu "
 			 "(pid %d, service '%s') alone: letting go of its %llu spans",
 			 ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail,
-			 (unsigned long long)p->id, (int)p->pid, p->service,
+			 (unsigned long long)who.id, (int)who.pid, who.service,
 			 (unsigned long long)gspans);
 	}
 	it->iso_spans_done += gspans;

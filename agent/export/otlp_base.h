@@ -19,7 +19,9 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "agent.h"
+#include "batch.h"
+#include "exporter.h"
+#include "loop.h"
 #include "otlp_conf.h"
 
 struct oq_item {

@@ -31,6 +31,7 @@
 
 #include <fcntl.h>
 
+#include "agent.h"
 #include "fuzz.h"
 
 #include "testring.h"

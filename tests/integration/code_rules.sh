@@ -6,9 +6,12 @@
 #    __sync_* or ck_pr_* elsewhere in lib/, agent/ or tools/;
 #  - no function in lib/, agent/ or tools/ is longer than 100 lines unless
 #    the comment above it says why it stays whole ("kept whole");
-#  - the exporters (agent/export/) never include the core's modules'
-#    headers (registry.h, drain.h, chunkq.h, scope_cache.h, ctl.h): what
-#    they see of the core is agent/export/exporter.h.
+#  - the agent's include graph has no cycle between its core (agent/) and
+#    its exporters (agent/export/): of agent/'s headers the exporters
+#    include only the layer below both (batch.h, config.h, log.h, loop.h,
+#    version.h; not agent.h, registry.h, drain.h, ...), and those include
+#    no other header of agent/ and none of agent/export/. What the
+#    exporters see of the core is agent/export/exporter.h.
 # Checks only the source tree; runs once per build like the other tests.
 set -uo pipefail
 src=${SPANRING_TEST_SRC:?}
@@ -53,8 +56,28 @@ EOF
 )
 [ -z "$long" ] || { echo "$long"; fail "functions over 100 lines without a comment saying why"; }
 
-up=$(grep -n '#include "\(registry\|drain\|chunkq\|scope_cache\|ctl\|batch_done\)\.h"' agent/export/*.[ch])
-[ -z "$up" ] || { echo "$up"; fail "an exporter includes a core module's header"; }
+# The exporters' layer below them in agent/, and the path of each of its
+# headers.
+below="batch.h config.h log.h loop.h version.h"
+base=$(for h in $below; do echo "agent/$h"; done)
+# "FILE: HEADER" for each header of folder $1 that a file of $3... includes
+# by its name ("HEADER") and the list $2 does not allow.
+reach() {
+	local dir=$1 allow=$2 f h
+	shift 2
+	for f in "$@"; do
+		for h in $(sed -n 's/^\s*#\s*include\s*"\([^"/]*\)".*/\1/p' "$f"); do
+			[ -e "$dir/$h" ] && ! grep -qwF "$h" <<<"$allow" && echo "$f: $h"
+		done
+	done
+	return 0
+}
+up=$(reach agent "$below" agent/export/*.[ch])
+[ -z "$up" ] || { echo "$up"; fail "an exporter includes a core header (agent.h or a module's)"; }
+up=$(reach agent "$below" $base)
+[ -z "$up" ] || { echo "$up"; fail "a header below the exporters includes a core header"; }
+down=$(reach agent/export "" $base)
+[ -z "$down" ] || { echo "$down"; fail "a header below the exporters includes an exporter's header"; }
 
 [ $bad -eq 0 ] && echo "code rules hold: $(wc -l <<<"$srcs") files"
 exit $bad
