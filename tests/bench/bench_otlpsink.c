@@ -6,14 +6,22 @@
  * body). It does not decode the protobuf: it stands for a collector that
  * costs nothing, so that the agent's own CPU per span is what is measured.
  *
- *   bench_otlpsink --port-file PATH [--max-seconds N] [--port P]
+ *   bench_otlpsink --port-file PATH [--max-seconds N] [--port P] [--latency]
  *
  * --port: listen on P (a backend that comes back on its port), else any.
+ * --latency: keep each body and walk it down to the spans' end times
+ *   (ExportTraceServiceRequest 1 -> ResourceSpans 2 -> ScopeSpans 2 ->
+ *   Span 8, end_time_unix_nano): the end-to-end latency of every span,
+ *   from its end (the producer's CLOCK_REALTIME) to the moment its
+ *   request was read whole here. Costs the sink, not the agent.
  *
  * Writes the port it listens on to PATH; on SIGTERM prints
- * {"requests":N,"body_bytes":N} and exits.
+ * {"requests":N,"body_bytes":N} (with --latency also "spans" and "lat":
+ * {"n","p50_us","p99_us","p999_us","max_us"}) and exits.
  */
 #include <errno.h>
+#include <stdint.h>
+
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pbwire.h"
+
 #define MAXC 64
 
 struct conn {
@@ -33,7 +43,113 @@ struct conn {
 	size_t hlen;
 	unsigned long long body_left;
 	int in_body;
+	uint8_t *body; /* --latency: the body being read */
+	size_t blen, bcap;
 };
+
+/* --latency: every span's end-to-end latency, in µs. */
+static int want_lat;
+static uint32_t *lat;
+static size_t nlat, caplat;
+
+static void lat_add(uint64_t us)
+{
+	if (nlat == caplat) {
+		size_t nc = caplat ? 2 * caplat : 1 << 16;
+		uint32_t *n = realloc(lat, nc * sizeof(*n));
+		if (!n)
+			return;
+		lat = n;
+		caplat = nc;
+	}
+	lat[nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
+/* Call fn on the payload of every LEN field number f of [p, end). */
+static void pb_each(const uint8_t *p, const uint8_t *end, uint32_t f,
+		    void (*fn)(const uint8_t *, const uint8_t *, uint64_t), uint64_t now)
+{
+	while (p < end) {
+		uint32_t field, wt;
+		const uint8_t *pl, *next;
+		uint64_t v;
+		if (pb_next_field(p, end, &field, &wt, &pl, &next, &v))
+			return;
+		if (field == f && wt == SPANRING_WT_LEN)
+			fn(pl, next, now);
+		p = next;
+	}
+}
+
+static void on_span(const uint8_t *p, const uint8_t *end, uint64_t now)
+{
+	while (p < end) {
+		uint32_t field, wt;
+		const uint8_t *pl, *next;
+		uint64_t v;
+		if (pb_next_field(p, end, &field, &wt, &pl, &next, &v))
+			return;
+		if (field == 8 && wt == SPANRING_WT_I64) {
+			uint64_t e;
+			memcpy(&e, pl, 8); /* little-endian, as on every target */
+			lat_add(now > e ? (now - e) / 1000 : 0);
+			return;
+		}
+		p = next;
+	}
+}
+
+static void on_scope(const uint8_t *p, const uint8_t *end, uint64_t now)
+{
+	pb_each(p, end, 2, on_span, now);
+}
+
+static void on_resource(const uint8_t *p, const uint8_t *end, uint64_t now)
+{
+	pb_each(p, end, 2, on_scope, now);
+}
+
+static void body_done(struct conn *k)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	pb_each(k->body, k->body + k->blen, 1, on_resource, now);
+	k->blen = 0;
+}
+
+static void body_add(struct conn *k, const char *p, size_t n)
+{
+	if (k->blen + n > k->bcap) {
+		size_t nc = k->bcap ? k->bcap : 1 << 16;
+		while (nc < k->blen + n)
+			nc *= 2;
+		uint8_t *b = realloc(k->body, nc);
+		if (!b)
+			return;
+		k->body = b;
+		k->bcap = nc;
+	}
+	memcpy(k->body + k->blen, p, n);
+	k->blen += n;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void lat_print(void)
+{
+	qsort(lat, nlat, sizeof(*lat), cmp_u32);
+	size_t n = nlat;
+#define Q(q) (n ? lat[(size_t)((double)(n - 1) * (q))] : 0)
+	printf(",\"spans\":%zu,\"lat\":{\"n\":%zu,\"p50_us\":%u,\"p99_us\":%u,\"p999_us\":%u,"
+	       "\"max_us\":%u}",
+	       n, n, Q(0.5), Q(0.99), Q(0.999), n ? lat[n - 1] : 0);
+#undef Q
+}
 
 static volatile sig_atomic_t stop;
 static void on_sig(int s)
@@ -49,16 +165,22 @@ int main(int argc, char **argv)
 {
 	const char *port_file = NULL;
 	long max_s = 600, port = 0;
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--port-file"))
-			port_file = argv[i + 1];
-		else if (!strcmp(argv[i], "--port"))
-			port = atol(argv[i + 1]);
-		else if (!strcmp(argv[i], "--max-seconds"))
-			max_s = atol(argv[i + 1]);
+	for (int i = 1; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(argv[i], "--latency"))
+			want_lat = 1;
+		else if (v && !strcmp(argv[i], "--port-file"))
+			port_file = argv[++i];
+		else if (v && !strcmp(argv[i], "--port"))
+			port = atol(argv[++i]);
+		else if (v && !strcmp(argv[i], "--max-seconds"))
+			max_s = atol(argv[++i]);
+		else
+			port_file = NULL, i = argc; /* unknown: the usage line */
 	}
 	if (!port_file) {
-		fprintf(stderr, "usage: bench_otlpsink --port-file PATH [--max-seconds N]\n");
+		fprintf(stderr, "usage: bench_otlpsink --port-file PATH [--max-seconds N] [--port P] "
+				"[--latency]\n");
 		return 2;
 	}
 	signal(SIGTERM, on_sig);
@@ -102,6 +224,7 @@ int main(int argc, char **argv)
 			ssize_t n = read(k->fd, buf, sizeof(buf));
 			if (n <= 0) {
 				close(k->fd);
+				free(k->body);
 				c[i] = c[--nc];
 				continue;
 			}
@@ -113,10 +236,14 @@ int main(int argc, char **argv)
 						take = (size_t)k->body_left;
 					k->body_left -= take;
 					body_bytes += take;
+					if (want_lat)
+						body_add(k, buf + off, take);
 					off += take;
 					if (k->body_left == 0) {
 						k->in_body = 0;
 						requests++;
+						if (want_lat)
+							body_done(k);
 						ssize_t w = write(k->fd, OK, sizeof(OK) - 1);
 						(void)w;
 					}
@@ -160,6 +287,9 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	printf("{\"requests\":%llu,\"body_bytes\":%llu}\n", requests, body_bytes);
+	printf("{\"requests\":%llu,\"body_bytes\":%llu", requests, body_bytes);
+	if (want_lat)
+		lat_print();
+	printf("}\n");
 	return 0;
 }
