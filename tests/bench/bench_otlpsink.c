@@ -17,8 +17,6 @@
  */
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "httpsink.h"
 
@@ -43,15 +41,10 @@ static int on_request(void *arg, const uint8_t *body, size_t len)
 int main(int argc, char **argv)
 {
 	struct httpsink_opts o = {.max_seconds = 600, .on_request = on_request, .stop = &stop};
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--port-file"))
-			o.port_file = argv[i + 1];
-		else if (!strcmp(argv[i], "--port"))
-			o.port = (uint16_t)atoi(argv[i + 1]);
-		else if (!strcmp(argv[i], "--max-seconds"))
-			o.max_seconds = atol(argv[i + 1]);
-	}
-	if (!o.port_file) {
+	bool usage = argc % 2 == 0;
+	for (int i = 1; i + 1 < argc; i += 2)
+		usage |= !httpsink_option(&o, argv[i], argv[i + 1]);
+	if (!o.port_file || usage) {
 		fprintf(stderr, "usage: bench_otlpsink --port-file PATH [--max-seconds N] [--port P]\n");
 		return 2;
 	}

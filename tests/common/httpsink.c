@@ -143,6 +143,19 @@ static int listen_on(const struct httpsink_opts *o)
 	return ls;
 }
 
+bool httpsink_option(struct httpsink_opts *o, const char *name, const char *value)
+{
+	if (!strcmp(name, "--port-file"))
+		o->port_file = value;
+	else if (!strcmp(name, "--port"))
+		o->port = (uint16_t)atoi(value);
+	else if (!strcmp(name, "--max-seconds"))
+		o->max_seconds = atol(value);
+	else
+		return false;
+	return true;
+}
+
 int httpsink_serve(const struct httpsink_opts *o)
 {
 	int ls = listen_on(o);

@@ -34,6 +34,10 @@ struct httpsink_opts {
 	volatile sig_atomic_t *stop; /* the loop ends when it becomes non-zero */
 };
 
+/* Take one of the sink's command-line options (--port-file PATH, --port P,
+ * --max-seconds N) into o; false when name is none of them. */
+bool httpsink_option(struct httpsink_opts *o, const char *name, const char *value);
+
 /* Serve until *stop or max_seconds. Returns 0, or -1 (with a message on
  * stderr) when it cannot listen or write the port file. */
 int httpsink_serve(const struct httpsink_opts *o);

@@ -106,9 +106,7 @@ total=$(expected_count)
 for e in a b c; do wait_settled "otlp_http/$e" "$total" 60; done
 for i in $(seq 20); do r=$(rss_anon_kb); [ "$r" -gt "$max_rss" ] && max_rss=$r; sleep 0.05; done
 echo "agent RssAnon at most ${max_rss} kB"
-rss_limit=32768 # kB; sanitizers keep shadow memory and quarantines: not checked
-case "$build" in *asan* | *tsan* | *ubsan*) rss_limit=$((4 << 20)) ;; esac
-[ "$max_rss" -le "$rss_limit" ] || fail "agent RssAnon $max_rss kB"
+[ "$max_rss" -le "$RSS_LIMIT_KB" ] || fail "agent RssAnon $max_rss kB (> $RSS_LIMIT_KB kB)"
 expect_eq "c let go" "$(stat exp.otlp_http/c.let_go_spans)" 0
 expect_ge "c spilled to its spool" "$(stat exp.otlp_http/c.spilled_spans)" 1
 expect_eq "c replayed = spilled" "$(stat exp.otlp_http/c.replayed_spans)" "$(stat exp.otlp_http/c.spilled_spans)"

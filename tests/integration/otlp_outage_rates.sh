@@ -16,16 +16,19 @@
 #    - c's first delivery within 2 s of its return, then every span: 0
 #      missing, 0 duplicates (a refused connection has nothing in flight);
 #    - a and b every span exactly once;
-#    - the agent's RssAnon (sampled every 0.5 s) under 32 MiB while c's
-#      spool holds about 135 MB: its memory does not grow with the outage.
+#    - the agent's RssAnon (sampled every 0.5 s) under 32 MiB (7-25 MB
+#      measured) while c's spool holds about 150 MB: its memory does not
+#      grow with the outage (nor did it with a 20 s one: 22 MB).
 #    Why 10 s: the default ring is 8 slots of 512 KiB, 4 MiB, about
 #    15 500 spans of the producer's 270 bytes, 0.31 s at 50 k spans/s.
 #    c's share of a 10 s outage is 500 000 spans, 32 times what the ring
-#    holds (the test checks >= 10 times from the agent's own byte count):
+#    holds (it spills 520 000-550 000; the test checks >= 10 rings from
+#    the agent's own byte count):
 #    without the hold budget the producers would drop within the first
 #    second, without the spool c would lose all but a ring's worth. The
 #    issue's 60 s would only add spool records (the spool's own bound is
-#    tested in otlp_outage.sh) and 50 s of CPU to a 2-core test run.
+#    tested in otlp_outage.sh), and 50 s and CPU to a test command that
+#    runs on 2 cores: at 10 s, A ends within B's 30 s outage.
 # B. one OTLP/HTTP instance, its receiver SIGKILLed 2 s into a run at
 #    10 k spans/s and started again on its port 30 s later (the issue's
 #    numbers): no producer drop, delivery within 2 s of the return, every
@@ -33,21 +36,21 @@
 #    answers, so what it acknowledged survives its kill), duplicates at
 #    most one request (the one in flight when it was killed).
 #
-# Checked with the mechanisms off: with --otlp.hold-budget=0 run A fails
-# (TODO), with --otlp.spool-bytes=0 (TODO).
+# Checked with the mechanisms off (OUTAGE_AGENT_ARGS, given to both
+# agents): with --otlp.hold-budget=0 the dead backend pins the ring and
+# both runs fail "producer dropped spans" (A: 519 610 of 650 000 dropped,
+# B: 291 210 of 350 000); with --otlp.spool-bytes=0 what goes over budget
+# is let go: B fails "receiver r holds 45 442 of 350 000 spans", and A
+# fails on a healthy backend first (637 352 of 650 000: without a spool a
+# backend that lags past its budget loses spans too).
 #
-# The sanitizer builds cannot commit, ship and spool 50 k spans/s with
-# three receivers on two cores: skipped there (exit 77).
+# The ASan build sustains these rates too (its agent's memory is not
+# bounded there: ASan's quarantine keeps the freed replay chunks).
 . "$(dirname "$0")/otlp-lib.sh"
 
-case "$build" in *asan* | *tsan* | *ubsan*)
-	echo "skip under sanitizers: 50 k spans/s with three receivers needs the optimised build"
-	exit 77 ;;
-esac
 recv="$build/tests/progs/otlp-check-recv"
-A_OUT=${A_OUT:-10} A_RATE=12500 # A: seconds, root spans/s per thread (2 threads, each with a child)
-B_OUT=30 B_RATE=5000             # B: seconds, root spans/s (1 thread)
-RSS_LIMIT_KB=32768
+A_OUT=10 A_RATE=12500 # A: seconds, root spans/s per thread (2 threads, each with a child)
+B_OUT=30 B_RATE=5000  # B: seconds, root spans/s (1 thread)
 SHM=""
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then SHM=$(mktemp -d /dev/shm/spanring-outage.XXXXXX); fi
 trap 'rm -rf "$SHM"; otlp_cleanup' EXIT
@@ -95,18 +98,21 @@ sample_rss() {
 	rss_trace+=" $r"
 	return 0
 }
-# wait_all TOTAL SECONDS NAME...: until each receiver holds TOTAL distinct spans
+# wait_all TOTAL SECONDS NAME...: until each receiver holds TOTAL distinct
+# spans; a receiver whose count stays the same for 10 s fails at once
 wait_all() {
-	local total=$1 secs=$2 n i d
+	local total=$1 secs=$2 n i d last still
 	shift 2
 	for n in "$@"; do
-		for ((i = 0; i < secs * 10; i++)); do
+		last=-1 still=0
+		for ((i = 0; i < secs * 10 && still < 100; i++)); do
 			d=$(distinct "$n")
 			[ "$d" -ge "$total" ] && break
+			if [ "$d" = "$last" ]; then still=$((still + 1)); else still=0 last=$d; fi
 			sample_rss
 			sleep 0.1
 		done
-		[ "$d" -ge "$total" ] || fail "receiver $n holds $d of $total spans after ${secs} s"
+		[ "$d" -ge "$total" ] || fail "receiver $n holds $d of $total spans ($((i / 10)) s after the producer)"
 	done
 }
 # run_producer NAME ARGS...: otlp-prod in the background, ids to $T/ids.bin
@@ -130,7 +136,7 @@ run_a() {
 		--exporter "otlp_http/b:http://127.0.0.1:${RPORT[b]}" \
 		--exporter "otlp_http/c:http://127.0.0.1:$pc" ${OUTAGE_AGENT_ARGS:-}
 	max_rss=0 rss_trace=""
-	local t0 ts=() cs=() j now ra rb c_old
+	local t0 ts=() cs=() j now ra rb c_old back first_c=""
 	t0=$(now_ms)
 	run_producer svc-a -t 2 -r "$A_RATE" -n $((A_RATE * (A_OUT + 3)))
 	# on time: each sample, a and b hold what was committed 1 s before
@@ -154,7 +160,7 @@ run_a() {
 			back=$(now_ms)
 			echo "c back on port $pc after $((back - t0)) ms; committed so far ${cs[-1]}"
 		fi
-		if [ -n "${RPID[c]:-}" ] && [ -z "${first_c:-}" ]; then
+		if [ -n "${RPID[c]:-}" ] && [ -z "$first_c" ]; then
 			while [ "$(distinct c)" = 0 ] && [ $(($(now_ms) - back)) -le 2500 ]; do sleep 0.05; done
 			first_c=$(($(now_ms) - back))
 			echo "c: first delivery ${first_c} ms after its return"
@@ -182,6 +188,10 @@ run_a() {
 	[ "$spilled" -ge $((10 * ring_spans)) ] || fail "c spilled $spilled spans, < 10 rings ($ring_spans spans each)"
 	expect_eq "c replayed = spilled" "$4" "$spilled"
 	expect_eq "c let go" "$5" 0
+	# a healthy backend that lags more than its budget (1 MiB: 75 ms at
+	# this rate) spills too: not a loss (replayed; checked below)
+	echo "spilled by the healthy ones: a $(stat exp.otlp_http/a.spilled_spans)," \
+		"b $(stat exp.otlp_http/b.spilled_spans)"
 	check_zero_copy
 	stop_agent
 	local n line
@@ -200,7 +210,7 @@ run_b() {
 	local pr=${RPORT[r]}
 	start_agent_state --exporter "otlp_http/r:http://127.0.0.1:$pr" ${OUTAGE_AGENT_ARGS:-}
 	max_rss=0 rss_trace=""
-	local t0 before back first=""
+	local t0 before back first="" i
 	t0=$(now_ms)
 	run_producer svc-b -t 1 -r "$B_RATE" -n $((B_RATE * (B_OUT + 5)))
 	sleep 2

@@ -126,26 +126,51 @@ static void count_span(uint64_t id)
 	idset_add(&R.seen, id);
 }
 
-/* A Span: its span id into R.req_ids. False when it has no proper ids. */
-static bool span_ids(const uint8_t *p, const uint8_t *end)
+/* A field of a message: payload [p, end), its length (or varint) v. */
+typedef bool (*field_fn)(uint32_t field, uint32_t wt, const uint8_t *p, const uint8_t *end,
+			 uint64_t v, void *arg);
+
+/* fn for each field of the message [p, end); false when the framing is
+ * bad or fn says so. */
+static bool each_field(const uint8_t *p, const uint8_t *end, field_fn fn, void *arg)
 {
-	bool trace_ok = false;
-	uint64_t id = 0;
 	while (p < end) {
 		uint32_t field, wt;
 		const uint8_t *payload, *next;
 		uint64_t v;
-		if (pb_next_field(p, end, &field, &wt, &payload, &next, &v))
-			return false;
-		if (field == F_SPAN_TRACE_ID)
-			trace_ok = v == 16;
-		else if (field == F_SPAN_SPAN_ID && v == 8)
-			memcpy(&id, payload, 8);
-		else if (field == F_SPAN_SPAN_ID)
+		if (pb_next_field(p, end, &field, &wt, &payload, &next, &v) ||
+		    !fn(field, wt, payload, next, v, arg))
 			return false;
 		p = next;
 	}
-	if (!trace_ok || !id)
+	return true;
+}
+
+struct span_ids {
+	bool trace_ok; /* a trace id of 16 bytes */
+	uint64_t id;   /* the span id; 0: none */
+};
+
+static bool span_field(uint32_t field, uint32_t wt, const uint8_t *p, const uint8_t *end,
+		       uint64_t v, void *arg)
+{
+	struct span_ids *s = arg;
+	(void)wt;
+	(void)end;
+	if (field == F_SPAN_TRACE_ID)
+		s->trace_ok = v == 16;
+	else if (field == F_SPAN_SPAN_ID && v != 8)
+		return false;
+	else if (field == F_SPAN_SPAN_ID)
+		memcpy(&s->id, p, 8);
+	return true;
+}
+
+/* A Span: its span id into R.req_ids. False when it has no proper ids. */
+static bool span(const uint8_t *p, const uint8_t *end)
+{
+	struct span_ids s = {0};
+	if (!each_field(p, end, span_field, &s) || !s.trace_ok || !s.id)
 		return false;
 	if (R.n_req == R.cap_req) {
 		R.cap_req = R.cap_req ? 2 * R.cap_req : 4096;
@@ -154,26 +179,24 @@ static bool span_ids(const uint8_t *p, const uint8_t *end)
 			exit(1);
 		}
 	}
-	R.req_ids[R.n_req++] = id;
+	R.req_ids[R.n_req++] = s.id;
 	return true;
 }
 
-/* The LEN fields numbered path[0] of the message [p, end), each walked
- * for path[1] and so on; at depth 0 each is a Span (span_ids). */
-static bool walk(const uint8_t *p, const uint8_t *end, const uint32_t *path, int depth)
+/* Down the path of field numbers to the Spans: request -> ResourceSpans
+ * (1) -> ScopeSpans (2) -> Span (2). */
+static const uint32_t span_path[] = {F_REQ_RESOURCE_SPANS, F_RS_SCOPE_SPANS, F_SS_SPANS, 0};
+
+static bool path_field(uint32_t field, uint32_t wt, const uint8_t *p, const uint8_t *end,
+		       uint64_t v, void *arg)
 {
-	while (p < end) {
-		uint32_t field, wt;
-		const uint8_t *payload, *next;
-		uint64_t v;
-		if (pb_next_field(p, end, &field, &wt, &payload, &next, &v))
-			return false;
-		if (field == path[0] && wt == SPANRING_WT_LEN &&
-		    !(depth ? walk(payload, next, path + 1, depth - 1) : span_ids(payload, next)))
-			return false;
-		p = next;
-	}
-	return true;
+	const uint32_t *path = arg;
+	(void)v;
+	if (field != path[0] || wt != SPANRING_WT_LEN)
+		return true;
+	if (!path[1])
+		return span(p, end);
+	return each_field(p, end, path_field, (void *)(path + 1));
 }
 
 static void record(const uint64_t *ids, size_t n)
@@ -195,7 +218,6 @@ static void record(const uint64_t *ids, size_t n)
 
 static int on_request(void *arg, const uint8_t *body, size_t len)
 {
-	static const uint32_t path[] = {F_REQ_RESOURCE_SPANS, F_RS_SCOPE_SPANS, F_SS_SPANS};
 	(void)arg;
 	R.requests++;
 	R.n_req = 0;
@@ -203,7 +225,7 @@ static int on_request(void *arg, const uint8_t *body, size_t len)
 		return 200; /* no spans: valid, and nothing to walk */
 	if (!sr_pb_schema_ok(&opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
 			     body, len, SR_PB_MAX_NESTING) ||
-	    !walk(body, body + len, path, 2)) {
+	    !each_field(body, body + len, path_field, (void *)span_path)) {
 		R.bad_requests++;
 		return 400;
 	}
@@ -318,13 +340,9 @@ int main(int argc, char **argv)
 	const char *record_path = NULL, *expect = NULL;
 	bool usage = argc % 2 == 0;
 	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--port-file"))
-			o.port_file = argv[i + 1];
-		else if (!strcmp(argv[i], "--port"))
-			o.port = (uint16_t)atoi(argv[i + 1]);
-		else if (!strcmp(argv[i], "--max-seconds"))
-			o.max_seconds = atol(argv[i + 1]);
-		else if (!strcmp(argv[i], "--record"))
+		if (httpsink_option(&o, argv[i], argv[i + 1]))
+			continue;
+		if (!strcmp(argv[i], "--record"))
 			record_path = argv[i + 1];
 		else if (!strcmp(argv[i], "--expect"))
 			expect = argv[i + 1];
