@@ -45,15 +45,16 @@
 # backend that lags past its budget loses spans too).
 #
 # Skipped under sanitizers: the default ring holds 0.31 s at 50 k spans/s,
-# of which the three instances' 1 MiB hold budgets may pin 0.23 s, and the
-# slower ASan agent and receivers did not always keep the rest free (one
-# of three ASan runs had the producer drop 975 spans; every other check
-# passed, the memory bound aside: ASan's quarantine keeps up to 256 MB of
-# freed blocks). The spool and its replay run under ASan in otlp_outage.sh.
+# and in one of six ASan runs the producer dropped 975 spans (run A;
+# every other check passed, the memory bound aside: ASan's quarantine
+# keeps up to 256 MB of freed blocks). Why is not established: in four
+# more ASan runs of scenario A with the agent's stats sampled every
+# 100 ms, no slot was ever more than 65 % full. The spool and its replay
+# run under ASan in otlp_outage.sh.
 . "$(dirname "$0")/otlp-lib.sh"
 
 case "$build" in *asan* | *tsan* | *ubsan*)
-	echo "skip under sanitizers: at 50 k spans/s the default ring has 0.08 s beyond the hold budgets, too little for the slower agent"
+	echo "skip under sanitizers: the producer dropped spans in one of six ASan runs at 50 k spans/s"
 	exit 77 ;;
 esac
 recv="$build/tests/progs/otlp-check-recv"
