@@ -63,7 +63,8 @@ A_OUT=10 A_RATE=12500 # A: seconds, root spans/s per thread (2 threads, each wit
 B_OUT=30 B_RATE=5000  # B: seconds, root spans/s (1 thread)
 SHM=""
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then SHM=$(mktemp -d /dev/shm/spanring-outage.XXXXXX); fi
-trap 'rm -rf "$SHM"; otlp_cleanup' EXIT
+# the runs' subshells stop their own processes when they end (run_in)
+trap 'kill ${pa:-} ${pb:-} 2>/dev/null || true; rm -rf "$SHM"; otlp_cleanup' EXIT
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
@@ -258,15 +259,15 @@ run_b() {
 	echo "B: all checks passed"
 }
 
-# run_in DIR FUNCTION: the function in a subshell of its own ($T = DIR)
+# run_in DIR FUNCTION: the function with $T = DIR, output to DIR.log; run
+# it in the background (&), whose subshell keeps its variables its own
 run_in() {
-	(
-		T=$1 AGENT_PID="" RECV_PID=""
-		STATE_DIR=${SHM:+$SHM/$(basename "$1")}
-		mkdir -p "$T"
-		trap 'for p in "${RPID[@]}" "${PROD_PID:-}" "$AGENT_PID"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done' EXIT
-		"$2"
-	) >"$1.log" 2>&1
+	T=$1 AGENT_PID="" RECV_PID=""
+	STATE_DIR=${SHM:+$SHM/$(basename "$1")}
+	mkdir -p "$T"
+	trap 'for p in "${RPID[@]}" "${PROD_PID:-}" "$AGENT_PID"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done; wait' EXIT
+	trap 'exit 1' TERM INT # stopped from outside: the EXIT trap still runs
+	"$2" >"$1.log" 2>&1
 }
 t_start=$SECONDS
 run_in "$T/a" run_a &
