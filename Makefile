@@ -144,6 +144,8 @@ $(B)/bin/%: $(B)/tools/%.o $(COMMON) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(COMMON) $(STATIC) -Wl,--end-group $(LIBS) -lm
 
+# test_agent_nomem fails the agent's allocations on demand.
+$(B)/tests/test_agent_nomem: override LDFLAGS += -Wl,--wrap=calloc
 $(B)/tests/%: $(B)/tests/unit/%.o $(TESTHELP_O) $(AGENTLIB) $(COMMON) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(TESTHELP_O) -Wl,--start-group $(AGENTLIB) $(COMMON) $(STATIC) \

@@ -54,6 +54,7 @@ struct agent_stats {
 	uint64_t wakeups;     /* doorbells that woke a sleeping agent */
 	uint64_t spurious;    /* ... of which found nothing new */
 	uint64_t membarriers; /* membarrier() calls (one per sleep attempt) */
+	uint64_t drain_nomem; /* drains that stopped short for memory */
 	/* drops counted by producers that have exited (their rings are gone):
 	 * the agent-wide totals add the live producers' counters */
 	uint64_t gone_drop_full, gone_drop_oversize, gone_drop_encode;

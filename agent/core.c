@@ -46,6 +46,9 @@
 #include "log.h"
 #include "registry.h"
 
+/* A drain that ran out of memory is tried again this much later. */
+#define AGENT_NOMEM_RETRY_US 1000
+
 static void agent_on_poll(struct loop_timer *t);
 static void agent_on_house(struct loop_timer *t);
 static void agent_mb_start(struct agent *ag);
@@ -131,6 +134,8 @@ int agent_init(struct agent *ag, struct agent_config *cfg, bool with_sockets)
 	err = loop_init(&ag->loop);
 	if (err)
 		return err;
+	if (ag->loop.timerfd >= 0)
+		log_info("timers: a timerfd (epoll_pwait2 is not available here)");
 	ag->loop.after = agent_after_event;
 	ag->reg_ev = &agent_registry_events;
 	if (cfg->host_name)
@@ -246,6 +251,15 @@ static enum drain_status agent_drain(struct agent *ag, struct agent_producer *p,
 		return st;
 	}
 	*walked += d.walked;
+	if (st == DRAIN_NOMEM) {
+		/* Its spans stay in the ring, unreleased: walked again soon. */
+		ag->st.drain_nomem++;
+		AGENT_LOG_RL(AGENT_LOG_ERROR,
+			     "producer %llu (pid %d): out of memory while draining; its spans stay "
+			     "in the ring and are walked again",
+			     (unsigned long long)p->id, (int)p->pid);
+		agent_poll_soon(ag, AGENT_NOMEM_RETRY_US);
+	}
 	return st;
 }
 
@@ -332,8 +346,10 @@ uint64_t agent_drain_all(struct agent *ag)
 			ag->drain_complete = false;
 			break;
 		}
-		agent_drain(ag, p, &walked);
-		if (p->conn_closed) {
+		enum drain_status st = agent_drain(ag, p, &walked);
+		if (st == DRAIN_NOMEM)
+			ag->drain_complete = false; /* agent_drain set the retry */
+		if (p->conn_closed && st != DRAIN_NOMEM) {
 			p->final_drained = true;
 			registry_maybe_free(p);
 		}
@@ -607,6 +623,7 @@ static void agent_on_poll(struct loop_timer *t)
 	ag->st.polls++;
 	const uint64_t start = agent_now_ns();
 	const uint64_t prev = ag->scan_ns;
+	const uint64_t nomem0 = ag->st.drain_nomem;
 	ag->scan_ns = start;
 	uint64_t walked = agent_drain_all(ag);
 	if (ag->drain_complete)
@@ -617,6 +634,13 @@ static void agent_on_poll(struct loop_timer *t)
 	/* This scan chooses the next one (a batch made during the drain
 	 * asked for its deadline, which may have passed and been served). */
 	loop_timer_cancel(&ag->loop, &ag->poll_t);
+	if (ag->st.drain_nomem != nomem0) {
+		/* Out of memory: what was not walked is walked again soon. */
+		agent_poll_soon(ag, AGENT_NOMEM_RETRY_US);
+		if (ag->cur)
+			agent_scan_by(ag, ag->cur_deadline_ns);
+		return;
+	}
 	/* Fast enough to fill a batch by size within the bound: scan often,
 	 * batches go out by size (as drain_slot fills them). */
 	uint64_t bound_ns = ag->cfg->batch_max_age_us * 1000;
@@ -673,8 +697,7 @@ void agent_producer_closed(struct agent_producer *p)
 	 * and its doorbell. */
 	if (p->state == PROD_ACTIVE && ag->inflight_batches < ag->cfg->max_inflight_batches) {
 		uint64_t walked = 0;
-		agent_drain(ag, p, &walked);
-		p->final_drained = true;
+		p->final_drained = agent_drain(ag, p, &walked) != DRAIN_NOMEM;
 	}
 	if (p->state == PROD_ACTIVE && !p->final_drained)
 		agent_poll_soon(ag, 0); /* paused: retried by a scan */
@@ -781,8 +804,7 @@ void agent_stop(struct agent *ag)
 		if (p->zombie || p->state != PROD_ACTIVE || (p->conn_closed && p->final_drained))
 			continue;
 		uint64_t walked = 0;
-		agent_drain(ag, p, &walked);
-		if (p->conn_closed)
+		if (agent_drain(ag, p, &walked) != DRAIN_NOMEM && p->conn_closed)
 			p->final_drained = true;
 	}
 	agent_flush(ag);

@@ -236,6 +236,11 @@ static enum drain_status drain_slot(struct agent_producer *p, uint32_t i, struct
 			if (rec.v != scope) {
 				const struct scope_ent *ne = scope_cache_get(
 					&p->scopes, &p->map, d->max_scope_bytes, rec.v, &why);
+				if (!ne && why == scope_cache_nomem) {
+					/* Ours, not the producer's: read again later. */
+					why = NULL;
+					w.nomem = true;
+				}
 				if (!ne)
 					break;
 				drain_close_run(&w);
@@ -256,7 +261,7 @@ static enum drain_status drain_slot(struct agent_producer *p, uint32_t i, struct
 		return DRAIN_BROKEN;
 	}
 	if (w.nomem)
-		return DRAIN_DONE; /* walked again by a later drain */
+		return DRAIN_NOMEM; /* walked again by a later drain */
 	d->walked += (uint64_t)(q - start);
 	return st;
 }
@@ -267,10 +272,12 @@ enum drain_status drain_producer(struct agent_producer *p, struct drain_pass *d)
 		return DRAIN_DONE;
 	for (; d->next_slot < p->map.l.slot_count; d->next_slot++) {
 		enum drain_status st = drain_slot(p, d->next_slot, d);
-		if (st != DRAIN_DONE)
+		if (st == DRAIN_NOMEM)
+			d->nomem = true;
+		else if (st != DRAIN_DONE)
 			return st;
 	}
-	return DRAIN_DONE;
+	return d->nomem ? DRAIN_NOMEM : DRAIN_DONE;
 }
 
 void drain_chunk_release(struct agent_producer *p, uint32_t i, uint64_t seq)

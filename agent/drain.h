@@ -34,13 +34,17 @@ enum drain_status {
 	DRAIN_DONE = 0,      /* every slot walked up to its head */
 	DRAIN_BATCH_FULL,    /* the batch is full: ship it and call again */
 	DRAIN_BROKEN,        /* the ring broke the ABI: quarantine p for out->why */
+	DRAIN_NOMEM,         /* out of memory: a slot stopped short of its head and
+			      * keeps its position; walk p again later */
 };
 
 /*
  * One drain of one producer, over as many calls as it takes. Span records
  * go to *cur, which is created with batch_new() when NULL and there is
  * something to add. A slot that runs out of memory keeps its position
- * (its bytes are walked again by a later drain) and the others go on.
+ * (its bytes are walked again by a later drain) and the others go on;
+ * the pass then ends with DRAIN_NOMEM, so that the caller neither takes
+ * p as drained nor frees it.
  */
 struct drain_pass {
 	struct batch **cur;
@@ -48,6 +52,7 @@ struct drain_pass {
 	uint64_t max_scope_bytes; /* what p's scope cache may cost */
 	uint32_t next_slot; /* where the next call continues */
 	uint64_t walked;    /* bytes walked so far */
+	bool nomem;         /* a slot stopped short for memory */
 	char why[192];      /* DRAIN_BROKEN: what the ring did wrong */
 };
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* epoll + timerfd event loop (see loop.h). */
+/* epoll event loop; timers by epoll_pwait2's timeout (see loop.h). */
 #include <stddef.h>
 
 #include "loop.h"
@@ -13,6 +13,17 @@
 #include "log.h"
 
 static void loop_timerfd_fire(struct loop_watch *w, uint32_t events);
+static void loop_timerfd_update(struct loop *l);
+
+/* Can the loop wait with epoll_pwait2 (Linux 5.11)? A wait of zero on the
+ * empty set answers at once. Any failure (ENOSYS on older kernels and
+ * under valgrind, EPERM under a seccomp filter) means the timerfd. */
+static bool loop_have_pwait2(int epfd)
+{
+	struct epoll_event ev;
+	const struct timespec zero = {0, 0};
+	return epoll_pwait2(epfd, &ev, 1, &zero, NULL) >= 0;
+}
 
 int loop_init(struct loop *l)
 {
@@ -21,20 +32,33 @@ int loop_init(struct loop *l)
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0)
 		return -errno;
-	l->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (l->timerfd < 0) {
-		int err = -errno;
+	if (loop_have_pwait2(l->epfd))
+		return 0;
+	int err = loop_use_timerfd(l);
+	if (err) {
 		close(l->epfd);
 		l->epfd = -1;
-		return err;
 	}
-	l->timer_w.fd = l->timerfd;
+	return err;
+}
+
+int loop_use_timerfd(struct loop *l)
+{
+	if (l->timerfd >= 0)
+		return 0;
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	l->timer_w.fd = fd;
 	l->timer_w.fn = loop_timerfd_fire;
 	int err = loop_add(l, &l->timer_w, EPOLLIN);
 	if (err) {
-		loop_fini(l);
+		close(fd);
 		return err;
 	}
+	l->timerfd = fd;
+	l->timerfd_when = 0;
+	loop_timerfd_update(l); /* timers armed before the switch */
 	return 0;
 }
 
@@ -70,13 +94,23 @@ void loop_del(struct loop *l, struct loop_watch *w)
 			l->ev[i].data.ptr = NULL;
 }
 
-/* Arm the timerfd to the earliest deadline (or disarm it). */
-static void loop_timerfd_update(struct loop *l)
+/* The earliest deadline of the armed timers, 0 when none is armed. */
+static uint64_t loop_first_deadline(const struct loop *l)
 {
 	uint64_t min = 0;
-	for (struct loop_timer *t = l->timers; t; t = t->next)
+	for (const struct loop_timer *t = l->timers; t; t = t->next)
 		if (min == 0 || t->when_ns < min)
 			min = t->when_ns;
+	return min;
+}
+
+/* Arm the timerfd, where it stands in for epoll_pwait2, to the earliest
+ * deadline (or disarm it). */
+static void loop_timerfd_update(struct loop *l)
+{
+	if (l->timerfd < 0)
+		return;
+	uint64_t min = loop_first_deadline(l);
 	if (min == l->timerfd_when)
 		return;
 	struct itimerspec its;
@@ -134,21 +168,24 @@ void loop_timer_cancel(struct loop *l, struct loop_timer *t)
 	loop_timerfd_update(l);
 }
 
-/* Run every timer whose deadline has passed (each one at most once). */
+/* Run every timer whose deadline has passed, each one at most once: a
+ * callback that re-arms its timer in the past has it run on the next
+ * iteration (after a wait of zero), not again in this pass. */
 static int loop_run_timers(struct loop *l)
 {
 	uint64_t now = agent_now_ns();
+	uint32_t pass = ++l->timer_pass;
 	int ran = 0;
-	/* Bounded: a callback that re-arms its timer in the past runs again on
-	 * the next iteration, not in a loop here. */
-	while (ran < 64) {
+	for (;;) {
 		struct loop_timer *due = NULL;
 		for (struct loop_timer *t = l->timers; t; t = t->next)
-			if (t->when_ns <= now && (!due || t->when_ns < due->when_ns))
+			if (t->when_ns <= now && t->ran_pass != pass &&
+			    (!due || t->when_ns < due->when_ns))
 				due = t;
 		if (!due)
 			break;
 		timer_unlink(l, due);
+		due->ran_pass = pass;
 		due->fn(due);
 		if (l->after)
 			l->after(l);
@@ -160,15 +197,40 @@ static int loop_run_timers(struct loop *l)
 
 static void loop_timerfd_fire(struct loop_watch *w, uint32_t events)
 {
+	struct loop *l = container_of(w, struct loop, timer_w);
 	uint64_t n;
 	ssize_t r = read(w->fd, &n, sizeof(n));
 	(void)r;
 	(void)events;
+	/* It expired and is disarmed: the same deadline armed again must be
+	 * set again. */
+	l->timerfd_when = 0;
+}
+
+/* Wait for events: up to max_wait_ms (-1: no limit) and, where epoll_pwait2
+ * serves the timers, no later than the earliest deadline. */
+static int loop_wait(struct loop *l, int max_wait_ms)
+{
+	uint64_t wait_ns = max_wait_ms < 0 ? UINT64_MAX : (uint64_t)max_wait_ms * 1000000ull;
+	uint64_t first = loop_first_deadline(l);
+	if (first) {
+		uint64_t now = agent_now_ns();
+		uint64_t left = first > now ? first - now : 0;
+		if (left < wait_ns)
+			wait_ns = left;
+	}
+	if (l->timerfd >= 0) /* it wakes the wait by the deadline */
+		return epoll_wait(l->epfd, l->ev, LOOP_MAX_EVENTS, wait_ns == 0 ? 0 : max_wait_ms);
+	if (wait_ns == UINT64_MAX)
+		return epoll_pwait2(l->epfd, l->ev, LOOP_MAX_EVENTS, NULL, NULL);
+	struct timespec ts = {.tv_sec = (time_t)(wait_ns / 1000000000ull),
+			      .tv_nsec = (long)(wait_ns % 1000000000ull)};
+	return epoll_pwait2(l->epfd, l->ev, LOOP_MAX_EVENTS, &ts, NULL);
 }
 
 int loop_run_once(struct loop *l, int max_wait_ms)
 {
-	int n = epoll_wait(l->epfd, l->ev, LOOP_MAX_EVENTS, max_wait_ms);
+	int n = loop_wait(l, max_wait_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	int ran = 0;
@@ -183,8 +245,8 @@ int loop_run_once(struct loop *l, int max_wait_ms)
 		ran++;
 	}
 	l->nev = l->iev = 0;
-	/* Timers are checked on every iteration, not only when the timerfd
-	 * fires: a timer armed in the past by a callback runs now. */
+	/* Timers are checked on every iteration, not only when their wait
+	 * ran out: a timer armed in the past by a callback runs now. */
 	ran += loop_run_timers(l);
 	return ran;
 }

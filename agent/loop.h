@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The agent's single-threaded event loop: epoll for fds, one timerfd for
- * every timer (armed to the earliest deadline). Exporters that work
- * asynchronously (OTLP/HTTP, gRPC) register their sockets and timers here
- * like the core does.
+ * The agent's single-threaded event loop: epoll for fds; timers are a
+ * list whose earliest deadline is epoll_pwait2's timeout (nanoseconds), so
+ * arming, moving or cancelling a timer costs no system call and a timer
+ * that fires costs no read. Kernels before 5.11 lack epoll_pwait2: there
+ * one timerfd, armed to the earliest deadline, stands in. Exporters that
+ * work asynchronously (OTLP/HTTP, gRPC) register their sockets and timers
+ * here like the core does.
  */
 #ifndef SPANRING_AGENT_LOOP_H
 #define SPANRING_AGENT_LOOP_H
@@ -29,16 +32,18 @@ struct loop_timer {
 	loop_timer_fn fn;
 	struct loop_timer *next, *prev;
 	bool armed;
+	uint32_t ran_pass; /* the loop's timer pass that last ran it */
 };
 
 #define LOOP_MAX_EVENTS 64
 
 struct loop {
 	int epfd;
-	int timerfd;
+	int timerfd;                /* -1 while epoll_pwait2 serves the timers */
 	struct loop_watch timer_w;
 	struct loop_timer *timers;  /* armed timers, unsorted */
 	uint64_t timerfd_when;      /* what timerfd is armed to, 0 = disarmed */
+	uint32_t timer_pass;        /* counts loop_run_timers passes */
 	/* Events of the current epoll_wait, so that loop_del can cancel them. */
 	struct epoll_event ev[LOOP_MAX_EVENTS];
 	int nev, iev;
@@ -49,9 +54,13 @@ struct loop {
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-/* Create the epoll and timer fds. 0 or -errno. */
+/* Create the epoll fd (and the timerfd where epoll_pwait2 is missing).
+ * 0 or -errno. */
 int loop_init(struct loop *l);
 void loop_fini(struct loop *l);
+/* Serve timers with a timerfd (what loop_init does where epoll_pwait2 is
+ * missing; the tests use it to run that path on any kernel). 0 or -errno. */
+int loop_use_timerfd(struct loop *l);
 
 /* Watch w->fd for events (EPOLLIN, EPOLLOUT, ...); w->fn is called. */
 int loop_add(struct loop *l, struct loop_watch *w, uint32_t events);

@@ -141,7 +141,7 @@ void stats_json(struct agent *ag, struct sbuf *o, int64_t only_uid)
 		    "\"drain_passes\":%llu,\"batches\":%llu,\"spans\":%llu,\"bytes\":%llu,"
 		    "\"empty_batches\":%llu,\"inflight_batches\":%u,\"paused_inflight\":%llu,"
 		    "\"poll_interval_us\":%llu,\"zc_check\":%s,\"zc_iov_checked\":%llu,"
-		    "\"zc_violations\":%llu",
+		    "\"zc_violations\":%llu,\"drain_nomem\":%llu",
 		    (unsigned long long)s->quarantined, (unsigned long long)s->closed,
 		    (unsigned long long)s->polls, (unsigned long long)s->doorbells,
 		    (unsigned long long)s->drain_passes, (unsigned long long)s->batches,
@@ -149,7 +149,7 @@ void stats_json(struct agent *ag, struct sbuf *o, int64_t only_uid)
 		    (unsigned long long)s->empty_batches, ag->inflight_batches,
 		    (unsigned long long)s->paused_inflight, (unsigned long long)ag->poll_us,
 		    ag->cfg->zc_check ? "true" : "false", (unsigned long long)s->zc_iov_checked,
-		    (unsigned long long)s->zc_violations);
+		    (unsigned long long)s->zc_violations, (unsigned long long)s->drain_nomem);
 	/* The wake-up protocol (core.c). */
 	sbuf_printf(o,
 		    ",\"wake_mode\":\"%s\",\"asleep\":%s,\"sleeps\":%llu,\"wakeups\":%llu,"

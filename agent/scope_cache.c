@@ -58,6 +58,8 @@ static int scope_fits(const struct scope_cache *c, size_t idx, uint64_t off, uin
 	return 0;
 }
 
+const char scope_cache_nomem[] = "out of memory caching a scope";
+
 /* Copy the body, check the copy and insert it at idx. */
 static const struct scope_ent *scope_insert(struct scope_cache *c, size_t idx,
 					    const struct sr_map *m, uint64_t off, uint32_t len,
@@ -92,7 +94,7 @@ static const struct scope_ent *scope_insert(struct scope_cache *c, size_t idx,
 nomem:
 	free(body);
 	free(ent);
-	*why = "out of memory caching a scope";
+	*why = scope_cache_nomem;
 	return NULL;
 }
 

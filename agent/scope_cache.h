@@ -35,8 +35,11 @@ struct scope_cache {
 /*
  * The entry at off of m's scope table: from the cache, else read once,
  * validated, copied and cached, the copies of the cache costing at most
- * max_bytes. NULL with *why (the producer broke the ABI, or out of memory).
+ * max_bytes. NULL with *why: the producer broke the ABI, or *why is
+ * scope_cache_nomem (the agent is out of memory: not the producer's
+ * fault; try again later).
  */
+extern const char scope_cache_nomem[];
 const struct scope_ent *scope_cache_get(struct scope_cache *c, const struct sr_map *m,
 					uint64_t max_bytes, uint64_t off, const char **why);
 /* The most the copies of a ring with this layout may cost: entries of at

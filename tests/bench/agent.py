@@ -222,11 +222,12 @@ class Agent:
 
 
 class Sink:
-    def __init__(self):
+    def __init__(self, latency=False):
         pf = os.path.join(TMP, "sink.port")
         if os.path.exists(pf):
             os.unlink(pf)
-        self.p = subprocess.Popen([SINK, "--port-file", pf, "--max-seconds", "900"],
+        self.p = subprocess.Popen([SINK, "--port-file", pf, "--max-seconds", "900"] +
+                                  (["--latency"] if latency else []),
                                   stdout=subprocess.PIPE, text=True)
         CHILDREN.append(self.p)
         for _ in range(300):
@@ -774,10 +775,49 @@ def section_wake():
                     except Exception:
                         pass
                 CHILDREN.clear()
+        for rate, n in ((10000, 1), (1000, 1), (10000, 3)):
+            try:
+                floor_case(r, rate, n, window)
+            except Exception as e:  # one case failing must not end the section
+                log(f"floor r{rate} n{n}: failed: {e!r}")
+            CHILDREN.clear()
+
+
+FLOOR_BODY = {}  # rate -> request body bytes the agent sent at that rate
+
+
+def floor_case(r, rate, backends, window):
+    """The least any agent can spend per batch: bench_reqfloor wakes every
+    7/8 of latency_bound and sends one request of the agent's measured size
+    to each of `backends` sinks (tests/bench/bench_reqfloor.c)."""
+    body = FLOOR_BODY.get(rate)
+    if not body:
+        return
+    sinks = [Sink() for _ in range(backends)]
+    period_us = 8750
+    cmd = [os.path.join(B, "bench", "bench_reqfloor"), "--body", str(int(body)),
+           "--period-us", str(period_us), "--seconds", str(int(window))]
+    for sk in sinks:
+        cmd += ["--port", str(sk.port)]
+    if r == 1:
+        command(f"floor.r{rate // 1000}k.n{backends}",
+                " ".join(cmd[:-2 * backends]) + f" {backends} x --port <bench_otlpsink>")
+    out = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=window + 30).stdout)
+    for sk in sinks:
+        sk.stop()
+    per_s = 1e6 / period_us
+    res = {"round": r, "build": "floor", "config": f"floor.r{rate // 1000}k.n{backends}",
+           "rate": rate, "backends": backends, "body": body,
+           "cpu_us_per_batch": out["cpu_us_per_batch"],
+           "agent_us_per_span": out["cpu_us_per_batch"] * per_s / rate,
+           "agent_cpu_pct": out["cpu_us_per_batch"] * per_s / 1e4, "loadavg": loadavg()}
+    emit(res)
+    log(f"floor r{rate} n{backends}: {out['cpu_us_per_batch']:.1f} us/batch, "
+        f"{res['agent_us_per_span']:.2f} us/span")
 
 
 def wake_case(r, label, case, agent_bin, prod, idle_prod, window):
-    sink = Sink()
+    sink = Sink(latency=case.startswith("otlp."))
     eargs = ["--exporter", f"otlp_http:http://127.0.0.1:{sink.port}/v1/traces"]
     ag = Agent(eargs, binary=agent_bin)
     cid = f"{label}.{case}"
@@ -828,11 +868,15 @@ def wake_case(r, label, case, agent_bin, prod, idle_prod, window):
     if case.startswith("otlp.r") and outs:
         res["lat"] = outs[0].get("lat", {})
         res["drops"] = outs[0].get("drops")
+        res["e2e"] = sk.get("lat", {})
+        if label == "after" and sk.get("requests"):
+            FLOOR_BODY[rate] = sk["body_bytes"] / sk["requests"]
     emit(res)
-    lat = res.get("lat", {})
+    lat, e2e = res.get("lat", {}), res.get("e2e", {})
     log(f"{cid}: agent {res['agent_cpu_pct']:.3f} % of a core, {res['wakeups_per_s']:.1f} wake-ups/s, "
         f"{res['agent_us_per_span'] or 0:.2f} us/span, {res['spans_per_batch'] or 0:.0f} spans/batch, "
-        f"p50 {lat.get('p50_us')} p99 {lat.get('p99_us')} us (load {la})")
+        f"end-to-end p50 {e2e.get('p50_us')} p99 {e2e.get('p99_us')} us, "
+        f"released p50 {lat.get('p50_us')} p99 {lat.get('p99_us')} us (load {la})")
 
 
 try:

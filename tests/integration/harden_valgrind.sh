@@ -30,11 +30,16 @@ AGENT="$T/agent-vg"
 printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --log-file=%s/vg.%%p.log "%s" "$@"\n' \
 	"$T" "$AGENT_REAL" >"$AGENT"
 chmod +x "$AGENT"
+# Valgrind (3.19) does not know epoll_pwait2 (syscall 441): it warns and
+# answers ENOSYS to the agent's probe, and the agent's loop takes its timerfd
+# path (agent/loop.h), which is then what runs under valgrind here. That
+# warning (a line and its four lines of advice) is not an error of ours.
+vg_strip() { awk '/unhandled amd64-linux syscall: 441$/ {skip = 4; next} skip > 0 {skip--; next} {print}' "$1"; }
 vg_ok() {
 	local f bad=0
 	for f in "$T"/vg.*.log; do
-		[ -s "$f" ] || continue
-		echo "--- $f"; head -n 60 "$f"; bad=1
+		[ -n "$(vg_strip "$f")" ] || continue
+		echo "--- $f"; vg_strip "$f" | head -n 60; bad=1
 	done
 	[ $bad = 0 ] || fail "valgrind reported errors or leaks"
 	rm -f "$T"/vg.*.log

@@ -39,13 +39,10 @@
 #include "httpsink.h"
 #include "otlp_trace_service.pb-c.h"
 #include "pbcheck.h"
-#include "pbwire.h"
+#include "spanwalk.h"
 
-/* Field numbers walked (opentelemetry/proto/{collector/,}trace/v1) */
+/* Span's fields read (opentelemetry/proto/trace/v1) */
 enum {
-	F_REQ_RESOURCE_SPANS = 1,
-	F_RS_SCOPE_SPANS = 2,
-	F_SS_SPANS = 2,
 	F_SPAN_TRACE_ID = 1,
 	F_SPAN_SPAN_ID = 2,
 };
@@ -126,26 +123,6 @@ static void count_span(uint64_t id)
 	idset_add(&R.seen, id);
 }
 
-/* A field of a message: payload [p, end), its length (or varint) v. */
-typedef bool (*field_fn)(uint32_t field, uint32_t wt, const uint8_t *p, const uint8_t *end,
-			 uint64_t v, void *arg);
-
-/* fn for each field of the message [p, end); false when the framing is
- * bad or fn says so. */
-static bool each_field(const uint8_t *p, const uint8_t *end, field_fn fn, void *arg)
-{
-	while (p < end) {
-		uint32_t field, wt;
-		const uint8_t *payload, *next;
-		uint64_t v;
-		if (pb_next_field(p, end, &field, &wt, &payload, &next, &v) ||
-		    !fn(field, wt, payload, next, v, arg))
-			return false;
-		p = next;
-	}
-	return true;
-}
-
 struct span_ids {
 	bool trace_ok; /* a trace id of 16 bytes */
 	uint64_t id;   /* the span id; 0: none */
@@ -167,10 +144,11 @@ static bool span_field(uint32_t field, uint32_t wt, const uint8_t *p, const uint
 }
 
 /* A Span: its span id into R.req_ids. False when it has no proper ids. */
-static bool span(const uint8_t *p, const uint8_t *end)
+static bool span(const uint8_t *p, const uint8_t *end, void *arg)
 {
 	struct span_ids s = {0};
-	if (!each_field(p, end, span_field, &s) || !s.trace_ok || !s.id)
+	(void)arg;
+	if (!pb_each_field(p, end, span_field, &s) || !s.trace_ok || !s.id)
 		return false;
 	if (R.n_req == R.cap_req) {
 		R.cap_req = R.cap_req ? 2 * R.cap_req : 4096;
@@ -181,22 +159,6 @@ static bool span(const uint8_t *p, const uint8_t *end)
 	}
 	R.req_ids[R.n_req++] = s.id;
 	return true;
-}
-
-/* Down the path of field numbers to the Spans: request -> ResourceSpans
- * (1) -> ScopeSpans (2) -> Span (2). */
-static const uint32_t span_path[] = {F_REQ_RESOURCE_SPANS, F_RS_SCOPE_SPANS, F_SS_SPANS, 0};
-
-static bool path_field(uint32_t field, uint32_t wt, const uint8_t *p, const uint8_t *end,
-		       uint64_t v, void *arg)
-{
-	const uint32_t *path = arg;
-	(void)v;
-	if (field != path[0] || wt != SPANRING_WT_LEN)
-		return true;
-	if (!path[1])
-		return span(p, end);
-	return each_field(p, end, path_field, (void *)(path + 1));
 }
 
 static void record(const uint64_t *ids, size_t n)
@@ -225,7 +187,7 @@ static int on_request(void *arg, const uint8_t *body, size_t len)
 		return 200; /* no spans: valid, and nothing to walk */
 	if (!sr_pb_schema_ok(&opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
 			     body, len, SR_PB_MAX_NESTING) ||
-	    !each_field(body, body + len, path_field, (void *)span_path)) {
+	    !otlp_each_span(body, body + len, span, NULL)) {
 		R.bad_requests++;
 		return 400;
 	}

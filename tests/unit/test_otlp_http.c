@@ -6,8 +6,10 @@
  * it in small pieces (the iovec cursor), every iovec handed to sendmsg is
  * proven zero-copy, responses are parsed whatever their split (chunked
  * body one byte at a time, 100 Continue), Retry-After is obeyed on the
- * same keep-alive connection, and a connection the server closes while
- * idle is replaced without a failure.
+ * same keep-alive connection, a connection the server closes while
+ * idle is replaced without a failure, and with batching on, the answer
+ * is read with the next batch or by latency_bound, not by a wake-up of
+ * its own.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -311,12 +313,77 @@ static void test_non_retryable_and_garbage(void **state)
 	srv_close(&s);
 }
 
+/* Run the loop without waiting for about ms milliseconds. */
+static void spin_for(struct fx *f, int ms)
+{
+	uint64_t end = agent_now_ns() + (uint64_t)ms * 1000000ull;
+	while (agent_now_ns() < end) {
+		spin(f, 0);
+		poll(NULL, 0, 1);
+	}
+}
+
+static void test_answer_read_lazily(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct srv s;
+	fx_init(&f, 1, 1 << 20);
+	const uint64_t bound_ns = 400000000ull;
+	f.cfg.batch_max_age_us = bound_ns / 1000;
+	srv_listen(&s, 0);
+	struct exporter *e = make_http(&f, &s);
+	struct otlp_base *ob = ob_of(e);
+	static const char r200[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	put_spans(&f, 10, 0);
+	srv_accept(&f, &s);
+	size_t bl;
+	srv_request(&f, &s, 0, &bl);
+	uint64_t sent = agent_now_ns();
+	srv_write(&s, r200, sizeof(r200) - 1);
+	/* The answer is there, but nothing reads it: no wake-up of its own. */
+	spin_for(&f, 50);
+	if (agent_now_ns() < sent + bound_ns) /* a stalled test machine aside */
+		assert_int_equal(e->st.batches, 0);
+	/* The next batch reads it, and goes out on the same connection. */
+	s.in_len = 0;
+	put_spans(&f, 10, 100);
+	assert_int_equal(e->st.batches, 1);
+	srv_request(&f, &s, 0, &bl);
+	sent = agent_now_ns();
+	srv_write(&s, r200, sizeof(r200) - 1);
+	/* No next batch: read by latency_bound after the send, never before. */
+	while (e->st.batches < 2 && agent_now_ns() < sent + 5 * bound_ns)
+		spin(&f, 10);
+	assert_int_equal(e->st.batches, 2);
+	assert_true(agent_now_ns() >= sent + bound_ns - 1000000ull);
+	assert_int_equal(e->st.spans, 20);
+	assert_int_equal(e->st.held, 0);
+	assert_int_equal(ob->c.connects, 1);
+	assert_int_equal(e->st.failures, 0);
+	/* An answer that is not complete when collected is waited for. */
+	s.in_len = 0;
+	put_spans(&f, 10, 200);
+	srv_request(&f, &s, 0, &bl);
+	srv_write(&s, r200, 10);
+	put_spans(&f, 10, 300); /* collects the partial answer */
+	assert_int_equal(e->st.batches, 2);
+	srv_write(&s, r200 + 10, sizeof(r200) - 1 - 10);
+	sent = agent_now_ns();
+	while (e->st.batches < 3 && agent_now_ns() < sent + bound_ns / 2)
+		spin(&f, 5);
+	assert_int_equal(e->st.batches, 3); /* by its EPOLLIN, not the bound */
+	fx_fini(&f);
+	srv_close(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_partial_writes_exact_bytes),
 		cmocka_unit_test(test_retry_after_keepalive),
 		cmocka_unit_test(test_non_retryable_and_garbage),
+		cmocka_unit_test(test_answer_read_lazily),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
