@@ -45,17 +45,17 @@
 # backend that lags past its budget loses spans too).
 #
 # Skipped under sanitizers: the default ring holds 0.31 s at 50 k spans/s,
-# and in one of six ASan runs the producer dropped 975 spans (run A;
+# and in one of seven ASan runs the producer dropped 975 spans (run A;
 # every other check passed, the memory bound aside: ASan's quarantine
 # keeps up to 256 MB of freed blocks). Why is not established; sampling
-# the agent's stats every 100 ms in seven more ASan runs (no drop) showed
+# the agent's stats every 100 ms in seven ASan runs without a drop showed
 # a healthy instance holding its whole 1 MiB budget in the first second,
 # spilling, with two slots 98-100 % full. The spool and its replay run
 # under ASan in otlp_outage.sh.
 . "$(dirname "$0")/otlp-lib.sh"
 
 case "$build" in *asan* | *tsan* | *ubsan*)
-	echo "skip under sanitizers: the producer dropped spans in one of six ASan runs at 50 k spans/s"
+	echo "skip under sanitizers: the producer dropped spans in one of seven ASan runs at 50 k spans/s"
 	exit 77 ;;
 esac
 recv="$build/tests/progs/otlp-check-recv"
