@@ -250,13 +250,14 @@ install-preload: all
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # Helper programs of the agent's integration tests (tests/progs/*.c, one
-# program each, linked like the tools).
+# program each, linked like the tools, with the test helpers).
 PROG_SRC := $(wildcard tests/progs/*.c)
 PROGS := $(patsubst tests/progs/%.c,$(B)/tests/progs/%,$(PROG_SRC))
 all: $(PROGS)
-$(B)/tests/progs/%: $(B)/tests/progs/%.o $(COMMON) $(STATIC)
+$(B)/tests/progs/%: $(B)/tests/progs/%.o $(TESTHELP_O) $(COMMON) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(COMMON) $(STATIC) -Wl,--end-group $(LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $< $(TESTHELP_O) -Wl,--start-group $(COMMON) $(STATIC) -Wl,--end-group \
+		$(LIBS) -lm
 
 # spanring-dump: tools/spanring-dump.c plus its modules in tools/dump/
 # (tools/dump/*.c are not programs of their own). Its unit tests

@@ -202,3 +202,12 @@ void agent_log_rl(struct agent_log_rl *rl, int level, const char *fmt, ...)
 	log_vline(level, suffix[0] ? suffix : NULL, fmt, ap);
 	va_end(ap);
 }
+
+struct agent_log_rl *agent_log_rl_of(struct agent_log_rls *rls, const void *site)
+{
+	size_t i = 0;
+	while (i < AGENT_LOG_RL_SITES - 1 && rls->site[i] && rls->site[i] != site)
+		i++;
+	rls->site[i] = site;
+	return &rls->rl[i];
+}

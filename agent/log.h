@@ -49,6 +49,31 @@ void agent_log_rl(struct agent_log_rl *rl, int level, const char *fmt, ...)
 		agent_log_rl(&agent_log_rl_site_, level, __VA_ARGS__); \
 	} while (0)
 
+/*
+ * The limiters of one owner (an exporter instance, its spool), one per
+ * call site. A site shared by instances limits each on its own: a dead
+ * backend's flood of lines does not use up the budget of a healthy one's,
+ * whose lines would then be counted as "similar messages" on a line that
+ * names the other instance.
+ */
+#define AGENT_LOG_RL_SITES 16
+struct agent_log_rls {
+	const void *site[AGENT_LOG_RL_SITES];
+	struct agent_log_rl rl[AGENT_LOG_RL_SITES];
+};
+
+/* The limiter of site in rls (taken on first use; an owner with more
+ * sites than AGENT_LOG_RL_SITES shares the last one among the rest). */
+struct agent_log_rl *agent_log_rl_of(struct agent_log_rls *rls, const void *site);
+
+/* Rate-limited log with the call site's limiter in the owner's set rls. */
+#define AGENT_LOG_RL_OF(rls, level, ...)                                         \
+	do {                                                                     \
+		static const char agent_log_rl_site_;                            \
+		agent_log_rl(agent_log_rl_of((rls), &agent_log_rl_site_), level, \
+			     __VA_ARGS__);                                       \
+	} while (0)
+
 #define log_error(...) agent_log(AGENT_LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) agent_log(AGENT_LOG_WARN, __VA_ARGS__)
 #define log_info(...) agent_log(AGENT_LOG_INFO, __VA_ARGS__)

@@ -193,10 +193,10 @@ static void s_result(struct otlp_grpc *g, struct g_stream *s, uint32_t h2err,
 			if (ml <= s->resp_len - 5 &&
 			    otlp_resp_decode(s->resp + 5, ml, &r->partial, &r->rejected, r->detail,
 					     sizeof(r->detail)))
-				AGENT_LOG_RL(AGENT_LOG_WARN,
-					     "exporter %s: OK with an undecodable "
-					     "ExportTraceServiceResponse; counted as delivered",
-					     g->ob.e.name);
+				AGENT_LOG_RL_OF(&g->ob.log_rl, AGENT_LOG_WARN,
+						"exporter %s: OK with an undecodable "
+						"ExportTraceServiceResponse; counted as delivered",
+						g->ob.e.name);
 		}
 		return;
 	}

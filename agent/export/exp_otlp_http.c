@@ -609,10 +609,11 @@ static void h_handle_response(struct otlp_http *h)
 		r.v = OTLP_DELIVERED;
 		if (protobuf && blen &&
 		    otlp_resp_decode(body, blen, &r.partial, &r.rejected, r.detail, sizeof(r.detail)))
-			AGENT_LOG_RL(AGENT_LOG_WARN,
-				     "exporter %s: HTTP %d with a body that is not an "
-				     "ExportTraceServiceResponse (%zu bytes); counted as delivered",
-				     h->ob.e.name, s, blen);
+			AGENT_LOG_RL_OF(&h->ob.log_rl, AGENT_LOG_WARN,
+					"exporter %s: HTTP %d with a body that is not an "
+					"ExportTraceServiceResponse (%zu bytes); counted as "
+					"delivered",
+					h->ob.e.name, s, blen);
 	} else {
 		r.v = otlp_http_retryable(s) ? OTLP_RETRY : OTLP_DROP;
 		/* 400: malformed data, maybe one producer's (otlp_base.h: isolation) */
@@ -685,10 +686,10 @@ static void h_on_readable(struct otlp_http *h)
 		if (h->st != H_BUSY) {
 			/* Bytes or EOF on an idle connection: it is not usable. */
 			if (n > 0)
-				AGENT_LOG_RL(AGENT_LOG_WARN,
-					     "exporter %s: %zd unexpected bytes on an idle connection; "
-					     "closing it",
-					     h->ob.e.name, n);
+				AGENT_LOG_RL_OF(&h->ob.log_rl, AGENT_LOG_WARN,
+						"exporter %s: %zd unexpected bytes on an idle "
+						"connection; closing it",
+						h->ob.e.name, n);
 			h_close(h);
 			return;
 		}

@@ -163,11 +163,11 @@ static void answer_delivered(struct otlp_base *ob, struct oq_item **items, size_
 		ob->c.partial_responses++;
 		if (r->rejected > 0)
 			ob->c.rejected_spans += (uint64_t)r->rejected;
-		AGENT_LOG_RL(AGENT_LOG_WARN,
-			     "exporter %s: partial success: the server rejected %lld of %llu "
-			     "spans: %s",
-			     ob->e.name, (long long)r->rejected, (unsigned long long)spans,
-			     r->detail[0] ? r->detail : "(no message)");
+		AGENT_LOG_RL_OF(&ob->log_rl, AGENT_LOG_WARN,
+				"exporter %s: partial success: the server rejected %lld of %llu "
+				"spans: %s",
+				ob->e.name, (long long)r->rejected, (unsigned long long)spans,
+				r->detail[0] ? r->detail : "(no message)");
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct batch *b = items[i]->b;
@@ -258,7 +258,7 @@ static void retry_item(struct otlp_base *ob, struct oq_item *it, const struct ot
 
 /* One true line: what failed, then what becomes of the batches (never
  * "0 batches retry"). */
-static void retry_log(const struct otlp_base *ob, const struct otlp_result *r, size_t n,
+static void retry_log(struct otlp_base *ob, const struct otlp_result *r, size_t n,
 		      const struct retry_outcome *o, uint64_t now)
 {
 	const char *sep = r->detail[0] ? ": " : "";
@@ -272,14 +272,17 @@ static void retry_log(const struct otlp_base *ob, const struct otlp_result *r, s
 	}
 	size_t waiting = n - o->gone - o->spilled;
 	if (waiting)
-		AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s (%s): %s%s%s; %zu batches retry in %.3fs%s",
-			     ob->e.name, ob->conf.url, r->what, sep, r->detail, waiting,
-			     (double)(o->next_min - now) / 1e9,
-			     r->has_delay ? " (as the server asked)" : "");
+		AGENT_LOG_RL_OF(&ob->log_rl, AGENT_LOG_WARN,
+				"exporter %s (%s): %s%s%s; %zu batches retry in %.3fs%s",
+				ob->e.name, ob->conf.url, r->what, sep, r->detail, waiting,
+				(double)(o->next_min - now) / 1e9,
+				r->has_delay ? " (as the server asked)" : "");
 	if (o->spilled)
-		AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s (%s): %s%s%s; %zu batches out of retry "
-			     "time (export_retry_max %.1fs) moved to the spool",
-			     ob->e.name, ob->conf.url, r->what, sep, r->detail, o->spilled, budget_s);
+		AGENT_LOG_RL_OF(&ob->log_rl, AGENT_LOG_WARN,
+				"exporter %s (%s): %s%s%s; %zu batches out of retry "
+				"time (export_retry_max %.1fs) moved to the spool",
+				ob->e.name, ob->conf.url, r->what, sep, r->detail, o->spilled,
+				budget_s);
 	if (o->gone)
 		log_warn("exporter %s: letting go of %zu other batches (%llu spans): their "
 			 "retry time (export_retry_max %.1fs) is exhausted",

@@ -133,13 +133,13 @@ void otlp_q_spill(struct otlp_base *ob, struct oq_item *it, uint64_t *cause)
 			return;
 		}
 	}
-	AGENT_LOG_RL(AGENT_LOG_WARN,
-		     "exporter %s: %llu ring bytes held (hold_budget %llu) and %s: letting go of "
-		     "the oldest waiting batch (%llu spans)",
-		     ob->e.name, (unsigned long long)ob->ring_held_bytes,
-		     (unsigned long long)ob->hold_budget,
-		     ob->spool ? "the spool cannot take it" : "no spool",
-		     (unsigned long long)it->b->spans);
+	AGENT_LOG_RL_OF(&ob->log_rl, AGENT_LOG_WARN,
+			"exporter %s: %llu ring bytes held (hold_budget %llu) and %s: letting go "
+			"of the oldest waiting batch (%llu spans)",
+			ob->e.name, (unsigned long long)ob->ring_held_bytes,
+			(unsigned long long)ob->hold_budget,
+			ob->spool ? "the spool cannot take it" : "no spool",
+			(unsigned long long)it->b->spans);
 	otlp_q_let_go(ob, it, cause);
 }
 
@@ -246,8 +246,9 @@ int otlp_base_submit(struct otlp_base *ob, struct batch *b)
 		ob->e.st.let_go_batches++;
 		ob->e.st.let_go_spans += b->spans;
 		ob->c.lg_other += b->spans;
-		AGENT_LOG_RL(AGENT_LOG_ERROR, "exporter %s: out of memory; letting go of %llu spans",
-			     ob->e.name, (unsigned long long)b->spans);
+		AGENT_LOG_RL_OF(&ob->log_rl, AGENT_LOG_ERROR,
+				"exporter %s: out of memory; letting go of %llu spans",
+				ob->e.name, (unsigned long long)b->spans);
 		return -ENOMEM;
 	}
 	ob->e.host->hold(b);
@@ -262,11 +263,12 @@ int otlp_base_submit(struct otlp_base *ob, struct batch *b)
 			old = old->next;
 		if (old) {
 			ob->c.queue_full_let_go++;
-			AGENT_LOG_RL(AGENT_LOG_WARN,
-				     "exporter %s: %zu batches held (otlp.max_held); letting go of "
-				     "the oldest waiting one (%llu spans, %u failed attempts)",
-				     ob->e.name, ob->n_held - 1, (unsigned long long)old->b->spans,
-				     old->attempts);
+			AGENT_LOG_RL_OF(&ob->log_rl, AGENT_LOG_WARN,
+					"exporter %s: %zu batches held (otlp.max_held); letting "
+					"go of the oldest waiting one (%llu spans, %u failed "
+					"attempts)",
+					ob->e.name, ob->n_held - 1,
+					(unsigned long long)old->b->spans, old->attempts);
 			otlp_q_let_go(ob, old, &ob->c.lg_queue_full);
 		}
 	}

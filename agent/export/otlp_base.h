@@ -21,6 +21,7 @@
 
 #include "batch.h"
 #include "exporter.h"
+#include "log.h"
 #include "loop.h"
 #include "otlp_conf.h"
 
@@ -101,6 +102,7 @@ struct otlp_base {
 	uint32_t conn_failures;    /* consecutive */
 	uint64_t rnd;              /* xorshift state for jitter */
 	struct otlp_counters c;
+	struct agent_log_rls log_rl; /* its rate-limited lines: its own limits */
 	/* transport: try to send what is ready (called after every change) */
 	void (*kick)(struct otlp_base *ob);
 	/* resolver */

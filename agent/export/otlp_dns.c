@@ -94,8 +94,9 @@ static void dns_on_done(struct loop_watch *w, uint32_t events)
 	ob->ai = ob->ai_next = res;
 	if (rc) {
 		ob->c.dns_failures++;
-		AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s: cannot resolve '%s': %s", ob->e.name, host,
-			     gai_strerror(rc));
+		AGENT_LOG_RL_OF(&ob->log_rl, AGENT_LOG_WARN,
+				"exporter %s: cannot resolve '%s': %s", ob->e.name, host,
+				gai_strerror(rc));
 	}
 	ob->on_resolved(ob, rc ? -EHOSTUNREACH : 0);
 }

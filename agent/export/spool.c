@@ -390,11 +390,11 @@ static void drop_oldest(struct spool *sp)
 	sp->bytes -= s->bytes;
 	memmove(&sp->segs[0], &sp->segs[1], (sp->n - 1) * sizeof(sp->segs[0]));
 	sp->n--;
-	AGENT_LOG_RL(AGENT_LOG_WARN,
-		     "exporter %s: spool full (%llu bytes): letting go of its oldest segment, %llu "
-		     "spans in %llu records (%llu spans let go so far)",
-		     sp->name, (unsigned long long)sp->cap, (unsigned long long)spans,
-		     (unsigned long long)records, (unsigned long long)sp->let_go_spans);
+	AGENT_LOG_RL_OF(&sp->log_rl, AGENT_LOG_WARN,
+			"exporter %s: spool full (%llu bytes): letting go of its oldest segment, "
+			"%llu spans in %llu records (%llu spans let go so far)",
+			sp->name, (unsigned long long)sp->cap, (unsigned long long)spans,
+			(unsigned long long)records, (unsigned long long)sp->let_go_spans);
 }
 
 int spool_put(struct spool *sp, const struct iovec *iov, size_t niov, size_t len,
@@ -423,8 +423,9 @@ int spool_put(struct spool *sp, const struct iovec *iov, size_t niov, size_t len
 		int rc = mkdirs(sp->dir);
 		if (rc) {
 			sp->write_errors++;
-			AGENT_LOG_RL(AGENT_LOG_ERROR, "exporter %s: spool directory %s: %s", sp->name,
-				     sp->dir, strerror(-rc));
+			AGENT_LOG_RL_OF(&sp->log_rl, AGENT_LOG_ERROR,
+					"exporter %s: spool directory %s: %s", sp->name,
+					sp->dir, strerror(-rc));
 			return rc;
 		}
 		seg_path(sp, w->seq, path, sizeof(path));
@@ -459,8 +460,9 @@ int spool_put(struct spool *sp, const struct iovec *iov, size_t niov, size_t len
 				/* the next open cuts it (seg_scan) */
 			}
 			sp->write_errors++;
-			AGENT_LOG_RL(AGENT_LOG_ERROR, "exporter %s: spool write: %s", sp->name,
-				     strerror(e));
+			AGENT_LOG_RL_OF(&sp->log_rl, AGENT_LOG_ERROR,
+					"exporter %s: spool write: %s", sp->name,
+					strerror(e));
 			return -e;
 		}
 		done += (size_t)r;

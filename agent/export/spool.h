@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "log.h"
+
 struct spool_seg {
 	uint64_t seq;
 	uint64_t bytes;       /* file size */
@@ -49,6 +51,7 @@ struct spool {
 	uint64_t let_go_records, let_go_spans, let_go_segments;
 	uint64_t write_errors;
 	uint64_t write_ns, read_ns; /* time spent writing / reading, for the cost */
+	struct agent_log_rls log_rl; /* its rate-limited lines: its own limits */
 };
 
 /*

@@ -67,6 +67,26 @@ start_agent() {
 	export SPANRING_SOCKET="$T/a.sock"
 }
 
+# start_agent_state ARGS...: the agent with only the exporters the
+# arguments give (their defaults otherwise: hold budget, spool, probe),
+# zero-copy check on, its state (the spools) in $STATE_DIR, else $T/state.
+start_agent_state() {
+	"$bin/spanring-agent" --socket "$T/a.sock" --debug-zero-copy-check=true \
+		--state-dir="${STATE_DIR:-$T/state}" "$@" >>"$T/agent.log" 2>&1 &
+	AGENT_PID=$!
+	for _ in $(seq 200); do [ -S "$T/a.sock.ctl" ] && break; sleep 0.05; done
+	[ -S "$T/a.sock.ctl" ] || fail "agent did not start"
+	export SPANRING_SOCKET="$T/a.sock"
+}
+
+# rss_anon_kb [PID]: the agent's own memory (kB), not the rings it maps
+rss_anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/${1:-$AGENT_PID}/status"; }
+# The bound the outage tests hold it to (kB). Sanitizers keep shadow
+# memory and quarantines (ASan's holds up to 256 MB of freed blocks): not
+# checked there.
+RSS_LIMIT_KB=32768
+case "$build" in *asan* | *tsan* | *ubsan*) RSS_LIMIT_KB=$((4 << 20)) ;; esac
+
 stop_agent() {
 	[ -n "$AGENT_PID" ] || return 0
 	kill -TERM "$AGENT_PID"

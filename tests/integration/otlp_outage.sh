@@ -49,26 +49,17 @@ start_recv_n() { # NAME [HTTP_PORT [GRPC_PORT]]: receiver writing $T/recv-NAME.j
 stop_recv_n() { kill "${RPID[$1]}" 2>/dev/null || true; wait "${RPID[$1]}" 2>/dev/null || true; }
 trap 'for p in "${RPIDS[@]}"; do kill "$p" 2>/dev/null || true; done; otlp_cleanup' EXIT
 
-agent_n() { # ARGS...: the agent with its state in $T/state
-	"$bin/spanring-agent" --socket "$T/a.sock" --debug-zero-copy-check=true \
-		--state-dir="$T/state" "$@" >>"$T/agent.log" 2>&1 &
-	AGENT_PID=$!
-	for _ in $(seq 200); do [ -S "$T/a.sock.ctl" ] && break; sleep 0.05; done
-	[ -S "$T/a.sock.ctl" ] || fail "agent did not start"
-	export SPANRING_SOCKET="$T/a.sock"
-}
 expect_file() { ls "$T"/exp-*.jsonl | paste -sd,; }
 check_n() { # NAME ARGS...: check.js on a receiver's file; prints its line
 	node "$rdir/check.js" --recv "$T/recv-$1.jsonl" --expect "$(expect_file)" --proto http "${@:2}"
 }
-rss_anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$AGENT_PID/status"; }
 
 say "1. one of three backends dead for 3 s, 5 k spans/s, 128 KiB slots"
 start_recv_n a; PA=$HP
 start_recv_n b; PB=$HP
 start_recv_n c; PC=$HP
 stop_recv_n c
-agent_n --exporter "otlp_http/a:http://127.0.0.1:$PA" --exporter "otlp_http/b:http://127.0.0.1:$PB" \
+start_agent_state --exporter "otlp_http/a:http://127.0.0.1:$PA" --exporter "otlp_http/b:http://127.0.0.1:$PB" \
 	--exporter "otlp_http/c:http://127.0.0.1:$PC" --otlp.hold-budget=256K \
 	--otlp.retry-initial=100ms ${OUTAGE_AGENT_ARGS:-}
 SPANRING_SLOT_SIZE=128K produce p svc-p -t 2 -r 1250 -n 7500 &
@@ -115,9 +106,7 @@ total=$(expected_count)
 for e in a b c; do wait_settled "otlp_http/$e" "$total" 60; done
 for i in $(seq 20); do r=$(rss_anon_kb); [ "$r" -gt "$max_rss" ] && max_rss=$r; sleep 0.05; done
 echo "agent RssAnon at most ${max_rss} kB"
-rss_limit=32768 # kB; sanitizers keep shadow memory and quarantines: not checked
-case "$build" in *asan* | *tsan* | *ubsan*) rss_limit=$((4 << 20)) ;; esac
-[ "$max_rss" -le "$rss_limit" ] || fail "agent RssAnon $max_rss kB"
+[ "$max_rss" -le "$RSS_LIMIT_KB" ] || fail "agent RssAnon $max_rss kB (> $RSS_LIMIT_KB kB)"
 expect_eq "c let go" "$(stat exp.otlp_http/c.let_go_spans)" 0
 expect_ge "c spilled to its spool" "$(stat exp.otlp_http/c.spilled_spans)" 1
 expect_eq "c replayed = spilled" "$(stat exp.otlp_http/c.replayed_spans)" "$(stat exp.otlp_http/c.spilled_spans)"
@@ -132,7 +121,7 @@ rm -f "$T"/exp-*.jsonl "$T"/recv-*.jsonl "$T/agent.log"
 say "2. agent SIGKILLed and restarted during an outage: the spool is replayed"
 start_recv_n k; PK=$HP
 stop_recv_n k
-agent_n --exporter "otlp_http/k:http://127.0.0.1:$PK" --otlp.hold-budget=64K
+start_agent_state --exporter "otlp_http/k:http://127.0.0.1:$PK" --otlp.hold-budget=64K
 produce k svc-k -t 1 -r 2500 -n 10000 &
 ppid=$!
 sleep 2.5
@@ -141,7 +130,7 @@ kill -KILL "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true
 echo "agent killed"
 sleep 0.3
 rm -f "$T/a.sock" "$T/a.sock.ctl"
-agent_n --exporter "otlp_http/k:http://127.0.0.1:$PK" --otlp.hold-budget=64K
+start_agent_state --exporter "otlp_http/k:http://127.0.0.1:$PK" --otlp.hold-budget=64K
 for i in $(seq 50); do grep -q "spool .* to replay" "$T/agent.log" && break; sleep 0.1; done
 grep -q "spool .* to replay" "$T/agent.log" || fail "the restarted agent found no spool"
 sleep 1
@@ -163,7 +152,7 @@ say "3. a spool too small for the outage lets go of exactly what it counts"
 start_recv_n f; PF=$HP
 stop_recv_n f
 MP=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-agent_n --exporter "otlp_http/f:http://127.0.0.1:$PF" --otlp.hold-budget=64K \
+start_agent_state --exporter "otlp_http/f:http://127.0.0.1:$PF" --otlp.hold-budget=64K \
 	--otlp.spool-bytes=1M --metrics-port="$MP"
 produce f svc-f -t 1 -n 12000
 total=$(expected_count)
@@ -196,7 +185,7 @@ rm -f "$T"/exp-*.jsonl "$T"/recv-*.jsonl "$T/agent.log"
 say "4. OTLP/gRPC: the backend down, then back: replayed from the spool"
 start_recv_n g; PG=$GP
 stop_recv_n g
-agent_n --exporter "otlp_grpc/g:http://127.0.0.1:$PG" --otlp.hold-budget=64K
+start_agent_state --exporter "otlp_grpc/g:http://127.0.0.1:$PG" --otlp.hold-budget=64K
 produce g svc-g -t 1 -n 3000
 total=$(expected_count)
 sleep 0.5

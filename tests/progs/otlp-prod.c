@@ -5,9 +5,13 @@
  * child per span, and a JSON line per span describing what it must look
  * like at the receiver (ids included), for tests/otlp-receiver/check.js.
  *
- *   otlp-prod [-o expected.jsonl] [-n spans/thread] [-t threads] [-r spans/s]
- *             [-b attr bytes]
- * Without -o it only produces (benchmarks).
+ *   otlp-prod [-o expected.jsonl] [-I ids.bin] [-n spans/thread] [-t threads]
+ *             [-r spans/s] [-b attr bytes]
+ * -I writes only the 8-byte span id of every span committed, in binary:
+ * the identity a check at high rates needs (tests/progs/otlp-check-recv),
+ * without the cost of a JSON line per span. Without -o and -I it only
+ * produces (benchmarks). -n and -r count each thread's root spans; each
+ * root has a child, so twice as many spans are committed.
  * Environment as for any producer (SPANRING_SOCKET, OTEL_SERVICE_NAME...).
  */
 #include <getopt.h>
@@ -23,7 +27,7 @@
 
 static long n_spans = 100, rate = 0, pad_bytes = 0;
 static int n_threads = 1;
-static FILE *exp_out;
+static FILE *exp_out, *ids_out;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static spanring_tracer *tracer;
 static uint64_t base_ns;
@@ -98,6 +102,14 @@ static void one(int t, long i, spanring_span_context *prev)
 				.out_ctx = &cctx};
 	int crc = spanring_span_emit(tracer, &d);
 	int rc = spanring_span_end_at(s, start + 500);
+	if (ids_out) {
+		pthread_mutex_lock(&out_lock);
+		if (rc == 0)
+			fwrite(ctx.span_id, 8, 1, ids_out);
+		if (crc == 0)
+			fwrite(cctx.span_id, 8, 1, ids_out);
+		pthread_mutex_unlock(&out_lock);
+	}
 	char tid[33], sid[17], psid[17], ctid[33], csid[17];
 	hex(tid, ctx.trace_id, 16);
 	hex(sid, ctx.span_id, 8);
@@ -186,10 +198,16 @@ int main(int argc, char **argv)
 {
 	const char *path = NULL;
 	int c;
-	while ((c = getopt(argc, argv, "o:n:t:r:b:")) != -1) {
+	while ((c = getopt(argc, argv, "o:I:n:t:r:b:")) != -1) {
 		switch (c) {
 		case 'o':
 			path = optarg;
+			break;
+		case 'I':
+			if (!(ids_out = fopen(optarg, "w"))) {
+				perror(optarg);
+				return 1;
+			}
 			break;
 		case 'n':
 			n_spans = atol(optarg);
@@ -204,7 +222,8 @@ int main(int argc, char **argv)
 			pad_bytes = atol(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: otlp-prod -o expected.jsonl [-n N] [-t T] [-r rate] [-b pad]\n");
+			fprintf(stderr, "usage: otlp-prod [-o expected.jsonl] [-I ids.bin] [-n N] [-t T] [-r rate] "
+					"[-b pad]\n");
 			return 2;
 		}
 	}
@@ -230,6 +249,10 @@ int main(int argc, char **argv)
 		pthread_join(th[t], NULL);
 	if (exp_out)
 		fclose(exp_out);
+	if (ids_out && fclose(ids_out)) {
+		perror("otlp-prod: ids");
+		return 1;
+	}
 	spanring_stats st;
 	spanring_get_stats(&st);
 	int rc = spanring_shutdown(5000);
