@@ -414,14 +414,18 @@ static int h_build(struct otlp_http *h)
  * and hang-ups are still reported), and collect_t reads the answer by
  * latency_bound after the send when no batch comes (the flow stopped).
  * The batches are released that much later, never delivered later: the
- * backend has them when it answers. Without batching (latency_bound 0)
+ * backend has them when it answers. Without batching (latency_bound 0),
+ * and while the instance holds more than a quarter of its hold budget,
  * the answer is awaited as usual.
  */
 static void h_await_answer(struct otlp_http *h)
 {
 	const struct exp_host *host = h->ob.e.host;
 	uint64_t lazy_ns = host->cfg->batch_max_age_us * 1000;
-	if (!lazy_ns) {
+	/* Near its hold budget, the ring space comes back as soon as the
+	 * backend answers: a busy moment must not push batches to the spool. */
+	bool near_budget = h->ob.hold_budget && h->ob.ring_held_bytes > h->ob.hold_budget / 4;
+	if (!lazy_ns || near_budget) {
 		h_watch(h, EPOLLIN);
 		return;
 	}

@@ -373,6 +373,24 @@ static void test_answer_read_lazily(void **state)
 	while (e->st.batches < 3 && agent_now_ns() < sent + bound_ns / 2)
 		spin(&f, 5);
 	assert_int_equal(e->st.batches, 3); /* by its EPOLLIN, not the bound */
+	for (int i = 0; i < 50 && e->st.batches < 4; i++)
+		spin(&f, 5); /* the fourth batch's request is out */
+	/* Holding more than a quarter of its hold budget, the instance waits
+	 * for the answer: its ring space comes back at once. */
+	ob->hold_budget = 40000; /* a quarter is less than a batch of 10 spans (11.5 KB) */
+	s.in_len = 0;
+	srv_request(&f, &s, 0, &bl); /* the fourth batch */
+	srv_write(&s, r200, sizeof(r200) - 1);
+	while (e->st.batches < 4 && agent_now_ns() < sent + 5 * bound_ns)
+		spin(&f, 5);
+	s.in_len = 0;
+	put_spans(&f, 10, 400);
+	srv_request(&f, &s, 0, &bl);
+	sent = agent_now_ns();
+	srv_write(&s, r200, sizeof(r200) - 1);
+	while (e->st.batches < 5 && agent_now_ns() < sent + bound_ns / 2)
+		spin(&f, 5);
+	assert_int_equal(e->st.batches, 5);
 	fx_fini(&f);
 	srv_close(&s);
 }
