@@ -84,11 +84,14 @@ static bool isolated_done(struct otlp_base *ob, struct oq_item *it, const struct
 		ob->e.st.let_go_spans += gspans;
 		ob->c.lg_permanent += gspans;
 		struct exp_producer_id who = ob->e.host->producer_id(p);
-		log_warn("exporter %s (%s): %s (not retryable)%s%s for the spans of producer %llu "
-			 "(pid %d, service '%s') alone: letting go of its %llu spans",
-			 ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail,
-			 (unsigned long long)who.id, (int)who.pid, who.service,
-			 (unsigned long long)gspans);
+		AGENT_LOG_RL_OF(&ob->log_rl, AGENT_LOG_WARN,
+				"exporter %s (%s): %s (not retryable)%s%s for the spans of "
+				"producer %llu (pid %d, service '%s') alone: letting go of its "
+				"%llu spans",
+				ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "",
+				r->detail,
+				(unsigned long long)who.id, (int)who.pid, who.service,
+				(unsigned long long)gspans);
 	}
 	it->iso_spans_done += gspans;
 	it->iso_next++;
@@ -140,11 +143,12 @@ static void start_isolation(struct otlp_base *ob, struct oq_item **items, size_t
 {
 	ob->c.responses_permanent++;
 	ob->c.isolations++;
-	log_warn("exporter %s (%s): %s (not retryable)%s%s for a request of %zu batches with the "
-		 "spans of several producers (%llu groups): sending each producer's spans on "
-		 "their own",
-		 ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail, n,
-		 (unsigned long long)groups);
+	AGENT_LOG_RL_OF(&ob->log_rl, AGENT_LOG_WARN,
+			"exporter %s (%s): %s (not retryable)%s%s for a request of %zu batches "
+			"with the spans of several producers (%llu groups): sending each "
+			"producer's spans on their own",
+			ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail, n,
+			(unsigned long long)groups);
 	for (size_t i = 0; i < n; i++) {
 		items[i]->isolate = true;
 		items[i]->iso_next = 0;
@@ -189,10 +193,11 @@ static void answer_dropped(struct otlp_base *ob, struct oq_item **items, size_t 
 			   const struct otlp_result *r, uint64_t spans)
 {
 	ob->c.responses_permanent++;
-	log_warn("exporter %s (%s): %s (not retryable)%s%s; letting go of %zu batches (%llu "
-		 "spans)",
-		 ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail, n,
-		 (unsigned long long)spans);
+	AGENT_LOG_RL_OF(&ob->log_rl, AGENT_LOG_WARN,
+			"exporter %s (%s): %s (not retryable)%s%s; letting go of %zu batches (%llu "
+			"spans)",
+			ob->e.name, ob->conf.url, r->what, r->detail[0] ? ": " : "", r->detail, n,
+			(unsigned long long)spans);
 	for (size_t i = 0; i < n; i++) {
 		ob->e.st.failures++;
 		ob->c.permanent_let_go++;
@@ -264,10 +269,11 @@ static void retry_log(struct otlp_base *ob, const struct otlp_result *r, size_t 
 	const char *sep = r->detail[0] ? ": " : "";
 	double budget_s = (double)ob->conf.retry_max_elapsed_ns / 1e9;
 	if (o->gone == n) {
-		log_warn("exporter %s (%s): %s%s%s; letting go of %zu batches (%llu spans): their "
-			 "retry time (export_retry_max %.1fs) is exhausted",
-			 ob->e.name, ob->conf.url, r->what, sep, r->detail, o->gone,
-			 (unsigned long long)o->gone_spans, budget_s);
+		AGENT_LOG_RL_OF(&ob->log_rl, AGENT_LOG_WARN,
+				"exporter %s (%s): %s%s%s; letting go of %zu batches (%llu spans): "
+				"their retry time (export_retry_max %.1fs) is exhausted",
+				ob->e.name, ob->conf.url, r->what, sep, r->detail, o->gone,
+				(unsigned long long)o->gone_spans, budget_s);
 		return;
 	}
 	size_t waiting = n - o->gone - o->spilled;
@@ -284,9 +290,10 @@ static void retry_log(struct otlp_base *ob, const struct otlp_result *r, size_t 
 				ob->e.name, ob->conf.url, r->what, sep, r->detail, o->spilled,
 				budget_s);
 	if (o->gone)
-		log_warn("exporter %s: letting go of %zu other batches (%llu spans): their "
-			 "retry time (export_retry_max %.1fs) is exhausted",
-			 ob->e.name, o->gone, (unsigned long long)o->gone_spans, budget_s);
+		AGENT_LOG_RL_OF(&ob->log_rl, AGENT_LOG_WARN,
+				"exporter %s: letting go of %zu other batches (%llu spans): their "
+				"retry time (export_retry_max %.1fs) is exhausted",
+				ob->e.name, o->gone, (unsigned long long)o->gone_spans, budget_s);
 }
 
 static void answer_retry(struct otlp_base *ob, struct oq_item **items, size_t n,
