@@ -54,6 +54,7 @@ struct agent_stats {
 	uint64_t wakeups;     /* doorbells that woke a sleeping agent */
 	uint64_t spurious;    /* ... of which found nothing new */
 	uint64_t membarriers; /* membarrier() calls (one per sleep attempt) */
+	uint64_t membarriers_expedited; /* ... of which MEMBARRIER_CMD_GLOBAL_EXPEDITED */
 	uint64_t drain_nomem; /* drains that stopped short for memory */
 	/* drops counted by producers that have exited (their rings are gone):
 	 * the agent-wide totals add the live producers' counters */
@@ -85,6 +86,7 @@ struct agent {
 	struct loop_timer poll_t, house_t; /* poll_t: the next scan of every ring */
 	uint64_t poll_us;     /* interval to the next scan when polling */
 	enum agent_wake_mode wake_mode;
+	bool mb_expedited;    /* the kernel offers MEMBARRIER_CMD_GLOBAL_EXPEDITED */
 	bool armed;           /* asleep: every ring armed, no scan scheduled */
 	bool arming;          /* need_wakeup stored (E), membarrier in flight */
 	uint64_t arm_t0;      /* when E began */

@@ -514,8 +514,12 @@ void agent_wake_setup(struct agent *ag)
 			 (unsigned long long)ag->cfg->poll_max_us);
 	} else if (q >= 0 && (q & MEMBARRIER_CMD_GLOBAL)) {
 		ag->wake_mode = AGENT_WAKE_MEMBARRIER;
-		log_info("wake-up: membarrier(MEMBARRIER_CMD_GLOBAL): the agent sleeps until a "
+		ag->mb_expedited = (q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0;
+		log_info("wake-up: membarrier(MEMBARRIER_CMD_GLOBAL%s): the agent sleeps until a "
 			 "producer commits (latency bound %lluus)",
+			 ag->mb_expedited ? "_EXPEDITED while every producer is registered for it, "
+					    "else MEMBARRIER_CMD_GLOBAL"
+					  : "; no MEMBARRIER_CMD_GLOBAL_EXPEDITED here",
 			 (unsigned long long)ag->cfg->batch_max_age_us);
 	} else {
 		ag->wake_mode = AGENT_WAKE_POLL;
@@ -549,12 +553,32 @@ static void agent_sleep(struct agent *ag)
 	/* E: the agent's only writes of need_wakeup. A producer may clear or
 	 * set its own at will; that changes only when its own ring is looked
 	 * at (its doorbell is its own fd in the epoll set). */
+	bool expedited = ag->mb_expedited;
 	for (struct agent_producer *p = ag->producers; p; p = p->next)
-		if (!p->zombie && p->state == PROD_ACTIVE && !p->conn_closed && p->wake)
+		if (!p->zombie && p->state == PROD_ACTIVE && !p->conn_closed && p->wake) {
 			sr_store_relaxed_32(&sr_cons_hdr(&p->map)->need_wakeup,
 					    SPANRING_WAKE_ASLEEP);
+			expedited &= p->mb_expedited;
+		}
 	/* Orders E before G in this thread (and is what TSan sees). */
 	sr_fence_full();
+	if (expedited) {
+		/* (ABI 1.3) Every armed producer's process is registered for
+		 * the expedited command: the membarrier takes microseconds, so
+		 * it runs here and G follows at once (no G0, no helper). */
+		ag->st.membarriers++;
+		ag->st.membarriers_expedited++;
+		if (agent_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0) {
+			ag->arming = true;
+			ag->arm_t0 = t0;
+			agent_armed_check(ag, 0);
+			return;
+		}
+		log_warn("wake-up: membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) failed (%s); "
+			 "MEMBARRIER_CMD_GLOBAL from now on",
+			 strerror(errno));
+		ag->mb_expedited = false;
+	}
 	/* A first look right away: a commit since the last scan that found
 	 * need_wakeup clear (its producer had taken the previous wake-up)
 	 * is visible here in practice; it must not wait for the membarrier

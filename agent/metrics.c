@@ -71,13 +71,15 @@ static void producer_json(struct sbuf *o, const struct agent_producer *p)
 		    producer_state_name(p), p->state == PROD_QUARANTINED ? "true" : "false");
 	sbuf_json_str(o, p->reason, strlen(p->reason));
 	sbuf_printf(o,
-		    ",\"reconnect\":%s,\"abi_minor\":%u,\"slots\":%u,\"slot_size\":%u,"
+		    ",\"reconnect\":%s,\"abi_minor\":%u,\"wake\":\"%s\",\"slots\":%u,\"slot_size\":%u,"
 		    "\"ring_bytes\":%llu,\"registered_unix_ns\":%llu,\"spans\":%llu,\"bytes\":%llu,"
 		    "\"lost_marks\":%llu,\"doorbells\":%llu,\"inflight_chunks\":%llu,"
 		    "\"producer_committed\":%llu,"
 		    "\"drops\":{\"full\":%llu,\"oversize\":%llu,\"encode\":%llu,\"total\":%llu},"
 		    "\"slot_state\":[",
-		    p->reconnect ? "true" : "false", p->abi_minor, p->map.l.slot_count,
+		    p->reconnect ? "true" : "false", p->abi_minor,
+		    !p->wake ? "polled" : p->mb_expedited ? "doorbell-expedited" : "doorbell",
+		    p->map.l.slot_count,
 		    p->map.l.slot_size, (unsigned long long)p->map.l.total_size,
 		    (unsigned long long)p->reg_wall_ns, (unsigned long long)p->spans,
 		    (unsigned long long)p->bytes, (unsigned long long)p->lost,
@@ -153,12 +155,13 @@ void stats_json(struct agent *ag, struct sbuf *o, int64_t only_uid)
 	/* The wake-up protocol (core.c). */
 	sbuf_printf(o,
 		    ",\"wake_mode\":\"%s\",\"asleep\":%s,\"sleeps\":%llu,\"wakeups\":%llu,"
-		    "\"spurious_wakeups\":%llu,\"membarriers\":%llu,\"latency_bound_us\":%llu},"
+		    "\"spurious_wakeups\":%llu,\"membarriers\":%llu,\"membarriers_expedited\":%llu,"
+		    "\"latency_bound_us\":%llu},"
 		    "\"producers\":",
 		    ag->wake_mode == AGENT_WAKE_MEMBARRIER ? "membarrier" : "poll",
 		    ag->armed ? "true" : "false", (unsigned long long)s->sleeps,
 		    (unsigned long long)s->wakeups, (unsigned long long)s->spurious,
-		    (unsigned long long)s->membarriers,
+		    (unsigned long long)s->membarriers, (unsigned long long)s->membarriers_expedited,
 		    (unsigned long long)ag->cfg->batch_max_age_us);
 	stats_rings_json(ag, o, only_uid);
 	sbuf_puts(o, ",\"exporters\":[");
@@ -241,6 +244,11 @@ static void prom_agent(struct agent *ag, struct sbuf *o)
 		 s->sleeps},
 		{"spanring_agent_wakeups_total", "counter", "Doorbells that woke a sleeping agent.",
 		 s->wakeups},
+		{"spanring_agent_membarriers_total", "counter",
+		 "membarrier() calls on the way to sleep.", s->membarriers},
+		{"spanring_agent_membarriers_expedited_total", "counter",
+		 "... of which MEMBARRIER_CMD_GLOBAL_EXPEDITED (microseconds, not milliseconds).",
+		 s->membarriers_expedited},
 		{"spanring_agent_inflight_batches", "gauge", "Batches not yet released.",
 		 ag->inflight_batches},
 		{"spanring_agent_zero_copy_violations_total", "counter",

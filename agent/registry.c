@@ -749,6 +749,8 @@ static void registry_on_request(struct agent_producer *p)
 		registry_reject(p, status, why);
 		return;
 	}
+	/* Trusted only for this producer's own wake-ups (docs/ABI.md 10.1). */
+	p->mb_expedited = (req.flags & SPANRING_REG_F_MB_EXPEDITED) != 0;
 	if (!(req.flags & SPANRING_REG_F_NOREPLY)) {
 		registry_welcome(p);
 		return;

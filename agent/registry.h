@@ -54,6 +54,8 @@ struct agent_producer {
 	bool ending;          /* registered with SPANRING_REG_F_NOREPLY */
 	bool wake;            /* armed with need_wakeup when the agent sleeps
 				 (ABI >= 1.2 and a doorbell); else polled */
+	bool mb_expedited;    /* (ABI 1.3) its process is registered for
+				 MEMBARRIER_CMD_GLOBAL_EXPEDITED, it says */
 	struct drain_slot *slots;
 	uint8_t *resource;      /* agent-rewritten Resource message */
 	size_t resource_len;

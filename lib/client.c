@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/membarrier.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -44,6 +45,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -497,6 +499,17 @@ static bool cl_wait_readable(int s, int timeout_ms)
  * Async-signal-safe (sr_client_register_final() uses it). */
 static bool cl_send_req(int s, const struct sr_map *m, uint32_t flags)
 {
+	/* (ABI 1.3) Register the process for MEMBARRIER_CMD_GLOBAL_EXPEDITED
+	 * and say so: a sleeping agent's membarrier then takes microseconds
+	 * (docs/ABI.md 10.1). Once per process in effect (the kernel keeps
+	 * it; a repeat returns at once), again in a fork child, whose memory
+	 * is new. An ending producer is polled and needs no wake-up. */
+	if (!(flags & SPANRING_REG_F_NOREPLY)) {
+		int saved = errno;
+		if (syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0)
+			flags |= SPANRING_REG_F_MB_EXPEDITED;
+		errno = saved;
+	}
 	struct spanring_reg_req req;
 	memset(&req, 0, sizeof(req));
 	req.magic = SPANRING_REG_MAGIC;

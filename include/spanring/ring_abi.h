@@ -60,7 +60,7 @@
  *
  *   producer (after B)                      agent (before it sleeps)
  *      compiler barrier                     E: store(need_wakeup, 1), every ring
- *   F: w = load(need_wakeup)                   membarrier(MEMBARRIER_CMD_GLOBAL)
+ *   F: w = load(need_wakeup)                   membarrier(...GLOBAL_EXPEDITED or GLOBAL)
  *      if w && exchange(need_wakeup, 0):    G: C on every slot of every ring;
  *          write(doorbell, 1)                  sleep only if no head moved
  *
@@ -69,6 +69,10 @@
  *   1 stored by E: a commit is never missed (no lost wake-up). The
  *   exchange makes one thread ring once per sleep; a producer that writes
  *   need_wakeup only changes when its own ring is drained.
+ *   (ABI 1.3) A producer whose process registered for
+ *   MEMBARRIER_CMD_GLOBAL_EXPEDITED says so (SPANRING_REG_F_MB_EXPEDITED);
+ *   while every armed ring says so, the agent uses that command
+ *   (microseconds) instead of MEMBARRIER_CMD_GLOBAL (milliseconds).
  *
  * Records. The bytes of a slot are a sequence of protobuf fields at the
  * level of the ScopeSpans message:
@@ -88,7 +92,7 @@
 
 #define SPANRING_RING_MAGIC 0x474e49524e415053ull /* "SPANRING" in memory (little-endian) */
 #define SPANRING_ABI_MAJOR 1u
-#define SPANRING_ABI_MINOR 2u
+#define SPANRING_ABI_MINOR 3u
 
 #define SPANRING_PAGE 4096u      /* unit of the layout; mapping needs an MMU page of 4 KiB */
 #define SPANRING_CACHELINE 64u
@@ -326,6 +330,11 @@ _Static_assert(offsetof(struct spanring_reg_req, reserved) == 24, "abi");
  * the connection ends. An agent of ABI 1.0 ignores the bit and answers;
  * the producer never reads the answer. */
 #define SPANRING_REG_F_NOREPLY (1u << 1)
+/* (ABI 1.3) The producer's process is registered for
+ * MEMBARRIER_CMD_GLOBAL_EXPEDITED (membarrier(2)), so the agent may use that
+ * command for G of the wake-up protocol. A claim that is not true delays
+ * only this producer's own spans. Agents of ABI < 1.3 ignore the bit. */
+#define SPANRING_REG_F_MB_EXPEDITED (1u << 2)
 
 struct spanring_reg_resp {
 	uint32_t magic;          /* SPANRING_REG_MAGIC */

@@ -5,20 +5,22 @@
 #     agent makes at most 10 voluntary context switches per second (all its
 #     threads) and uses at most 0.1 % of a core;
 #  2. single spans at random intervals (1 ms .. 2 s, log-uniform) from
-#     several producers while the agent sleeps: of all the spans (over
-#     1000), at most 5 % take longer than latency_bound + 5 ms to be
-#     exported (written to the file and released; typically 0-1 %, a few
-#     % when other test suites load this 2-core machine: the processes
-#     then wait for a CPU for tens of milliseconds, see
-#     docs/BENCHMARKS.md), and none longer than 500 ms. A lost wake-up
-#     leaves a span waiting for an unrelated event: when it is systematic
+#     several producers while the agent sleeps: every span (over 1000) is
+#     exported (written to the file and released) within latency_bound +
+#     5 ms, except by time the machine kept the agent or the probe off a
+#     CPU: a span over the limit by no more than what the agent's threads
+#     and the probe waited on a run queue meanwhile (schedstat) is counted
+#     and printed, any other fails the test. On a quiet machine there are
+#     none; when other suites load this 2-core machine, processes wait for
+#     a CPU for tens of milliseconds. A lost wake-up leaves the agent
+#     asleep, which no run-queue wait explains: when it is systematic
 #     every producer ends up waiting (a probe gives up after 5 s); a rare
-#     one waits for another producer's next span;
+#     one waits for another producer's next span and fails the limit.
+#     The producers register for MEMBARRIER_CMD_GLOBAL_EXPEDITED (ABI
+#     1.3), so the agent's way to sleep takes microseconds;
 #  2b. a hostile producer that sets and clears its need_wakeup at random and
 #     rings its doorbell stalls no one else: honest producers' spans are
-#     still exported, each within 500 ms (a stall is seconds: the probe's
-#     limit is 5 s; the hostile one's wake-ups cost the agent CPU, which on
-#     a loaded machine shows in the others' tail latency);
+#     held to the same limit (the hostile one's own are not checked);
 #  3. a producer killed between its commit and its doorbell loses no span;
 #  4. a producer of ABI 1.1 (no wake-up protocol) is served by polling
 #     while it is registered, and only then.
@@ -77,44 +79,56 @@ wait "${IDLE[@]}" 2>/dev/null
 
 # 2. random intervals, several producers
 s0=$(ctl stats | jsonq 'd["agent"]["sleeps"]')
+e0=$(ctl stats | jsonq 'd["agent"]["membarriers_expedited"]')
+limit_us=$(( (BOUND_MS + 5 * SLOW) * 1000 ))
 PR=()
 for i in $(seq 8); do
-	"$PROGS/sr-testprod" -S rnd$i -l 100000 -i 1:2000 -T 40 -B $(( (BOUND_MS + 5 * SLOW) * 1000 )) \
+	"$PROGS/sr-testprod" -S rnd$i -l 100000 -i 1:2000 -T 40 -B $limit_us -P "$AGENT_PID" \
 		>"$T/rnd$i.txt" 2>&1 &
 	PR+=($!); STARTED+=($!)
 done
+# probe_result LABEL FILE: print the probe's result and its over-limit
+# probes; fail on one the machine does not explain. Adds to total/over.
 total=0 over=0
-limit_us=$(( (BOUND_MS + 5 * SLOW) * 1000 ))
+probe_result() {
+	local out n o u
+	out=$(cat "$2")
+	n=$(sed -n 's/^committed=\([0-9]*\) .*/\1/p' <<<"$out")
+	o=$(sed -n 's/^over=\([0-9]*\) .*/\1/p' <<<"$out")
+	u=$(sed -n 's/.* unexplained=\([0-9]*\)$/\1/p' <<<"$out")
+	echo "$1: $(tail -1 <<<"$out")"
+	grep '^probe [0-9]*:' <<<"$out" | sed "s/^/  $1 /"
+	[ -n "$n" ] && [ -n "$u" ] || fail "$1: no measurement: $out"
+	[ "$u" -eq 0 ] || fail "$1: $u spans over ${limit_us}us that no wait for a CPU explains (a lost wake-up?)"
+	total=$((total + n)); over=$((over + o))
+}
 for i in $(seq 8); do
 	wait "${PR[$((i - 1))]}" || fail "producer rnd$i: $(cat "$T/rnd$i.txt")"
-	out=$(cat "$T/rnd$i.txt")
-	n=$(sed -n 's/^committed=\([0-9]*\) .*/\1/p' <<<"$out")
-	max=$(sed -n 's/.* max=\([0-9]*\)$/\1/p' <<<"$out")
-	echo "rnd$i: $(tail -1 <<<"$out")"
-	[ -n "$max" ] || fail "rnd$i: no measurement: $out"
-	over=$((over + $(sed -n 's/^over=//p' <<<"$out")))
-	[ "$max" -le $((500000 * SLOW)) ] || fail "rnd$i: a span waited ${max}us: a lost wake-up?"
-	total=$((total + n))
+	probe_result rnd$i "$T/rnd$i.txt"
 done
-echo "random-interval spans: $total, of which $over took longer than ${limit_us}us"
+echo "random-interval spans: $total, each within ${limit_us}us except $over, each of those by no more than the agent and the probe waited for a CPU"
 [ "$total" -ge 1000 ] || fail "only $total trials"
-[ $((over * 100)) -le $((total * 5)) ] || fail "$over of $total spans over ${limit_us}us (more than 5 %)"
 s1=$(ctl stats | jsonq 'd["agent"]["sleeps"]')
 [ "$s1" -gt "$s0" ] || fail "the agent never slept during the random test"
+# Where the kernel offers it, every sleep used the expedited membarrier.
+if grep -q "wake-up: membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED" "$T/agent.log"; then
+	e1=$(ctl stats | jsonq 'd["agent"]["membarriers_expedited"]')
+	[ $((e1 - e0)) -ge $((s1 - s0)) ] || fail "$((s1 - s0)) sleeps but $((e1 - e0)) expedited membarriers"
+	echo "expedited membarriers: $((e1 - e0)) for $((s1 - s0)) sleeps"
+fi
 
 # 2b. a hostile producer flips its need_wakeup and rings meanwhile
 "$PROGS/sr-testprod" -S flipper -M -l 100000 -i 1:50 -T 12 >"$T/flip.txt" 2>&1 &
 flip=$!; STARTED+=($flip)
 PR=()
 for i in $(seq 3); do
-	"$PROGS/sr-testprod" -S honest$i -l 100000 -i 1:300 -T 10 >"$T/honest$i.txt" 2>&1 &
+	"$PROGS/sr-testprod" -S honest$i -l 100000 -i 1:300 -T 10 -B $limit_us -P "$AGENT_PID" \
+		>"$T/honest$i.txt" 2>&1 &
 	PR+=($!); STARTED+=($!)
 done
 for i in $(seq 3); do
 	wait "${PR[$((i - 1))]}" || fail "honest$i next to the flipper: $(cat "$T/honest$i.txt")"
-	max=$(sed -n 's/.* max=\([0-9]*\)$/\1/p' "$T/honest$i.txt")
-	echo "honest$i next to the flipper: $(tail -1 "$T/honest$i.txt")"
-	[ "$max" -le $((500000 * SLOW)) ] || fail "honest$i stalled ${max}us next to the flipper"
+	probe_result "honest$i next to the flipper" "$T/honest$i.txt"
 done
 kill -TERM "$flip" 2>/dev/null; wait "$flip" 2>/dev/null
 echo "flipper (its own latency, not checked): $(tail -1 "$T/flip.txt")"
