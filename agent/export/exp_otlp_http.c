@@ -90,6 +90,11 @@ struct otlp_http {
 	struct oq_item *items[H_MAX_BATCHES];
 	size_t n_items;
 	struct sbuf head;
+	/* The head but the Content-Length value, made once (h_head_tpl):
+	 * head_cl is where the value goes, head_ctype what it was made for. */
+	struct sbuf head_tpl;
+	size_t head_cl;
+	const char *head_ctype;
 	uint8_t *body;        /* copying paths only */
 	size_t body_len;
 	struct iovec *iov;
@@ -371,6 +376,42 @@ static int h_copy_body(struct otlp_http *h, uint64_t msg, const char **ctype, ui
 	return 0;
 }
 
+/* v in decimal at out (room for 20 digits); returns the length. */
+static size_t h_dec(char *out, uint64_t v)
+{
+	char t[20];
+	size_t n = 0;
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = t[n - 1 - i];
+	return n;
+}
+
+/* The request head is the same for every request of the instance but for
+ * Content-Length's value: formatted once, not per request. */
+static int h_head_tpl(struct otlp_http *h, const char *ctype)
+{
+	const struct otlp_conf *c = &h->ob.conf;
+	sbuf_reset(&h->head_tpl);
+	sbuf_printf(&h->head_tpl,
+		    "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: spanring-agent/" AGENT_VERSION
+		    "\r\nContent-Type: %s\r\nContent-Length: ",
+		    c->u.path, c->u.authority, ctype);
+	h->head_cl = h->head_tpl.len;
+	sbuf_printf(&h->head_tpl, "\r\n%s", c->gzip ? "Content-Encoding: gzip\r\n" : "");
+	for (size_t i = 0; i < c->n_headers; i++)
+		sbuf_printf(&h->head_tpl, "%s: %s\r\n", c->headers[i].name, c->headers[i].value);
+	sbuf_puts(&h->head_tpl, "\r\n");
+	if (h->head_tpl.oom) {
+		h->head_ctype = NULL;
+		return -ENOMEM;
+	}
+	h->head_ctype = ctype;
+	return 0;
+}
+
 /* Build head and body iovecs of the taken batches. 0 or -errno. */
 static int h_build(struct otlp_http *h)
 {
@@ -385,15 +426,13 @@ static int h_build(struct otlp_http *h)
 	if ((c->protocol == OTLP_PROTO_HTTP_JSON || c->gzip) &&
 	    (rc = h_copy_body(h, msg, &ctype, &body_len)))
 		return rc;
+	if (h->head_ctype != ctype && (rc = h_head_tpl(h, ctype)))
+		return rc;
+	char num[20];
 	sbuf_reset(&h->head);
-	sbuf_printf(&h->head,
-		    "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: spanring-agent/" AGENT_VERSION
-		    "\r\nContent-Type: %s\r\nContent-Length: %llu\r\n%s",
-		    c->u.path, c->u.authority, ctype, (unsigned long long)body_len,
-		    c->gzip ? "Content-Encoding: gzip\r\n" : "");
-	for (size_t i = 0; i < c->n_headers; i++)
-		sbuf_printf(&h->head, "%s: %s\r\n", c->headers[i].name, c->headers[i].value);
-	sbuf_puts(&h->head, "\r\n");
+	sbuf_put(&h->head, h->head_tpl.p, h->head_cl);
+	sbuf_put(&h->head, num, h_dec(num, body_len));
+	sbuf_put(&h->head, h->head_tpl.p + h->head_cl, h->head_tpl.len - h->head_cl);
 	if (h->head.oom)
 		return -ENOMEM;
 	h->iov[0].iov_base = h->head.p;
@@ -607,7 +646,10 @@ static void h_handle_response(struct otlp_http *h)
 	const uint8_t *body = (const uint8_t *)h->rbody.p;
 	size_t blen = h->rbody.len;
 	bool protobuf = h->ct_len == 0 || strncasecmp(h->ctype, "application/x-protobuf", 22) == 0;
-	snprintf(h->what, sizeof(h->what), "HTTP %d", s);
+	/* "HTTP <status>" (http_parser's status is 0..999): no printf per answer. */
+	_Static_assert(sizeof(h->what) >= 5 + 20 + 1, "what");
+	memcpy(h->what, "HTTP ", 5);
+	h->what[5 + h_dec(h->what + 5, (uint64_t)(s < 0 ? 0 : s))] = 0;
 	r.what = h->what;
 	if (s >= 200 && s < 300) {
 		r.v = OTLP_DELIVERED;
@@ -1038,6 +1080,7 @@ static void h_destroy(struct exporter *e)
 	otlp_base_fini(&h->ob);
 	tls_ctx_free(h->tls_ctx);
 	sbuf_free(&h->head);
+	sbuf_free(&h->head_tpl);
 	sbuf_free(&h->rbody);
 	free(h->iov);
 	free(h->kind);
