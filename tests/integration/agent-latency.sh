@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On a quiet ring (the agent sleeps: ABI 1.2 wake-up protocol), a single
+# On a quiet ring (the agent sleeps: ABI 1.2+ wake-up protocol), a single
 # committed span wakes the agent through the doorbell and is exported
 # (written to the file and released) at once: after a quiet spell its
 # batch deadline (latency_bound after the last scan) has passed. The

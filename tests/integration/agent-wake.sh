@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The sleeping agent (ABI 1.2 wake-up protocol, docs/ABI.md "Sleeping
+# The sleeping agent (ABI 1.2 and 1.3 wake-up protocol, docs/ABI.md "Sleeping
 # agent"), against the real agent and real producer processes:
 #  1. idle, with no producer and with 100 idle registered producers, the
 #     agent makes at most 10 voluntary context switches per second (all its
