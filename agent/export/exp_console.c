@@ -165,8 +165,8 @@ static int console_submit(struct exporter *e, struct batch *b)
 		}
 	}
 	if (bad)
-		AGENT_LOG_RL(AGENT_LOG_WARN, "exporter console: %llu spans do not decode",
-			     (unsigned long long)bad);
+		AGENT_LOG_RL_OF(&c->out.log_rl, AGENT_LOG_WARN, "exporter %s: %llu spans do not decode",
+				e->name, (unsigned long long)bad);
 	if (c->line.oom)
 		return -ENOMEM;
 	struct iovec v = {.iov_base = c->line.p, .iov_len = c->line.len};
@@ -175,8 +175,9 @@ static int console_submit(struct exporter *e, struct batch *b)
 		e->st.failures++;
 		e->st.let_go_batches++;
 		e->st.let_go_spans += b->spans;
-		AGENT_LOG_RL(AGENT_LOG_WARN, "exporter console: write to %s: %s; %llu spans let go",
-			     c->out.is_stdout ? "standard output" : c->out.path, strerror(-err),
+		AGENT_LOG_RL_OF(&c->out.log_rl, AGENT_LOG_WARN,
+				"exporter %s: write to %s: %s; %llu spans let go", e->name,
+				c->out.is_stdout ? "standard output" : c->out.path, strerror(-err),
 			     (unsigned long long)b->spans);
 		return err;
 	}

@@ -140,8 +140,8 @@ static int json_write(struct exporter *e, struct batch *b)
 		/* Span bytes that do not decode: no retry can fix that. */
 		e->st.let_go_batches++;
 		e->st.let_go_spans += b->spans;
-		AGENT_LOG_RL(AGENT_LOG_WARN,
-			     "exporter json: a batch of %llu spans does not decode; let go",
+		AGENT_LOG_RL_OF(&j->out.log_rl, AGENT_LOG_WARN,
+			     "exporter %s: a batch of %llu spans does not decode; let go", e->name,
 			     (unsigned long long)b->spans);
 		return 0;
 	}

@@ -162,7 +162,7 @@ int outfile_reopen(struct outfile *f)
 	char err[512];
 	int rc = outfile_do_open(f, false, err, sizeof(err));
 	if (rc)
-		AGENT_LOG_RL(AGENT_LOG_ERROR, "%s", err);
+		AGENT_LOG_RL_OF(&f->log_rl, AGENT_LOG_ERROR, "%s", err);
 	return rc;
 }
 
@@ -336,7 +336,7 @@ static void wq_run(struct wq *q, bool ignore_age)
 		int err = q->write(q->e, it->b);
 		if (err) {
 			q->e->st.failures++;
-			AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s: retry failed: %s: %s", q->e->name,
+			AGENT_LOG_RL_OF(&q->log_rl, AGENT_LOG_WARN, "exporter %s: retry failed: %s: %s", q->e->name,
 				     q->path ? q->path : "?", strerror(-err));
 			wq_arm(q);
 			return;
@@ -368,7 +368,7 @@ int wq_submit(struct wq *q, struct batch *b)
 	if (!err)
 		return 0;
 	q->e->st.failures++;
-	AGENT_LOG_RL(AGENT_LOG_WARN, "exporter %s: write failed: %s: %s; will retry", q->e->name,
+	AGENT_LOG_RL_OF(&q->log_rl, AGENT_LOG_WARN, "exporter %s: write failed: %s: %s; will retry", q->e->name,
 		     q->path ? q->path : "?", strerror(-err));
 	if (q->retry_max_ns == 0 || wq_push(q, b, agent_now_ns())) {
 		q->e->st.let_go_batches++;

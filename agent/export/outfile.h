@@ -52,6 +52,9 @@ struct outfile {
 	void *pre_ctx;
 	struct iovec *scratch; /* copy of the iovec array for partial writes */
 	size_t cap_scratch;
+	/* Its rate-limited lines (and its exporter's): limited per instance,
+	 * so that one failing output cannot silence another's lines. */
+	struct agent_log_rls log_rl;
 };
 
 /*
@@ -93,6 +96,7 @@ struct wq {
 	size_t first, len, cap;
 	/* Per exporter, so that one exporter's failures cannot silence another's. */
 	struct agent_log_rl let_go_rl;
+	struct agent_log_rls log_rl;
 };
 
 void wq_init(struct wq *q, struct exporter *e, int (*write)(struct exporter *, struct batch *),
