@@ -88,6 +88,17 @@ for i in $(seq $NRND); do
 		>"$T/rnd$i.txt" 2>&1 &
 	PR+=($!); STARTED+=($!)
 done
+# Each says it registered for the expedited membarrier (ABI 1.3) where the
+# kernel has it, and the stats say how each is woken.
+rnd_wake() { ctl stats | jsonq '",".join(sorted(set(p["wake"] for p in d["producers"] if p["service"].startswith("rnd"))))'; }
+all_rnd() { [ "$(ctl stats | jsonq 'sum(p["service"].startswith("rnd") for p in d["producers"])')" -eq $NRND ]; }
+wait_until 5 all_rnd || fail "the $NRND random producers did not register"
+w=$(rnd_wake)
+if grep -q "wake-up: membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED" "$T/agent.log"; then
+	[ "$w" = doorbell-expedited ] || fail "random producers' wake: '$w' (want doorbell-expedited)"
+else
+	[ "$w" = doorbell ] || [ "$w" = doorbell-expedited ] || fail "random producers' wake: '$w'"
+fi
 # probe_result LABEL FILE: print the probe's result and its over-limit
 # probes; fail on one the machine does not explain. Adds to total/over.
 total=0 over=0
