@@ -173,7 +173,10 @@ def loadavg():
 class Agent:
     def __init__(self, args, tag="a", binary=None):
         self.sock = os.path.join(TMP, f"{tag}.sock")
-        self.args = [binary or AGENT, "--socket", self.sock, "-q"] + args
+        # Its own state directory (spools): the machine's default one is
+        # neither read nor left behind.
+        self.args = [binary or AGENT, "--socket", self.sock, "-q",
+                     "--state-dir=" + os.path.join(TMP, f"{tag}.state")] + args
         self.log = open(os.path.join(TMP, f"{tag}.log"), "ab")
         self.p = subprocess.Popen(self.args, stdout=self.log, stderr=self.log)
         CHILDREN.append(self.p)

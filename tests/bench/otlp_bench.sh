@@ -70,7 +70,7 @@ run() { # exporter-spec label [tls]
 	spec=${spec//@HTTP@/$hp}
 	spec=${spec//@GRPC@/$gp}
 	"$bin/spanring-agent" --socket "$T/a.sock" --exporter "$spec" -q "${tlsa[@]}" \
-		--max-inflight-batches=100000 2>"$T/agent.log" &
+		--max-inflight-batches=100000 --state-dir="$T/state" 2>"$T/agent.log" &
 	APID=$!
 	for _ in $(seq 200); do [ -S "$T/a.sock.ctl" ] && break; sleep 0.05; done
 	ename=$(stat agent.pid >/dev/null; node "$rdir/stat.js" "$T/a.sock.ctl" | node -e \

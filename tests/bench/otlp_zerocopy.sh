@@ -53,7 +53,7 @@ stat() { node "$rdir/stat.js" "$T/a.sock.ctl" "$@"; }
 run() { # zerocopy_min label
 	local zmin=$1 label=$2
 	rm -f "$T"/a.sock*
-	"$bin/spanring-agent" --socket "$T/a.sock" -q --max-inflight-batches=100000 \
+	"$bin/spanring-agent" --socket "$T/a.sock" -q --max-inflight-batches=100000 --state-dir="$T/state" \
 		--exporter "otlp_http:http://10.213.0.2:$port/v1/traces" --otlp.zerocopy-min="$zmin" \
 		--batch-max-bytes=4M --batch-max-age=20ms 2>"$T/agent.log" &
 	APID=$!

@@ -47,7 +47,10 @@ vg_ok() {
 start_vg() {
 	# valgrind starts slowly: give the control socket time
 	local i
-	"$AGENT" --socket "$SPANRING_SOCKET" "$@" >>"$T/agent.out" 2>>"$T/agent.log" &
+	# Its own state directory: a spool left in the default one by
+	# anything else on the machine would be replayed here and counted.
+	"$AGENT" --socket "$SPANRING_SOCKET" --state-dir="$T/state" "$@" >>"$T/agent.out" \
+		2>>"$T/agent.log" &
 	AGENT_PID=$!
 	STARTED+=("$AGENT_PID")
 	for i in $(seq 600); do
