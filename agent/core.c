@@ -134,7 +134,7 @@ int agent_init(struct agent *ag, struct agent_config *cfg, bool with_sockets)
 	err = loop_init(&ag->loop);
 	if (err)
 		return err;
-	if (ag->loop.timerfd >= 0)
+	if (!ag->loop.pwait2)
 		log_info("timers: a timerfd (epoll_pwait2 is not available here)");
 	ag->loop.after = agent_after_event;
 	ag->reg_ev = &agent_registry_events;

@@ -25,6 +25,8 @@ static bool loop_have_pwait2(int epfd)
 	return epoll_pwait2(epfd, &ev, 1, &zero, NULL) >= 0;
 }
 
+static int loop_timerfd_create(struct loop *l);
+
 int loop_init(struct loop *l)
 {
 	memset(l, 0, sizeof(*l));
@@ -32,17 +34,36 @@ int loop_init(struct loop *l)
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0)
 		return -errno;
-	if (loop_have_pwait2(l->epfd))
-		return 0;
-	int err = loop_use_timerfd(l);
-	if (err) {
+	l->pwait2 = loop_have_pwait2(l->epfd);
+	/* With epoll_pwait2 the timerfd is for busy spells (loop_adapt); a
+	 * loop without one simply never switches. */
+	int err = loop_timerfd_create(l);
+	if (err && !l->pwait2) {
 		close(l->epfd);
 		l->epfd = -1;
+		return err;
 	}
-	return err;
+	return 0;
 }
 
 int loop_use_timerfd(struct loop *l)
+{
+	int err = loop_timerfd_create(l);
+	if (err)
+		return err;
+	l->pwait2 = false;
+	l->busy = false;
+	loop_timerfd_update(l); /* timers armed before the switch */
+	return 0;
+}
+
+/* Does the timerfd serve the deadlines now? */
+static bool loop_tfd_serves(const struct loop *l)
+{
+	return l->timerfd >= 0 && (!l->pwait2 || l->busy);
+}
+
+static int loop_timerfd_create(struct loop *l)
 {
 	if (l->timerfd >= 0)
 		return 0;
@@ -58,7 +79,6 @@ int loop_use_timerfd(struct loop *l)
 	}
 	l->timerfd = fd;
 	l->timerfd_when = 0;
-	loop_timerfd_update(l); /* timers armed before the switch */
 	return 0;
 }
 
@@ -108,7 +128,7 @@ static uint64_t loop_first_deadline(const struct loop *l)
  * deadline (or disarm it). */
 static void loop_timerfd_update(struct loop *l)
 {
-	if (l->timerfd < 0)
+	if (!loop_tfd_serves(l))
 		return;
 	uint64_t min = loop_first_deadline(l);
 	if (min == l->timerfd_when)
@@ -205,32 +225,79 @@ static void loop_timerfd_fire(struct loop_watch *w, uint32_t events)
 	/* It expired and is disarmed: the same deadline armed again must be
 	 * set again. */
 	l->timerfd_when = 0;
+	l->tfd_fired = true;
 }
 
 /* Wait for events: up to max_wait_ms (-1: no limit) and, where epoll_pwait2
- * serves the timers, no later than the earliest deadline. */
-static int loop_wait(struct loop *l, int max_wait_ms)
+ * serves the timers, no later than the earliest deadline. *timed_until:
+ * the deadline the wait's own timeout stood for, 0 if none. */
+static int loop_wait(struct loop *l, int max_wait_ms, uint64_t *timed_until)
 {
+	*timed_until = 0;
 	uint64_t wait_ns = max_wait_ms < 0 ? UINT64_MAX : (uint64_t)max_wait_ms * 1000000ull;
 	uint64_t first = loop_first_deadline(l);
+	bool by_deadline = false;
 	if (first) {
 		uint64_t now = agent_now_ns();
 		uint64_t left = first > now ? first - now : 0;
-		if (left < wait_ns)
+		if (left < wait_ns) {
 			wait_ns = left;
+			by_deadline = true;
+		}
 	}
-	if (l->timerfd >= 0) /* it wakes the wait by the deadline */
+	if (loop_tfd_serves(l)) /* it wakes the wait by the deadline */
 		return epoll_wait(l->epfd, l->ev, LOOP_MAX_EVENTS, wait_ns == 0 ? 0 : max_wait_ms);
 	if (wait_ns == UINT64_MAX)
 		return epoll_pwait2(l->epfd, l->ev, LOOP_MAX_EVENTS, NULL, NULL);
+	if (by_deadline && wait_ns > 0)
+		*timed_until = first; /* a kernel timer stands for it in this wait */
 	struct timespec ts = {.tv_sec = (time_t)(wait_ns / 1000000000ull),
 			      .tv_nsec = (long)(wait_ns % 1000000000ull)};
 	return epoll_pwait2(l->epfd, l->ev, LOOP_MAX_EVENTS, &ts, NULL);
 }
 
+/* Choose how the next waits keep the deadlines (loop.h): n events came
+ * from a wait whose timeout stood for timed_until (0: none), of which the
+ * timerfd's expiry, if tfd_fired. */
+static void loop_adapt(struct loop *l, int n, uint64_t timed_until)
+{
+	bool fired = l->tfd_fired;
+	l->tfd_fired = false;
+	if (!l->pwait2 || l->timerfd < 0)
+		return;
+	if (!l->busy) {
+		if (!timed_until)
+			return;
+		if (n > 0 && agent_now_ns() < timed_until) {
+			/* An event ended a timed wait: its kernel timer was
+			 * armed and cancelled for nothing. */
+			if (++l->interrupted >= 2) {
+				l->busy = true;
+				l->fd_wakes = 0;
+				loop_timerfd_update(l);
+			}
+		} else {
+			l->interrupted = 0;
+		}
+		return;
+	}
+	if (fired) {
+		/* Expired (so disarmed): with no event since the previous
+		 * expiry the loop runs by its timers alone. */
+		if (l->fd_wakes == 0) {
+			l->busy = false;
+			l->interrupted = 0;
+		}
+		l->fd_wakes = 0;
+	} else if (n > 0) {
+		l->fd_wakes++;
+	}
+}
+
 int loop_run_once(struct loop *l, int max_wait_ms)
 {
-	int n = loop_wait(l, max_wait_ms);
+	uint64_t timed_until;
+	int n = loop_wait(l, max_wait_ms, &timed_until);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	int ran = 0;
@@ -245,6 +312,7 @@ int loop_run_once(struct loop *l, int max_wait_ms)
 		ran++;
 	}
 	l->nev = l->iev = 0;
+	loop_adapt(l, n, timed_until);
 	/* Timers are checked on every iteration, not only when their wait
 	 * ran out: a timer armed in the past by a callback runs now. */
 	ran += loop_run_timers(l);

@@ -7,6 +7,15 @@
  * one timerfd, armed to the earliest deadline, stands in. Exporters that
  * work asynchronously (OTLP/HTTP, gRPC) register their sockets and timers
  * here like the core does.
+ *
+ * The two ways are also chosen as the load goes (loop_adapt in loop.c): a
+ * wait with a timeout arms a kernel timer for that wait, and an event that
+ * ends the wait early cancels it, a reprogramming of the CPU's timer each
+ * (on a VM, an exit to the hypervisor). While events keep ending timed
+ * waits early (doorbells at high rates) the timerfd serves the deadline,
+ * armed once per deadline across those waits; once it expires with no
+ * event since its previous expiry (the loop runs by its timers alone, low
+ * rates), epoll_pwait2's timeout serves them again.
  */
 #ifndef SPANRING_AGENT_LOOP_H
 #define SPANRING_AGENT_LOOP_H
@@ -39,7 +48,13 @@ struct loop_timer {
 
 struct loop {
 	int epfd;
-	int timerfd;                /* -1 while epoll_pwait2 serves the timers */
+	int timerfd;                /* -1: none (epoll_pwait2 serves the timers) */
+	bool pwait2;                /* epoll_pwait2 can serve the timers */
+	bool busy;                  /* ... but the timerfd does, for now (loop_adapt) */
+	bool tfd_fired;             /* the timerfd expired in this iteration */
+	uint32_t interrupted;       /* timed waits in a row an event ended early */
+	uint32_t fd_wakes;          /* busy: waits ended by events since the
+				       timerfd last expired */
 	struct loop_watch timer_w;
 	struct loop_timer *timers;  /* armed timers, unsorted */
 	uint64_t timerfd_when;      /* what timerfd is armed to, 0 = disarmed */
@@ -58,8 +73,9 @@ struct loop {
  * 0 or -errno. */
 int loop_init(struct loop *l);
 void loop_fini(struct loop *l);
-/* Serve timers with a timerfd (what loop_init does where epoll_pwait2 is
- * missing; the tests use it to run that path on any kernel). 0 or -errno. */
+/* Serve timers with a timerfd always (what loop_init does where
+ * epoll_pwait2 is missing; the tests use it to run that path on any
+ * kernel). 0 or -errno. */
 int loop_use_timerfd(struct loop *l);
 
 /* Watch w->fd for events (EPOLLIN, EPOLLOUT, ...); w->fn is called. */

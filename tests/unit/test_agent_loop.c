@@ -7,12 +7,17 @@
  * keeps the earlier deadline; a timer re-armed in the past from a callback
  * runs on the next iteration; fd events are dispatched and loop_del drops
  * the ones still queued; a wait with nothing armed lasts max_wait_ms.
+ * test_busy_spell: where epoll_pwait2 serves the timers, events that keep
+ * ending timed waits early hand the deadlines to the timerfd, and a
+ * timerfd expiry with no event since the previous one hands them back;
+ * timers fire on time in each.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -273,6 +278,69 @@ static void test_switch_keeps_timers(void **s)
 	loop_fini(&l);
 }
 
+static bool timerfd_armed(const struct loop *l)
+{
+	struct itimerspec its;
+	assert_int_equal(timerfd_gettime(l->timerfd, &its), 0);
+	return its.it_value.tv_sec || its.it_value.tv_nsec;
+}
+
+static void test_busy_spell(void **s)
+{
+	(void)s;
+	struct loop l;
+	loop_setup(&l, false);
+	if (!l.pwait2 || l.timerfd < 0) {
+		loop_fini(&l);
+		skip(); /* the timerfd serves every deadline here anyway */
+	}
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	struct rec_watch w = {.w = {.fd = p[0], .fn = watch_fire}};
+	assert_int_equal(loop_add(&l, &w.w, EPOLLIN), 0);
+	struct rec_timer a = {.t.fn = rec_fire}, b = {.t.fn = rec_fire}, c = {.t.fn = rec_fire};
+	uint64_t when = agent_now_ns() + 300000000ull;
+	loop_timer_arm(&l, &a.t, when);
+	/* One event ending a timed wait early is not a spell; two are. */
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(loop_run_once(&l, 1000), 1);
+	assert_false(l.busy);
+	assert_false(timerfd_armed(&l));
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(write(p[1], "x", 1), 1);
+		assert_int_equal(loop_run_once(&l, 1000), 1);
+		assert_true(l.busy);
+		assert_true(timerfd_armed(&l));
+	}
+	assert_int_equal(a.runs, 0);
+	/* The timerfd keeps the deadline: on time, not early. Events came
+	 * since it was armed, so the spell goes on after it. */
+	run_until_fired(&l, &a, 1);
+	assert_int_equal(a.runs, 1);
+	assert_true(a.fired_ns >= when);
+	assert_true(a.fired_ns < when + 1000000000ull);
+	assert_true(l.busy);
+	/* An expiry with no event since the previous one ends the spell, and
+	 * leaves the timerfd disarmed. */
+	when = agent_now_ns() + 20000000ull;
+	loop_timer_arm(&l, &b.t, when);
+	run_until_fired(&l, &b, 1);
+	assert_true(b.fired_ns >= when);
+	assert_false(l.busy);
+	assert_false(timerfd_armed(&l));
+	/* epoll_pwait2's timeout keeps the next deadline. */
+	when = agent_now_ns() + 20000000ull;
+	loop_timer_arm(&l, &c.t, when);
+	assert_false(timerfd_armed(&l));
+	run_until_fired(&l, &c, 1);
+	assert_true(c.fired_ns >= when);
+	assert_false(l.busy);
+	assert_int_equal(w.calls, 6);
+	close(p[0]);
+	close(p[1]);
+	loop_fini(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_rearm_pwait2),    cmocka_unit_test(test_rearm_timerfd),
 		cmocka_unit_test(test_fds_pwait2),      cmocka_unit_test(test_fds_timerfd),
 		cmocka_unit_test(test_switch_keeps_timers),
+		cmocka_unit_test(test_busy_spell),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
