@@ -299,7 +299,9 @@ static void test_busy_spell(void **s)
 	struct rec_watch w = {.w = {.fd = p[0], .fn = watch_fire}};
 	assert_int_equal(loop_add(&l, &w.w, EPOLLIN), 0);
 	struct rec_timer a = {.t.fn = rec_fire}, b = {.t.fn = rec_fire}, c = {.t.fn = rec_fire};
-	uint64_t when = agent_now_ns() + 300000000ull;
+	/* Far enough that a loaded machine does not reach it during the six
+	 * iterations below (run_until_fired waits up to 2 s for it). */
+	uint64_t when = agent_now_ns() + 1000000000ull;
 	loop_timer_arm(&l, &a.t, when);
 	/* One event ending a timed wait early is not a spell; two are. */
 	assert_int_equal(write(p[1], "x", 1), 1);
